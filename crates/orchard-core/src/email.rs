@@ -1,0 +1,156 @@
+//! Email addresses, parsed once at the edge. Contacts are de-duplicated by the normalised form:
+//! surrounding white space trimmed and the whole address lower-cased (mailbox providers treat the
+//! local part case-insensitively in practice, and a marketer never wants `Ann@x.com` and
+//! `ann@x.com` as two leads).
+
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize};
+
+/// A syntactically valid, normalised email address.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct Email(String);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EmailError {
+    #[error("email is empty")]
+    Empty,
+    #[error("email is longer than 254 characters")]
+    TooLong,
+    #[error("email must contain exactly one '@' with text on both sides")]
+    MissingAt,
+    #[error("email domain '{0}' is not a valid domain (expected something like example.com)")]
+    BadDomain(String),
+    #[error("email local part contains a character that is not allowed: {0:?}")]
+    BadLocalChar(char),
+}
+
+impl Email {
+    /// Parses and normalises an address. Accepts the addresses people actually type (dot-atom
+    /// local parts with `+` tags, internationalised characters) and rejects what cannot be
+    /// delivered: no `@`, spaces, empty labels, a domain without a dot.
+    pub fn parse(input: &str) -> Result<Self, EmailError> {
+        let trimmed = input.trim();
+        if trimmed.is_empty() {
+            return Err(EmailError::Empty);
+        }
+        if trimmed.len() > 254 {
+            return Err(EmailError::TooLong);
+        }
+        let (local, domain) = trimmed.rsplit_once('@').ok_or(EmailError::MissingAt)?;
+        if local.is_empty() || domain.is_empty() || local.len() > 64 {
+            return Err(EmailError::MissingAt);
+        }
+        if let Some(c) = local
+            .chars()
+            .find(|c| c.is_whitespace() || c.is_control() || "@()<>[]:;,\\\"".contains(*c))
+        {
+            return Err(EmailError::BadLocalChar(c));
+        }
+        if local.starts_with('.') || local.ends_with('.') || local.contains("..") {
+            return Err(EmailError::BadLocalChar('.'));
+        }
+        let domain = domain.to_lowercase();
+        let labels: Vec<&str> = domain.split('.').collect();
+        let label_ok = |l: &&str| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.chars().all(|c| c.is_alphanumeric() || c == '-')
+        };
+        if labels.len() < 2 || !labels.iter().all(label_ok) {
+            return Err(EmailError::BadDomain(domain));
+        }
+        Ok(Self(format!("{}@{}", local.to_lowercase(), domain)))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn domain(&self) -> &str {
+        self.0.rsplit_once('@').map(|(_, d)| d).unwrap_or_default()
+    }
+}
+
+impl fmt::Display for Email {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for Email {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Email({})", self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Email {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Email::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+impl std::str::FromStr for Email {
+    type Err = EmailError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Email::parse(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn normalises_case_and_whitespace() {
+        let e = Email::parse("  Ann.Lee+news@Example.COM ").unwrap();
+        assert_eq!(e.as_str(), "ann.lee+news@example.com");
+        assert_eq!(e.domain(), "example.com");
+    }
+
+    #[test]
+    fn rejects_what_cannot_be_delivered() {
+        for bad in [
+            "",
+            "   ",
+            "ann",
+            "@example.com",
+            "ann@",
+            "ann@example",
+            "ann lee@example.com",
+            "ann@exa mple.com",
+            "ann@@example.com",
+            "ann@-example.com",
+            ".ann@example.com",
+            "an..n@example.com",
+            "ann@example..com",
+        ] {
+            assert!(Email::parse(bad).is_err(), "{bad:?} should be rejected");
+        }
+    }
+
+    #[test]
+    fn accepts_international_domains() {
+        assert!(Email::parse("jörg@müller.de").is_ok());
+    }
+
+    proptest! {
+        #[test]
+        fn normalisation_is_idempotent(local in "[a-zA-Z0-9._+-]{1,20}", domain in "[a-zA-Z]{1,10}\\.[a-zA-Z]{2,5}") {
+            if let Ok(e) = Email::parse(&format!("{local}@{domain}")) {
+                let again = Email::parse(e.as_str()).unwrap();
+                prop_assert_eq!(e, again);
+            }
+        }
+
+        #[test]
+        fn never_panics(s in "\\PC{0,300}") {
+            let _ = Email::parse(&s);
+        }
+    }
+}

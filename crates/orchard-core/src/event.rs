@@ -1,0 +1,237 @@
+//! Events: the append-only log everything else is derived from (SPEC D). Each event carries a
+//! client-supplied id so that a replayed batch stores nothing twice.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::{ContactId, EventSeq};
+
+/// The event types the SPEC names. Others are accepted as `Custom` so that integrations can
+/// record what matters to them; rules may match them by name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum EventType {
+    PageViewed,
+    FormSubmitted,
+    EmailSubscribed,
+    EmailSent,
+    EmailOpened,
+    EmailClicked,
+    EmailReplied,
+    EmailBounced,
+    EmailUnsubscribed,
+    AppointmentBooked,
+    AppointmentCancelled,
+    TrialStarted,
+    ChatStarted,
+    Purchase,
+    SurveyAnswered,
+    Custom(String),
+}
+
+const KNOWN: [(EventType, &str); 15] = [
+    (EventType::PageViewed, "page_viewed"),
+    (EventType::FormSubmitted, "form_submitted"),
+    (EventType::EmailSubscribed, "email_subscribed"),
+    (EventType::EmailSent, "email_sent"),
+    (EventType::EmailOpened, "email_opened"),
+    (EventType::EmailClicked, "email_clicked"),
+    (EventType::EmailReplied, "email_replied"),
+    (EventType::EmailBounced, "email_bounced"),
+    (EventType::EmailUnsubscribed, "email_unsubscribed"),
+    (EventType::AppointmentBooked, "appointment_booked"),
+    (EventType::AppointmentCancelled, "appointment_cancelled"),
+    (EventType::TrialStarted, "trial_started"),
+    (EventType::ChatStarted, "chat_started"),
+    (EventType::Purchase, "purchase"),
+    (EventType::SurveyAnswered, "survey_answered"),
+];
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "event type {0:?} is not valid: use lower-case letters, digits and underscores (1-64), e.g. page_viewed"
+)]
+pub struct EventTypeError(String);
+
+impl EventType {
+    pub fn parse(s: &str) -> Result<Self, EventTypeError> {
+        if let Some((t, _)) = KNOWN.iter().find(|(_, n)| *n == s) {
+            return Ok(t.clone());
+        }
+        let ok = !s.is_empty()
+            && s.len() <= 64
+            && s.starts_with(|c: char| c.is_ascii_lowercase())
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        if ok {
+            Ok(Self::Custom(s.to_owned()))
+        } else {
+            Err(EventTypeError(s.to_owned()))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Custom(s) => s,
+            known => KNOWN
+                .iter()
+                .find(|(t, _)| t == known)
+                .map(|(_, n)| *n)
+                .unwrap_or_default(),
+        }
+    }
+
+    /// The property an event of this type must carry, if any.
+    pub fn required_property(&self) -> Option<&'static str> {
+        match self {
+            Self::PageViewed => Some("url"),
+            Self::FormSubmitted => Some("form"),
+            Self::Purchase => Some("amount"),
+            _ => None,
+        }
+    }
+
+    pub fn known() -> impl Iterator<Item = &'static str> {
+        KNOWN.iter().map(|(_, n)| *n)
+    }
+}
+
+impl std::fmt::Display for EventType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for EventType {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for EventType {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Self::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Why an event was refused; each names the field at fault.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EventError {
+    #[error("id: must be 1-128 printable characters")]
+    BadId,
+    #[error("type: {0}")]
+    BadType(#[from] EventTypeError),
+    #[error("properties.{0}: required for this event type")]
+    MissingProperty(&'static str),
+    #[error("properties.amount: must be a number")]
+    BadAmount,
+    #[error("properties.url: must be a string")]
+    BadUrl,
+    #[error("properties: at most 64 properties and 16 KiB of JSON")]
+    TooLarge,
+}
+
+/// An event as accepted at the edge, before the store assigns it a sequence number.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEvent {
+    /// The client's id: the idempotency key.
+    pub client_id: String,
+    pub event_type: EventType,
+    pub contact_id: Option<ContactId>,
+    /// An anonymous visitor, for page views before the person identified themselves.
+    pub visitor_id: Option<String>,
+    pub at: DateTime<Utc>,
+    pub properties: Map<String, Value>,
+}
+
+impl NewEvent {
+    /// Checks what a well-formed event of its type must have; the one place ingestion rules live.
+    pub fn validate(
+        client_id: &str,
+        event_type: &str,
+        properties: Map<String, Value>,
+    ) -> Result<(String, EventType, Map<String, Value>), EventError> {
+        if client_id.is_empty()
+            || client_id.len() > 128
+            || client_id.chars().any(|c| c.is_control())
+        {
+            return Err(EventError::BadId);
+        }
+        let event_type = EventType::parse(event_type)?;
+        if properties.len() > 64 || Value::Object(properties.clone()).to_string().len() > 16 * 1024
+        {
+            return Err(EventError::TooLarge);
+        }
+        if let Some(p) = event_type.required_property() {
+            let v = properties.get(p).ok_or(EventError::MissingProperty(p))?;
+            match p {
+                "amount" if !v.is_number() => return Err(EventError::BadAmount),
+                "url" if !v.is_string() => return Err(EventError::BadUrl),
+                _ => {}
+            }
+        }
+        Ok((client_id.to_owned(), event_type, properties))
+    }
+}
+
+/// A stored event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub seq: EventSeq,
+    pub client_id: String,
+    #[serde(rename = "type")]
+    pub event_type: EventType,
+    pub contact_id: Option<ContactId>,
+    pub visitor_id: Option<String>,
+    pub at: DateTime<Utc>,
+    pub properties: Map<String, Value>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn props(v: Value) -> Map<String, Value> {
+        v.as_object().cloned().unwrap()
+    }
+
+    #[test]
+    fn known_types_round_trip() {
+        for name in EventType::known() {
+            assert_eq!(EventType::parse(name).unwrap().as_str(), name);
+        }
+        assert_eq!(
+            EventType::parse("webinar_attended").unwrap(),
+            EventType::Custom("webinar_attended".into())
+        );
+        assert!(EventType::parse("Page Viewed").is_err());
+        assert!(EventType::parse("").is_err());
+    }
+
+    #[test]
+    fn page_views_need_a_url_and_purchases_a_numeric_amount() {
+        assert_eq!(
+            NewEvent::validate("e1", "page_viewed", Map::new()),
+            Err(EventError::MissingProperty("url"))
+        );
+        assert_eq!(
+            NewEvent::validate("e1", "purchase", props(json!({"amount": "lots"}))),
+            Err(EventError::BadAmount)
+        );
+        assert!(NewEvent::validate("e1", "purchase", props(json!({"amount": 12.5}))).is_ok());
+    }
+
+    #[test]
+    fn ids_must_be_printable() {
+        assert_eq!(
+            NewEvent::validate("", "email_opened", Map::new()),
+            Err(EventError::BadId)
+        );
+        assert_eq!(
+            NewEvent::validate("a\nb", "email_opened", Map::new()),
+            Err(EventError::BadId)
+        );
+    }
+}

@@ -1,0 +1,72 @@
+//! The scale backend: PostgreSQL, shared by several stateless `orchard serve` processes. The
+//! migrations here carry the same names as SQLite's; queries are the shared ones in
+//! `orchard-store-sql`.
+
+use orchard_store::StoreError;
+use orchard_store_sql::{Dialect, SqlStore, pool_options};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Connects to a `postgres://` URL and migrates the database. Several processes may start at
+/// once: sqlx's migrator takes an advisory lock, so one migrates and the others wait.
+pub async fn connect(url: &str) -> Result<SqlStore, StoreError> {
+    let pool = pool_options(16)
+        .connect(url)
+        .await
+        .map_err(|e| StoreError::Backend(Box::new(e)))?;
+    MIGRATOR
+        .run(&pool)
+        .await
+        .map_err(|e| StoreError::Backend(Box::new(e)))?;
+    tracing::info!("connected to PostgreSQL");
+    Ok(SqlStore::new(pool, Dialect::Postgres))
+}
+
+/// Creates an empty database beside the one `base_url` names and returns its URL. Tests and
+/// benchmarks use it so that every run starts from nothing; the caller drops it with
+/// [`drop_scratch_database`].
+pub async fn create_scratch_database(base_url: &str, prefix: &str) -> Result<String, StoreError> {
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(base_url)
+        .await
+        .map_err(|e| StoreError::Backend(Box::new(e)))?;
+    let name = format!(
+        "{prefix}_{}_{}",
+        std::process::id(),
+        SCRATCH.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let name = format!("{name}_{nanos}");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+        .execute(&mut conn)
+        .await
+        .map_err(|e| StoreError::Backend(Box::new(e)))?;
+    let (head, _) = base_url
+        .split_once('?')
+        .map_or((base_url, ""), |(h, q)| (h, q));
+    let (server, _) = head
+        .rsplit_once('/')
+        .ok_or_else(|| StoreError::Invalid(format!("no database name in {base_url}")))?;
+    Ok(format!("{server}/{name}"))
+}
+
+/// Drops a database made by [`create_scratch_database`].
+pub async fn drop_scratch_database(base_url: &str, scratch_url: &str) -> Result<(), StoreError> {
+    use sqlx::Connection;
+    let name = scratch_url.rsplit('/').next().unwrap_or_default();
+    let mut conn = sqlx::PgConnection::connect(base_url)
+        .await
+        .map_err(|e| StoreError::Backend(Box::new(e)))?;
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+    )))
+    .execute(&mut conn)
+    .await
+    .map_err(|e| StoreError::Backend(Box::new(e)))?;
+    Ok(())
+}
+
+static SCRATCH: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);

@@ -1,0 +1,405 @@
+//! Bulk loading into an empty database (the demo company, migrations from other tools): whole
+//! rows with their ids, many per statement, one transaction per batch.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use chrono::{NaiveDate, Utc};
+use orchard_core::demo::{AccountBatch, ContactBatch, DemoCompany};
+use orchard_core::{AccountId, ContactId, LeadMagnetId, UserId};
+use orchard_store::{BulkStore, StoreResult};
+
+use crate::auth::{USER_COLUMNS, user_row};
+use crate::contacts::{CONTACT_COLUMNS, contact_row};
+use crate::events::{EVENT_COLUMNS, event_row};
+use crate::{Arg, Dialect, Sql, SqlStore, backend_err, get, json_err, ms, multi_insert};
+
+/// Every table, in the order rows may be loaded (referenced tables first).
+pub const TABLES: [&str; 13] = [
+    "teams",
+    "users",
+    "lead_magnets",
+    "forms",
+    "spend",
+    "accounts",
+    "subscriptions",
+    "orders",
+    "activities",
+    "contacts",
+    "deals",
+    "events",
+    "api_tokens",
+];
+
+/// Tables whose ids the bulk loader sets explicitly, so their sequences must be moved on.
+const NUMBERED: [&str; 11] = [
+    "teams",
+    "users",
+    "lead_magnets",
+    "forms",
+    "spend",
+    "accounts",
+    "subscriptions",
+    "orders",
+    "activities",
+    "contacts",
+    "deals",
+];
+
+fn day(d: NaiveDate) -> Arg {
+    Arg::Text(Some(d.format("%Y-%m-%d").to_string()))
+}
+
+type Table = (&'static str, &'static [&'static str], Vec<Vec<Arg>>);
+
+impl SqlStore {
+    async fn load_tables(&self, tables: Vec<Table>) -> StoreResult<()> {
+        let mut tx = self.pool().begin().await.map_err(backend_err)?;
+        for (table, columns, rows) in tables {
+            for sql in multi_insert(self.dialect(), table, columns, rows, "") {
+                sql.query().execute(&mut *tx).await.map_err(backend_err)?;
+            }
+        }
+        tx.commit().await.map_err(backend_err)
+    }
+}
+
+#[async_trait]
+impl BulkStore for SqlStore {
+    async fn is_empty(&self) -> StoreResult<bool> {
+        let row = Sql::new(
+            "SELECT (SELECT count(*) FROM (SELECT 1 FROM contacts LIMIT 1) c) + \
+             (SELECT count(*) FROM (SELECT 1 FROM accounts LIMIT 1) a) + \
+             (SELECT count(*) FROM (SELECT 1 FROM events LIMIT 1) e) AS n",
+        )
+        .query()
+        .fetch_one(self.pool())
+        .await
+        .map_err(backend_err)?;
+        Ok(get::<i64>(&row, "n")? == 0)
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn load_company(&self, c: &DemoCompany) -> StoreResult<()> {
+        let now = Utc::now();
+        let teams = c
+            .teams
+            .iter()
+            .map(|t| {
+                vec![
+                    t.id.get().into(),
+                    t.name.as_str().into(),
+                    t.function.as_str().into(),
+                ]
+            })
+            .collect();
+        let users = c
+            .users
+            .iter()
+            .map(|u| user_row(u, None, now))
+            .collect::<StoreResult<_>>()?;
+        let magnets = c
+            .lead_magnets
+            .iter()
+            .map(|m| {
+                vec![
+                    m.id.get().into(),
+                    m.slug.as_str().into(),
+                    m.name.as_str().into(),
+                    m.kind.as_str().into(),
+                    m.stage.as_str().into(),
+                ]
+            })
+            .collect();
+        let forms = c
+            .forms
+            .iter()
+            .map(|f| {
+                Ok(vec![
+                    f.id.get().into(),
+                    f.slug.as_str().into(),
+                    f.name.as_str().into(),
+                    f.lead_magnet_id.map(LeadMagnetId::get).into(),
+                    serde_json::to_string(&f.fields).map_err(json_err)?.into(),
+                    f.consent_text.as_str().into(),
+                    f.redirect_url.as_deref().into(),
+                    f.thank_you.as_str().into(),
+                ])
+            })
+            .collect::<StoreResult<_>>()?;
+        let spend = c
+            .spend
+            .iter()
+            .map(|s| {
+                vec![
+                    s.id.get().into(),
+                    s.external_id.as_str().into(),
+                    day(s.day),
+                    s.source.as_str().into(),
+                    s.campaign.as_deref().into(),
+                    s.amount_cents.into(),
+                ]
+            })
+            .collect();
+        let accounts = c
+            .accounts
+            .iter()
+            .map(|a| {
+                vec![
+                    a.id.get().into(),
+                    a.external_id.as_str().into(),
+                    a.name.as_str().into(),
+                    a.domain.as_deref().into(),
+                    a.industry.as_deref().into(),
+                    a.employees.into(),
+                    a.region.as_deref().into(),
+                    a.country.as_deref().into(),
+                    a.owner_id.map(UserId::get).into(),
+                    a.service_hours.into(),
+                    a.cost_to_serve.into(),
+                    ms(a.created_at).into(),
+                ]
+            })
+            .collect();
+        self.load_tables(vec![
+            ("teams", &["id", "name", "function"], teams),
+            ("users", &USER_COLUMNS, users),
+            (
+                "lead_magnets",
+                &["id", "slug", "name", "kind", "stage"],
+                magnets,
+            ),
+            (
+                "forms",
+                &[
+                    "id",
+                    "slug",
+                    "name",
+                    "lead_magnet_id",
+                    "fields",
+                    "consent_text",
+                    "redirect_url",
+                    "thank_you",
+                ],
+                forms,
+            ),
+            (
+                "spend",
+                &[
+                    "id",
+                    "external_id",
+                    "day",
+                    "source",
+                    "campaign",
+                    "amount_cents",
+                ],
+                spend,
+            ),
+            (
+                "accounts",
+                &[
+                    "id",
+                    "external_id",
+                    "name",
+                    "domain",
+                    "industry",
+                    "employees",
+                    "region",
+                    "country",
+                    "owner_id",
+                    "service_hours",
+                    "cost_to_serve",
+                    "created_at",
+                ],
+                accounts,
+            ),
+        ])
+        .await
+    }
+
+    async fn load_account_batch(&self, b: &AccountBatch) -> StoreResult<()> {
+        let subs = b
+            .subscriptions
+            .iter()
+            .map(|s| {
+                vec![
+                    s.id.get().into(),
+                    s.external_id.as_str().into(),
+                    s.account_id.get().into(),
+                    s.product.as_str().into(),
+                    s.plan.as_str().into(),
+                    s.amount_cents.into(),
+                    s.period.as_str().into(),
+                    day(s.start),
+                    s.end.map(day).unwrap_or(Arg::Text(None)),
+                ]
+            })
+            .collect();
+        let orders = b
+            .orders
+            .iter()
+            .map(|o| {
+                vec![
+                    o.id.get().into(),
+                    o.external_id.as_str().into(),
+                    o.account_id.get().into(),
+                    o.product.as_str().into(),
+                    o.amount_cents.into(),
+                    day(o.ordered_on),
+                ]
+            })
+            .collect();
+        let activities = b
+            .activities
+            .iter()
+            .map(|a| {
+                vec![
+                    a.id.get().into(),
+                    a.external_id.as_str().into(),
+                    a.kind.as_str().into(),
+                    a.account_id.map(AccountId::get).into(),
+                    a.contact_id.map(ContactId::get).into(),
+                    a.user_id.map(UserId::get).into(),
+                    ms(a.at).into(),
+                    a.minutes.into(),
+                    a.subject.as_str().into(),
+                ]
+            })
+            .collect();
+        self.load_tables(vec![
+            (
+                "subscriptions",
+                &[
+                    "id",
+                    "external_id",
+                    "account_id",
+                    "product",
+                    "plan",
+                    "amount_cents",
+                    "period",
+                    "start_day",
+                    "end_day",
+                ],
+                subs,
+            ),
+            (
+                "orders",
+                &[
+                    "id",
+                    "external_id",
+                    "account_id",
+                    "product",
+                    "amount_cents",
+                    "ordered_on",
+                ],
+                orders,
+            ),
+            (
+                "activities",
+                &[
+                    "id",
+                    "external_id",
+                    "kind",
+                    "account_id",
+                    "contact_id",
+                    "user_id",
+                    "at",
+                    "minutes",
+                    "subject",
+                ],
+                activities,
+            ),
+        ])
+        .await
+    }
+
+    async fn load_contact_batch(&self, b: &ContactBatch) -> StoreResult<()> {
+        let received = ms(Utc::now());
+        let contacts = b
+            .contacts
+            .iter()
+            .map(contact_row)
+            .collect::<StoreResult<_>>()?;
+        let deals = b
+            .deals
+            .iter()
+            .map(|d| {
+                vec![
+                    d.id.get().into(),
+                    d.external_id.as_str().into(),
+                    d.name.as_str().into(),
+                    d.contact_id.map(ContactId::get).into(),
+                    d.account_id.map(AccountId::get).into(),
+                    d.owner_id.map(UserId::get).into(),
+                    d.pipeline_stage.as_str().into(),
+                    d.status.as_str().into(),
+                    d.amount_cents.into(),
+                    d.expected_close.map(day).unwrap_or(Arg::Text(None)),
+                    ms(d.created_at).into(),
+                    d.closed_at.map(ms).into(),
+                    d.lost_reason.as_deref().into(),
+                    d.competitor.as_deref().into(),
+                ]
+            })
+            .collect();
+        let events = b
+            .events
+            .iter()
+            .map(|e| event_row(e, received))
+            .collect::<StoreResult<_>>()?;
+        self.load_tables(vec![
+            ("contacts", &CONTACT_COLUMNS, contacts),
+            (
+                "deals",
+                &[
+                    "id",
+                    "external_id",
+                    "name",
+                    "contact_id",
+                    "account_id",
+                    "owner_id",
+                    "pipeline_stage",
+                    "status",
+                    "amount_cents",
+                    "expected_close",
+                    "created_at",
+                    "closed_at",
+                    "lost_reason",
+                    "competitor",
+                ],
+                deals,
+            ),
+            ("events", &EVENT_COLUMNS, events),
+        ])
+        .await
+    }
+
+    async fn finish_load(&self) -> StoreResult<()> {
+        if self.dialect() == Dialect::Postgres {
+            for table in NUMBERED {
+                let sql = Sql::new(&format!(
+                    "SELECT setval(pg_get_serial_sequence('{table}', 'id'), \
+                     (SELECT COALESCE(MAX(id), 0) + 1 FROM {table}), false)"
+                ));
+                sql.query()
+                    .execute(self.pool())
+                    .await
+                    .map_err(backend_err)?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn table_counts(&self) -> StoreResult<BTreeMap<String, i64>> {
+        let mut out = BTreeMap::new();
+        for table in TABLES {
+            let row = Sql::new(&format!("SELECT count(*) AS n FROM {table}"))
+                .query()
+                .fetch_one(self.pool())
+                .await
+                .map_err(backend_err)?;
+            out.insert(table.to_owned(), get(&row, "n")?);
+        }
+        Ok(out)
+    }
+}

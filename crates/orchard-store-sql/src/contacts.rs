@@ -1,0 +1,302 @@
+//! Contacts: upsert by normalised email, lookup, and the filtered, paginated list.
+
+use async_trait::async_trait;
+use orchard_core::contact::{Contact, NewContact};
+use orchard_core::stage::LifecycleStage;
+use orchard_core::{AccountId, ContactId, Email, UserId};
+use orchard_store::{ContactQuery, ContactStore, Page, StoreError, StoreResult};
+use sqlx::any::AnyRow;
+
+use crate::{Arg, Sql, SqlStore, backend_err, from_ms, get, json_err, ms};
+
+pub(crate) const CONTACT_COLUMNS: [&str; 18] = [
+    "id",
+    "email",
+    "first_name",
+    "last_name",
+    "company",
+    "job_title",
+    "industry",
+    "country",
+    "city",
+    "details",
+    "account_id",
+    "owner_id",
+    "stage",
+    "score",
+    "source",
+    "created_at",
+    "updated_at",
+    "last_activity_at",
+];
+
+/// The row values of a contact, in `CONTACT_COLUMNS` order. The searchable and filterable
+/// attributes get columns of their own; the whole detail record is kept as JSON beside them.
+pub(crate) fn contact_row(c: &Contact) -> StoreResult<Vec<Arg>> {
+    let d = &c.details;
+    Ok(vec![
+        c.id.get().into(),
+        c.email.as_str().into(),
+        d.first_name.as_deref().into(),
+        d.last_name.as_deref().into(),
+        d.demographics.company.as_deref().into(),
+        d.demographics.job_title.as_deref().into(),
+        d.demographics.industry.as_deref().into(),
+        d.geography.country.as_deref().into(),
+        d.geography.city.as_deref().into(),
+        serde_json::to_string(d).map_err(json_err)?.into(),
+        c.account_id.map(AccountId::get).into(),
+        c.owner_id.map(UserId::get).into(),
+        c.stage.as_str().into(),
+        c.score.into(),
+        c.source.as_deref().into(),
+        ms(c.created_at).into(),
+        ms(c.updated_at).into(),
+        c.last_activity_at.map(ms).into(),
+    ])
+}
+
+fn contact_from_row(row: &AnyRow) -> StoreResult<Contact> {
+    let email: String = get(row, "email")?;
+    let details: String = get(row, "details")?;
+    let stage: String = get(row, "stage")?;
+    Ok(Contact {
+        id: ContactId::new(get(row, "id")?),
+        email: Email::parse(&email).map_err(|e| StoreError::Backend(Box::new(e)))?,
+        details: serde_json::from_str(&details).map_err(json_err)?,
+        account_id: get::<Option<i64>>(row, "account_id")?.map(AccountId::new),
+        owner_id: get::<Option<i64>>(row, "owner_id")?.map(UserId::new),
+        stage: LifecycleStage::parse(&stage).unwrap_or(LifecycleStage::Subscriber),
+        score: get(row, "score")?,
+        source: get(row, "source")?,
+        created_at: from_ms(get(row, "created_at")?),
+        updated_at: from_ms(get(row, "updated_at")?),
+        last_activity_at: get::<Option<i64>>(row, "last_activity_at")?.map(from_ms),
+    })
+}
+
+const SELECT: &str = "SELECT id, email, first_name, last_name, company, job_title, industry, \
+     country, city, details, account_id, owner_id, stage, score, source, created_at, updated_at, \
+     last_activity_at FROM contacts";
+
+impl SqlStore {
+    async fn fetch_contact(&self, sql: Sql) -> StoreResult<Contact> {
+        let row = sql
+            .query()
+            .fetch_optional(self.pool())
+            .await
+            .map_err(backend_err)?
+            .ok_or(StoreError::NotFound)?;
+        contact_from_row(&row)
+    }
+}
+
+/// Escapes LIKE wildcards so a search for "50%" finds "50%", not everything.
+fn like_pattern(s: &str) -> String {
+    let mut p = String::from("%");
+    for c in s.trim().to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(c);
+    }
+    p.push('%');
+    p
+}
+
+fn push_filters(sql: &mut Sql, q: &ContactQuery, owner_scope: Option<UserId>) {
+    sql.push(" WHERE 1 = 1");
+    if let Some(s) = q.search.as_deref().filter(|s| !s.trim().is_empty()) {
+        let p = like_pattern(s);
+        sql.push(" AND (email LIKE ")
+            .arg(p.as_str())
+            .push(" ESCAPE '\\' OR lower(coalesce(first_name, '') || ' ' || coalesce(last_name, '')) LIKE ")
+            .arg(p.as_str())
+            .push(" ESCAPE '\\' OR lower(coalesce(company, '')) LIKE ")
+            .arg(p)
+            .push(" ESCAPE '\\')");
+    }
+    if let Some(e) = &q.email {
+        sql.push(" AND email = ").arg(e.as_str());
+    }
+    if let Some(s) = q.stage {
+        sql.push(" AND stage = ").arg(s.as_str());
+    }
+    if let Some(min) = q.min_score {
+        sql.push(" AND score >= ").arg(min);
+    }
+    if let Some(max) = q.max_score {
+        sql.push(" AND score < ").arg(max);
+    }
+    if let Some(o) = q.owner_id {
+        sql.push(" AND owner_id = ").arg(o.get());
+    }
+    if let Some(o) = owner_scope {
+        sql.push(" AND owner_id = ").arg(o.get());
+    }
+    if let Some(a) = q.account_id {
+        sql.push(" AND account_id = ").arg(a.get());
+    }
+    if let Some(c) = q.country.as_deref() {
+        sql.push(" AND country = ").arg(c.trim().to_uppercase());
+    }
+    if let Some(s) = q.source.as_deref() {
+        sql.push(" AND source = ").arg(s.trim());
+    }
+}
+
+#[async_trait]
+impl ContactStore for SqlStore {
+    #[tracing::instrument(skip_all, fields(email = %new.email))]
+    async fn upsert_contact(&self, new: &NewContact) -> StoreResult<(ContactId, bool)> {
+        let mut tx = self.pool().begin().await.map_err(backend_err)?;
+        let mut find = Sql::new(SELECT);
+        find.push(" WHERE email = ").arg(new.email.as_str());
+        let existing = find
+            .query()
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(backend_err)?;
+        let (id, created) = match existing {
+            Some(row) => {
+                let mut c = contact_from_row(&row)?;
+                c.details.merge(&new.details);
+                c.account_id = new.account_id.or(c.account_id);
+                c.owner_id = new.owner_id.or(c.owner_id);
+                c.source = c.source.or_else(|| new.source.clone());
+                c.updated_at = new.created_at.max(c.updated_at);
+                let d = &c.details;
+                let mut up = Sql::new("UPDATE contacts SET first_name = ");
+                up.arg(d.first_name.as_deref())
+                    .push(", last_name = ")
+                    .arg(d.last_name.as_deref())
+                    .push(", company = ")
+                    .arg(d.demographics.company.as_deref())
+                    .push(", job_title = ")
+                    .arg(d.demographics.job_title.as_deref())
+                    .push(", industry = ")
+                    .arg(d.demographics.industry.as_deref())
+                    .push(", country = ")
+                    .arg(d.geography.country.as_deref())
+                    .push(", city = ")
+                    .arg(d.geography.city.as_deref())
+                    .push(", details = ")
+                    .arg(serde_json::to_string(d).map_err(json_err)?)
+                    .push(", account_id = ")
+                    .arg(c.account_id.map(AccountId::get))
+                    .push(", owner_id = ")
+                    .arg(c.owner_id.map(UserId::get))
+                    .push(", source = ")
+                    .arg(c.source)
+                    .push(", updated_at = ")
+                    .arg(ms(c.updated_at))
+                    .push(" WHERE id = ")
+                    .arg(c.id.get());
+                up.query().execute(&mut *tx).await.map_err(backend_err)?;
+                (c.id, false)
+            }
+            None => {
+                let d = &new.details;
+                let mut ins = Sql::new(
+                    "INSERT INTO contacts (email, first_name, last_name, company, job_title, \
+                     industry, country, city, details, account_id, owner_id, stage, score, source, \
+                     created_at, updated_at) VALUES (",
+                );
+                ins.arg(new.email.as_str())
+                    .push(", ")
+                    .arg(d.first_name.as_deref())
+                    .push(", ")
+                    .arg(d.last_name.as_deref())
+                    .push(", ")
+                    .arg(d.demographics.company.as_deref())
+                    .push(", ")
+                    .arg(d.demographics.job_title.as_deref())
+                    .push(", ")
+                    .arg(d.demographics.industry.as_deref())
+                    .push(", ")
+                    .arg(d.geography.country.as_deref())
+                    .push(", ")
+                    .arg(d.geography.city.as_deref())
+                    .push(", ")
+                    .arg(serde_json::to_string(d).map_err(json_err)?)
+                    .push(", ")
+                    .arg(new.account_id.map(AccountId::get))
+                    .push(", ")
+                    .arg(new.owner_id.map(UserId::get))
+                    .push(", ")
+                    .arg(new.stage.as_str())
+                    .push(", 0, ")
+                    .arg(new.source.as_deref())
+                    .push(", ")
+                    .arg(ms(new.created_at))
+                    .push(", ")
+                    .arg(ms(new.created_at))
+                    .push(") RETURNING id");
+                let row = ins.query().fetch_one(&mut *tx).await.map_err(backend_err)?;
+                (ContactId::new(get(&row, "id")?), true)
+            }
+        };
+        tx.commit().await.map_err(backend_err)?;
+        Ok((id, created))
+    }
+
+    async fn contact(&self, id: ContactId) -> StoreResult<Contact> {
+        let mut sql = Sql::new(SELECT);
+        sql.push(" WHERE id = ").arg(id.get());
+        self.fetch_contact(sql).await
+    }
+
+    async fn contact_by_email(&self, email: &Email) -> StoreResult<Contact> {
+        let mut sql = Sql::new(SELECT);
+        sql.push(" WHERE email = ").arg(email.as_str());
+        self.fetch_contact(sql).await
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn list_contacts(
+        &self,
+        q: &ContactQuery,
+        owner_scope: Option<UserId>,
+    ) -> StoreResult<Page<Contact>> {
+        let mut count = Sql::new("SELECT count(*) AS n FROM contacts");
+        push_filters(&mut count, q, owner_scope);
+        let total: i64 = get(
+            &count
+                .query()
+                .fetch_one(self.pool())
+                .await
+                .map_err(backend_err)?,
+            "n",
+        )?;
+        let mut list = Sql::new(SELECT);
+        push_filters(&mut list, q, owner_scope);
+        list.push(" ORDER BY created_at DESC, id DESC LIMIT ")
+            .arg(q.limit())
+            .push(" OFFSET ")
+            .arg(q.offset());
+        let rows = list
+            .query()
+            .fetch_all(self.pool())
+            .await
+            .map_err(backend_err)?;
+        Ok(Page {
+            items: rows
+                .iter()
+                .map(contact_from_row)
+                .collect::<StoreResult<_>>()?,
+            total,
+            page: q.page.max(1),
+            per_page: q.limit(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::like_pattern;
+
+    #[test]
+    fn like_wildcards_are_escaped() {
+        assert_eq!(like_pattern(" 50%_Off "), "%50\\%\\_off%");
+    }
+}

@@ -1,0 +1,128 @@
+//! The append-only event log. A batch is written in one transaction: new events inserted (a
+//! client id already in the log is skipped, which makes replays harmless), then their effect on
+//! derived contact state applied, then one commit. Nothing is acknowledged before that commit.
+
+use std::collections::{HashMap, HashSet};
+
+use async_trait::async_trait;
+use orchard_core::event::{Event, EventType, NewEvent};
+use orchard_core::{ContactId, EventSeq};
+use orchard_store::{AppendOutcome, EventStore, StoreError, StoreResult};
+use sqlx::any::AnyRow;
+
+use crate::{Arg, Sql, SqlStore, backend_err, from_ms, get, json_err, ms, multi_insert};
+
+pub(crate) const EVENT_COLUMNS: [&str; 7] = [
+    "client_id",
+    "type",
+    "contact_id",
+    "visitor_id",
+    "at",
+    "properties",
+    "received_at",
+];
+
+pub(crate) fn event_row(e: &NewEvent, received_at: i64) -> StoreResult<Vec<Arg>> {
+    Ok(vec![
+        e.client_id.as_str().into(),
+        e.event_type.as_str().into(),
+        e.contact_id.map(ContactId::get).into(),
+        e.visitor_id.as_deref().into(),
+        ms(e.at).into(),
+        serde_json::to_string(&e.properties)
+            .map_err(json_err)?
+            .into(),
+        received_at.into(),
+    ])
+}
+
+fn event_from_row(row: &AnyRow) -> StoreResult<Event> {
+    let t: String = get(row, "type")?;
+    let props: String = get(row, "properties")?;
+    Ok(Event {
+        seq: EventSeq::new(get(row, "seq")?),
+        client_id: get(row, "client_id")?,
+        event_type: EventType::parse(&t).map_err(|e| StoreError::Backend(Box::new(e)))?,
+        contact_id: get::<Option<i64>>(row, "contact_id")?.map(ContactId::new),
+        visitor_id: get(row, "visitor_id")?,
+        at: from_ms(get(row, "at")?),
+        properties: serde_json::from_str(&props).map_err(json_err)?,
+    })
+}
+
+#[async_trait]
+impl EventStore for SqlStore {
+    #[tracing::instrument(skip_all, fields(batch = events.len()))]
+    async fn append_events(&self, events: &[NewEvent]) -> StoreResult<AppendOutcome> {
+        if events.is_empty() {
+            return Ok(AppendOutcome::default());
+        }
+        let received_at = ms(chrono::Utc::now());
+        let rows = events
+            .iter()
+            .map(|e| event_row(e, received_at))
+            .collect::<StoreResult<Vec<_>>>()?;
+        let mut tx = self.pool().begin().await.map_err(backend_err)?;
+        let mut stored_ids: HashMap<String, i64> = HashMap::with_capacity(events.len());
+        for sql in multi_insert(
+            self.dialect(),
+            "events",
+            &EVENT_COLUMNS,
+            rows,
+            "ON CONFLICT (client_id) DO NOTHING RETURNING seq, client_id",
+        ) {
+            for row in sql.query().fetch_all(&mut *tx).await.map_err(backend_err)? {
+                stored_ids.insert(get(&row, "client_id")?, get(&row, "seq")?);
+            }
+        }
+
+        // Apply: the latest activity per contact among the events stored now. Scoring and
+        // segment membership join this same step in the same transaction.
+        let mut latest: HashMap<i64, i64> = HashMap::new();
+        let mut outcome = AppendOutcome::default();
+        let mut seen = HashSet::with_capacity(events.len());
+        for e in events {
+            let fresh = seen.insert(e.client_id.as_str());
+            match stored_ids.get(&e.client_id) {
+                Some(seq) if fresh => {
+                    outcome.stored.push(EventSeq::new(*seq));
+                    if let Some(c) = e.contact_id {
+                        let t = latest.entry(c.get()).or_insert(i64::MIN);
+                        *t = (*t).max(ms(e.at));
+                    }
+                }
+                _ => outcome.duplicates.push(e.client_id.clone()),
+            }
+        }
+        for (contact, at) in latest {
+            let mut up = Sql::new(
+                "UPDATE contacts SET last_activity_at = CASE WHEN last_activity_at IS NULL OR last_activity_at < ",
+            );
+            up.arg(at)
+                .push(" THEN ")
+                .arg(at)
+                .push(" ELSE last_activity_at END WHERE id = ")
+                .arg(contact);
+            up.query().execute(&mut *tx).await.map_err(backend_err)?;
+        }
+        tx.commit().await.map_err(backend_err)?;
+        Ok(outcome)
+    }
+
+    async fn contact_events(&self, id: ContactId, limit: i64) -> StoreResult<Vec<Event>> {
+        let mut sql = Sql::new(
+            "SELECT seq, client_id, type, contact_id, visitor_id, at, properties FROM events \
+             WHERE contact_id = ",
+        );
+        sql.arg(id.get())
+            .push(" ORDER BY at DESC, seq DESC LIMIT ")
+            .arg(limit.clamp(1, 10_000));
+        sql.query()
+            .fetch_all(self.pool())
+            .await
+            .map_err(backend_err)?
+            .iter()
+            .map(event_from_row)
+            .collect()
+    }
+}

@@ -1,0 +1,264 @@
+//! The SQL both backends share. PostgreSQL and SQLite accept the same statements here because
+//! the schema sticks to portable types: 64-bit integers (times are epoch milliseconds, money is
+//! in cents), doubles, and text (JSON documents are stored as text). Queries run through sqlx's
+//! runtime-selected driver, so one implementation serves both; the backend crates own what does
+//! differ (connection setup, migrations, id sequences) and hand it in as a [`Dialect`].
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use orchard_store::StoreError;
+use sqlx::any::{AnyArguments, AnyPoolOptions, AnyRow};
+use sqlx::query::Query;
+use sqlx::{Any, AnyPool, AssertSqlSafe, Row};
+
+mod auth;
+mod bulk;
+mod catalog;
+mod contacts;
+mod events;
+
+pub use bulk::TABLES;
+
+/// The differences between the backends that the shared SQL must respect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+impl Dialect {
+    /// Most rows one multi-row INSERT may carry, given the number of columns: SQLite binds at
+    /// most 32 766 parameters per statement, PostgreSQL 65 535.
+    fn rows_per_statement(self, columns: usize) -> usize {
+        let max_params = match self {
+            Dialect::Sqlite => 32_766,
+            Dialect::Postgres => 65_535,
+        };
+        (max_params / columns).clamp(1, 2_000)
+    }
+}
+
+/// One store implementation over a pool of either backend.
+#[derive(Debug, Clone)]
+pub struct SqlStore {
+    pool: AnyPool,
+    dialect: Dialect,
+}
+
+impl SqlStore {
+    /// Wraps a pool whose schema the backend crate has already migrated.
+    pub fn new(pool: AnyPool, dialect: Dialect) -> Self {
+        Self { pool, dialect }
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+}
+
+/// Pool options both backends start from.
+pub fn pool_options(max_connections: u32) -> AnyPoolOptions {
+    sqlx::any::install_default_drivers();
+    AnyPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(Duration::from_secs(30))
+}
+
+#[async_trait::async_trait]
+impl orchard_store::Store for SqlStore {
+    fn backend(&self) -> &'static str {
+        match self.dialect {
+            Dialect::Sqlite => "sqlite",
+            Dialect::Postgres => "postgres",
+        }
+    }
+
+    async fn ping(&self) -> orchard_store::StoreResult<()> {
+        Sql::new("SELECT 1 AS one")
+            .query()
+            .fetch_one(&self.pool)
+            .await
+            .map(|_| ())
+            .map_err(backend_err)
+    }
+}
+
+pub(crate) fn backend_err(e: sqlx::Error) -> StoreError {
+    match &e {
+        sqlx::Error::RowNotFound => StoreError::NotFound,
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            StoreError::Conflict(db.message().to_owned())
+        }
+        _ => StoreError::Backend(Box::new(e)),
+    }
+}
+
+pub(crate) fn json_err(e: serde_json::Error) -> StoreError {
+    StoreError::Backend(Box::new(e))
+}
+
+pub(crate) fn ms(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+pub(crate) fn from_ms(v: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(v).unwrap_or_default()
+}
+
+/// A bound value. The schema's three portable types, always nullable.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Arg {
+    Int(Option<i64>),
+    Real(Option<f64>),
+    Text(Option<String>),
+}
+
+impl From<i64> for Arg {
+    fn from(v: i64) -> Self {
+        Arg::Int(Some(v))
+    }
+}
+impl From<Option<i64>> for Arg {
+    fn from(v: Option<i64>) -> Self {
+        Arg::Int(v)
+    }
+}
+impl From<f64> for Arg {
+    fn from(v: f64) -> Self {
+        Arg::Real(Some(v))
+    }
+}
+impl From<Option<f64>> for Arg {
+    fn from(v: Option<f64>) -> Self {
+        Arg::Real(v)
+    }
+}
+impl From<String> for Arg {
+    fn from(v: String) -> Self {
+        Arg::Text(Some(v))
+    }
+}
+impl From<&str> for Arg {
+    fn from(v: &str) -> Self {
+        Arg::Text(Some(v.to_owned()))
+    }
+}
+impl From<Option<String>> for Arg {
+    fn from(v: Option<String>) -> Self {
+        Arg::Text(v)
+    }
+}
+impl From<Option<&str>> for Arg {
+    fn from(v: Option<&str>) -> Self {
+        Arg::Text(v.map(str::to_owned))
+    }
+}
+
+/// A statement assembled at run time with its arguments, numbered `$1, $2, ...` in the order
+/// they are pushed (both backends accept that form).
+#[derive(Debug, Default)]
+pub(crate) struct Sql {
+    text: String,
+    args: Vec<Arg>,
+}
+
+impl Sql {
+    pub(crate) fn new(text: &str) -> Self {
+        Self {
+            text: text.to_owned(),
+            args: Vec::new(),
+        }
+    }
+
+    pub(crate) fn push(&mut self, text: &str) -> &mut Self {
+        self.text.push_str(text);
+        self
+    }
+
+    /// Appends a placeholder for `arg`.
+    pub(crate) fn arg(&mut self, arg: impl Into<Arg>) -> &mut Self {
+        self.args.push(arg.into());
+        let n = self.args.len();
+        self.text.push('$');
+        self.text.push_str(&n.to_string());
+        self
+    }
+
+    pub(crate) fn query(self) -> Query<'static, Any, AnyArguments> {
+        let mut q = sqlx::query(AssertSqlSafe(self.text));
+        for a in self.args {
+            q = match a {
+                Arg::Int(v) => q.bind(v),
+                Arg::Real(v) => q.bind(v),
+                Arg::Text(v) => q.bind(v),
+            };
+        }
+        q
+    }
+}
+
+/// Builds `INSERT INTO table (cols) VALUES (...), (...) <suffix>` statements, as many as the
+/// backend's parameter limit requires.
+pub(crate) fn multi_insert(
+    dialect: Dialect,
+    table: &str,
+    columns: &[&str],
+    rows: Vec<Vec<Arg>>,
+    suffix: &str,
+) -> Vec<Sql> {
+    let per = dialect.rows_per_statement(columns.len());
+    let head = format!("INSERT INTO {table} ({}) VALUES ", columns.join(", "));
+    let mut out = Vec::new();
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let mut sql = Sql::new(&head);
+        for (i, row) in rows.by_ref().take(per).enumerate() {
+            debug_assert_eq!(row.len(), columns.len());
+            sql.push(if i == 0 { "(" } else { ", (" });
+            for (j, a) in row.into_iter().enumerate() {
+                if j > 0 {
+                    sql.push(", ");
+                }
+                sql.arg(a);
+            }
+            sql.push(")");
+        }
+        sql.push(" ").push(suffix);
+        out.push(sql);
+    }
+    out
+}
+
+pub(crate) fn get<'r, T>(row: &'r AnyRow, col: &str) -> Result<T, StoreError>
+where
+    T: sqlx::Decode<'r, Any> + sqlx::Type<Any>,
+{
+    row.try_get(col).map_err(backend_err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_are_numbered_in_push_order() {
+        let mut s = Sql::new("SELECT * FROM t WHERE a = ");
+        s.arg(1i64).push(" AND b = ").arg("x");
+        assert_eq!(s.text, "SELECT * FROM t WHERE a = $1 AND b = $2");
+        assert_eq!(s.args.len(), 2);
+    }
+
+    #[test]
+    fn multi_insert_splits_at_the_parameter_limit() {
+        let rows: Vec<Vec<Arg>> = (0..5000).map(|i| vec![Arg::from(i as i64); 10]).collect();
+        let stmts = multi_insert(Dialect::Sqlite, "t", &["c"; 10], rows, "");
+        let total: usize = stmts.iter().map(|s| s.args.len()).sum();
+        assert_eq!(total, 50_000);
+        assert!(stmts.iter().all(|s| s.args.len() <= 32_766));
+    }
+}

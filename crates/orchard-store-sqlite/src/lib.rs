@@ -1,0 +1,69 @@
+//! The embedded default backend: one SQLite file, created on first run, in WAL mode so readers
+//! never wait for the writer, with this crate's migrations applied at start. Queries are the
+//! shared ones in `orchard-store-sql`.
+
+use std::path::Path;
+
+use orchard_store::StoreError;
+use orchard_store_sql::{Dialect, SqlStore, pool_options};
+use sqlx::Executor;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Opens (creating if needed) the database at a `sqlite://path` URL and migrates it.
+pub async fn connect(url: &str) -> Result<SqlStore, StoreError> {
+    let path = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .ok_or_else(|| StoreError::Invalid(format!("not a sqlite URL: {url}")))?;
+    let (file, params) = path.split_once('?').unwrap_or((path, ""));
+    if file.is_empty() {
+        return Err(StoreError::Invalid(
+            "the sqlite URL names no file (expected sqlite://path/to/orchard.db)".into(),
+        ));
+    }
+    if file != ":memory:"
+        && let Some(dir) = Path::new(file)
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+    {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            StoreError::Invalid(format!("cannot create the folder {}: {e}", dir.display()))
+        })?;
+    }
+    let mode = if params.contains("mode=") {
+        ""
+    } else {
+        "mode=rwc"
+    };
+    let sep = if params.is_empty() || mode.is_empty() {
+        ""
+    } else {
+        "&"
+    };
+    let url = format!("sqlite://{file}?{params}{sep}{mode}");
+    let pool = pool_options(8)
+        .after_connect(|conn, _meta| {
+            Box::pin(async move {
+                // WAL: readers never block the writer; NORMAL sync is durable across a process
+                // kill (only an OS crash can lose the last commits); a busy timeout lets
+                // concurrent writers queue instead of failing.
+                conn.execute(
+                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                     PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; \
+                     PRAGMA temp_store = MEMORY; PRAGMA cache_size = -65536;",
+                )
+                .await?;
+                Ok(())
+            })
+        })
+        .connect(&url)
+        .await
+        .map_err(|e| StoreError::Backend(Box::new(e)))?;
+    MIGRATOR
+        .run(&pool)
+        .await
+        .map_err(|e| StoreError::Backend(Box::new(e)))?;
+    tracing::info!(file, "opened SQLite database");
+    Ok(SqlStore::new(pool, Dialect::Sqlite))
+}

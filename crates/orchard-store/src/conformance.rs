@@ -1,0 +1,410 @@
+//! The conformance story: what every backend must do, written once and run against each (SQLite
+//! always, PostgreSQL when `ORCHARD_TEST_POSTGRES_URL` is set). A backend's test file calls
+//! [`conformance_tests!`](crate::conformance_tests) with an expression that yields a fresh,
+//! migrated, empty store; each story then runs as its own named test.
+
+use chrono::{DateTime, Duration, Utc};
+use orchard_core::auth::Role;
+use orchard_core::contact::{ContactDetails, NewContact};
+use orchard_core::demo::{self, DemoSettings};
+use orchard_core::event::{EventType, NewEvent};
+use orchard_core::stage::LifecycleStage;
+use orchard_core::team::{RepProfile, User};
+use orchard_core::{ContactId, Email, UserId};
+use serde_json::{Map, json};
+
+use crate::{ContactQuery, Session, Store, StoreError};
+
+/// Generates one `#[tokio::test]` per story. `$fresh` is an async expression giving
+/// `Some(fresh store)`, or `None` when the backend is not configured here (the test then says so
+/// and passes; CI configures every backend).
+#[macro_export]
+macro_rules! conformance_tests {
+    ($fresh:expr) => {
+        $crate::conformance_tests!(@each $fresh;
+            upsert_by_normalised_email_never_duplicates,
+            second_upsert_fills_in_and_keeps_known_attributes,
+            missing_contact_is_not_found,
+            contact_list_filters_searches_and_pages,
+            rep_scope_shows_only_own_contacts,
+            replayed_events_are_stored_once,
+            events_advance_last_activity_and_form_the_timeline,
+            tokens_are_found_by_hash_until_revoked,
+            sessions_expire,
+            user_emails_are_unique,
+            demo_company_loads_and_counts,
+        );
+    };
+    (@each $fresh:expr; $($story:ident),* $(,)?) => {$(
+        #[tokio::test]
+        async fn $story() {
+            let Some(store) = $fresh.await else {
+                eprintln!("backend not configured: {} not run", stringify!($story));
+                return;
+            };
+            $crate::conformance::$story(&store).await;
+        }
+    )*};
+}
+
+fn t(ms: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(ms).expect("valid time")
+}
+
+fn email(s: &str) -> Email {
+    Email::parse(s).expect("valid email")
+}
+
+fn event(id: &str, ty: &str, contact: Option<ContactId>, at: i64) -> NewEvent {
+    NewEvent {
+        client_id: id.to_owned(),
+        event_type: EventType::parse(ty).expect("valid type"),
+        contact_id: contact,
+        visitor_id: None,
+        at: t(at),
+        properties: Map::new(),
+    }
+}
+
+fn user(mail: &str, role: Role) -> User {
+    User {
+        id: UserId::new(0),
+        email: email(mail),
+        name: mail.split('@').next().unwrap_or_default().to_owned(),
+        role,
+        team_id: None,
+        profile: RepProfile::default(),
+    }
+}
+
+pub async fn upsert_by_normalised_email_never_duplicates<S: Store>(s: &S) {
+    let (a, created_a) = s
+        .upsert_contact(&NewContact::new(email("Ann@Example.com"), t(1_000)))
+        .await
+        .unwrap();
+    let (b, created_b) = s
+        .upsert_contact(&NewContact::new(email(" ann@example.COM"), t(2_000)))
+        .await
+        .unwrap();
+    assert!(created_a && !created_b);
+    assert_eq!(a, b);
+    let page = s
+        .list_contacts(
+            &ContactQuery {
+                page: 1,
+                per_page: 10,
+                ..Default::default()
+            },
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(page.total, 1);
+}
+
+pub async fn second_upsert_fills_in_and_keeps_known_attributes<S: Store>(s: &S) {
+    let mut first = NewContact::new(email("bo@example.com"), t(1_000));
+    first.details.demographics.job_title = Some("CFO".into());
+    first.details.geography.country = Some("DE".into());
+    first.source = Some("linkedin".into());
+    s.upsert_contact(&first).await.unwrap();
+    let mut second = NewContact::new(email("bo@example.com"), t(5_000));
+    second.details = ContactDetails {
+        first_name: Some("Bo".into()),
+        ..Default::default()
+    };
+    second.source = Some("google".into());
+    let (id, _) = s.upsert_contact(&second).await.unwrap();
+    let c = s.contact(id).await.unwrap();
+    assert_eq!(c.details.first_name.as_deref(), Some("Bo"));
+    assert_eq!(c.details.demographics.job_title.as_deref(), Some("CFO"));
+    assert_eq!(c.details.geography.country.as_deref(), Some("DE"));
+    assert_eq!(c.source.as_deref(), Some("linkedin"), "first touch is kept");
+    assert_eq!(c.created_at, t(1_000));
+    assert_eq!(c.updated_at, t(5_000));
+    assert_eq!(
+        s.contact_by_email(&email("BO@example.com"))
+            .await
+            .unwrap()
+            .id,
+        id
+    );
+}
+
+pub async fn missing_contact_is_not_found<S: Store>(s: &S) {
+    assert!(matches!(
+        s.contact(ContactId::new(999)).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        s.contact_by_email(&email("nobody@example.com")).await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+pub async fn contact_list_filters_searches_and_pages<S: Store>(s: &S) {
+    for i in 0..25 {
+        let mut c = NewContact::new(email(&format!("lead{i}@acme{}.com", i % 3)), t(i * 1000));
+        c.details.first_name = Some(format!("Name{i}"));
+        c.details.demographics.company =
+            Some(if i % 5 == 0 { "50% Off Ltd" } else { "Acme" }.into());
+        c.details.geography.country = Some(if i % 2 == 0 { "DE" } else { "FR" }.into());
+        c.stage = if i < 5 {
+            LifecycleStage::Mql
+        } else {
+            LifecycleStage::Subscriber
+        };
+        s.upsert_contact(&c).await.unwrap();
+    }
+    let q = |f: fn(&mut ContactQuery)| {
+        let mut q = ContactQuery {
+            page: 1,
+            per_page: 10,
+            ..Default::default()
+        };
+        f(&mut q);
+        q
+    };
+    let all = s.list_contacts(&q(|_| {}), None).await.unwrap();
+    assert_eq!((all.total, all.items.len()), (25, 10));
+    assert_eq!(
+        all.items[0].email.as_str(),
+        "lead24@acme0.com",
+        "newest first"
+    );
+    let last = s.list_contacts(&q(|q| q.page = 3), None).await.unwrap();
+    assert_eq!(last.items.len(), 5);
+    let de = s
+        .list_contacts(&q(|q| q.country = Some("de".into())), None)
+        .await
+        .unwrap();
+    assert_eq!(de.total, 13);
+    let mql = s
+        .list_contacts(&q(|q| q.stage = Some(LifecycleStage::Mql)), None)
+        .await
+        .unwrap();
+    assert_eq!(mql.total, 5);
+    let pct = s
+        .list_contacts(&q(|q| q.search = Some("50%".into())), None)
+        .await
+        .unwrap();
+    assert_eq!(pct.total, 5, "LIKE wildcards in a search are literal");
+    let by_mail = s
+        .list_contacts(&q(|q| q.search = Some("ACME1".into())), None)
+        .await
+        .unwrap();
+    assert_eq!(by_mail.total, 8);
+    let by_name = s
+        .list_contacts(&q(|q| q.search = Some("name2".into())), None)
+        .await
+        .unwrap();
+    assert_eq!(by_name.total, 6, "Name2 and Name20..Name24");
+    let hot = s
+        .list_contacts(&q(|q| q.min_score = Some(1)), None)
+        .await
+        .unwrap();
+    assert_eq!(hot.total, 0);
+}
+
+pub async fn rep_scope_shows_only_own_contacts<S: Store>(s: &S) {
+    let rep = s
+        .create_user(&user("rep@orchard.test", Role::Rep), None)
+        .await
+        .unwrap();
+    let mut mine = NewContact::new(email("mine@example.com"), t(1));
+    mine.owner_id = Some(rep);
+    s.upsert_contact(&mine).await.unwrap();
+    s.upsert_contact(&NewContact::new(email("other@example.com"), t(2)))
+        .await
+        .unwrap();
+    let q = ContactQuery {
+        page: 1,
+        per_page: 50,
+        ..Default::default()
+    };
+    let page = s.list_contacts(&q, Some(rep)).await.unwrap();
+    assert_eq!(page.total, 1);
+    assert_eq!(page.items[0].email.as_str(), "mine@example.com");
+}
+
+pub async fn replayed_events_are_stored_once<S: Store>(s: &S) {
+    let (c, _) = s
+        .upsert_contact(&NewContact::new(email("e@example.com"), t(0)))
+        .await
+        .unwrap();
+    let batch: Vec<NewEvent> = (0..50)
+        .map(|i| event(&format!("ev-{i}"), "email_opened", Some(c), 1_000 + i))
+        .collect();
+    let first = s.append_events(&batch).await.unwrap();
+    assert_eq!((first.stored.len(), first.duplicates.len()), (50, 0));
+    let again = s.append_events(&batch).await.unwrap();
+    assert_eq!((again.stored.len(), again.duplicates.len()), (0, 50));
+    let mut mixed = batch[..10].to_vec();
+    mixed.push(event("ev-new", "email_clicked", Some(c), 9_000));
+    mixed.push(event("ev-new", "email_clicked", Some(c), 9_000));
+    let m = s.append_events(&mixed).await.unwrap();
+    assert_eq!(
+        m.stored.len(),
+        1,
+        "a new id stored once even when repeated within a batch"
+    );
+    assert_eq!(m.duplicates.len(), 11);
+    assert_eq!(s.contact_events(c, 1_000).await.unwrap().len(), 51);
+    assert_eq!(s.table_counts().await.unwrap()["events"], 51);
+}
+
+pub async fn events_advance_last_activity_and_form_the_timeline<S: Store>(s: &S) {
+    let (c, _) = s
+        .upsert_contact(&NewContact::new(email("tl@example.com"), t(0)))
+        .await
+        .unwrap();
+    let mut view = event("pv-1", "page_viewed", Some(c), 5_000);
+    view.properties.insert("url".into(), json!("/pricing"));
+    view.visitor_id = Some("v-1".into());
+    s.append_events(&[view, event("op-1", "email_opened", Some(c), 7_000)])
+        .await
+        .unwrap();
+    // An older event arriving late must not move last activity back.
+    s.append_events(&[event("late", "email_sent", Some(c), 2_000)])
+        .await
+        .unwrap();
+    assert_eq!(s.contact(c).await.unwrap().last_activity_at, Some(t(7_000)));
+    let tl = s.contact_events(c, 10).await.unwrap();
+    let kinds: Vec<&str> = tl.iter().map(|e| e.event_type.as_str()).collect();
+    assert_eq!(kinds, ["email_opened", "page_viewed", "email_sent"]);
+    assert_eq!(tl[1].properties["url"], "/pricing");
+    assert_eq!(tl[1].visitor_id.as_deref(), Some("v-1"));
+}
+
+pub async fn tokens_are_found_by_hash_until_revoked<S: Store>(s: &S) {
+    let id = s
+        .create_token("ci", Role::Marketer, "hash-1")
+        .await
+        .unwrap();
+    let tok = s.token_by_hash("hash-1").await.unwrap();
+    assert_eq!(
+        (tok.id, tok.role, tok.name.as_str()),
+        (id, Role::Marketer, "ci")
+    );
+    assert!(matches!(
+        s.token_by_hash("hash-2").await,
+        Err(StoreError::NotFound)
+    ));
+    s.revoke_token(id).await.unwrap();
+    assert!(matches!(
+        s.token_by_hash("hash-1").await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        s.revoke_token(id).await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+pub async fn sessions_expire<S: Store>(s: &S) {
+    let u = s
+        .create_user(&user("ses@orchard.test", Role::Admin), Some("x"))
+        .await
+        .unwrap();
+    let now = Utc::now();
+    let session = Session {
+        user_id: u,
+        csrf_token: "csrf".into(),
+        expires_at: t((now + Duration::hours(1)).timestamp_millis()),
+    };
+    s.create_session("sid", &session).await.unwrap();
+    assert_eq!(s.session("sid", now).await.unwrap(), session);
+    assert!(matches!(
+        s.session("sid", now + Duration::hours(2)).await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(s.purge_sessions(now).await.unwrap(), 0);
+    assert_eq!(s.purge_sessions(now + Duration::hours(2)).await.unwrap(), 1);
+    assert!(matches!(
+        s.session("sid", now).await,
+        Err(StoreError::NotFound)
+    ));
+    s.create_session("sid2", &session).await.unwrap();
+    s.delete_session("sid2").await.unwrap();
+    assert!(matches!(
+        s.session("sid2", now).await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+pub async fn user_emails_are_unique<S: Store>(s: &S) {
+    let id = s
+        .create_user(&user("Boss@Orchard.test", Role::Admin), Some("h"))
+        .await
+        .unwrap();
+    assert!(matches!(
+        s.create_user(&user("boss@orchard.test", Role::Rep), None)
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    let cred = s
+        .user_credentials(&email("boss@orchard.test"))
+        .await
+        .unwrap();
+    assert_eq!(
+        (cred.user.id, cred.password_hash.as_deref()),
+        (id, Some("h"))
+    );
+    s.set_password(id, "h2").await.unwrap();
+    assert_eq!(
+        s.user_credentials(&email("boss@orchard.test"))
+            .await
+            .unwrap()
+            .password_hash
+            .as_deref(),
+        Some("h2")
+    );
+    assert_eq!(s.user_count().await.unwrap(), 1);
+}
+
+pub async fn demo_company_loads_and_counts<S: Store>(s: &S) {
+    assert!(s.is_empty().await.unwrap());
+    let settings = DemoSettings {
+        seed: 7,
+        contacts: 200,
+        now: t(1_780_000_000_000),
+    };
+    let company = demo::company(&settings);
+    s.load_company(&company).await.unwrap();
+    s.load_account_batch(&demo::account_batch(
+        &settings,
+        &company,
+        0..company.accounts.len(),
+    ))
+    .await
+    .unwrap();
+    let batch = demo::contact_batch(&settings, &company, 0..settings.contacts);
+    s.load_contact_batch(&batch).await.unwrap();
+    s.finish_load().await.unwrap();
+    assert!(!s.is_empty().await.unwrap());
+    let counts = s.table_counts().await.unwrap();
+    assert_eq!(counts["contacts"], 200);
+    assert_eq!(counts["events"], batch.events.len() as i64);
+    assert_eq!(counts["users"], company.users.len() as i64);
+    // Ids continue after the loaded ones.
+    let (id, created) = s
+        .upsert_contact(&NewContact::new(email("after-demo@example.com"), t(0)))
+        .await
+        .unwrap();
+    assert!(created);
+    assert_eq!(id.get(), 201);
+    assert_eq!(
+        s.list_contacts(
+            &ContactQuery {
+                page: 1,
+                per_page: 1,
+                ..Default::default()
+            },
+            None
+        )
+        .await
+        .unwrap()
+        .total,
+        201
+    );
+}

@@ -1,0 +1,182 @@
+//! The storage contract. Small role traits (contacts, events, auth, catalogue, bulk loading)
+//! that the web layer, the jobs and the CLI program against, one error type, and the
+//! conformance story (`conformance`) that every backend must pass. Nothing here knows SQL: the
+//! backends do, and only the binary chooses one.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use orchard_core::auth::Role;
+use orchard_core::capture::{Form, LeadMagnet};
+use orchard_core::contact::{Contact, NewContact};
+use orchard_core::demo::{AccountBatch, ContactBatch, DemoCompany};
+use orchard_core::event::{Event, NewEvent};
+use orchard_core::stage::LifecycleStage;
+use orchard_core::team::{Team, User};
+use orchard_core::{AccountId, ContactId, Email, EventSeq, TokenId, UserId};
+
+pub mod conformance;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("invalid input: {0}")]
+    Invalid(String),
+    /// The database could not be reached or failed; the cause is for the log, not the user.
+    #[error("storage backend failed: {0}")]
+    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A page of results with the total that matched, for paginated lists.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub total: i64,
+    pub page: i64,
+    pub per_page: i64,
+}
+
+/// Filters for the contacts list (API and UI share it).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ContactQuery {
+    /// Case-insensitive substring of email, name or company.
+    pub search: Option<String>,
+    pub email: Option<Email>,
+    pub stage: Option<LifecycleStage>,
+    /// Score at least this (inclusive); temperature filters map onto a score band.
+    pub min_score: Option<i64>,
+    /// Score below this (exclusive).
+    pub max_score: Option<i64>,
+    pub owner_id: Option<UserId>,
+    pub account_id: Option<AccountId>,
+    pub country: Option<String>,
+    pub source: Option<String>,
+    /// 1-based.
+    pub page: i64,
+    pub per_page: i64,
+}
+
+impl ContactQuery {
+    pub const MAX_PER_PAGE: i64 = 500;
+
+    pub fn offset(&self) -> i64 {
+        (self.page.max(1) - 1) * self.limit()
+    }
+
+    pub fn limit(&self) -> i64 {
+        self.per_page.clamp(1, Self::MAX_PER_PAGE)
+    }
+}
+
+/// What `append_events` did with a batch.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AppendOutcome {
+    /// Sequence numbers of the events stored now, in batch order.
+    pub stored: Vec<EventSeq>,
+    /// Client ids already in the log: acknowledged again, stored nothing.
+    pub duplicates: Vec<String>,
+}
+
+/// A user as the auth layer sees it: with the password hash, never serialised.
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    pub user: User,
+    pub password_hash: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiToken {
+    pub id: TokenId,
+    pub name: String,
+    pub role: Role,
+    pub created_at: DateTime<Utc>,
+    pub revoked: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub user_id: UserId,
+    pub csrf_token: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[async_trait]
+pub trait ContactStore: Send + Sync {
+    /// Creates the contact, or updates the one with the same normalised email (filling in what
+    /// is given, keeping what is not). Returns its id and whether it was created.
+    async fn upsert_contact(&self, contact: &NewContact) -> StoreResult<(ContactId, bool)>;
+    async fn contact(&self, id: ContactId) -> StoreResult<Contact>;
+    async fn contact_by_email(&self, email: &Email) -> StoreResult<Contact>;
+    /// `owner_scope`: when set, only contacts owned by that user (a rep's own book).
+    async fn list_contacts(
+        &self,
+        query: &ContactQuery,
+        owner_scope: Option<UserId>,
+    ) -> StoreResult<Page<Contact>>;
+}
+
+#[async_trait]
+pub trait EventStore: Send + Sync {
+    /// Appends a batch in one transaction, skipping client ids already stored, and applies its
+    /// effect on derived contact state in that same transaction. Returns after commit.
+    async fn append_events(&self, events: &[NewEvent]) -> StoreResult<AppendOutcome>;
+    /// A contact's timeline, newest first.
+    async fn contact_events(&self, id: ContactId, limit: i64) -> StoreResult<Vec<Event>>;
+}
+
+#[async_trait]
+pub trait AuthStore: Send + Sync {
+    async fn create_user(&self, user: &User, password_hash: Option<&str>) -> StoreResult<UserId>;
+    async fn user_credentials(&self, email: &Email) -> StoreResult<Credentials>;
+    async fn user(&self, id: UserId) -> StoreResult<User>;
+    async fn users(&self) -> StoreResult<Vec<User>>;
+    async fn user_count(&self) -> StoreResult<i64>;
+    async fn set_password(&self, id: UserId, password_hash: &str) -> StoreResult<()>;
+    /// Stores only the SHA-256 hash of a token.
+    async fn create_token(&self, name: &str, role: Role, token_hash: &str) -> StoreResult<TokenId>;
+    /// The live (not revoked) token with this hash.
+    async fn token_by_hash(&self, token_hash: &str) -> StoreResult<ApiToken>;
+    async fn revoke_token(&self, id: TokenId) -> StoreResult<()>;
+    async fn create_session(&self, id_hash: &str, session: &Session) -> StoreResult<()>;
+    /// The session if it exists and has not expired at `now`.
+    async fn session(&self, id_hash: &str, now: DateTime<Utc>) -> StoreResult<Session>;
+    async fn delete_session(&self, id_hash: &str) -> StoreResult<()>;
+    /// Deletes sessions expired at `now`; returns how many.
+    async fn purge_sessions(&self, now: DateTime<Utc>) -> StoreResult<u64>;
+}
+
+#[async_trait]
+pub trait CatalogStore: Send + Sync {
+    async fn teams(&self) -> StoreResult<Vec<Team>>;
+    async fn lead_magnets(&self) -> StoreResult<Vec<LeadMagnet>>;
+    async fn forms(&self) -> StoreResult<Vec<Form>>;
+}
+
+/// Fast loading of generated or migrated data into an empty database.
+#[async_trait]
+pub trait BulkStore: Send + Sync {
+    /// True when the database holds no contacts, accounts or events (users may exist).
+    async fn is_empty(&self) -> StoreResult<bool>;
+    async fn load_company(&self, company: &DemoCompany) -> StoreResult<()>;
+    async fn load_account_batch(&self, batch: &AccountBatch) -> StoreResult<()>;
+    async fn load_contact_batch(&self, batch: &ContactBatch) -> StoreResult<()>;
+    /// Makes id sequences continue after explicitly numbered rows.
+    async fn finish_load(&self) -> StoreResult<()>;
+    /// Rows per table, for checks that two backends hold the same data.
+    async fn table_counts(&self) -> StoreResult<BTreeMap<String, i64>>;
+}
+
+/// Everything a running Orchard needs from storage.
+#[async_trait]
+pub trait Store: ContactStore + EventStore + AuthStore + CatalogStore + BulkStore {
+    /// Which backend, for logs and `/healthz`: "sqlite" or "postgres".
+    fn backend(&self) -> &'static str;
+    /// A cheap round trip, for readiness checks.
+    async fn ping(&self) -> StoreResult<()>;
+}

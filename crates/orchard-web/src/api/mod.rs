@@ -1,0 +1,63 @@
+//! The JSON API under `/api/v1`, bearer-token authenticated, described by the OpenAPI document
+//! served at `/api/openapi.json`.
+
+use axum::Router;
+use axum::extract::rejection::QueryRejection;
+use axum::response::Json;
+use axum::routing::get;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::AppState;
+use crate::error::{ApiError, ErrorBody, ErrorDetail};
+
+pub mod contacts;
+
+#[derive(Debug, OpenApi)]
+#[openapi(
+    info(
+        title = "Orchard API",
+        description = "Orchard's HTTP API. Authenticate with `Authorization: Bearer <token>` \
+                       (create a token with `orchard token create --name NAME --role ROLE`). \
+                       Errors share one body: `{\"error\": {\"code\", \"message\", \"details\"?}}`."
+    ),
+    paths(contacts::list_contacts, contacts::get_contact),
+    components(schemas(
+        contacts::ContactOut,
+        contacts::OwnerOut,
+        contacts::ContactPage,
+        ErrorBody,
+        ErrorDetail
+    )),
+    modifiers(&BearerAuth),
+    tags((name = "contacts", description = "Leads, prospects and customers' people"))
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/openapi.json", get(openapi))
+        .route("/api/v1/contacts", get(contacts::list_contacts))
+        .route("/api/v1/contacts/{id}", get(contacts::get_contact))
+}
+
+async fn openapi() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}
+
+/// Turns axum's query-string rejection into the API's error body, naming what was wrong.
+pub(crate) fn bad_query(e: QueryRejection) -> ApiError {
+    ApiError::bad_request(format!("invalid query string: {}", e.body_text()))
+}

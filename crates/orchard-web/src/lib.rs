@@ -1,0 +1,101 @@
+//! Orchard's HTTP surface: the JSON API under `/api/v1` (with its OpenAPI document), the
+//! server-rendered web interface, `/healthz` and Prometheus `/metrics`. Handlers reach storage
+//! only through the `orchard-store` traits; the binary decides which backend that is.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Json, Response};
+use axum::routing::get;
+use orchard_core::stage::Bands;
+use orchard_store::Store;
+use serde_json::json;
+
+pub mod api;
+pub mod auth;
+pub mod error;
+pub mod metrics;
+pub mod ui;
+
+/// Settings the web layer needs; the binary fills them from configuration.
+#[derive(Debug, Clone)]
+pub struct WebConfig {
+    /// Mark cookies `Secure` (set when Orchard is served over HTTPS).
+    pub secure_cookies: bool,
+    pub session_hours: i64,
+    pub bands: Bands,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        Self {
+            secure_cookies: false,
+            session_hours: 12,
+            bands: Bands::default(),
+        }
+    }
+}
+
+/// Shared by every handler.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub config: Arc<WebConfig>,
+    pub metrics: Arc<metrics::Metrics>,
+    pub templates: Arc<ui::Templates>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("backend", &self.store.backend())
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AppState {
+    pub fn new(store: Arc<dyn Store>, config: WebConfig) -> Self {
+        Self {
+            store,
+            config: Arc::new(config),
+            metrics: Arc::new(metrics::Metrics::default()),
+            templates: Arc::new(ui::Templates::new()),
+        }
+    }
+}
+
+/// Requests larger than this are refused before a handler reads them.
+pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics::render))
+        .merge(api::router())
+        .merge(ui::router())
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
+        ))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Liveness and readiness in one: 200 when the database answers, 503 when it does not.
+async fn healthz(State(state): State<AppState>) -> Response {
+    match state.store.ping().await {
+        Ok(()) => Json(json!({"status": "ok", "backend": state.store.backend()})).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "health check: database unreachable");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({"status": "unavailable", "backend": state.store.backend()})),
+            )
+                .into_response()
+        }
+    }
+}

@@ -1,0 +1,236 @@
+//! The contacts list (search, filters, paging) and a contact's page (attributes and timeline).
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use orchard_core::ContactId;
+use orchard_core::stage::LifecycleStage;
+use orchard_store::StoreError;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::AppState;
+use crate::api::contacts::{ContactParams, parse_contact_query};
+use crate::auth::WebUser;
+use crate::ui::Viewer;
+
+/// The list's form fields; lenient where the API is strict (an empty select means "any").
+#[derive(Debug, Default, Deserialize)]
+pub struct ListForm {
+    q: Option<String>,
+    stage: Option<String>,
+    temperature: Option<String>,
+    country: Option<String>,
+    page: Option<i64>,
+}
+
+fn error_page(state: &AppState, user: &WebUser, status: StatusCode, message: &str) -> Response {
+    let page = state.templates.render(
+        "error.html",
+        json!({"viewer": Viewer::from(user), "status": status.as_u16(), "message": message}),
+    );
+    (status, page).into_response()
+}
+
+#[tracing::instrument(skip_all, fields(user = %user.user.email))]
+pub async fn list(
+    State(state): State<AppState>,
+    user: WebUser,
+    Query(form): Query<ListForm>,
+) -> Response {
+    let params = ContactParams {
+        q: form.q.clone(),
+        stage: form.stage.clone(),
+        temperature: form.temperature.clone(),
+        country: form.country.clone(),
+        page: form.page,
+        per_page: Some(25),
+        ..Default::default()
+    };
+    let (query, problem) = match parse_contact_query(&params, &state.config.bands) {
+        Ok(q) => (q, None),
+        Err(e) => (
+            parse_contact_query(
+                &ContactParams {
+                    per_page: Some(25),
+                    ..Default::default()
+                },
+                &state.config.bands,
+            )
+            .unwrap_or_default(),
+            Some(e),
+        ),
+    };
+    let page = match state.store.list_contacts(&query, user.owner_scope()).await {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::error!(error = %e, "contacts list failed");
+            return error_page(
+                &state,
+                &user,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "The contacts could not be loaded.",
+            );
+        }
+    };
+    let bands = state.config.bands;
+    let rows: Vec<Value> = page
+        .items
+        .iter()
+        .map(|c| {
+            json!({
+                "id": c.id.get(),
+                "name": c.display_name(),
+                "email": c.email.as_str(),
+                "company": c.details.demographics.company,
+                "country": c.details.geography.country,
+                "stage": c.stage.as_str(),
+                "score": c.score,
+                "temperature": bands.temperature(c.score).as_str(),
+                "source": c.source,
+                "created": c.created_at.format("%Y-%m-%d").to_string(),
+            })
+        })
+        .collect();
+    let pages = ((page.total + page.per_page - 1) / page.per_page).max(1);
+    state.templates.render(
+        "contacts.html",
+        json!({
+            "viewer": Viewer::from(&user),
+            "nav": "contacts",
+            "rows": rows,
+            "total": page.total,
+            "page": page.page,
+            "pages": pages,
+            "problem": problem,
+            "filters": {
+                "q": form.q.unwrap_or_default(),
+                "stage": form.stage.unwrap_or_default(),
+                "temperature": form.temperature.unwrap_or_default(),
+                "country": form.country.unwrap_or_default(),
+            },
+            "stages": LifecycleStage::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+            "scoped": user.owner_scope().is_some(),
+        }),
+    )
+}
+
+#[tracing::instrument(skip_all, fields(user = %user.user.email))]
+pub async fn show(
+    State(state): State<AppState>,
+    user: WebUser,
+    Path(id): Path<String>,
+) -> Response {
+    let Ok(id) = id.parse::<i64>() else {
+        return error_page(&state, &user, StatusCode::NOT_FOUND, "No such contact.");
+    };
+    let contact = match state.store.contact(ContactId::new(id)).await {
+        Ok(c) if user.owner_scope().is_none_or(|me| c.owner_id == Some(me)) => c,
+        Ok(_) | Err(StoreError::NotFound) => {
+            return error_page(
+                &state,
+                &user,
+                StatusCode::NOT_FOUND,
+                "No such contact, or it is not in your book.",
+            );
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "contact page failed");
+            return error_page(
+                &state,
+                &user,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "The contact could not be loaded.",
+            );
+        }
+    };
+    let events = match state.store.contact_events(contact.id, 200).await {
+        Ok(e) => e,
+        Err(e) => {
+            tracing::error!(error = %e, "timeline failed");
+            Vec::new()
+        }
+    };
+    let owner = match contact.owner_id {
+        Some(o) => state.store.user(o).await.ok().map(|u| u.name),
+        None => None,
+    };
+    let timeline: Vec<Value> = events
+        .iter()
+        .map(|e| {
+            json!({
+                "type": e.event_type.as_str(),
+                "at": e.at.format("%Y-%m-%d %H:%M").to_string(),
+                "anonymous": e.visitor_id.is_some() && e.at < contact.created_at,
+                "properties": e.properties.iter()
+                    .map(|(k, v)| (k.clone(), match v { Value::String(s) => s.clone(), other => other.to_string() }))
+                    .collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let d = &contact.details;
+    let attrs: Vec<(&str, Option<String>)> = vec![
+        ("Job title", d.demographics.job_title.clone()),
+        ("Seniority", d.demographics.seniority.clone()),
+        ("Company", d.demographics.company.clone()),
+        ("Industry", d.demographics.industry.clone()),
+        (
+            "Company size",
+            d.demographics.company_size.map(|v| v.to_string()),
+        ),
+        (
+            "Company revenue",
+            d.demographics.company_revenue.map(|v| v.to_string()),
+        ),
+        ("Phone", d.phone.clone()),
+        ("Country", d.geography.country.clone()),
+        ("Region", d.geography.region.clone()),
+        ("City", d.geography.city.clone()),
+        ("Time zone", d.geography.time_zone.clone()),
+        (
+            "Interests",
+            Some(d.psychographics.interests.join(", ")).filter(|s| !s.is_empty()),
+        ),
+        (
+            "Tags",
+            Some(d.psychographics.tags.join(", ")).filter(|s| !s.is_empty()),
+        ),
+        ("Age", d.demographics.age.map(|v| v.to_string())),
+        ("Education", d.demographics.education.clone()),
+    ];
+    let custom: Vec<(String, String)> = d
+        .custom
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                match v {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                },
+            )
+        })
+        .collect();
+    state.templates.render(
+        "contact.html",
+        json!({
+            "viewer": Viewer::from(&user),
+            "nav": "contacts",
+            "c": {
+                "id": contact.id.get(),
+                "name": contact.display_name(),
+                "email": contact.email.as_str(),
+                "stage": contact.stage.as_str(),
+                "score": contact.score,
+                "temperature": state.config.bands.temperature(contact.score).as_str(),
+                "source": contact.source,
+                "owner": owner,
+                "created": contact.created_at.format("%Y-%m-%d %H:%M").to_string(),
+                "last_activity": contact.last_activity_at.map(|t| t.format("%Y-%m-%d %H:%M").to_string()),
+            },
+            "attributes": attrs.into_iter().filter_map(|(k, v)| v.map(|v| (k, v))).collect::<Vec<_>>(),
+            "custom": custom,
+            "timeline": timeline,
+        }),
+    )
+}

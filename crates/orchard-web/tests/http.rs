@@ -1,0 +1,445 @@
+//! HTTP tests: the app on port 0 over a fresh database per test, driven by a real HTTP client.
+//! SQLite by default; `ORCHARD_TEST_BACKEND=postgres` with `ORCHARD_TEST_POSTGRES_URL` runs the
+//! same tests on PostgreSQL (CI does both).
+
+use std::sync::Arc;
+
+use orchard_core::auth::Role;
+use orchard_core::contact::NewContact;
+use orchard_core::team::{RepProfile, User};
+use orchard_core::{Email, UserId};
+use orchard_store::Store;
+use orchard_web::{AppState, WebConfig, auth};
+use reqwest::StatusCode;
+use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
+use serde_json::Value;
+
+struct TestApp {
+    base: String,
+    store: Arc<dyn Store>,
+    http: reqwest::Client,
+}
+
+async fn fresh_store() -> Arc<dyn Store> {
+    if std::env::var("ORCHARD_TEST_BACKEND").as_deref() == Ok("postgres") {
+        let base = std::env::var("ORCHARD_TEST_POSTGRES_URL")
+            .expect("ORCHARD_TEST_BACKEND=postgres needs ORCHARD_TEST_POSTGRES_URL");
+        let url = orchard_store_postgres::create_scratch_database(&base, "orchard_http")
+            .await
+            .expect("scratch database");
+        Arc::new(
+            orchard_store_postgres::connect(&url)
+                .await
+                .expect("connect"),
+        )
+    } else {
+        let dir = std::env::temp_dir().join(format!(
+            "orchard-http-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        ));
+        let url = format!("sqlite://{}/orchard.db", dir.display());
+        Arc::new(orchard_store_sqlite::connect(&url).await.expect("open"))
+    }
+}
+
+async fn spawn_app() -> TestApp {
+    let store = fresh_store().await;
+    let app = orchard_web::router(AppState::new(Arc::clone(&store), WebConfig::default()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    TestApp {
+        base: format!("http://{addr}"),
+        store,
+        http: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+    }
+}
+
+impl TestApp {
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    async fn token(&self, role: Role) -> String {
+        let (token, hash) = auth::new_api_token();
+        self.store.create_token("test", role, &hash).await.unwrap();
+        token
+    }
+
+    async fn api(&self, path: &str, token: &str) -> (StatusCode, Value) {
+        let r = self
+            .http
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn contact(&self, email: &str, first: &str, owner: Option<UserId>) -> i64 {
+        let mut c = NewContact::new(Email::parse(email).unwrap(), chrono::Utc::now());
+        c.details.first_name = Some(first.into());
+        c.owner_id = owner;
+        self.store.upsert_contact(&c).await.unwrap().0.get()
+    }
+
+    async fn user(&self, email: &str, role: Role, password: &str) -> UserId {
+        let u = User {
+            id: UserId::new(0),
+            email: Email::parse(email).unwrap(),
+            name: format!("{role} user"),
+            role,
+            team_id: None,
+            profile: RepProfile::default(),
+        };
+        self.store
+            .create_user(&u, Some(&auth::hash_password(password)))
+            .await
+            .unwrap()
+    }
+
+    /// Logs in through the form like a browser and returns the session cookie.
+    async fn login(&self, email: &str, password: &str) -> Result<String, String> {
+        let page = self.http.get(self.url("/login")).send().await.unwrap();
+        let csrf_cookie =
+            set_cookie(&page, auth::LOGIN_CSRF_COOKIE).expect("login sets a csrf cookie");
+        let html = page.text().await.unwrap();
+        let csrf = hidden_csrf(&html);
+        let r = self
+            .http
+            .post(self.url("/login"))
+            .header(COOKIE, format!("{}={csrf_cookie}", auth::LOGIN_CSRF_COOKIE))
+            .form(&[
+                ("email", email),
+                ("password", password),
+                ("csrf", csrf.as_str()),
+            ])
+            .send()
+            .await
+            .unwrap();
+        if r.status() == StatusCode::SEE_OTHER {
+            set_cookie(&r, auth::SESSION_COOKIE)
+                .ok_or_else(|| format!("no session cookie in {:?}", r.headers()))
+        } else {
+            Err(r.text().await.unwrap())
+        }
+    }
+
+    async fn page(&self, path: &str, session: &str) -> (StatusCode, String) {
+        let r = self
+            .http
+            .get(self.url(path))
+            .header(COOKIE, format!("{}={session}", auth::SESSION_COOKIE))
+            .send()
+            .await
+            .unwrap();
+        (r.status(), r.text().await.unwrap())
+    }
+}
+
+fn set_cookie(r: &reqwest::Response, name: &str) -> Option<String> {
+    r.headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(|v| v.split(';').next()?.split_once('='))
+        .find(|(k, v)| *k == name && !v.is_empty())
+        .map(|(_, v)| v.to_owned())
+}
+
+fn hidden_csrf(html: &str) -> String {
+    let at = html
+        .find("name=\"csrf\" value=\"")
+        .expect("form has a csrf field")
+        + 19;
+    html[at..].split('"').next().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn healthz_reports_the_backend() {
+    let app = spawn_app().await;
+    let r: Value = app
+        .http
+        .get(app.url("/healthz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["status"], "ok");
+    assert_eq!(r["backend"], app.store.backend());
+}
+
+#[tokio::test]
+async fn metrics_count_requests_by_route_pattern() {
+    let app = spawn_app().await;
+    let token = app.token(Role::ReadOnly).await;
+    app.api("/api/v1/contacts/41", &token).await;
+    app.api("/api/v1/contacts/42", &token).await;
+    let text = app
+        .http
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains(r#"orchard_http_requests_total{method="GET",route="/api/v1/contacts/{id}",status="404"} 2"#),
+        "{text}"
+    );
+    assert!(
+        !text.contains("/api/v1/contacts/41"),
+        "raw paths never become labels"
+    );
+}
+
+#[tokio::test]
+async fn openapi_document_describes_the_contacts_api() {
+    let app = spawn_app().await;
+    let doc: Value = app
+        .http
+        .get(app.url("/api/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with('3'));
+    assert!(doc["paths"]["/api/v1/contacts"]["get"].is_object());
+    assert!(doc["paths"]["/api/v1/contacts/{id}"]["get"].is_object());
+    assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+}
+
+#[tokio::test]
+async fn api_refuses_missing_and_revoked_tokens() {
+    let app = spawn_app().await;
+    let r = app
+        .http
+        .get(app.url("/api/v1/contacts"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "unauthorized");
+    let (status, _) = app.api("/api/v1/contacts", "orch_not-a-real-token").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let token = app.token(Role::ReadOnly).await;
+    let tok = app
+        .store
+        .token_by_hash(&auth::sha256_hex(&token))
+        .await
+        .unwrap();
+    assert_eq!(app.api("/api/v1/contacts", &token).await.0, StatusCode::OK);
+    app.store.revoke_token(tok.id).await.unwrap();
+    assert_eq!(
+        app.api("/api/v1/contacts", &token).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn contacts_api_lists_pages_and_finds_by_email() {
+    let app = spawn_app().await;
+    let token = app.token(Role::Marketer).await;
+    let owner = app.user("rep@orchard.test", Role::Rep, "secret-pass").await;
+    for i in 0..7 {
+        app.contact(
+            &format!("p{i}@example.com"),
+            &format!("P{i}"),
+            (i == 3).then_some(owner),
+        )
+        .await;
+    }
+    let (status, page) = app.api("/api/v1/contacts?per_page=5", &token).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(page["total"], 7);
+    assert_eq!(page["items"].as_array().unwrap().len(), 5);
+    let (_, second) = app.api("/api/v1/contacts?per_page=5&page=2", &token).await;
+    assert_eq!(second["items"].as_array().unwrap().len(), 2);
+
+    let (_, found) = app
+        .api("/api/v1/contacts?email=P3@Example.COM", &token)
+        .await;
+    assert_eq!(found["total"], 1);
+    let c = &found["items"][0];
+    assert_eq!(c["email"], "p3@example.com");
+    assert_eq!(c["score"], 0);
+    assert_eq!(c["stage"], "subscriber");
+    assert_eq!(c["temperature"], "cold");
+    assert_eq!(c["owner"]["email"], "rep@orchard.test");
+
+    let id = c["id"].as_i64().unwrap();
+    let (status, one) = app.api(&format!("/api/v1/contacts/{id}"), &token).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(one["email"], "p3@example.com");
+    assert_eq!(one["attributes"]["first_name"], "P3");
+}
+
+#[tokio::test]
+async fn contacts_api_names_what_is_wrong_with_a_query() {
+    let app = spawn_app().await;
+    let token = app.token(Role::ReadOnly).await;
+    for (path, field) in [
+        ("/api/v1/contacts?per_page=0", "per_page"),
+        ("/api/v1/contacts?page=-1", "page"),
+        ("/api/v1/contacts?stage=lead", "stage"),
+        ("/api/v1/contacts?temperature=boiling", "temperature"),
+        ("/api/v1/contacts?email=not-an-email", "email"),
+        ("/api/v1/contacts?colour=red", "colour"),
+        ("/api/v1/contacts?page=two", "page"),
+    ] {
+        let (status, body) = app.api(path, &token).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}");
+        assert_eq!(body["error"]["code"], "bad_request");
+        assert!(
+            body["error"]["message"].as_str().unwrap().contains(field),
+            "{path}: {body}"
+        );
+    }
+    let (status, body) = app.api("/api/v1/contacts/abc", &token).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"]["code"], "bad_request");
+    let (status, body) = app.api("/api/v1/contacts/999999", &token).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["error"]["code"], "not_found");
+}
+
+#[tokio::test]
+async fn login_sets_a_session_and_logout_ends_it() {
+    let app = spawn_app().await;
+    app.user("boss@orchard.test", Role::Admin, "right-password")
+        .await;
+    app.contact("lead@example.com", "Lena", None).await;
+    assert!(
+        app.login("boss@orchard.test", "wrong-password")
+            .await
+            .unwrap_err()
+            .contains("Wrong email or password")
+    );
+    assert!(
+        app.login("nobody@orchard.test", "right-password")
+            .await
+            .unwrap_err()
+            .contains("Wrong email or password")
+    );
+    let session = app
+        .login("BOSS@orchard.test", "right-password")
+        .await
+        .unwrap();
+    let (status, html) = app.page("/contacts", &session).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("lead@example.com"));
+    let csrf = hidden_csrf(&html);
+
+    // Logging out needs the session's CSRF token.
+    let forged = app
+        .http
+        .post(app.url("/logout"))
+        .header(COOKIE, format!("{}={session}", auth::SESSION_COOKIE))
+        .form(&[("csrf", "guess")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    let out = app
+        .http
+        .post(app.url("/logout"))
+        .header(COOKIE, format!("{}={session}", auth::SESSION_COOKIE))
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.headers()[LOCATION], "/login");
+    let (status, _) = app.page("/contacts", &session).await;
+    assert_eq!(
+        status,
+        StatusCode::SEE_OTHER,
+        "the old session no longer works"
+    );
+}
+
+#[tokio::test]
+async fn login_form_without_its_csrf_cookie_is_refused() {
+    let app = spawn_app().await;
+    app.user("boss@orchard.test", Role::Admin, "right-password")
+        .await;
+    let r = app
+        .http
+        .post(app.url("/login"))
+        .form(&[
+            ("email", "boss@orchard.test"),
+            ("password", "right-password"),
+            ("csrf", "x"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(set_cookie(&r, auth::SESSION_COOKIE).is_none());
+    assert!(r.text().await.unwrap().contains("expired"));
+}
+
+#[tokio::test]
+async fn pages_need_a_login() {
+    let app = spawn_app().await;
+    for path in ["/", "/contacts", "/contacts/1"] {
+        let r = app.http.get(app.url(path)).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::SEE_OTHER, "{path}");
+        assert_eq!(r.headers()[LOCATION], "/login");
+    }
+}
+
+#[tokio::test]
+async fn a_rep_sees_only_their_own_book() {
+    let app = spawn_app().await;
+    let rep = app
+        .user("rep@orchard.test", Role::Rep, "rep-password")
+        .await;
+    let mine = app.contact("mine@example.com", "Mine", Some(rep)).await;
+    let theirs = app.contact("theirs@example.com", "Theirs", None).await;
+    let session = app.login("rep@orchard.test", "rep-password").await.unwrap();
+    let (_, html) = app.page("/contacts", &session).await;
+    assert!(html.contains("mine@example.com") && !html.contains("theirs@example.com"));
+    assert_eq!(
+        app.page(&format!("/contacts/{mine}"), &session).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.page(&format!("/contacts/{theirs}"), &session).await.0,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn contact_pages_escape_what_visitors_typed() {
+    let app = spawn_app().await;
+    app.user("boss@orchard.test", Role::Admin, "right-password")
+        .await;
+    let id = app
+        .contact("x@example.com", "<script>alert(1)</script>", None)
+        .await;
+    let session = app
+        .login("boss@orchard.test", "right-password")
+        .await
+        .unwrap();
+    let (_, list) = app.page("/contacts", &session).await;
+    let (_, page) = app.page(&format!("/contacts/{id}"), &session).await;
+    for html in [list, page] {
+        assert!(!html.contains("<script>alert(1)</script>"));
+        assert!(html.contains("&lt;script&gt;"));
+    }
+}

@@ -1,0 +1,171 @@
+//! `orchard`: the command line. Every command opens the database named by `--db`, else
+//! `ORCHARD_DATABASE_URL`, else the embedded default, and the schema is migrated on open.
+
+// The command line's job is to print to stdout; libraries never do (workspace lint).
+#![allow(clippy::print_stdout)]
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod bench;
+mod config;
+mod demo;
+mod serve;
+mod store;
+
+use config::Config;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "orchard",
+    version,
+    about = "Orchard: the self-hosted revenue engine"
+)]
+struct Cli {
+    /// Database URL: sqlite://PATH or postgres://USER@HOST/DB.
+    #[arg(long, global = true, value_name = "URL")]
+    db: Option<String>,
+    /// Configuration file (default: ./orchard.toml when present).
+    #[arg(long, global = true, value_name = "FILE", env = "ORCHARD_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the web interface and API.
+    Serve {
+        /// Address to listen on (default 127.0.0.1:8080).
+        #[arg(long, value_name = "ADDR")]
+        bind: Option<String>,
+        /// Fill an empty database with the demo company first and print how to log in.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Create or upgrade the database schema, then exit.
+    Migrate,
+    /// Fill an empty database with a realistic synthetic company.
+    Demo {
+        #[arg(long, default_value_t = demo::DEFAULT_CONTACTS)]
+        contacts: usize,
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+    },
+    /// API tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// Configuration helpers.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// Benchmarks with their peer baselines (see bench/README.md).
+    Bench {
+        #[command(subcommand)]
+        command: bench::BenchCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Create an API token and print it (only the token, once; it is stored hashed).
+    Create {
+        #[arg(long)]
+        name: String,
+        /// admin, marketer, sales_manager, rep, account_manager or read_only.
+        #[arg(long)]
+        role: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Print a commented orchard.toml with the defaults.
+    Default,
+}
+
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("ORCHARD_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=error,tower_http=warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    init_logging();
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Command::Config {
+        command: ConfigCommand::Default,
+    } = cli.command
+    {
+        print!("{}", config::EXAMPLE);
+        return Ok(());
+    }
+    let mut config = Config::load(cli.config.as_deref())
+        .map_err(|e| anyhow::anyhow!("configuration is invalid: {e}"))?;
+    if let Some(db) = cli.db {
+        config.database_url = db;
+    }
+    match cli.command {
+        Command::Serve { bind, demo } => {
+            if let Some(b) = bind {
+                config.bind = b;
+            }
+            serve::run(config, demo).await
+        }
+        Command::Migrate => {
+            let store = store::open(&config.database_url).await?;
+            println!(
+                "database at {} is up to date ({})",
+                store::redact(&config.database_url),
+                store.backend()
+            );
+            Ok(())
+        }
+        Command::Demo { contacts, seed } => {
+            let store = store::open(&config.database_url).await?;
+            demo::load(store.as_ref(), seed, contacts, true).await?;
+            Ok(())
+        }
+        Command::Token {
+            command: TokenCommand::Create { name, role },
+        } => {
+            let role = orchard_core::auth::Role::parse(&role).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "role '{role}' is not one of admin, marketer, sales_manager, rep, account_manager, read_only"
+                )
+            })?;
+            let name = name.trim();
+            anyhow::ensure!(
+                !name.is_empty() && name.len() <= 100,
+                "--name must be 1-100 characters"
+            );
+            let store = store::open(&config.database_url).await?;
+            let (token, hash) = orchard_web::auth::new_api_token();
+            store.create_token(name, role, &hash).await?;
+            println!("{token}");
+            Ok(())
+        }
+        Command::Bench { command } => bench::run(command, &config).await,
+        Command::Config { .. } => unreachable!("handled before loading configuration"),
+    }
+}

@@ -1,0 +1,76 @@
+// A person logs in to the demo company, searches the contacts and opens a contact's timeline.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { startOrchard, startBrowser, login, screenshots } from './harness.mjs';
+
+let orchard, browser;
+
+before(async () => {
+  orchard = await startOrchard();
+  browser = await startBrowser();
+  mkdirSync(screenshots, { recursive: true });
+});
+
+after(async () => {
+  await browser?.close();
+  orchard?.stop();
+});
+
+test('a wrong password is refused with a message', async () => {
+  const page = await browser.newPage();
+  await login(page, orchard.base, 'admin@orchard.demo', 'not-the-password');
+  await assert.doesNotReject(page.getByRole('alert').filter({ hasText: 'Wrong email or password' }).waitFor());
+  assert.match(page.url(), /\/login$/);
+  await page.close();
+});
+
+test('log in, search contacts, open a timeline', async () => {
+  const page = await browser.newPage();
+  await login(page, orchard.base);
+  await page.getByRole('heading', { name: 'Contacts' }).waitFor();
+  assert.match(await page.getByTestId('viewer').innerText(), /Ada Admin/);
+  const total = Number((await page.getByTestId('total').innerText()).split(' ')[0]);
+  assert.ok(total >= 1000, `the demo company has its contacts (saw ${total})`);
+
+  // Search for the second row's person by email and find exactly them.
+  const email = (await page.locator('table.list tbody tr').nth(1).locator('small').innerText()).trim();
+  await page.getByRole('searchbox', { name: 'Search' }).fill(email);
+  await page.getByRole('button', { name: 'Filter' }).click();
+  await page.waitForURL(/q=/);
+  assert.equal(await page.locator('table.list tbody tr').count(), 1);
+  assert.match(await page.getByTestId('total').innerText(), /^1 contact\b/);
+
+  // Filtering by stage keeps only that stage.
+  await page.goto(`${orchard.base}/contacts`);
+  await page.getByRole('combobox', { name: 'Stage' }).selectOption('customer');
+  await page.getByRole('button', { name: 'Filter' }).click();
+  await page.waitForURL(/stage=customer/);
+  const stages = await page.locator('table.list tbody .stage').allInnerTexts();
+  assert.ok(stages.length > 0 && stages.every((s) => s === 'customer'), stages.join(','));
+
+  // Open a customer: attributes panel and a timeline that starts before they identified.
+  await page.locator('table.list tbody tr a').first().click();
+  await page.getByRole('heading', { name: 'Timeline' }).waitFor();
+  const events = page.locator('#timeline li');
+  assert.ok(await events.count() >= 3, 'the timeline lists the events');
+  const text = await page.locator('#timeline').innerText();
+  assert.match(text, /form submitted/);
+  assert.match(text, /page viewed/);
+  assert.match(text, /before identification/);
+  assert.match(await page.getByLabel('Attributes').innerText(), /customer/);
+  await page.screenshot({ path: join(screenshots, 'contact.png'), fullPage: true });
+  await page.close();
+});
+
+test('logging out ends the session', async () => {
+  const page = await browser.newPage();
+  await login(page, orchard.base);
+  await page.getByRole('heading', { name: 'Contacts' }).waitFor();
+  await page.getByRole('button', { name: 'Log out' }).click();
+  await page.waitForURL(/\/login$/);
+  await page.goto(`${orchard.base}/contacts`);
+  assert.match(page.url(), /\/login$/);
+  await page.close();
+});
