@@ -1,0 +1,154 @@
+//! The command line as a user runs it: the real binary, real databases.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use orchard_store::BulkStore;
+
+const BIN: &str = env!("CARGO_BIN_EXE_orchard");
+
+fn scratch_sqlite(name: &str) -> String {
+    let dir = std::env::temp_dir().join(format!(
+        "orchard-cli-{name}-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    ));
+    format!("sqlite://{}/orchard.db", dir.display())
+}
+
+fn orchard(args: &[&str]) -> std::process::Output {
+    Command::new(BIN)
+        .args(args)
+        .env("ORCHARD_LOG", "error")
+        .output()
+        .expect("run orchard")
+}
+
+#[tokio::test]
+async fn demo_creates_the_same_company_on_sqlite_and_postgres() {
+    let Ok(pg_base) = std::env::var("ORCHARD_TEST_POSTGRES_URL") else {
+        eprintln!("ORCHARD_TEST_POSTGRES_URL is not set: cross-backend demo check not run");
+        return;
+    };
+    let sqlite = scratch_sqlite("demo");
+    let pg = orchard_store_postgres::create_scratch_database(&pg_base, "orchard_cli")
+        .await
+        .unwrap();
+    for db in [&sqlite, &pg] {
+        let out = orchard(&["demo", "--db", db, "--contacts", "2000", "--seed", "7"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("demo company loaded: 2000 contacts")
+        );
+    }
+    let a = orchard_store_sqlite::connect(&sqlite)
+        .await
+        .unwrap()
+        .table_counts()
+        .await
+        .unwrap();
+    let b = orchard_store_postgres::connect(&pg)
+        .await
+        .unwrap()
+        .table_counts()
+        .await
+        .unwrap();
+    assert_eq!(a, b);
+    assert_eq!(a["contacts"], 2000);
+    assert!(a["events"] > 30_000, "about 20 events per contact: {a:?}");
+    assert!(a["deals"] > 0 && a["subscriptions"] > 0 && a["activities"] > 0 && a["spend"] > 0);
+
+    // A second run refuses to add the company again, and says why.
+    let again = orchard(&["demo", "--db", &sqlite, "--contacts", "10"]);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("only fills an empty one"));
+}
+
+#[tokio::test]
+async fn token_create_prints_only_the_token_and_serve_accepts_it() {
+    let db = scratch_sqlite("serve");
+    let out = orchard(&[
+        "token",
+        "create",
+        "--db",
+        &db,
+        "--name",
+        "ci",
+        "--role",
+        "read_only",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let token = stdout.trim();
+    assert_eq!(stdout.lines().count(), 1);
+    assert!(
+        token.starts_with("orch_") && token.len() == 69,
+        "{stdout:?}"
+    );
+
+    let bad = orchard(&[
+        "token", "create", "--db", &db, "--name", "x", "--role", "owner",
+    ]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("is not one of admin"));
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut server = Command::new(BIN)
+        .args(["serve", "--db", &db, "--bind", &format!("127.0.0.1:{port}")])
+        .env("ORCHARD_LOG", "error")
+        .env("ORCHARD_ADMIN_PASSWORD", "a-long-enough-password")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while http.get(format!("{base}/healthz")).send().await.is_err() {
+        assert!(Instant::now() < deadline, "serve did not start");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let r = http
+        .get(format!("{base}/api/v1/contacts"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    let body: serde_json::Value = r.json().await.unwrap();
+    let _ = server.kill();
+    let _ = server.wait();
+    assert_eq!(status, 200);
+    assert_eq!(body["total"], 0);
+}
+
+#[test]
+fn unsupported_database_urls_are_explained() {
+    let out = orchard(&["migrate", "--db", "mysql://localhost/x"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("use sqlite://PATH or postgres://"));
+}
+
+#[test]
+fn config_default_prints_the_commented_example() {
+    let out = orchard(&["config", "default"]);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("database_url = \"sqlite://orchard-data/orchard.db\""));
+    assert!(text.contains("[scoring]"));
+}
