@@ -88,16 +88,14 @@ impl AuthStore for SqlStore {
         // The id is assigned by the database; the one in `user` is ignored.
         let mut sql = Sql::new(
             "INSERT INTO users (email, name, role, team_id, profile, password_hash, created_at) \
-             VALUES (",
+             VALUES ",
         );
-        let row = user_row(user, password_hash, Utc::now())?;
-        for (i, a) in row.into_iter().skip(1).enumerate() {
-            if i > 0 {
-                sql.push(", ");
-            }
-            sql.arg(a);
-        }
-        sql.push(") RETURNING id");
+        sql.list(
+            user_row(user, password_hash, Utc::now())?
+                .into_iter()
+                .skip(1),
+        );
+        sql.push(" RETURNING id");
         let row = sql
             .query()
             .fetch_one(self.pool())

@@ -1,13 +1,16 @@
 //! Contacts: upsert by normalised email, lookup, and the filtered, paginated list.
 
+use std::collections::{HashMap, HashSet};
+
 use async_trait::async_trait;
-use orchard_core::contact::{Contact, NewContact};
+use chrono::{DateTime, Utc};
+use orchard_core::contact::{Contact, ContactDetails, NewContact};
 use orchard_core::stage::LifecycleStage;
 use orchard_core::{AccountId, ContactId, Email, UserId};
 use orchard_store::{ContactQuery, ContactStore, Page, StoreError, StoreResult};
 use sqlx::any::AnyRow;
 
-use crate::{Arg, Sql, SqlStore, backend_err, from_ms, get, json_err, ms};
+use crate::{Arg, Sql, SqlStore, backend_err, from_ms, get, json_err, ms, multi_insert};
 
 pub(crate) const CONTACT_COLUMNS: [&str; 18] = [
     "id",
@@ -238,6 +241,73 @@ impl ContactStore for SqlStore {
         };
         tx.commit().await.map_err(backend_err)?;
         Ok((id, created))
+    }
+
+    #[tracing::instrument(skip_all, fields(emails = emails.len()))]
+    async fn ensure_contacts(
+        &self,
+        emails: &[(Email, DateTime<Utc>)],
+    ) -> StoreResult<HashMap<Email, ContactId>> {
+        let mut out = HashMap::with_capacity(emails.len());
+        if emails.is_empty() {
+            return Ok(out);
+        }
+        let empty_details = serde_json::to_string(&ContactDetails::default()).map_err(json_err)?;
+        let mut tx = self.pool().begin().await.map_err(backend_err)?;
+        for chunk in emails.chunks(1_000) {
+            let rows = chunk
+                .iter()
+                .map(|(e, at)| {
+                    vec![
+                        e.as_str().into(),
+                        empty_details.as_str().into(),
+                        LifecycleStage::Subscriber.as_str().into(),
+                        ms(*at).into(),
+                        ms(*at).into(),
+                    ]
+                })
+                .collect();
+            for sql in multi_insert(
+                self.dialect(),
+                "contacts",
+                &["email", "details", "stage", "created_at", "updated_at"],
+                rows,
+                "ON CONFLICT (email) DO NOTHING",
+            ) {
+                sql.query().execute(&mut *tx).await.map_err(backend_err)?;
+            }
+            let mut find = Sql::new("SELECT id, email FROM contacts WHERE email IN ");
+            find.list(chunk.iter().map(|(e, _)| e.as_str()));
+            for row in find
+                .query()
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(backend_err)?
+            {
+                let email: String = get(&row, "email")?;
+                let email = Email::parse(&email).map_err(|e| StoreError::Backend(Box::new(e)))?;
+                out.insert(email, ContactId::new(get(&row, "id")?));
+            }
+        }
+        tx.commit().await.map_err(backend_err)?;
+        Ok(out)
+    }
+
+    async fn existing_contacts(&self, ids: &[ContactId]) -> StoreResult<HashSet<ContactId>> {
+        let mut out = HashSet::with_capacity(ids.len());
+        for chunk in ids.chunks(1_000) {
+            let mut sql = Sql::new("SELECT id FROM contacts WHERE id IN ");
+            sql.list(chunk.iter().map(|id| id.get()));
+            for row in sql
+                .query()
+                .fetch_all(self.pool())
+                .await
+                .map_err(backend_err)?
+            {
+                out.insert(ContactId::new(get(&row, "id")?));
+            }
+        }
+        Ok(out)
     }
 
     async fn contact(&self, id: ContactId) -> StoreResult<Contact> {

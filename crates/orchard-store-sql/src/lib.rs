@@ -189,6 +189,19 @@ impl Sql {
         self
     }
 
+    /// Appends `(a, b, c)`: a placeholder for each item, for `IN` lists and row values.
+    pub(crate) fn list<A: Into<Arg>>(&mut self, items: impl IntoIterator<Item = A>) -> &mut Self {
+        self.text.push('(');
+        for (i, a) in items.into_iter().enumerate() {
+            if i > 0 {
+                self.text.push_str(", ");
+            }
+            self.arg(a);
+        }
+        self.text.push(')');
+        self
+    }
+
     pub(crate) fn query(self) -> Query<'static, Any, AnyArguments> {
         let mut q = sqlx::query(AssertSqlSafe(self.text));
         for a in self.args {
@@ -219,14 +232,10 @@ pub(crate) fn multi_insert(
         let mut sql = Sql::new(&head);
         for (i, row) in rows.by_ref().take(per).enumerate() {
             debug_assert_eq!(row.len(), columns.len());
-            sql.push(if i == 0 { "(" } else { ", (" });
-            for (j, a) in row.into_iter().enumerate() {
-                if j > 0 {
-                    sql.push(", ");
-                }
-                sql.arg(a);
+            if i > 0 {
+                sql.push(", ");
             }
-            sql.push(")");
+            sql.list(row);
         }
         sql.push(" ").push(suffix);
         out.push(sql);

@@ -23,6 +23,7 @@ macro_rules! conformance_tests {
     ($fresh:expr) => {
         $crate::conformance_tests!(@each $fresh;
             upsert_by_normalised_email_never_duplicates,
+            ensure_contacts_creates_only_the_missing,
             second_upsert_fills_in_and_keeps_known_attributes,
             missing_contact_is_not_found,
             contact_list_filters_searches_and_pages,
@@ -407,4 +408,35 @@ pub async fn demo_company_loads_and_counts<S: Store>(s: &S) {
         .total,
         201
     );
+}
+
+pub async fn ensure_contacts_creates_only_the_missing<S: Store>(s: &S) {
+    let (known, _) = s
+        .upsert_contact(&NewContact::new(email("known@example.com"), t(1_000)))
+        .await
+        .unwrap();
+    let wanted: Vec<(Email, DateTime<Utc>)> = (0..1_500)
+        .map(|i| (email(&format!("new{i}@example.com")), t(5_000)))
+        .chain([(email("known@example.com"), t(9_000))])
+        .collect();
+    let ids = s.ensure_contacts(&wanted).await.unwrap();
+    assert_eq!(ids.len(), 1_501);
+    assert_eq!(ids[&email("known@example.com")], known);
+    let again = s.ensure_contacts(&wanted).await.unwrap();
+    assert_eq!(ids, again, "a second call creates nothing");
+    let fresh = s.contact(ids[&email("new7@example.com")]).await.unwrap();
+    assert_eq!(
+        (fresh.stage, fresh.created_at),
+        (LifecycleStage::Subscriber, t(5_000))
+    );
+    assert_eq!(
+        s.contact(known).await.unwrap().created_at,
+        t(1_000),
+        "existing contacts untouched"
+    );
+    let present = s
+        .existing_contacts(&[known, ContactId::new(999_999)])
+        .await
+        .unwrap();
+    assert_eq!(present.into_iter().collect::<Vec<_>>(), vec![known]);
 }

@@ -112,6 +112,18 @@ pub trait ContactStore: Send + Sync {
     /// is given, keeping what is not). Returns its id and whether it was created.
     async fn upsert_contact(&self, contact: &NewContact) -> StoreResult<(ContactId, bool)>;
     async fn contact(&self, id: ContactId) -> StoreResult<Contact>;
+    /// The ids of contacts with these emails, creating (as subscribers first seen at the given
+    /// time) those that do not exist yet. One round trip per few thousand emails, not per email:
+    /// this is on the ingestion path.
+    async fn ensure_contacts(
+        &self,
+        emails: &[(Email, DateTime<Utc>)],
+    ) -> StoreResult<std::collections::HashMap<Email, ContactId>>;
+    /// Which of these ids belong to existing contacts.
+    async fn existing_contacts(
+        &self,
+        ids: &[ContactId],
+    ) -> StoreResult<std::collections::HashSet<ContactId>>;
     async fn contact_by_email(&self, email: &Email) -> StoreResult<Contact>;
     /// `owner_scope`: when set, only contacts owned by that user (a rep's own book).
     async fn list_contacts(

@@ -26,6 +26,7 @@ struct RouteStats {
 
 #[derive(Debug, Default)]
 pub struct Metrics {
+    events_ingested: std::sync::atomic::AtomicU64,
     /// (method, route, status) → count
     requests: Mutex<BTreeMap<(String, String, u16), u64>>,
     latency: Mutex<BTreeMap<String, RouteStats>>,
@@ -49,8 +50,21 @@ impl Metrics {
         }
     }
 
+    pub fn events_ingested(&self, n: u64) {
+        self.events_ingested
+            .fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+    }
+
     pub fn render(&self) -> String {
         let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "# HELP orchard_events_ingested_total Events stored through the API.\n\
+             # TYPE orchard_events_ingested_total counter\n\
+             orchard_events_ingested_total {}",
+            self.events_ingested
+                .load(std::sync::atomic::Ordering::Relaxed)
+        );
         out.push_str(
             "# HELP orchard_http_requests_total HTTP requests by method, route and status.\n",
         );

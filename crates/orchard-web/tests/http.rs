@@ -220,6 +220,7 @@ async fn openapi_document_describes_the_contacts_api() {
     assert!(doc["openapi"].as_str().unwrap().starts_with('3'));
     assert!(doc["paths"]["/api/v1/contacts"]["get"].is_object());
     assert!(doc["paths"]["/api/v1/contacts/{id}"]["get"].is_object());
+    assert!(doc["paths"]["/api/v1/events"]["post"].is_object());
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
 }
 
@@ -442,4 +443,146 @@ async fn contact_pages_escape_what_visitors_typed() {
         assert!(!html.contains("<script>alert(1)</script>"));
         assert!(html.contains("&lt;script&gt;"));
     }
+}
+
+impl TestApp {
+    async fn post_events(&self, token: &str, body: Value) -> (StatusCode, Value) {
+        let r = self
+            .http
+            .post(self.url("/api/v1/events"))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+}
+
+fn opened(i: usize, email: &str) -> Value {
+    serde_json::json!({"id": format!("ev-{i}"), "type": "email_opened", "email": email, "at": "2026-11-01T10:00:00Z"})
+}
+
+#[tokio::test]
+async fn a_replayed_batch_stores_each_event_once() {
+    let app = spawn_app().await;
+    let token = app.token(Role::Marketer).await;
+    let batch = serde_json::json!({"events": (0..20).map(|i| opened(i, "ann@example.com")).collect::<Vec<_>>()});
+    let (status, first) = app.post_events(&token, batch.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    assert_eq!(
+        (first["stored"].as_u64(), first["duplicates"].as_u64()),
+        (Some(20), Some(0))
+    );
+    let (_, again) = app.post_events(&token, batch).await;
+    assert_eq!(
+        (again["stored"].as_u64(), again["duplicates"].as_u64()),
+        (Some(0), Some(20))
+    );
+    assert_eq!(app.store.table_counts().await.unwrap()["events"], 20);
+}
+
+#[tokio::test]
+async fn three_bad_events_of_a_hundred_are_named_and_the_rest_stored() {
+    let app = spawn_app().await;
+    let token = app.token(Role::Marketer).await;
+    let mut events: Vec<Value> = (0..100)
+        .map(|i| opened(i, &format!("p{}@example.com", i % 10)))
+        .collect();
+    events[7] = serde_json::json!({"id": "bad-7", "type": "email_opened", "email": "not-an-email"});
+    events[42] =
+        serde_json::json!({"id": "bad-42", "type": "page_viewed", "email": "a@example.com"});
+    events[99] = serde_json::json!({"id": "bad-99", "type": "email_opened", "contact_id": 123456});
+    let (status, body) = app
+        .post_events(&token, serde_json::json!({ "events": events }))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["stored"], 97);
+    let rejected = body["rejected"].as_array().unwrap();
+    let named: Vec<(u64, &str)> = rejected
+        .iter()
+        .map(|r| (r["index"].as_u64().unwrap(), r["id"].as_str().unwrap()))
+        .collect();
+    assert_eq!(named, [(7, "bad-7"), (42, "bad-42"), (99, "bad-99")]);
+    assert!(rejected[0]["error"].as_str().unwrap().starts_with("email"));
+    assert!(rejected[1]["error"].as_str().unwrap().contains("url"));
+    assert!(
+        rejected[2]["error"]
+            .as_str()
+            .unwrap()
+            .contains("no contact 123456")
+    );
+}
+
+#[tokio::test]
+async fn an_event_for_an_unknown_email_creates_the_contact() {
+    let app = spawn_app().await;
+    let token = app.token(Role::Marketer).await;
+    let (_, body) = app
+        .post_events(
+            &token,
+            serde_json::json!({"events": [
+                {"id": "v1", "type": "page_viewed", "email": "New.Lead@Example.com", "at": "2026-11-02T09:00:00Z", "properties": {"url": "/pricing"}},
+                {"id": "v2", "type": "email_subscribed", "email": "new.lead@example.com", "at": "2026-11-01T09:00:00Z"}
+            ]}),
+        )
+        .await;
+    assert_eq!(body["stored"], 2);
+    let (_, found) = app
+        .api("/api/v1/contacts?email=new.lead@example.com", &token)
+        .await;
+    assert_eq!(found["total"], 1);
+    let c = &found["items"][0];
+    assert_eq!(
+        c["created_at"], "2026-11-01T09:00:00+00:00",
+        "first seen at the earliest event"
+    );
+    assert_eq!(c["last_activity_at"], "2026-11-02T09:00:00+00:00");
+    let id = orchard_core::ContactId::new(c["id"].as_i64().unwrap());
+    let timeline = app.store.contact_events(id, 10).await.unwrap();
+    assert_eq!(timeline.len(), 2);
+}
+
+#[tokio::test]
+async fn event_batches_that_are_not_batches_change_nothing() {
+    let app = spawn_app().await;
+    let token = app.token(Role::Marketer).await;
+    let raw = |body: &'static str| {
+        app.http
+            .post(app.url("/api/v1/events"))
+            .bearer_auth(&token)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    for (body, want) in [
+        ("{not json", "not an event batch"),
+        ("{\"events\": []}", "1 to 10000"),
+        ("{\"events\": [], \"extra\": 1}", "unknown field"),
+        ("[1, 2]", "not an event batch"),
+    ] {
+        let r = raw(body).await.unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{body}");
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["error"]["code"], "bad_request");
+        assert!(
+            v["error"]["message"].as_str().unwrap().contains(want),
+            "{body}: {v}"
+        );
+    }
+    let too_many = serde_json::json!({"events": (0..10_001).map(|i| opened(i, "a@example.com")).collect::<Vec<_>>()});
+    let (status, _) = app.post_events(&token, too_many).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let reader = app.token(Role::ReadOnly).await;
+    let (status, body) = app
+        .post_events(
+            &reader,
+            serde_json::json!({"events": [opened(1, "a@example.com")]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(body["error"]["code"], "forbidden");
+    assert_eq!(app.store.table_counts().await.unwrap()["events"], 0);
+    assert_eq!(app.store.table_counts().await.unwrap()["contacts"], 0);
 }

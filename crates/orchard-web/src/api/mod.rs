@@ -2,6 +2,7 @@
 //! served at `/api/openapi.json`.
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::extract::rejection::QueryRejection;
 use axum::response::Json;
 use axum::routing::get;
@@ -12,6 +13,7 @@ use crate::AppState;
 use crate::error::{ApiError, ErrorBody, ErrorDetail};
 
 pub mod contacts;
+pub mod events;
 
 #[derive(Debug, OpenApi)]
 #[openapi(
@@ -21,16 +23,23 @@ pub mod contacts;
                        (create a token with `orchard token create --name NAME --role ROLE`). \
                        Errors share one body: `{\"error\": {\"code\", \"message\", \"details\"?}}`."
     ),
-    paths(contacts::list_contacts, contacts::get_contact),
+    paths(contacts::list_contacts, contacts::get_contact, events::ingest),
     components(schemas(
         contacts::ContactOut,
         contacts::OwnerOut,
         contacts::ContactPage,
+        events::EventBatch,
+        events::EventIn,
+        events::IngestResult,
+        events::RejectedEvent,
         ErrorBody,
         ErrorDetail
     )),
     modifiers(&BearerAuth),
-    tags((name = "contacts", description = "Leads, prospects and customers' people"))
+    tags(
+        (name = "contacts", description = "Leads, prospects and customers' people"),
+        (name = "events", description = "The tracking event log")
+    )
 )]
 pub struct ApiDoc;
 
@@ -51,6 +60,10 @@ pub fn router() -> Router<AppState> {
         .route("/api/openapi.json", get(openapi))
         .route("/api/v1/contacts", get(contacts::list_contacts))
         .route("/api/v1/contacts/{id}", get(contacts::get_contact))
+        .route(
+            "/api/v1/events",
+            axum::routing::post(events::ingest).layer(DefaultBodyLimit::max(events::MAX_BODY)),
+        )
 }
 
 async fn openapi() -> Json<utoipa::openapi::OpenApi> {

@@ -1,0 +1,301 @@
+//! `POST /api/v1/events`: batch ingestion of tracking events. Each event is validated on its
+//! own; the valid ones are stored (once per client id, however often the batch is re-sent) and
+//! the invalid ones are named with their position and reason. An event that names an unknown
+//! email creates the contact. The answer comes after the batch's transaction has committed.
+
+use std::collections::HashMap;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::http::StatusCode;
+use axum::response::Json;
+use chrono::{DateTime, Duration, Utc};
+use orchard_core::event::NewEvent;
+use orchard_core::{ContactId, Email};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
+
+use crate::AppState;
+use crate::auth::ApiCaller;
+use crate::error::{ApiError, ErrorBody};
+
+/// Most events one request may carry.
+pub const MAX_BATCH: usize = 10_000;
+/// Largest request body this endpoint reads.
+pub const MAX_BODY: usize = 32 * 1024 * 1024;
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EventBatch {
+    /// 1 to 10 000 events.
+    #[schema(value_type = Vec<EventIn>)]
+    pub events: Vec<Value>,
+}
+
+/// One tracking event. Give `email` or `contact_id`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EventIn {
+    /// The client's id for this event: re-sending it stores nothing new.
+    pub id: String,
+    /// e.g. page_viewed, form_submitted, email_opened, purchase.
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub email: Option<String>,
+    pub contact_id: Option<i64>,
+    /// An anonymous visitor's id, for events before identification.
+    pub visitor_id: Option<String>,
+    /// RFC 3339; the time of receipt when absent.
+    pub at: Option<String>,
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub properties: Map<String, Value>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RejectedEvent {
+    /// Position in the submitted array, from 0.
+    pub index: usize,
+    pub id: Option<String>,
+    pub error: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IngestResult {
+    /// Events stored by this request.
+    pub stored: usize,
+    /// Events whose id was already stored: acknowledged, not stored again.
+    pub duplicates: usize,
+    pub rejected: Vec<RejectedEvent>,
+}
+
+enum Who {
+    Email(Email),
+    Contact(ContactId),
+    Visitor,
+}
+
+struct Parsed {
+    index: usize,
+    who: Who,
+    event: NewEvent,
+}
+
+fn parse_one(index: usize, raw: Value, now: DateTime<Utc>) -> Result<Parsed, RejectedEvent> {
+    let id_hint = raw.get("id").and_then(Value::as_str).map(str::to_owned);
+    let reject = |error: String| RejectedEvent {
+        index,
+        id: id_hint.clone(),
+        error,
+    };
+    let e: EventIn = serde_json::from_value(raw).map_err(|e| reject(e.to_string()))?;
+    let (client_id, event_type, properties) =
+        NewEvent::validate(&e.id, &e.event_type, e.properties)
+            .map_err(|err| reject(err.to_string()))?;
+    let at = match e.at.as_deref() {
+        None => now,
+        Some(s) => DateTime::parse_from_rfc3339(s)
+            .map_err(|err| reject(format!("at: '{s}' is not an RFC 3339 time ({err})")))?
+            .with_timezone(&Utc),
+    };
+    if at > now + Duration::hours(24) {
+        return Err(reject("at: more than a day in the future".into()));
+    }
+    let at = DateTime::from_timestamp_millis(at.timestamp_millis()).unwrap_or(at);
+    let visitor_id = match e.visitor_id {
+        Some(v) if v.is_empty() || v.len() > 128 || v.chars().any(char::is_control) => {
+            return Err(reject(
+                "visitor_id: must be 1-128 printable characters".into(),
+            ));
+        }
+        other => other,
+    };
+    let who = match (e.email, e.contact_id) {
+        (Some(_), Some(_)) => return Err(reject("give email or contact_id, not both".into())),
+        (Some(m), None) => {
+            Who::Email(Email::parse(&m).map_err(|err| reject(format!("email: {err}")))?)
+        }
+        (None, Some(c)) => Who::Contact(ContactId::new(c)),
+        (None, None) if visitor_id.is_some() => Who::Visitor,
+        (None, None) => return Err(reject("email, contact_id or visitor_id is required".into())),
+    };
+    Ok(Parsed {
+        index,
+        who,
+        event: NewEvent {
+            client_id,
+            event_type,
+            contact_id: None,
+            visitor_id,
+            at,
+            properties,
+        },
+    })
+}
+
+/// Send a batch of tracking events.
+#[utoipa::path(
+    post,
+    path = "/api/v1/events",
+    tag = "events",
+    request_body = EventBatch,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Batch processed: stored, duplicate and rejected events counted", body = IngestResult),
+        (status = 400, description = "The body is not a batch (malformed JSON, no events, over 10 000)", body = ErrorBody),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 403, description = "The token's role may not write", body = ErrorBody),
+        (status = 413, description = "Body over 32 MiB", body = ErrorBody),
+    )
+)]
+#[tracing::instrument(skip_all, fields(caller = %caller.token_name))]
+pub async fn ingest(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<IngestResult>, ApiError> {
+    if !caller.role.may_write() {
+        return Err(ApiError::forbidden("this token's role is read-only"));
+    }
+    let body = body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                "the body is over 32 MiB: send smaller batches",
+            )
+        } else {
+            ApiError::bad_request(e.body_text())
+        }
+    })?;
+    let batch: EventBatch = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("the body is not an event batch: {e}")))?;
+    if batch.events.is_empty() || batch.events.len() > MAX_BATCH {
+        return Err(ApiError::bad_request(format!(
+            "events: send 1 to {MAX_BATCH} events (got {})",
+            batch.events.len()
+        )));
+    }
+    let now = Utc::now();
+    let mut rejected = Vec::new();
+    let mut parsed = Vec::with_capacity(batch.events.len());
+    for (i, raw) in batch.events.into_iter().enumerate() {
+        match parse_one(i, raw, now) {
+            Ok(p) => parsed.push(p),
+            Err(r) => rejected.push(r),
+        }
+    }
+
+    // Resolve people: emails to contacts (creating the unknown ones, first seen at their
+    // earliest event), contact ids checked to exist.
+    let mut first_seen: HashMap<Email, DateTime<Utc>> = HashMap::new();
+    let mut ids = Vec::new();
+    for p in &parsed {
+        match &p.who {
+            Who::Email(e) => {
+                let t = first_seen.entry(e.clone()).or_insert(p.event.at);
+                *t = (*t).min(p.event.at);
+            }
+            Who::Contact(c) => ids.push(*c),
+            Who::Visitor => {}
+        }
+    }
+    let emails: Vec<(Email, DateTime<Utc>)> = first_seen.into_iter().collect();
+    let by_email = state.store.ensure_contacts(&emails).await?;
+    let existing = state.store.existing_contacts(&ids).await?;
+    let mut events = Vec::with_capacity(parsed.len());
+    for mut p in parsed {
+        p.event.contact_id = match &p.who {
+            Who::Email(e) => by_email.get(e).copied(),
+            Who::Contact(c) if existing.contains(c) => Some(*c),
+            Who::Contact(c) => {
+                rejected.push(RejectedEvent {
+                    index: p.index,
+                    id: Some(p.event.client_id),
+                    error: format!("contact_id: no contact {c}"),
+                });
+                continue;
+            }
+            Who::Visitor => None,
+        };
+        events.push(p.event);
+    }
+    rejected.sort_by_key(|r| r.index);
+    let outcome = state.store.append_events(&events).await?;
+    state.metrics.events_ingested(outcome.stored.len() as u64);
+    Ok(Json(IngestResult {
+        stored: outcome.stored.len(),
+        duplicates: outcome.duplicates.len(),
+        rejected,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn now() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-11-23T10:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    #[test]
+    fn a_well_formed_event_parses() {
+        let p = parse_one(
+            0,
+            json!({"id": "e1", "type": "page_viewed", "email": "A@X.com", "at": "2026-11-20T08:00:00+01:00", "properties": {"url": "/pricing"}}),
+            now(),
+        )
+        .map_err(|r| r.error)
+        .unwrap();
+        assert!(matches!(p.who, Who::Email(ref e) if e.as_str() == "a@x.com"));
+        assert_eq!(p.event.at.to_rfc3339(), "2026-11-20T07:00:00+00:00");
+    }
+
+    #[test]
+    fn each_bad_event_names_its_problem() {
+        let cases = [
+            (json!({"id": "e", "type": "email_opened"}), "required"),
+            (
+                json!({"id": "e", "type": "email_opened", "email": "nope"}),
+                "email",
+            ),
+            (
+                json!({"id": "e", "type": "email_opened", "email": "a@x.com", "colour": 1}),
+                "unknown field",
+            ),
+            (
+                json!({"id": "e", "type": "email_opened", "email": "a@x.com", "at": "2026-02-30T00:00:00Z"}),
+                "at:",
+            ),
+            (
+                json!({"id": "e", "type": "email_opened", "email": "a@x.com", "at": "2027-01-01T00:00:00Z"}),
+                "future",
+            ),
+            (
+                json!({"id": "e", "type": "page_viewed", "email": "a@x.com"}),
+                "url",
+            ),
+            (
+                json!({"id": 5, "type": "email_opened", "email": "a@x.com"}),
+                "invalid type",
+            ),
+            (
+                json!({"id": "e", "type": "email_opened", "email": "a@x.com", "contact_id": 1}),
+                "not both",
+            ),
+            (json!("not an object"), "invalid type"),
+        ];
+        for (raw, want) in cases {
+            let err = parse_one(3, raw.clone(), now())
+                .err()
+                .unwrap_or_else(|| panic!("{raw} accepted"));
+            assert_eq!(err.index, 3);
+            assert!(err.error.contains(want), "{raw}: {}", err.error);
+        }
+    }
+}
