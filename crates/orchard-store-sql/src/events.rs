@@ -94,15 +94,21 @@ impl EventStore for SqlStore {
                 _ => outcome.duplicates.push(e.client_id.clone()),
             }
         }
-        for (contact, at) in latest {
-            let mut up = Sql::new(
-                "UPDATE contacts SET last_activity_at = CASE WHEN last_activity_at IS NULL OR last_activity_at < ",
+        // One statement per few hundred contacts, not one per contact: on PostgreSQL each
+        // statement is a network round trip.
+        let latest: Vec<(i64, i64)> = latest.into_iter().collect();
+        for chunk in latest.chunks(self.dialect().rows_per_statement(2)) {
+            let mut up = Sql::new("WITH v(id, at) AS (VALUES ");
+            for (i, (contact, at)) in chunk.iter().enumerate() {
+                if i > 0 {
+                    up.push(", ");
+                }
+                up.list([*contact, *at]);
+            }
+            up.push(
+                ") UPDATE contacts SET last_activity_at = v.at FROM v WHERE contacts.id = v.id \
+                 AND (contacts.last_activity_at IS NULL OR contacts.last_activity_at < v.at)",
             );
-            up.arg(at)
-                .push(" THEN ")
-                .arg(at)
-                .push(" ELSE last_activity_at END WHERE id = ")
-                .arg(contact);
             up.query().execute(&mut *tx).await.map_err(backend_err)?;
         }
         tx.commit().await.map_err(backend_err)?;
