@@ -15,6 +15,7 @@ pub mod ids;
 pub mod rng;
 pub mod spend;
 pub mod stage;
+pub mod submission;
 pub mod team;
 
 pub use email::Email;

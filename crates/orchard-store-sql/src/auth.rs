@@ -60,28 +60,6 @@ fn user_from_row(row: &AnyRow) -> StoreResult<User> {
     })
 }
 
-impl SqlStore {
-    async fn one(&self, sql: Sql) -> StoreResult<AnyRow> {
-        sql.query()
-            .fetch_optional(self.pool())
-            .await
-            .map_err(backend_err)?
-            .ok_or(StoreError::NotFound)
-    }
-
-    async fn exec_expecting_row(&self, sql: Sql) -> StoreResult<()> {
-        let done = sql
-            .query()
-            .execute(self.pool())
-            .await
-            .map_err(backend_err)?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
-    }
-}
-
 #[async_trait]
 impl AuthStore for SqlStore {
     async fn create_user(&self, user: &User, password_hash: Option<&str>) -> StoreResult<UserId> {

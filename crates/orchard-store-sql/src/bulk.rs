@@ -6,13 +6,14 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use chrono::{NaiveDate, Utc};
 use orchard_core::demo::{AccountBatch, ContactBatch, DemoCompany};
-use orchard_core::{AccountId, ContactId, LeadMagnetId, UserId};
+use orchard_core::{AccountId, ContactId, UserId};
 use orchard_store::{BulkStore, StoreResult};
 
 use crate::auth::{USER_COLUMNS, user_row};
+use crate::catalog::{FORM_COLUMNS, form_row};
 use crate::contacts::{CONTACT_COLUMNS, contact_row};
 use crate::events::{EVENT_COLUMNS, event_row};
-use crate::{Arg, Dialect, Sql, SqlStore, backend_err, get, json_err, ms, multi_insert};
+use crate::{Arg, Dialect, Sql, SqlStore, backend_err, get, ms, multi_insert};
 
 /// Every table, in the order rows may be loaded (referenced tables first).
 pub const TABLES: [&str; 13] = [
@@ -49,6 +50,17 @@ const NUMBERED: [&str; 11] = [
 fn day(d: NaiveDate) -> Arg {
     Arg::Text(Some(d.format("%Y-%m-%d").to_string()))
 }
+
+const FORM_WITH_ID: [&str; 8] = [
+    "id",
+    FORM_COLUMNS[0],
+    FORM_COLUMNS[1],
+    FORM_COLUMNS[2],
+    FORM_COLUMNS[3],
+    FORM_COLUMNS[4],
+    FORM_COLUMNS[5],
+    FORM_COLUMNS[6],
+];
 
 type Table = (&'static str, &'static [&'static str], Vec<Vec<Arg>>);
 
@@ -115,16 +127,9 @@ impl BulkStore for SqlStore {
             .forms
             .iter()
             .map(|f| {
-                Ok(vec![
-                    f.id.get().into(),
-                    f.slug.as_str().into(),
-                    f.name.as_str().into(),
-                    f.lead_magnet_id.map(LeadMagnetId::get).into(),
-                    serde_json::to_string(&f.fields).map_err(json_err)?.into(),
-                    f.consent_text.as_str().into(),
-                    f.redirect_url.as_deref().into(),
-                    f.thank_you.as_str().into(),
-                ])
+                let mut row = vec![f.id.get().into()];
+                row.extend(form_row(f)?);
+                Ok(row)
             })
             .collect::<StoreResult<_>>()?;
         let spend = c
@@ -169,20 +174,7 @@ impl BulkStore for SqlStore {
                 &["id", "slug", "name", "kind", "stage"],
                 magnets,
             ),
-            (
-                "forms",
-                &[
-                    "id",
-                    "slug",
-                    "name",
-                    "lead_magnet_id",
-                    "fields",
-                    "consent_text",
-                    "redirect_url",
-                    "thank_you",
-                ],
-                forms,
-            ),
+            ("forms", &FORM_WITH_ID, forms),
             (
                 "spend",
                 &[

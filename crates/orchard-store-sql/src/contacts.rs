@@ -8,6 +8,7 @@ use orchard_core::contact::{Contact, ContactDetails, NewContact};
 use orchard_core::stage::LifecycleStage;
 use orchard_core::{AccountId, ContactId, Email, UserId};
 use orchard_store::{ContactQuery, ContactStore, Page, StoreError, StoreResult};
+use sqlx::AnyConnection;
 use sqlx::any::AnyRow;
 
 use crate::{Arg, Sql, SqlStore, backend_err, from_ms, get, json_err, ms, multi_insert};
@@ -84,13 +85,7 @@ const SELECT: &str = "SELECT id, email, first_name, last_name, company, job_titl
 
 impl SqlStore {
     async fn fetch_contact(&self, sql: Sql) -> StoreResult<Contact> {
-        let row = sql
-            .query()
-            .fetch_optional(self.pool())
-            .await
-            .map_err(backend_err)?
-            .ok_or(StoreError::NotFound)?;
-        contact_from_row(&row)
+        contact_from_row(&self.one(sql).await?)
     }
 }
 
@@ -153,94 +148,9 @@ impl ContactStore for SqlStore {
     #[tracing::instrument(skip_all, fields(email = %new.email))]
     async fn upsert_contact(&self, new: &NewContact) -> StoreResult<(ContactId, bool)> {
         let mut tx = self.pool().begin().await.map_err(backend_err)?;
-        let mut find = Sql::new(SELECT);
-        find.push(" WHERE email = ").arg(new.email.as_str());
-        let existing = find
-            .query()
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(backend_err)?;
-        let (id, created) = match existing {
-            Some(row) => {
-                let mut c = contact_from_row(&row)?;
-                c.details.merge(&new.details);
-                c.account_id = new.account_id.or(c.account_id);
-                c.owner_id = new.owner_id.or(c.owner_id);
-                c.source = c.source.or_else(|| new.source.clone());
-                c.updated_at = new.created_at.max(c.updated_at);
-                let d = &c.details;
-                let mut up = Sql::new("UPDATE contacts SET first_name = ");
-                up.arg(d.first_name.as_deref())
-                    .push(", last_name = ")
-                    .arg(d.last_name.as_deref())
-                    .push(", company = ")
-                    .arg(d.demographics.company.as_deref())
-                    .push(", job_title = ")
-                    .arg(d.demographics.job_title.as_deref())
-                    .push(", industry = ")
-                    .arg(d.demographics.industry.as_deref())
-                    .push(", country = ")
-                    .arg(d.geography.country.as_deref())
-                    .push(", city = ")
-                    .arg(d.geography.city.as_deref())
-                    .push(", details = ")
-                    .arg(serde_json::to_string(d).map_err(json_err)?)
-                    .push(", account_id = ")
-                    .arg(c.account_id.map(AccountId::get))
-                    .push(", owner_id = ")
-                    .arg(c.owner_id.map(UserId::get))
-                    .push(", source = ")
-                    .arg(c.source)
-                    .push(", updated_at = ")
-                    .arg(ms(c.updated_at))
-                    .push(" WHERE id = ")
-                    .arg(c.id.get());
-                up.query().execute(&mut *tx).await.map_err(backend_err)?;
-                (c.id, false)
-            }
-            None => {
-                let d = &new.details;
-                let mut ins = Sql::new(
-                    "INSERT INTO contacts (email, first_name, last_name, company, job_title, \
-                     industry, country, city, details, account_id, owner_id, stage, score, source, \
-                     created_at, updated_at) VALUES (",
-                );
-                ins.arg(new.email.as_str())
-                    .push(", ")
-                    .arg(d.first_name.as_deref())
-                    .push(", ")
-                    .arg(d.last_name.as_deref())
-                    .push(", ")
-                    .arg(d.demographics.company.as_deref())
-                    .push(", ")
-                    .arg(d.demographics.job_title.as_deref())
-                    .push(", ")
-                    .arg(d.demographics.industry.as_deref())
-                    .push(", ")
-                    .arg(d.geography.country.as_deref())
-                    .push(", ")
-                    .arg(d.geography.city.as_deref())
-                    .push(", ")
-                    .arg(serde_json::to_string(d).map_err(json_err)?)
-                    .push(", ")
-                    .arg(new.account_id.map(AccountId::get))
-                    .push(", ")
-                    .arg(new.owner_id.map(UserId::get))
-                    .push(", ")
-                    .arg(new.stage.as_str())
-                    .push(", 0, ")
-                    .arg(new.source.as_deref())
-                    .push(", ")
-                    .arg(ms(new.created_at))
-                    .push(", ")
-                    .arg(ms(new.created_at))
-                    .push(") RETURNING id");
-                let row = ins.query().fetch_one(&mut *tx).await.map_err(backend_err)?;
-                (ContactId::new(get(&row, "id")?), true)
-            }
-        };
+        let out = upsert_in(&mut tx, new).await?;
         tx.commit().await.map_err(backend_err)?;
-        Ok((id, created))
+        Ok(out)
     }
 
     #[tracing::instrument(skip_all, fields(emails = emails.len()))]
@@ -359,6 +269,100 @@ impl ContactStore for SqlStore {
             per_page: q.limit(),
         })
     }
+}
+
+/// Creates or updates a contact inside the caller's transaction (see `upsert_contact`).
+pub(crate) async fn upsert_in(
+    tx: &mut AnyConnection,
+    new: &NewContact,
+) -> StoreResult<(ContactId, bool)> {
+    let mut find = Sql::new(SELECT);
+    find.push(" WHERE email = ").arg(new.email.as_str());
+    let existing = find
+        .query()
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(backend_err)?;
+    let (id, created) = match existing {
+        Some(row) => {
+            let mut c = contact_from_row(&row)?;
+            c.details.merge(&new.details);
+            c.account_id = new.account_id.or(c.account_id);
+            c.owner_id = new.owner_id.or(c.owner_id);
+            c.source = c.source.or_else(|| new.source.clone());
+            c.updated_at = new.created_at.max(c.updated_at);
+            let d = &c.details;
+            let mut up = Sql::new("UPDATE contacts SET first_name = ");
+            up.arg(d.first_name.as_deref())
+                .push(", last_name = ")
+                .arg(d.last_name.as_deref())
+                .push(", company = ")
+                .arg(d.demographics.company.as_deref())
+                .push(", job_title = ")
+                .arg(d.demographics.job_title.as_deref())
+                .push(", industry = ")
+                .arg(d.demographics.industry.as_deref())
+                .push(", country = ")
+                .arg(d.geography.country.as_deref())
+                .push(", city = ")
+                .arg(d.geography.city.as_deref())
+                .push(", details = ")
+                .arg(serde_json::to_string(d).map_err(json_err)?)
+                .push(", account_id = ")
+                .arg(c.account_id.map(AccountId::get))
+                .push(", owner_id = ")
+                .arg(c.owner_id.map(UserId::get))
+                .push(", source = ")
+                .arg(c.source)
+                .push(", updated_at = ")
+                .arg(ms(c.updated_at))
+                .push(" WHERE id = ")
+                .arg(c.id.get());
+            up.query().execute(&mut *tx).await.map_err(backend_err)?;
+            (c.id, false)
+        }
+        None => {
+            let d = &new.details;
+            let mut ins = Sql::new(
+                "INSERT INTO contacts (email, first_name, last_name, company, job_title, \
+                     industry, country, city, details, account_id, owner_id, stage, score, source, \
+                     created_at, updated_at) VALUES (",
+            );
+            ins.arg(new.email.as_str())
+                .push(", ")
+                .arg(d.first_name.as_deref())
+                .push(", ")
+                .arg(d.last_name.as_deref())
+                .push(", ")
+                .arg(d.demographics.company.as_deref())
+                .push(", ")
+                .arg(d.demographics.job_title.as_deref())
+                .push(", ")
+                .arg(d.demographics.industry.as_deref())
+                .push(", ")
+                .arg(d.geography.country.as_deref())
+                .push(", ")
+                .arg(d.geography.city.as_deref())
+                .push(", ")
+                .arg(serde_json::to_string(d).map_err(json_err)?)
+                .push(", ")
+                .arg(new.account_id.map(AccountId::get))
+                .push(", ")
+                .arg(new.owner_id.map(UserId::get))
+                .push(", ")
+                .arg(new.stage.as_str())
+                .push(", 0, ")
+                .arg(new.source.as_deref())
+                .push(", ")
+                .arg(ms(new.created_at))
+                .push(", ")
+                .arg(ms(new.created_at))
+                .push(") RETURNING id");
+            let row = ins.query().fetch_one(&mut *tx).await.map_err(backend_err)?;
+            (ContactId::new(get(&row, "id")?), true)
+        }
+    };
+    Ok((id, created))
 }
 
 #[cfg(test)]

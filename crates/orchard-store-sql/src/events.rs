@@ -8,9 +8,10 @@ use async_trait::async_trait;
 use orchard_core::event::{Event, EventType, NewEvent};
 use orchard_core::{ContactId, EventSeq};
 use orchard_store::{AppendOutcome, EventStore, StoreError, StoreResult};
+use sqlx::AnyConnection;
 use sqlx::any::AnyRow;
 
-use crate::{Arg, Sql, SqlStore, backend_err, from_ms, get, json_err, ms, multi_insert};
+use crate::{Arg, Dialect, Sql, SqlStore, backend_err, from_ms, get, json_err, ms, multi_insert};
 
 pub(crate) const EVENT_COLUMNS: [&str; 7] = [
     "client_id",
@@ -63,54 +64,7 @@ impl EventStore for SqlStore {
             .map(|e| event_row(e, received_at))
             .collect::<StoreResult<Vec<_>>>()?;
         let mut tx = self.pool().begin().await.map_err(backend_err)?;
-        let mut stored_ids: HashMap<String, i64> = HashMap::with_capacity(events.len());
-        for sql in multi_insert(
-            self.dialect(),
-            "events",
-            &EVENT_COLUMNS,
-            rows,
-            "ON CONFLICT (client_id) DO NOTHING RETURNING seq, client_id",
-        ) {
-            for row in sql.query().fetch_all(&mut *tx).await.map_err(backend_err)? {
-                stored_ids.insert(get(&row, "client_id")?, get(&row, "seq")?);
-            }
-        }
-
-        // Apply: the latest activity per contact among the events stored now. Scoring and
-        // segment membership join this same step in the same transaction.
-        let mut latest: HashMap<i64, i64> = HashMap::new();
-        let mut outcome = AppendOutcome::default();
-        let mut seen = HashSet::with_capacity(events.len());
-        for e in events {
-            let fresh = seen.insert(e.client_id.as_str());
-            match stored_ids.get(&e.client_id) {
-                Some(seq) if fresh => {
-                    outcome.stored.push(EventSeq::new(*seq));
-                    if let Some(c) = e.contact_id {
-                        let t = latest.entry(c.get()).or_insert(i64::MIN);
-                        *t = (*t).max(ms(e.at));
-                    }
-                }
-                _ => outcome.duplicates.push(e.client_id.clone()),
-            }
-        }
-        // One statement per few hundred contacts, not one per contact: on PostgreSQL each
-        // statement is a network round trip.
-        let latest: Vec<(i64, i64)> = latest.into_iter().collect();
-        for chunk in latest.chunks(self.dialect().rows_per_statement(2)) {
-            let mut up = Sql::new("WITH v(id, at) AS (VALUES ");
-            for (i, (contact, at)) in chunk.iter().enumerate() {
-                if i > 0 {
-                    up.push(", ");
-                }
-                up.list([*contact, *at]);
-            }
-            up.push(
-                ") UPDATE contacts SET last_activity_at = v.at FROM v WHERE contacts.id = v.id \
-                 AND (contacts.last_activity_at IS NULL OR contacts.last_activity_at < v.at)",
-            );
-            up.query().execute(&mut *tx).await.map_err(backend_err)?;
-        }
+        let outcome = append_in(&mut tx, self.dialect(), events, rows).await?;
         tx.commit().await.map_err(backend_err)?;
         Ok(outcome)
     }
@@ -120,7 +74,14 @@ impl EventStore for SqlStore {
             "SELECT seq, client_id, type, contact_id, visitor_id, at, properties FROM events \
              WHERE contact_id = ",
         );
+        // A contact's timeline includes what its visitor ids did before they identified.
         sql.arg(id.get())
+            .push(
+                " OR (contact_id IS NULL AND visitor_id IN \
+                 (SELECT visitor_id FROM visitor_identities WHERE contact_id = ",
+            )
+            .arg(id.get())
+            .push("))")
             .push(" ORDER BY at DESC, seq DESC LIMIT ")
             .arg(limit.clamp(1, 10_000));
         sql.query()
@@ -131,4 +92,63 @@ impl EventStore for SqlStore {
             .map(event_from_row)
             .collect()
     }
+}
+
+/// Appends a batch inside the caller's transaction and applies its effect on derived contact
+/// state there too; the caller commits. Shared by event ingestion and form capture.
+pub(crate) async fn append_in(
+    tx: &mut AnyConnection,
+    dialect: Dialect,
+    events: &[NewEvent],
+    rows: Vec<Vec<Arg>>,
+) -> StoreResult<AppendOutcome> {
+    let mut stored_ids: HashMap<String, i64> = HashMap::with_capacity(events.len());
+    for sql in multi_insert(
+        dialect,
+        "events",
+        &EVENT_COLUMNS,
+        rows,
+        "ON CONFLICT (client_id) DO NOTHING RETURNING seq, client_id",
+    ) {
+        for row in sql.query().fetch_all(&mut *tx).await.map_err(backend_err)? {
+            stored_ids.insert(get(&row, "client_id")?, get(&row, "seq")?);
+        }
+    }
+
+    // Apply: the latest activity per contact among the events stored now. Scoring and
+    // segment membership join this same step in the same transaction.
+    let mut latest: HashMap<i64, i64> = HashMap::new();
+    let mut outcome = AppendOutcome::default();
+    let mut seen = HashSet::with_capacity(events.len());
+    for e in events {
+        let fresh = seen.insert(e.client_id.as_str());
+        match stored_ids.get(&e.client_id) {
+            Some(seq) if fresh => {
+                outcome.stored.push(EventSeq::new(*seq));
+                if let Some(c) = e.contact_id {
+                    let t = latest.entry(c.get()).or_insert(i64::MIN);
+                    *t = (*t).max(ms(e.at));
+                }
+            }
+            _ => outcome.duplicates.push(e.client_id.clone()),
+        }
+    }
+    // One statement per few hundred contacts, not one per contact: on PostgreSQL each
+    // statement is a network round trip.
+    let latest: Vec<(i64, i64)> = latest.into_iter().collect();
+    for chunk in latest.chunks(dialect.rows_per_statement(2)) {
+        let mut up = Sql::new("WITH v(id, at) AS (VALUES ");
+        for (i, (contact, at)) in chunk.iter().enumerate() {
+            if i > 0 {
+                up.push(", ");
+            }
+            up.list([*contact, *at]);
+        }
+        up.push(
+            ") UPDATE contacts SET last_activity_at = v.at FROM v WHERE contacts.id = v.id \
+                 AND (contacts.last_activity_at IS NULL OR contacts.last_activity_at < v.at)",
+        );
+        up.query().execute(&mut *tx).await.map_err(backend_err)?;
+    }
+    Ok(outcome)
 }

@@ -7,13 +7,14 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use orchard_store::StoreError;
+use orchard_store::{StoreError, StoreResult};
 use sqlx::any::{AnyArguments, AnyPoolOptions, AnyRow};
 use sqlx::query::Query;
 use sqlx::{Any, AnyPool, AssertSqlSafe, Row};
 
 mod auth;
 mod bulk;
+mod capture;
 mod catalog;
 mod contacts;
 mod events;
@@ -70,6 +71,29 @@ pub fn pool_options(max_connections: u32) -> AnyPoolOptions {
     AnyPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(30))
+}
+
+impl SqlStore {
+    pub(crate) async fn one(&self, sql: Sql) -> StoreResult<AnyRow> {
+        sql.query()
+            .fetch_optional(self.pool())
+            .await
+            .map_err(backend_err)?
+            .ok_or(StoreError::NotFound)
+    }
+
+    /// Runs a statement that must touch a row; none touched is `NotFound`.
+    pub(crate) async fn exec_expecting_row(&self, sql: Sql) -> StoreResult<()> {
+        let done = sql
+            .query()
+            .execute(self.pool())
+            .await
+            .map_err(backend_err)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
 }
 
 #[async_trait::async_trait]

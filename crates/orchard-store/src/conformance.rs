@@ -5,15 +5,17 @@
 
 use chrono::{DateTime, Duration, Utc};
 use orchard_core::auth::Role;
+use orchard_core::capture::{Form, FunnelStage, LeadMagnet};
 use orchard_core::contact::{ContactDetails, NewContact};
 use orchard_core::demo::{self, DemoSettings};
 use orchard_core::event::{EventType, NewEvent};
 use orchard_core::stage::LifecycleStage;
+use orchard_core::submission;
 use orchard_core::team::{RepProfile, User};
-use orchard_core::{ContactId, Email, UserId};
+use orchard_core::{ContactId, Email, FormId, LeadMagnetId, UserId};
 use serde_json::{Map, json};
 
-use crate::{ContactQuery, Session, Store, StoreError};
+use crate::{Capture, ContactQuery, Session, Store, StoreError};
 
 /// Generates one `#[tokio::test]` per story. `$fresh` is an async expression giving
 /// `Some(fresh store)`, or `None` when the backend is not configured here (the test then says so
@@ -34,6 +36,8 @@ macro_rules! conformance_tests {
             sessions_expire,
             user_emails_are_unique,
             demo_company_loads_and_counts,
+            forms_and_lead_magnets_have_a_full_lifecycle,
+            capture_updates_the_contact_and_keeps_its_first_touch,
         );
     };
     (@each $fresh:expr; $($story:ident),* $(,)?) => {$(
@@ -439,4 +443,157 @@ pub async fn ensure_contacts_creates_only_the_missing<S: Store>(s: &S) {
         .await
         .unwrap();
     assert_eq!(present.into_iter().collect::<Vec<_>>(), vec![known]);
+}
+
+fn magnet(slug: &str, stage: FunnelStage) -> LeadMagnet {
+    LeadMagnet {
+        id: LeadMagnetId::new(0),
+        slug: slug.into(),
+        name: format!("The {slug}"),
+        kind: "checklist".into(),
+        stage,
+    }
+}
+
+fn form(slug: &str, magnet: Option<LeadMagnetId>) -> Form {
+    Form {
+        id: FormId::new(0),
+        slug: slug.into(),
+        name: format!("Form {slug}"),
+        lead_magnet_id: magnet,
+        fields: vec!["first_name".into(), "company".into()],
+        consent_text: "Send me the checklist.".into(),
+        redirect_url: None,
+        thank_you: "Thanks!".into(),
+    }
+}
+
+pub async fn forms_and_lead_magnets_have_a_full_lifecycle<S: Store>(s: &S) {
+    let m = s
+        .create_lead_magnet(&magnet("checklist", FunnelStage::Top))
+        .await
+        .unwrap();
+    assert!(matches!(
+        s.create_lead_magnet(&magnet("checklist", FunnelStage::Middle))
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    let f = s
+        .create_form(&form("get-checklist", Some(m)))
+        .await
+        .unwrap();
+    assert!(matches!(
+        s.create_form(&form("get-checklist", None)).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let mut stored = s.form_by_slug("get-checklist").await.unwrap();
+    assert_eq!((stored.id, stored.lead_magnet_id), (f, Some(m)));
+    assert_eq!(stored.fields, ["first_name", "company"]);
+    stored.name = "Renamed".into();
+    stored.redirect_url = Some("https://example.com/thanks".into());
+    s.update_form(&stored).await.unwrap();
+    assert_eq!(s.form_by_slug("get-checklist").await.unwrap(), stored);
+    let mut mm = magnet("checklist-2", FunnelStage::Middle);
+    mm.id = m;
+    s.update_lead_magnet(&mm).await.unwrap();
+    assert_eq!(s.lead_magnets().await.unwrap(), vec![mm]);
+    s.delete_lead_magnet(m).await.unwrap();
+    assert_eq!(
+        s.form_by_slug("get-checklist")
+            .await
+            .unwrap()
+            .lead_magnet_id,
+        None
+    );
+    s.delete_form(f).await.unwrap();
+    assert!(matches!(
+        s.form_by_slug("get-checklist").await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(s.delete_form(f).await, Err(StoreError::NotFound)));
+    assert!(matches!(
+        s.update_form(&stored).await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+pub async fn capture_updates_the_contact_and_keeps_its_first_touch<S: Store>(s: &S) {
+    let m = s
+        .create_lead_magnet(&magnet("checklist", FunnelStage::Top))
+        .await
+        .unwrap();
+    s.create_form(&form("get-checklist", Some(m)))
+        .await
+        .unwrap();
+    let f = s.form_by_slug("get-checklist").await.unwrap();
+    let mg = s.lead_magnets().await.unwrap().pop();
+    // The visitor browsed anonymously first.
+    let mut view = event("pv-anon", "page_viewed", None, 1_000);
+    view.visitor_id = Some("vis-1".into());
+    view.properties.insert("url".into(), json!("/blog/crm"));
+    s.append_events(&[view]).await.unwrap();
+
+    let submit = |mail: &str, source: &str, id: &str, at: i64| {
+        let fields = [
+            ("email", mail),
+            ("first_name", "Ann"),
+            ("consent", "on"),
+            ("utm_source", source),
+            ("visitor_id", "vis-1"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        let sub = submission::check(&f, &fields, t(at)).expect("valid submission");
+        let mut ev = event(id, "form_submitted", None, at);
+        ev.properties.insert("form".into(), json!("get-checklist"));
+        Capture {
+            form: f.clone(),
+            magnet: mg.clone(),
+            submission: sub,
+            event: ev,
+        }
+    };
+    let (id, created) = s
+        .capture(&submit("Ann@Example.com", "linkedin", "fs-1", 2_000))
+        .await
+        .unwrap();
+    assert!(created);
+    let (again, created) = s
+        .capture(&submit("ann@example.com", "google", "fs-2", 3_000))
+        .await
+        .unwrap();
+    assert_eq!(
+        (again, created),
+        (id, false),
+        "a second submission updates, never duplicates"
+    );
+
+    let c = s.contact(id).await.unwrap();
+    assert_eq!(
+        c.stage,
+        LifecycleStage::Iql,
+        "a top-of-funnel magnet makes an IQL"
+    );
+    assert_eq!(c.source.as_deref(), Some("linkedin"));
+    let a = s.attribution(id).await.unwrap();
+    let first = a.first_touch.unwrap();
+    assert_eq!(
+        (first.source.as_deref(), first.lead_magnet.as_deref()),
+        (Some("linkedin"), Some("checklist"))
+    );
+    assert_eq!(a.last_touch.unwrap().source.as_deref(), Some("google"));
+    assert_eq!(a.consent.unwrap().source, "form:get-checklist");
+    let kinds: Vec<String> = s
+        .contact_events(id, 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.event_type.as_str().to_owned())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["form_submitted", "form_submitted", "page_viewed"],
+        "earlier views attached"
+    );
 }

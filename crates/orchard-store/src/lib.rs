@@ -13,8 +13,9 @@ use orchard_core::contact::{Contact, NewContact};
 use orchard_core::demo::{AccountBatch, ContactBatch, DemoCompany};
 use orchard_core::event::{Event, NewEvent};
 use orchard_core::stage::LifecycleStage;
+use orchard_core::submission::{Consent, Submission, Touch};
 use orchard_core::team::{Team, User};
-use orchard_core::{AccountId, ContactId, Email, EventSeq, TokenId, UserId};
+use orchard_core::{AccountId, ContactId, Email, EventSeq, FormId, LeadMagnetId, TokenId, UserId};
 
 pub mod conformance;
 
@@ -167,7 +168,44 @@ pub trait AuthStore: Send + Sync {
 pub trait CatalogStore: Send + Sync {
     async fn teams(&self) -> StoreResult<Vec<Team>>;
     async fn lead_magnets(&self) -> StoreResult<Vec<LeadMagnet>>;
+    /// The id in `magnet` is ignored; the new one is returned. A taken slug is a `Conflict`.
+    async fn create_lead_magnet(&self, magnet: &LeadMagnet) -> StoreResult<LeadMagnetId>;
+    async fn update_lead_magnet(&self, magnet: &LeadMagnet) -> StoreResult<()>;
+    /// Forms that offered it keep working, without a lead magnet.
+    async fn delete_lead_magnet(&self, id: LeadMagnetId) -> StoreResult<()>;
     async fn forms(&self) -> StoreResult<Vec<Form>>;
+    async fn form_by_slug(&self, slug: &str) -> StoreResult<Form>;
+    async fn create_form(&self, form: &Form) -> StoreResult<FormId>;
+    async fn update_form(&self, form: &Form) -> StoreResult<()>;
+    async fn delete_form(&self, id: FormId) -> StoreResult<()>;
+}
+
+/// A form submission that passed its checks, with what the form and its lead magnet imply.
+#[derive(Debug, Clone)]
+pub struct Capture {
+    pub form: Form,
+    pub magnet: Option<LeadMagnet>,
+    pub submission: Submission,
+    /// The `form_submitted` event to append (its id makes a replay harmless).
+    pub event: NewEvent,
+}
+
+/// Where a contact came from and what it agreed to.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Attribution {
+    pub first_touch: Option<Touch>,
+    pub last_touch: Option<Touch>,
+    pub consent: Option<Consent>,
+}
+
+#[async_trait]
+pub trait CaptureStore: Send + Sync {
+    /// Stores a submission in one transaction: the contact created or updated (never
+    /// duplicated), first touch kept and last touch replaced, consent recorded, the visitor id
+    /// tied to the contact so its earlier page views join the timeline, a top-of-funnel lead
+    /// magnet making a subscriber an IQL, and the `form_submitted` event appended.
+    async fn capture(&self, capture: &Capture) -> StoreResult<(ContactId, bool)>;
+    async fn attribution(&self, id: ContactId) -> StoreResult<Attribution>;
 }
 
 /// Fast loading of generated or migrated data into an empty database.
@@ -186,7 +224,9 @@ pub trait BulkStore: Send + Sync {
 
 /// Everything a running Orchard needs from storage.
 #[async_trait]
-pub trait Store: ContactStore + EventStore + AuthStore + CatalogStore + BulkStore {
+pub trait Store:
+    ContactStore + EventStore + AuthStore + CatalogStore + CaptureStore + BulkStore
+{
     /// Which backend, for logs and `/healthz`: "sqlite" or "postgres".
     fn backend(&self) -> &'static str;
     /// A cheap round trip, for readiness checks.

@@ -17,6 +17,7 @@ pub mod api;
 pub mod auth;
 pub mod error;
 pub mod metrics;
+pub mod public;
 pub mod ui;
 
 /// Settings the web layer needs; the binary fills them from configuration.
@@ -26,6 +27,8 @@ pub struct WebConfig {
     pub secure_cookies: bool,
     pub session_hours: i64,
     pub bands: Bands,
+    /// Form submissions one client address may make per form per minute.
+    pub form_submissions_per_minute: u32,
 }
 
 impl Default for WebConfig {
@@ -34,6 +37,7 @@ impl Default for WebConfig {
             secure_cookies: false,
             session_hours: 12,
             bands: Bands::default(),
+            form_submissions_per_minute: 10,
         }
     }
 }
@@ -45,6 +49,8 @@ pub struct AppState {
     pub config: Arc<WebConfig>,
     pub metrics: Arc<metrics::Metrics>,
     pub templates: Arc<ui::Templates>,
+    /// Submissions per client address and form per minute.
+    pub form_limiter: Arc<public::ratelimit::RateLimiter>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -60,9 +66,13 @@ impl AppState {
     pub fn new(store: Arc<dyn Store>, config: WebConfig) -> Self {
         Self {
             store,
-            config: Arc::new(config),
             metrics: Arc::new(metrics::Metrics::default()),
             templates: Arc::new(ui::Templates::new()),
+            form_limiter: Arc::new(public::ratelimit::RateLimiter::new(
+                config.form_submissions_per_minute,
+                std::time::Duration::from_secs(60),
+            )),
+            config: Arc::new(config),
         }
     }
 }
@@ -75,6 +85,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics::render))
         .merge(api::router())
+        .merge(public::router())
         .merge(ui::router())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -51,7 +51,14 @@ async fn spawn_app() -> TestApp {
     let app = orchard_web::router(AppState::new(Arc::clone(&store), WebConfig::default()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .await
+        .unwrap()
+    });
     TestApp {
         base: format!("http://{addr}"),
         store,
@@ -585,4 +592,253 @@ async fn event_batches_that_are_not_batches_change_nothing() {
     assert_eq!(body["error"]["code"], "forbidden");
     assert_eq!(app.store.table_counts().await.unwrap()["events"], 0);
     assert_eq!(app.store.table_counts().await.unwrap()["contacts"], 0);
+}
+
+impl TestApp {
+    async fn post_json(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
+        let r = self
+            .http
+            .post(self.url(path))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// A lead magnet and a form offering it, made through the API.
+    async fn checklist_form(&self, extra: Value) -> String {
+        let token = self.token(Role::Marketer).await;
+        let (s, _) = self
+            .post_json(
+                "/api/v1/lead-magnets",
+                &token,
+                serde_json::json!({"slug": "crm-checklist", "name": "CRM checklist", "kind": "checklist", "stage": "top"}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED);
+        let mut form = serde_json::json!({"slug": "get-checklist", "name": "Get the CRM checklist",
+            "lead_magnet": "crm-checklist", "fields": ["first_name", "company"],
+            "consent_text": "Email me the checklist and related tips."});
+        for (k, v) in extra.as_object().unwrap() {
+            form[k] = v.clone();
+        }
+        let (s, body) = self.post_json("/api/v1/forms", &token, form).await;
+        assert_eq!(s, StatusCode::CREATED, "{body}");
+        body["slug"].as_str().unwrap().to_owned()
+    }
+
+    async fn submit_json(&self, slug: &str, body: Value) -> (StatusCode, Value) {
+        let r = self
+            .http
+            .post(self.url(&format!("/f/{slug}")))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn contact_count(&self) -> i64 {
+        self.store.table_counts().await.unwrap()["contacts"]
+    }
+}
+
+#[tokio::test]
+async fn forms_api_creates_lists_and_refuses_bad_definitions() {
+    let app = spawn_app().await;
+    let slug = app.checklist_form(serde_json::json!({})).await;
+    let token = app.token(Role::ReadOnly).await;
+    let (_, forms) = app.api("/api/v1/forms", &token).await;
+    assert_eq!(forms[0]["slug"], slug);
+    assert_eq!(forms[0]["lead_magnet"], "crm-checklist");
+    assert_eq!(forms[0]["url"], "/f/get-checklist");
+    let marketer = app.token(Role::Marketer).await;
+    for (body, want) in [
+        (serde_json::json!({"slug": "Bad Slug", "name": "x"}), "slug"),
+        (
+            serde_json::json!({"slug": "ok", "name": "x", "fields": ["password"]}),
+            "fields",
+        ),
+        (
+            serde_json::json!({"slug": "ok", "name": "x", "lead_magnet": "nope"}),
+            "lead_magnet",
+        ),
+        (
+            serde_json::json!({"slug": "ok", "name": "x", "redirect_url": "javascript:alert(1)"}),
+            "redirect_url",
+        ),
+        (
+            serde_json::json!({"slug": "ok", "name": "x", "colour": "red"}),
+            "unknown field",
+        ),
+    ] {
+        let (s, b) = app.post_json("/api/v1/forms", &marketer, body).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST);
+        assert!(
+            b["error"]["message"].as_str().unwrap().contains(want),
+            "{b}"
+        );
+    }
+    let (s, _) = app
+        .post_json(
+            "/api/v1/forms",
+            &marketer,
+            serde_json::json!({"slug": "get-checklist", "name": "again"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    let (s, _) = app
+        .post_json(
+            "/api/v1/forms",
+            &token,
+            serde_json::json!({"slug": "mine", "name": "x"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    assert_eq!(app.store.forms().await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn resubmitting_with_another_case_leaves_one_contact() {
+    let app = spawn_app().await;
+    let slug = app.checklist_form(serde_json::json!({})).await;
+    let (s, b) = app
+        .submit_json(&slug, serde_json::json!({"email": "Ann@Example.com", "first_name": "Ann", "consent": true, "utm_source": "linkedin"}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(b["status"], "ok");
+    let (s, _) = app
+        .submit_json(&slug, serde_json::json!({"email": "ANN@example.com", "company": "Acme", "consent": "on", "utm_source": "google"}))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(app.contact_count().await, 1);
+    let c = app
+        .store
+        .contact_by_email(&Email::parse("ann@example.com").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(c.details.first_name.as_deref(), Some("Ann"));
+    assert_eq!(c.details.demographics.company.as_deref(), Some("Acme"));
+    assert_eq!(c.stage.as_str(), "IQL");
+    let a = app.store.attribution(c.id).await.unwrap();
+    assert_eq!(a.first_touch.unwrap().source.as_deref(), Some("linkedin"));
+    assert_eq!(a.last_touch.unwrap().source.as_deref(), Some("google"));
+}
+
+#[tokio::test]
+async fn spam_and_invalid_submissions_create_nothing() {
+    let app = spawn_app().await;
+    let slug = app.checklist_form(serde_json::json!({})).await;
+    let (s, b) = app
+        .submit_json(&slug, serde_json::json!({"email": "bot@example.com", "consent": "on", "website": "http://spam.example"}))
+        .await;
+    assert_eq!(
+        (s, b["status"].as_str()),
+        (StatusCode::OK, Some("ok")),
+        "bots see a success"
+    );
+    let (s, b) = app
+        .submit_json(
+            &slug,
+            serde_json::json!({"email": "not-an-email", "first_name": "X"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(b["error"]["code"], "invalid");
+    assert!(b["error"]["details"]["fields"]["email"].is_string());
+    assert!(b["error"]["details"]["fields"]["consent"].is_string());
+    // The plain HTML form gets its page back with the field error.
+    let r = app
+        .http
+        .post(app.url(&format!("/f/{slug}")))
+        .form(&[("email", "nope"), ("first_name", "<b>X</b>")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("Please correct"));
+    assert!(
+        html.contains("&lt;b&gt;X") && !html.contains("<b>X"),
+        "typed values are escaped"
+    );
+    assert_eq!(app.contact_count().await, 0);
+    assert_eq!(app.store.table_counts().await.unwrap()["events"], 0);
+    let r = app
+        .http
+        .post(app.url("/f/no-such-form"))
+        .form(&[("email", "a@b.co")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_plain_html_post_is_answered_with_the_redirect() {
+    let app = spawn_app().await;
+    let slug = app
+        .checklist_form(serde_json::json!({"redirect_url": "https://example.com/thanks"}))
+        .await;
+    let page = app
+        .http
+        .get(app.url(&format!("/f/{slug}?utm_source=newsletter&utm_campaign=nov")))
+        .send()
+        .await
+        .unwrap();
+    let vid = set_cookie(&page, "orchard_vid").expect("a visitor id cookie");
+    let html = page.text().await.unwrap();
+    assert!(html.contains(r#"name="utm_source" value="newsletter""#));
+    assert!(
+        html.contains(r#"name="website""#),
+        "the honeypot is on the page"
+    );
+    let r = app
+        .http
+        .post(app.url(&format!("/f/{slug}")))
+        .header(COOKIE, format!("orchard_vid={vid}"))
+        .form(&[
+            ("email", "bo@example.com"),
+            ("consent", "on"),
+            ("utm_source", "newsletter"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(r.headers()[LOCATION], "https://example.com/thanks");
+    let c = app
+        .store
+        .contact_by_email(&Email::parse("bo@example.com").unwrap())
+        .await
+        .unwrap();
+    let events = app.store.contact_events(c.id, 10).await.unwrap();
+    assert_eq!(events[0].event_type.as_str(), "form_submitted");
+    assert_eq!(events[0].visitor_id.as_deref(), Some(vid.as_str()));
+    assert_eq!(events[0].properties["utm_source"], "newsletter");
+}
+
+#[tokio::test]
+async fn one_address_is_limited_per_form() {
+    let app = spawn_app().await;
+    let slug = app
+        .checklist_form(serde_json::json!({"consent_text": ""}))
+        .await;
+    let mut statuses = Vec::new();
+    for i in 0..12 {
+        let (s, _) = app
+            .submit_json(
+                &slug,
+                serde_json::json!({"email": format!("p{i}@example.com")}),
+            )
+            .await;
+        statuses.push(s.as_u16());
+    }
+    assert_eq!(statuses[..10], [200; 10]);
+    assert_eq!(statuses[10..], [429, 429]);
+    assert_eq!(app.contact_count().await, 10);
 }

@@ -41,6 +41,8 @@ pub struct Config {
     /// Set when Orchard is served over HTTPS so cookies are marked Secure.
     pub secure_cookies: bool,
     pub session_hours: i64,
+    /// Submissions one client address may make to one form per minute.
+    pub form_submissions_per_minute: u32,
     pub scoring: Scoring,
 }
 
@@ -53,6 +55,7 @@ impl Default for Config {
             admin_password: None,
             secure_cookies: false,
             session_hours: 12,
+            form_submissions_per_minute: 10,
             scoring: Scoring {
                 warm_from: 20,
                 hot_from: 50,
@@ -61,7 +64,8 @@ impl Default for Config {
     }
 }
 
-const KNOWN_ENV: [&str; 9] = [
+const KNOWN_ENV: [&str; 10] = [
+    "FORM_SUBMISSIONS_PER_MINUTE",
     "DATABASE_URL",
     "BIND",
     "ADMIN_EMAIL",
@@ -137,6 +141,9 @@ secure_cookies = false
 
 # How long a login lasts, in hours.
 session_hours = 12
+
+# Public capture forms: submissions one client address may make to one form per minute.
+form_submissions_per_minute = 10
 
 [scoring]
 # Score bands: at or above hot_from a lead is hot, at or above warm_from warm, else cold.

@@ -41,6 +41,7 @@ pub async fn run(config: Config, demo: bool) -> anyhow::Result<()> {
             warm_from: config.scoring.warm_from,
             hot_from: config.scoring.hot_from,
         },
+        form_submissions_per_minute: config.form_submissions_per_minute,
     };
     let app = orchard_web::router(AppState::new(Arc::clone(&store), web));
     let listener = tokio::net::TcpListener::bind(&config.bind)
@@ -62,10 +63,13 @@ pub async fn run(config: Config, demo: bool) -> anyhow::Result<()> {
             store: Arc::clone(&store),
         })
         .spawn(stop_rx);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown())
-        .await
-        .context("server failed")?;
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown())
+    .await
+    .context("server failed")?;
     let _ = stop_tx.send(true);
     for w in workers {
         let _ = w.await;

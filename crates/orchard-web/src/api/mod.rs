@@ -12,6 +12,7 @@ use utoipa::{Modify, OpenApi};
 use crate::AppState;
 use crate::error::{ApiError, ErrorBody, ErrorDetail};
 
+pub mod catalog;
 pub mod contacts;
 pub mod events;
 
@@ -23,11 +24,23 @@ pub mod events;
                        (create a token with `orchard token create --name NAME --role ROLE`). \
                        Errors share one body: `{\"error\": {\"code\", \"message\", \"details\"?}}`."
     ),
-    paths(contacts::list_contacts, contacts::get_contact, events::ingest),
+    paths(
+        contacts::list_contacts,
+        contacts::get_contact,
+        events::ingest,
+        catalog::list_lead_magnets,
+        catalog::create_lead_magnet,
+        catalog::list_forms,
+        catalog::create_form
+    ),
     components(schemas(
         contacts::ContactOut,
         contacts::OwnerOut,
         contacts::ContactPage,
+        catalog::LeadMagnetIn,
+        catalog::LeadMagnetOut,
+        catalog::FormIn,
+        catalog::FormOut,
         events::EventBatch,
         events::EventIn,
         events::IngestResult,
@@ -38,7 +51,8 @@ pub mod events;
     modifiers(&BearerAuth),
     tags(
         (name = "contacts", description = "Leads, prospects and customers' people"),
-        (name = "events", description = "The tracking event log")
+        (name = "events", description = "The tracking event log"),
+        (name = "capture", description = "Lead magnets and the forms that offer them")
     )
 )]
 pub struct ApiDoc;
@@ -60,6 +74,14 @@ pub fn router() -> Router<AppState> {
         .route("/api/openapi.json", get(openapi))
         .route("/api/v1/contacts", get(contacts::list_contacts))
         .route("/api/v1/contacts/{id}", get(contacts::get_contact))
+        .route(
+            "/api/v1/lead-magnets",
+            get(catalog::list_lead_magnets).post(catalog::create_lead_magnet),
+        )
+        .route(
+            "/api/v1/forms",
+            get(catalog::list_forms).post(catalog::create_form),
+        )
         .route(
             "/api/v1/events",
             axum::routing::post(events::ingest).layer(DefaultBodyLimit::max(events::MAX_BODY)),

@@ -1,0 +1,99 @@
+//! Form capture: one transaction turns a checked submission into a contact (created or
+//! updated), its attribution and consent, its visitor identity and a `form_submitted` event.
+
+use async_trait::async_trait;
+use chrono::Utc;
+use orchard_core::ContactId;
+use orchard_core::capture::FunnelStage;
+use orchard_core::contact::NewContact;
+use orchard_core::stage::LifecycleStage;
+use orchard_core::submission::Touch;
+use orchard_store::{Attribution, Capture, CaptureStore, StoreResult};
+
+use crate::contacts::upsert_in;
+use crate::events::{append_in, event_row};
+use crate::{Sql, SqlStore, backend_err, get, json_err, ms};
+
+#[async_trait]
+impl CaptureStore for SqlStore {
+    #[tracing::instrument(skip_all, fields(form = %c.form.slug))]
+    async fn capture(&self, c: &Capture) -> StoreResult<(ContactId, bool)> {
+        let s = &c.submission;
+        let at = c.event.at;
+        let touch = Touch {
+            lead_magnet: c.magnet.as_ref().map(|m| m.slug.clone()),
+            at: Some(at),
+            ..s.touch.clone()
+        };
+        let mut new = NewContact::new(s.email.clone(), at);
+        new.details = s.details.clone();
+        new.source = Some(touch.channel());
+        let touch_json = serde_json::to_string(&touch).map_err(json_err)?;
+        let consent_json = s
+            .consent
+            .as_ref()
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(json_err)?;
+        let top_of_funnel = c
+            .magnet
+            .as_ref()
+            .is_some_and(|m| m.stage == FunnelStage::Top);
+
+        let mut tx = self.pool().begin().await.map_err(backend_err)?;
+        let (id, created) = upsert_in(&mut tx, &new).await?;
+        let mut up = Sql::new("UPDATE contacts SET first_touch = COALESCE(first_touch, ");
+        up.arg(touch_json.as_str())
+            .push("), last_touch = ")
+            .arg(touch_json)
+            .push(", consent = COALESCE(")
+            .arg(consent_json)
+            .push(", consent)");
+        if top_of_funnel {
+            // Taking a top-of-funnel magnet makes a subscriber information-qualified.
+            up.push(", stage = CASE WHEN stage = ")
+                .arg(LifecycleStage::Subscriber.as_str())
+                .push(" THEN ")
+                .arg(LifecycleStage::Iql.as_str())
+                .push(" ELSE stage END");
+        }
+        up.push(" WHERE id = ").arg(id.get());
+        up.query().execute(&mut *tx).await.map_err(backend_err)?;
+        if let Some(v) = &s.visitor_id {
+            let mut ident = Sql::new(
+                "INSERT INTO visitor_identities (visitor_id, contact_id, identified_at) VALUES ",
+            );
+            ident
+                .list([v.as_str().into(), crate::Arg::from(id.get()), ms(at).into()])
+                .push(" ON CONFLICT (visitor_id) DO NOTHING");
+            ident.query().execute(&mut *tx).await.map_err(backend_err)?;
+        }
+        let mut event = c.event.clone();
+        event.contact_id = Some(id);
+        let rows = vec![event_row(&event, ms(Utc::now()))?];
+        append_in(&mut tx, self.dialect(), std::slice::from_ref(&event), rows).await?;
+        tx.commit().await.map_err(backend_err)?;
+        Ok((id, created))
+    }
+
+    async fn attribution(&self, id: ContactId) -> StoreResult<Attribution> {
+        let mut sql = Sql::new("SELECT first_touch, last_touch, consent FROM contacts WHERE id = ");
+        sql.arg(id.get());
+        let row = self.one(sql).await?;
+        let parse = |col: &str| -> StoreResult<Option<String>> { get(&row, col) };
+        Ok(Attribution {
+            first_touch: parse("first_touch")?
+                .map(|j| serde_json::from_str(&j))
+                .transpose()
+                .map_err(json_err)?,
+            last_touch: parse("last_touch")?
+                .map(|j| serde_json::from_str(&j))
+                .transpose()
+                .map_err(json_err)?,
+            consent: parse("consent")?
+                .map(|j| serde_json::from_str(&j))
+                .transpose()
+                .map_err(json_err)?,
+        })
+    }
+}

@@ -1,0 +1,320 @@
+//! `GET /f/{slug}` shows a capture form; `POST /f/{slug}` takes a submission as a plain HTML
+//! form post (answered with a redirect or a page) or as JSON (answered with JSON). A rejected
+//! submission creates nothing and says which fields to fix; a filled honeypot is answered as a
+//! success and discarded.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::header::{CONTENT_TYPE, REFERER, SET_COOKIE};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Json, Redirect, Response};
+use chrono::Utc;
+use orchard_core::capture::Form;
+use orchard_core::event::{EventType, NewEvent};
+use orchard_core::submission::{self, HONEYPOT_FIELD, Rejection, TRACKING_FIELDS};
+use orchard_store::{Capture, StoreError};
+use serde_json::{Map, Value, json};
+
+use super::{ClientIp, VISITOR_COOKIE};
+use crate::AppState;
+use crate::auth::cookie;
+use crate::error::ApiError;
+
+/// Most fields a submission may carry.
+const MAX_FIELDS: usize = 64;
+
+fn label(field: &str) -> String {
+    match field {
+        "first_name" => "First name".into(),
+        "last_name" => "Last name".into(),
+        "job_title" => "Job title".into(),
+        "company_size" => "Company size".into(),
+        "country" => "Country (two letters, e.g. DE)".into(),
+        other => {
+            let mut s = other.replace('_', " ");
+            if let Some(first) = s.get_mut(0..1) {
+                first.make_ascii_uppercase();
+            }
+            s
+        }
+    }
+}
+
+fn visitor_id(headers: &HeaderMap) -> Option<String> {
+    cookie(headers, VISITOR_COOKIE)
+        .filter(|v| {
+            (8..=64).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+        .map(str::to_owned)
+}
+
+fn visitor_cookie(id: &str) -> (axum::http::HeaderName, String) {
+    (
+        SET_COOKIE,
+        format!("{VISITOR_COOKIE}={id}; Path=/; Max-Age=63072000; SameSite=Lax; HttpOnly"),
+    )
+}
+
+fn render_form(
+    state: &AppState,
+    form: &Form,
+    status: StatusCode,
+    values: &BTreeMap<String, String>,
+    errors: &BTreeMap<String, String>,
+    vid: &str,
+) -> Response {
+    let fields: Vec<Value> = form
+        .fields
+        .iter()
+        .filter(|f| f.as_str() != "message")
+        .map(|f| json!({"name": f, "label": label(f), "value": values.get(f), "error": errors.get(f)}))
+        .collect();
+    let hidden: Vec<(&str, &String)> = TRACKING_FIELDS
+        .iter()
+        .filter(|f| **f != "visitor_id")
+        .filter_map(|f| values.get(*f).map(|v| (*f, v)))
+        .collect();
+    let page = state.templates.render(
+        "public_form.html",
+        json!({
+            "form": {"slug": form.slug, "name": form.name, "consent_text": form.consent_text,
+                     "message": form.fields.iter().any(|f| f == "message")},
+            "fields": fields,
+            "email": values.get("email"),
+            "message": values.get("message"),
+            "errors": errors,
+            "hidden": hidden,
+            "visitor_id": vid,
+            "honeypot": HONEYPOT_FIELD,
+        }),
+    );
+    (status, [visitor_cookie(vid)], page).into_response()
+}
+
+async fn load_form(state: &AppState, slug: &str) -> Result<Form, Response> {
+    match state.store.form_by_slug(slug).await {
+        Ok(f) => Ok(f),
+        Err(StoreError::NotFound) => Err((StatusCode::NOT_FOUND, "No such form.").into_response()),
+        Err(e) => {
+            tracing::error!(error = %e, "loading form failed");
+            Err((StatusCode::INTERNAL_SERVER_ERROR, "Please try again later.").into_response())
+        }
+    }
+}
+
+/// The hosted form. UTM parameters and the referrer of the page that linked here travel with
+/// the submission as hidden fields.
+pub async fn page(
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+    Query(query): Query<BTreeMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    let form = match load_form(&state, &slug).await {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let mut values: BTreeMap<String, String> = query
+        .into_iter()
+        .filter(|(k, v)| TRACKING_FIELDS.contains(&k.as_str()) && v.len() <= 500)
+        .collect();
+    if let Some(r) = headers.get(REFERER).and_then(|v| v.to_str().ok()) {
+        values
+            .entry("referrer".into())
+            .or_insert_with(|| r.chars().take(500).collect());
+    }
+    values
+        .entry("landing_page".into())
+        .or_insert_with(|| format!("/f/{slug}"));
+    let vid = visitor_id(&headers).unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    render_form(
+        &state,
+        &form,
+        StatusCode::OK,
+        &values,
+        &BTreeMap::new(),
+        &vid,
+    )
+}
+
+enum Reply {
+    Html,
+    Json,
+}
+
+fn parse_body(
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(Reply, BTreeMap<String, String>), String> {
+    let ctype = headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let mut fields = BTreeMap::new();
+    let reply = if ctype.starts_with("application/json") {
+        let obj: Map<String, Value> = serde_json::from_slice(body)
+            .map_err(|e| format!("the body is not a JSON object of fields: {e}"))?;
+        for (k, v) in obj {
+            let v = match v {
+                Value::String(s) => s,
+                Value::Number(n) => n.to_string(),
+                Value::Bool(b) => b.to_string(),
+                Value::Null => continue,
+                _ => return Err(format!("{k}: must be a string, number or boolean")),
+            };
+            fields.insert(k, v);
+        }
+        Reply::Json
+    } else if ctype.starts_with("application/x-www-form-urlencoded") || ctype.is_empty() {
+        for (k, v) in url::form_urlencoded::parse(body) {
+            fields.insert(k.into_owned(), v.into_owned());
+        }
+        Reply::Html
+    } else {
+        return Err(
+            "send the form as application/x-www-form-urlencoded or application/json".into(),
+        );
+    };
+    if fields.len() > MAX_FIELDS {
+        return Err(format!("at most {MAX_FIELDS} fields"));
+    }
+    Ok((reply, fields))
+}
+
+fn thanks(state: &AppState, form: &Form) -> Response {
+    match &form.redirect_url {
+        Some(url) => Redirect::to(url).into_response(),
+        None => state.templates.render(
+            "public_thanks.html",
+            json!({"name": form.name, "thank_you": form.thank_you}),
+        ),
+    }
+}
+
+#[tracing::instrument(skip_all, fields(form = %slug))]
+pub async fn submit(
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let form = match load_form(&state, &slug).await {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let (reply, mut fields) = match parse_body(&headers, &body) {
+        Ok(x) => x,
+        Err(message) => return ApiError::bad_request(message).into_response(),
+    };
+    if !state.form_limiter.allow(ip, &slug, Instant::now()) {
+        tracing::warn!(%ip, "form rate limit reached");
+        let msg = "Too many submissions from your address; please wait a minute.";
+        return match reply {
+            Reply::Json => {
+                ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", msg).into_response()
+            }
+            Reply::Html => (StatusCode::TOO_MANY_REQUESTS, msg).into_response(),
+        };
+    }
+    if !fields.contains_key("visitor_id")
+        && let Some(v) = visitor_id(&headers)
+    {
+        fields.insert("visitor_id".into(), v);
+    }
+    let now = Utc::now();
+    let now = chrono::DateTime::from_timestamp_millis(now.timestamp_millis()).unwrap_or(now);
+    let sub = match submission::check(&form, &fields, now) {
+        Ok(s) => s,
+        Err(Rejection::Spam) => {
+            tracing::info!(%ip, "honeypot filled: submission discarded");
+            return match reply {
+                Reply::Json => {
+                    Json(json!({"status": "ok", "message": form.thank_you})).into_response()
+                }
+                Reply::Html => thanks(&state, &form),
+            };
+        }
+        Err(Rejection::Invalid(errors)) => {
+            return match reply {
+                Reply::Json => ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid",
+                    "some fields need correcting",
+                )
+                .with_details(json!({ "fields": errors }))
+                .into_response(),
+                Reply::Html => {
+                    let vid = fields
+                        .get("visitor_id")
+                        .cloned()
+                        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+                    render_form(
+                        &state,
+                        &form,
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        &fields,
+                        &errors,
+                        &vid,
+                    )
+                }
+            };
+        }
+    };
+    let magnet = match form.lead_magnet_id {
+        Some(id) => state
+            .store
+            .lead_magnets()
+            .await
+            .ok()
+            .and_then(|ms| ms.into_iter().find(|m| m.id == id)),
+        None => None,
+    };
+    let mut properties = Map::new();
+    properties.insert("form".into(), json!(form.slug));
+    for (k, v) in [
+        ("utm_source", &sub.touch.source),
+        ("utm_medium", &sub.touch.medium),
+        ("utm_campaign", &sub.touch.campaign),
+        ("utm_term", &sub.touch.term),
+        ("utm_content", &sub.touch.content),
+        ("referrer", &sub.touch.referrer),
+        ("landing_page", &sub.touch.landing_page),
+        ("partner_id", &sub.touch.partner_id),
+        ("message", &sub.message),
+    ] {
+        if let Some(v) = v {
+            properties.insert(k.into(), json!(v));
+        }
+    }
+    if let Some(m) = &magnet {
+        properties.insert("lead_magnet".into(), json!(m.slug));
+        properties.insert("funnel_stage".into(), json!(m.stage.as_str()));
+    }
+    let event = NewEvent {
+        client_id: format!("form-{}", uuid::Uuid::now_v7()),
+        event_type: EventType::FormSubmitted,
+        contact_id: None,
+        visitor_id: sub.visitor_id.clone(),
+        at: now,
+        properties,
+    };
+    let capture = Capture {
+        form: form.clone(),
+        magnet,
+        submission: sub,
+        event,
+    };
+    if let Err(e) = state.store.capture(&capture).await {
+        tracing::error!(error = %e, "capture failed");
+        return ApiError::from(e).into_response();
+    }
+    match reply {
+        Reply::Json => Json(json!({"status": "ok", "message": form.thank_you})).into_response(),
+        Reply::Html => thanks(&state, &form),
+    }
+}

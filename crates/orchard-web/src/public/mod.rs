@@ -1,0 +1,45 @@
+//! Public endpoints: no token, hostile callers assumed. Today: the capture forms (`/f/{slug}`),
+//! hosted as a page and accepting plain HTML posts (no JavaScript needed) and JSON. They never
+//! reveal whether an email was already known, nor anything about other contacts.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use axum::Router;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequestParts};
+use axum::http::request::Parts;
+use axum::routing::get;
+
+use crate::AppState;
+
+pub mod forms;
+pub mod ratelimit;
+
+/// Largest body a public endpoint reads: a form post is a few hundred bytes.
+pub const MAX_PUBLIC_BODY: usize = 64 * 1024;
+
+/// First-party cookie that carries an anonymous visitor's id.
+pub const VISITOR_COOKIE: &str = "orchard_vid";
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/f/{slug}", get(forms::page).post(forms::submit))
+        .layer(DefaultBodyLimit::max(MAX_PUBLIC_BODY))
+}
+
+/// The caller's address, for rate limits. Orchard sees the socket's peer; behind a reverse
+/// proxy every request comes from the proxy, which then shares one budget.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientIp(pub IpAddr);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientIp(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip()),
+        ))
+    }
+}
