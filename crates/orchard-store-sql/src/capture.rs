@@ -96,4 +96,16 @@ impl CaptureStore for SqlStore {
                 .map_err(json_err)?,
         })
     }
+
+    async fn contact_for_visitor(&self, visitor_id: &str) -> StoreResult<Option<ContactId>> {
+        let mut sql = Sql::new("SELECT contact_id FROM visitor_identities WHERE visitor_id = ");
+        sql.arg(visitor_id);
+        let row = sql
+            .query()
+            .fetch_optional(self.pool())
+            .await
+            .map_err(backend_err)?;
+        row.map(|r| get::<i64>(&r, "contact_id").map(ContactId::new))
+            .transpose()
+    }
 }

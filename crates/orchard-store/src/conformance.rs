@@ -596,4 +596,6 @@ pub async fn capture_updates_the_contact_and_keeps_its_first_touch<S: Store>(s: 
         ["form_submitted", "form_submitted", "page_viewed"],
         "earlier views attached"
     );
+    assert_eq!(s.contact_for_visitor("vis-1").await.unwrap(), Some(id));
+    assert_eq!(s.contact_for_visitor("vis-unknown").await.unwrap(), None);
 }

@@ -206,6 +206,8 @@ pub trait CaptureStore: Send + Sync {
     /// magnet making a subscriber an IQL, and the `form_submitted` event appended.
     async fn capture(&self, capture: &Capture) -> StoreResult<(ContactId, bool)>;
     async fn attribution(&self, id: ContactId) -> StoreResult<Attribution>;
+    /// The contact a visitor id was tied to by a submission, if any.
+    async fn contact_for_visitor(&self, visitor_id: &str) -> StoreResult<Option<ContactId>>;
 }
 
 /// Fast loading of generated or migrated data into an empty database.

@@ -51,6 +51,8 @@ pub struct AppState {
     pub templates: Arc<ui::Templates>,
     /// Submissions per client address and form per minute.
     pub form_limiter: Arc<public::ratelimit::RateLimiter>,
+    /// Page-view beacons per client address per minute.
+    pub beacon_limiter: Arc<public::ratelimit::RateLimiter>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -70,6 +72,10 @@ impl AppState {
             templates: Arc::new(ui::Templates::new()),
             form_limiter: Arc::new(public::ratelimit::RateLimiter::new(
                 config.form_submissions_per_minute,
+                std::time::Duration::from_secs(60),
+            )),
+            beacon_limiter: Arc::new(public::ratelimit::RateLimiter::new(
+                600,
                 std::time::Duration::from_secs(60),
             )),
             config: Arc::new(config),

@@ -842,3 +842,74 @@ async fn one_address_is_limited_per_form() {
     assert_eq!(statuses[10..], [429, 429]);
     assert_eq!(app.contact_count().await, 10);
 }
+
+#[tokio::test]
+async fn page_views_before_a_submission_join_the_new_contacts_timeline() {
+    let app = spawn_app().await;
+    let slug = app.checklist_form(serde_json::json!({})).await;
+    let pixel = app
+        .http
+        .get(app.url("/t/pv.gif?url=/pricing&utm_source=linkedin"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(pixel.headers()["content-type"], "image/gif");
+    let vid = set_cookie(&pixel, "orchard_vid").expect("the beacon gives the visitor an id");
+    let cookie = format!("orchard_vid={vid}");
+    let r = app
+        .http
+        .post(app.url("/t/pv"))
+        .header(COOKIE, &cookie)
+        .json(&serde_json::json!({"url": "/features"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let bad = app
+        .http
+        .post(app.url("/t/pv"))
+        .header(COOKIE, &cookie)
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    let r = app
+        .http
+        .post(app.url(&format!("/f/{slug}")))
+        .header(COOKIE, &cookie)
+        .form(&[("email", "cy@example.com"), ("consent", "on")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.text().await.unwrap().contains("Thank you"));
+    let c = app
+        .store
+        .contact_by_email(&Email::parse("cy@example.com").unwrap())
+        .await
+        .unwrap();
+    let urls: Vec<String> = app
+        .store
+        .contact_events(c.id, 10)
+        .await
+        .unwrap()
+        .iter()
+        .filter_map(|e| {
+            e.properties
+                .get("url")
+                .and_then(|u| u.as_str())
+                .map(str::to_owned)
+        })
+        .collect();
+    assert_eq!(urls, ["/features", "/pricing"]);
+    // After identification, views are recorded on the contact itself.
+    app.http
+        .get(app.url("/t/pv.gif?url=/pricing"))
+        .header(COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap();
+    let latest = &app.store.contact_events(c.id, 1).await.unwrap()[0];
+    assert_eq!(latest.contact_id, Some(c.id));
+}

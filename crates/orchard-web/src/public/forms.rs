@@ -130,6 +130,12 @@ pub async fn page(
         .entry("landing_page".into())
         .or_insert_with(|| format!("/f/{slug}"));
     let vid = visitor_id(&headers).unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    // The hosted form is a page of its own: its view counts like any tracked page's.
+    let mut view = values.clone();
+    view.insert("url".into(), format!("/f/{slug}"));
+    if let Err(status) = super::tracking::record(&state, &vid, &view).await {
+        tracing::warn!(%status, "hosted form page view not recorded");
+    }
     render_form(
         &state,
         &form,

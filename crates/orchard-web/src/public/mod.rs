@@ -13,6 +13,7 @@ use crate::AppState;
 
 pub mod forms;
 pub mod ratelimit;
+pub mod tracking;
 
 /// Largest body a public endpoint reads: a form post is a few hundred bytes.
 pub const MAX_PUBLIC_BODY: usize = 64 * 1024;
@@ -23,6 +24,8 @@ pub const VISITOR_COOKIE: &str = "orchard_vid";
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/f/{slug}", get(forms::page).post(forms::submit))
+        .route("/t/pv.gif", get(tracking::pixel))
+        .route("/t/pv", axum::routing::post(tracking::beacon))
         .layer(DefaultBodyLimit::max(MAX_PUBLIC_BODY))
 }
 

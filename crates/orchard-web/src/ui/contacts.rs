@@ -151,6 +151,20 @@ pub async fn show(
             Vec::new()
         }
     };
+    let attribution = state
+        .store
+        .attribution(contact.id)
+        .await
+        .unwrap_or_default();
+    let touch = |t: &Option<orchard_core::submission::Touch>| {
+        t.as_ref().map(|t| {
+            json!({
+                "channel": t.channel(), "medium": t.medium, "campaign": t.campaign,
+                "lead_magnet": t.lead_magnet, "landing_page": t.landing_page, "referrer": t.referrer,
+                "partner": t.partner_id, "at": t.at.map(|a| a.format("%Y-%m-%d %H:%M").to_string()),
+            })
+        })
+    };
     let owner = match contact.owner_id {
         Some(o) => state.store.user(o).await.ok().map(|u| u.name),
         None => None,
@@ -230,6 +244,11 @@ pub async fn show(
             },
             "attributes": attrs.into_iter().filter_map(|(k, v)| v.map(|v| (k, v))).collect::<Vec<_>>(),
             "custom": custom,
+            "first_touch": touch(&attribution.first_touch),
+            "last_touch": touch(&attribution.last_touch),
+            "consent": attribution.consent.map(|c| json!({
+                "text": c.text, "source": c.source, "at": c.at.format("%Y-%m-%d %H:%M").to_string(),
+            })),
             "timeline": timeline,
         }),
     )

@@ -15,6 +15,7 @@ use serde::Serialize;
 use crate::AppState;
 use crate::auth::WebUser;
 
+mod capture;
 mod contacts;
 mod login;
 
@@ -92,6 +93,11 @@ pub fn router() -> Router<AppState> {
         .route("/logout", axum::routing::post(login::logout))
         .route("/contacts", get(contacts::list))
         .route("/contacts/{id}", get(contacts::show))
+        .route(
+            "/lead-magnets",
+            get(capture::lead_magnets).post(capture::create_lead_magnet),
+        )
+        .route("/forms", get(capture::forms).post(capture::create_form))
         .route("/static/{*path}", get(asset))
 }
 
