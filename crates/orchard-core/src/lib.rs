@@ -17,6 +17,7 @@ pub mod spend;
 pub mod stage;
 pub mod submission;
 pub mod team;
+pub mod tracking;
 
 pub use email::Email;
 pub use ids::*;

@@ -97,6 +97,19 @@ impl SqlStore {
 }
 
 #[async_trait::async_trait]
+impl orchard_store::SettingsStore for SqlStore {
+    async fn setting_or_init(&self, name: &str, candidate: &str) -> StoreResult<String> {
+        let mut ins = Sql::new("INSERT INTO settings (name, value) VALUES ");
+        ins.list([name, candidate])
+            .push(" ON CONFLICT (name) DO NOTHING");
+        ins.query().execute(&self.pool).await.map_err(backend_err)?;
+        let mut sql = Sql::new("SELECT value FROM settings WHERE name = ");
+        sql.arg(name);
+        get(&self.one(sql).await?, "value")
+    }
+}
+
+#[async_trait::async_trait]
 impl orchard_store::Store for SqlStore {
     fn backend(&self) -> &'static str {
         match self.dialect {

@@ -38,6 +38,7 @@ macro_rules! conformance_tests {
             demo_company_loads_and_counts,
             forms_and_lead_magnets_have_a_full_lifecycle,
             capture_updates_the_contact_and_keeps_its_first_touch,
+            settings_keep_the_first_value,
         );
     };
     (@each $fresh:expr; $($story:ident),* $(,)?) => {$(
@@ -598,4 +599,16 @@ pub async fn capture_updates_the_contact_and_keeps_its_first_touch<S: Store>(s: 
     );
     assert_eq!(s.contact_for_visitor("vis-1").await.unwrap(), Some(id));
     assert_eq!(s.contact_for_visitor("vis-unknown").await.unwrap(), None);
+}
+
+pub async fn settings_keep_the_first_value<S: Store>(s: &S) {
+    assert_eq!(
+        s.setting_or_init("tracking_key", "first").await.unwrap(),
+        "first"
+    );
+    assert_eq!(
+        s.setting_or_init("tracking_key", "second").await.unwrap(),
+        "first"
+    );
+    assert_eq!(s.setting_or_init("other", "x").await.unwrap(), "x");
 }

@@ -210,6 +210,13 @@ pub trait CaptureStore: Send + Sync {
     async fn contact_for_visitor(&self, visitor_id: &str) -> StoreResult<Option<ContactId>>;
 }
 
+#[async_trait]
+pub trait SettingsStore: Send + Sync {
+    /// The stored value of `name`, storing `candidate` first if there is none. Every process
+    /// that asks gets the same answer, whichever asked first.
+    async fn setting_or_init(&self, name: &str, candidate: &str) -> StoreResult<String>;
+}
+
 /// Fast loading of generated or migrated data into an empty database.
 #[async_trait]
 pub trait BulkStore: Send + Sync {
@@ -227,7 +234,7 @@ pub trait BulkStore: Send + Sync {
 /// Everything a running Orchard needs from storage.
 #[async_trait]
 pub trait Store:
-    ContactStore + EventStore + AuthStore + CatalogStore + CaptureStore + BulkStore
+    ContactStore + EventStore + AuthStore + CatalogStore + CaptureStore + SettingsStore + BulkStore
 {
     /// Which backend, for logs and `/healthz`: "sqlite" or "postgres".
     fn backend(&self) -> &'static str;

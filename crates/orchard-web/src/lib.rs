@@ -20,9 +20,21 @@ pub mod metrics;
 pub mod public;
 pub mod ui;
 
+/// The key that signs tracking links; never printed.
+#[derive(Clone)]
+pub struct TrackingKey(pub Vec<u8>);
+
+impl std::fmt::Debug for TrackingKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TrackingKey([redacted])")
+    }
+}
+
 /// Settings the web layer needs; the binary fills them from configuration.
 #[derive(Debug, Clone)]
 pub struct WebConfig {
+    /// Signs open-pixel and click-redirect links (shared by every process through the store).
+    pub tracking_key: TrackingKey,
     /// Mark cookies `Secure` (set when Orchard is served over HTTPS).
     pub secure_cookies: bool,
     pub session_hours: i64,
@@ -34,6 +46,7 @@ pub struct WebConfig {
 impl Default for WebConfig {
     fn default() -> Self {
         Self {
+            tracking_key: TrackingKey(auth::random_secret().into_bytes()),
             secure_cookies: false,
             session_hours: 12,
             bands: Bands::default(),

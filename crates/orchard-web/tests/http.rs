@@ -913,3 +913,110 @@ async fn page_views_before_a_submission_join_the_new_contacts_timeline() {
     let latest = &app.store.contact_events(c.id, 1).await.unwrap()[0];
     assert_eq!(latest.contact_id, Some(c.id));
 }
+
+#[tokio::test]
+async fn signed_opens_and_clicks_count_once_and_forgeries_count_never() {
+    use orchard_core::tracking::{Tracked, sign};
+    let store = fresh_store().await;
+    let key = b"test-tracking-key".to_vec();
+    let config = WebConfig {
+        tracking_key: orchard_web::TrackingKey(key.clone()),
+        ..WebConfig::default()
+    };
+    let app = orchard_web::router(AppState::new(Arc::clone(&store), config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let (id, _) = store
+        .upsert_contact(&NewContact::new(
+            Email::parse("dee@example.com").unwrap(),
+            chrono::Utc::now(),
+        ))
+        .await
+        .unwrap();
+
+    let open = sign(
+        &key,
+        &Tracked {
+            contact: id,
+            message: "m1".into(),
+            url: None,
+        },
+    );
+    for _ in 0..3 {
+        let r = http
+            .get(format!("{base}/t/o/{open}.gif"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.headers()["content-type"], "image/gif");
+    }
+    let click = sign(
+        &key,
+        &Tracked {
+            contact: id,
+            message: "m1".into(),
+            url: Some("https://example.com/pricing".into()),
+        },
+    );
+    let r = http
+        .get(format!("{base}/t/c/{click}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FOUND);
+    assert_eq!(r.headers()[LOCATION], "https://example.com/pricing");
+    http.get(format!("{base}/t/c/{click}"))
+        .send()
+        .await
+        .unwrap();
+
+    // Forged: signed with another key, or pointing elsewhere with a reused signature.
+    let forged = sign(
+        b"guessed",
+        &Tracked {
+            contact: id,
+            message: "m2".into(),
+            url: None,
+        },
+    );
+    let r = http
+        .get(format!("{base}/t/o/{forged}.gif"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.headers()["content-type"],
+        "image/gif",
+        "the image shows anyway"
+    );
+    let (_, mac) = click.split_once('.').unwrap();
+    let evil = serde_json::to_vec(&Tracked {
+        contact: id,
+        message: "m1".into(),
+        url: Some("https://evil.example".into()),
+    })
+    .unwrap();
+    let evil: String = evil.iter().map(|b| format!("{b:02x}")).collect();
+    let r = http
+        .get(format!("{base}/t/c/{evil}.{mac}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND, "never an open redirect");
+
+    let kinds: Vec<String> = store
+        .contact_events(id, 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.event_type.as_str().to_owned())
+        .collect();
+    assert_eq!(kinds.iter().filter(|k| *k == "email_opened").count(), 1);
+    assert_eq!(kinds.iter().filter(|k| *k == "email_clicked").count(), 1);
+    assert_eq!(kinds.len(), 2);
+}

@@ -34,7 +34,12 @@ pub async fn run(config: Config, demo: bool) -> anyhow::Result<()> {
         }
     }
     ensure_admin(store.as_ref(), &config).await?;
+    // One key for every process sharing this database: the first to start stores it.
+    let key = store
+        .setting_or_init("tracking_key", &orchard_web::auth::random_secret())
+        .await?;
     let web = WebConfig {
+        tracking_key: orchard_web::TrackingKey(key.into_bytes()),
         secure_cookies: config.secure_cookies,
         session_hours: config.session_hours,
         bands: Bands {

@@ -26,6 +26,8 @@ pub fn router() -> Router<AppState> {
         .route("/f/{slug}", get(forms::page).post(forms::submit))
         .route("/t/pv.gif", get(tracking::pixel))
         .route("/t/pv", axum::routing::post(tracking::beacon))
+        .route("/t/o/{token}", get(tracking::open))
+        .route("/t/c/{token}", get(tracking::click))
         .layer(DefaultBodyLimit::max(MAX_PUBLIC_BODY))
 }
 

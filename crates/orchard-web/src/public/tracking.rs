@@ -3,18 +3,24 @@
 //! cookie, append a `page_viewed` event and answer at once. A visitor already tied to a contact
 //! has the view recorded on the contact; an anonymous one keeps it under the visitor id until a
 //! form submission identifies them.
+//!
+//! Orchard's own emails use `GET /t/o/{token}.gif` (open pixel) and `GET /t/c/{token}` (click
+//! redirect), whose tokens are signed (`orchard_core::tracking`): a forged or altered token
+//! records nothing, and the redirect only ever goes where a signed link said.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
 
 use axum::body::Bytes;
-use axum::extract::{Query, State};
-use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, REFERER, SET_COOKIE};
+use axum::extract::{Path, Query, State};
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, LOCATION, REFERER, SET_COOKIE};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use orchard_core::event::{EventType, NewEvent};
+use orchard_core::tracking::{Tracked, verify};
 use serde_json::{Map, Value, json};
+use sha2::Digest;
 
 use super::{ClientIp, VISITOR_COOKIE};
 use crate::AppState;
@@ -140,12 +146,7 @@ pub async fn pixel(
         tracing::debug!(%status, "page view not recorded");
     }
     // Always the image: a broken tracking pixel must never show on a customer's page.
-    let resp = (
-        [(CONTENT_TYPE, "image/gif"), (CACHE_CONTROL, "no-store")],
-        PIXEL.as_slice(),
-    )
-        .into_response();
-    with_cookie(resp, vid)
+    with_cookie(gif(), vid)
 }
 
 pub async fn beacon(
@@ -180,4 +181,73 @@ pub async fn beacon(
         other => other.into_response(),
     };
     with_cookie(resp, vid)
+}
+
+fn gif() -> Response {
+    (
+        [(CONTENT_TYPE, "image/gif"), (CACHE_CONTROL, "no-store")],
+        PIXEL.as_slice(),
+    )
+        .into_response()
+}
+
+/// Appends an email engagement event for a verified token; the event id makes repeats (image
+/// reloads, double clicks) count once per message (and link).
+async fn engagement(state: &AppState, t: &Tracked, event_type: EventType, client_id: String) {
+    match state.store.existing_contacts(&[t.contact]).await {
+        Ok(found) if found.contains(&t.contact) => {}
+        Ok(_) => return,
+        Err(e) => {
+            tracing::error!(error = %e, "contact lookup failed");
+            return;
+        }
+    }
+    let mut props = Map::new();
+    props.insert("message".into(), json!(t.message));
+    if let Some(u) = &t.url {
+        props.insert("url".into(), json!(u));
+    }
+    let event = NewEvent {
+        client_id,
+        event_type,
+        contact_id: Some(t.contact),
+        visitor_id: None,
+        at: chrono::DateTime::from_timestamp_millis(Utc::now().timestamp_millis())
+            .unwrap_or_else(Utc::now),
+        properties: props,
+    };
+    if let Err(e) = state.store.append_events(&[event]).await {
+        tracing::error!(error = %e, "engagement event not stored");
+    }
+}
+
+pub async fn open(State(state): State<AppState>, Path(token): Path<String>) -> Response {
+    let token = token.strip_suffix(".gif").unwrap_or(&token);
+    match verify(&state.config.tracking_key.0, token) {
+        Some(t) if t.url.is_none() => {
+            let id = format!("open-{}", t.message);
+            engagement(&state, &t, EventType::EmailOpened, id).await;
+        }
+        _ => tracing::debug!("open pixel with an invalid token"),
+    }
+    // Always the image, valid token or not: a mail client must never show a broken picture.
+    gif()
+}
+
+pub async fn click(State(state): State<AppState>, Path(token): Path<String>) -> Response {
+    let Some(t) = verify(&state.config.tracking_key.0, &token) else {
+        return (StatusCode::NOT_FOUND, "This link is not valid.").into_response();
+    };
+    let Some(url) = t.url.clone() else {
+        return (StatusCode::NOT_FOUND, "This link is not valid.").into_response();
+    };
+    let link = hex::encode(&sha2::Sha256::digest(url.as_bytes())[..8]);
+    engagement(
+        &state,
+        &t,
+        EventType::EmailClicked,
+        format!("click-{}-{link}", t.message),
+    )
+    .await;
+    (StatusCode::FOUND, [(LOCATION, url)]).into_response()
 }
