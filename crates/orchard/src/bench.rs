@@ -12,7 +12,7 @@ use chrono::{DurationRound, TimeDelta, Utc};
 use clap::Subcommand;
 use orchard_core::demo::{self, DemoSettings};
 use orchard_core::event::NewEvent;
-use orchard_store::{BulkStore, EventStore};
+use orchard_store::{AuthStore, BulkStore, EventStore};
 use orchard_store_sql::SqlStore;
 use serde::Serialize;
 use sqlx::AssertSqlSafe;
@@ -30,6 +30,9 @@ pub enum BenchCommand {
         batch: usize,
         #[arg(long, default_value_t = 3)]
         runs: usize,
+        /// HTTP clients sending batches at once in the API measurement.
+        #[arg(long, default_value_t = 2)]
+        concurrency: usize,
         /// Also measure PostgreSQL, in scratch databases beside this URL.
         #[arg(long, value_name = "URL", env = "ORCHARD_TEST_POSTGRES_URL")]
         postgres: Option<String>,
@@ -46,8 +49,11 @@ struct IngestResult {
     runs: usize,
     orchard_events_per_s: f64,
     baseline_events_per_s: f64,
-    /// Orchard's rate divided by the baseline's.
+    /// Orchard's store path divided by the baseline's.
     ratio: f64,
+    /// Through `POST /api/v1/events` over loopback HTTP, `concurrency` clients at once.
+    api_events_per_s: f64,
+    concurrency: usize,
 }
 
 pub async fn run(cmd: BenchCommand, _config: &Config) -> anyhow::Result<()> {
@@ -55,6 +61,7 @@ pub async fn run(cmd: BenchCommand, _config: &Config) -> anyhow::Result<()> {
         contacts,
         batch,
         runs,
+        concurrency,
         postgres,
         format,
     } = cmd;
@@ -62,25 +69,34 @@ pub async fn run(cmd: BenchCommand, _config: &Config) -> anyhow::Result<()> {
         runs >= 1 && batch >= 1 && contacts >= 1,
         "--runs, --batch and --contacts must be at least 1"
     );
-    let mut results = vec![ingest("sqlite", None, contacts, batch, runs).await?];
+    let mut results = vec![ingest("sqlite", None, contacts, batch, runs, concurrency).await?];
     if let Some(base) = postgres {
-        results.push(ingest("postgres", Some(&base), contacts, batch, runs).await?);
+        results.push(ingest("postgres", Some(&base), contacts, batch, runs, concurrency).await?);
     }
     match format.as_str() {
         "json" => println!("{}", serde_json::to_string_pretty(&results)?),
         _ => {
             println!(
-                "{:<10} {:>10} {:>7} {:>5} {:>16} {:>16} {:>7}",
-                "backend", "events", "batch", "runs", "orchard ev/s", "plain INSERT ev/s", "ratio"
+                "{:<10} {:>9} {:>6} {:>5} {:>14} {:>18} {:>18} {:>6}",
+                "backend",
+                "events",
+                "batch",
+                "runs",
+                "store ev/s",
+                "HTTP API ev/s",
+                "plain INSERT ev/s",
+                "ratio"
             );
             for r in &results {
                 println!(
-                    "{:<10} {:>10} {:>7} {:>5} {:>16.0} {:>16.0} {:>7.2}",
+                    "{:<10} {:>9} {:>6} {:>5} {:>14.0} {:>12.0} ({}x) {:>18.0} {:>6.2}",
                     r.backend,
                     r.events,
                     r.batch,
                     r.runs,
                     r.orchard_events_per_s,
+                    r.api_events_per_s,
+                    r.concurrency,
                     r.baseline_events_per_s,
                     r.ratio
                 );
@@ -121,12 +137,100 @@ async fn fresh(
     }
 }
 
+/// The API request bodies for the events, `batch` per request.
+fn api_bodies(events: &[NewEvent], batch: usize) -> anyhow::Result<Vec<String>> {
+    events
+        .chunks(batch)
+        .map(|chunk| {
+            let items: Vec<serde_json::Value> = chunk
+                .iter()
+                .map(|e| {
+                    serde_json::json!({
+                        "id": e.client_id, "type": e.event_type.as_str(),
+                        "contact_id": e.contact_id.map(|c| c.get()), "visitor_id": e.visitor_id,
+                        "at": e.at.to_rfc3339(), "properties": e.properties,
+                    })
+                })
+                .collect();
+            Ok(serde_json::to_string(
+                &serde_json::json!({ "events": items }),
+            )?)
+        })
+        .collect()
+}
+
+/// Serves the app on a loopback port and posts the bodies with `concurrency` clients; returns
+/// events per second, counted from the server's answers.
+async fn through_api(
+    store: SqlStore,
+    bodies: &[String],
+    concurrency: usize,
+) -> anyhow::Result<f64> {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let (token, hash) = orchard_web::auth::new_api_token();
+    store
+        .create_token("bench", orchard_core::auth::Role::Admin, &hash)
+        .await?;
+    let app = orchard_web::router(orchard_web::AppState::new(
+        Arc::new(store),
+        orchard_web::WebConfig::default(),
+    ));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}/api/v1/events", listener.local_addr()?);
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let bodies = Arc::new(bodies.to_vec());
+    let next = Arc::new(AtomicUsize::new(0));
+    let stored = Arc::new(AtomicUsize::new(0));
+    let http = reqwest::Client::new();
+    let t = Instant::now();
+    let mut clients = Vec::new();
+    for _ in 0..concurrency.max(1) {
+        let (bodies, next, stored, http, url, token) = (
+            Arc::clone(&bodies),
+            Arc::clone(&next),
+            Arc::clone(&stored),
+            http.clone(),
+            url.clone(),
+            token.clone(),
+        );
+        clients.push(tokio::spawn(async move {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(body) = bodies.get(i) else {
+                    return Ok::<_, anyhow::Error>(());
+                };
+                let r = http
+                    .post(&url)
+                    .bearer_auth(&token)
+                    .header("content-type", "application/json")
+                    .body(body.clone())
+                    .send()
+                    .await?;
+                anyhow::ensure!(r.status().is_success(), "the API answered {}", r.status());
+                let v: serde_json::Value = r.json().await?;
+                stored.fetch_add(
+                    v["stored"].as_u64().unwrap_or(0) as usize,
+                    Ordering::Relaxed,
+                );
+            }
+        }));
+    }
+    for c in clients {
+        c.await??;
+    }
+    let rate = stored.load(Ordering::Relaxed) as f64 / t.elapsed().as_secs_f64();
+    server.abort();
+    Ok(rate)
+}
+
 async fn ingest(
     backend: &'static str,
     pg_base: Option<&str>,
     contacts: usize,
     batch: usize,
     runs: usize,
+    concurrency: usize,
 ) -> anyhow::Result<IngestResult> {
     let now = Utc::now().duration_trunc(TimeDelta::days(1))?;
     let settings = DemoSettings {
@@ -137,7 +241,8 @@ async fn ingest(
     let company = demo::company(&settings);
     let mut generated = demo::contact_batch(&settings, &company, 0..contacts);
     let events: Vec<NewEvent> = std::mem::take(&mut generated.events);
-    let (mut orchard, mut baseline) = (Vec::new(), Vec::new());
+    let (mut orchard, mut api, mut baseline) = (Vec::new(), Vec::new(), Vec::new());
+    let bodies = api_bodies(&events, batch)?;
     for run in 0..runs {
         let (store, scratch) = fresh(backend, pg_base, run).await?;
         store.load_company(&company).await?;
@@ -149,6 +254,16 @@ async fn ingest(
             store.append_events(chunk).await?;
         }
         orchard.push(events.len() as f64 / t.elapsed().as_secs_f64());
+
+        // The same events through the HTTP API, into a second fresh database.
+        let (api_store, api_scratch) = fresh(backend, pg_base, run + 1_000).await?;
+        api_store.load_company(&company).await?;
+        api_store.load_contact_batch(&generated).await?;
+        api_store.finish_load().await?;
+        api.push(through_api(api_store, &bodies, concurrency).await?);
+        if let (Some(base), Some(url)) = (pg_base, api_scratch) {
+            orchard_store_postgres::drop_scratch_database(base, &url).await?;
+        }
 
         sqlx::query(
             "CREATE TABLE events_baseline (client_id TEXT NOT NULL UNIQUE, type TEXT NOT NULL, \
@@ -201,13 +316,15 @@ async fn ingest(
             orchard_store_postgres::drop_scratch_database(base, &url).await?;
         }
     }
-    let (o, b) = (median(orchard), median(baseline));
+    let (o, a, b) = (median(orchard), median(api), median(baseline));
     Ok(IngestResult {
         backend,
         events: events.len(),
         batch,
         runs,
         orchard_events_per_s: o,
+        api_events_per_s: a,
+        concurrency,
         baseline_events_per_s: b,
         ratio: o / b,
     })
