@@ -25,4 +25,5 @@ ORCHARD_TEST_BACKEND=postgres cargo test -p orchard-web --test http
 
 echo "== browser tests (Playwright + $CHROMIUM)"
 cargo build -p orchard
+export ORCHARD_BIN="${ORCHARD_BIN:-$(realpath "${CARGO_TARGET_DIR:-target}")/debug/orchard}"
 (cd e2e && npm ci --no-audit --no-fund --silent && CHROMIUM="$CHROMIUM" npm test)
