@@ -109,6 +109,7 @@ async fn load_form(state: &AppState, slug: &str) -> Result<Form, Response> {
 /// the submission as hidden fields.
 pub async fn page(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     Path(slug): Path<String>,
     Query(query): Query<BTreeMap<String, String>>,
     headers: HeaderMap,
@@ -133,7 +134,10 @@ pub async fn page(
     // The hosted form is a page of its own: its view counts like any tracked page's.
     let mut view = values.clone();
     view.insert("url".into(), format!("/f/{slug}"));
-    if let Err(status) = super::tracking::record(&state, &vid, &view).await {
+    // Counted against the beacon budget, so a crawler reloading the page cannot flood the log.
+    if !state.beacon_limiter.allow(ip, "pv", Instant::now()) {
+        tracing::debug!(%ip, "page view over the beacon limit: not recorded");
+    } else if let Err(status) = super::tracking::record(&state, &vid, &view).await {
         tracing::warn!(%status, "hosted form page view not recorded");
     }
     render_form(
