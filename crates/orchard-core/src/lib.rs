@@ -12,6 +12,7 @@ pub mod demo;
 pub mod email;
 pub mod event;
 pub mod ids;
+pub mod import;
 pub mod rng;
 pub mod spend;
 pub mod stage;

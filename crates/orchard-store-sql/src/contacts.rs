@@ -276,6 +276,22 @@ pub(crate) async fn upsert_in(
     tx: &mut AnyConnection,
     new: &NewContact,
 ) -> StoreResult<(ContactId, bool)> {
+    let (id, outcome) = upsert_outcome(tx, new).await?;
+    Ok((id, outcome == Upserted::Created))
+}
+
+/// What an upsert did; imports report it so a re-run can say it changed nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Upserted {
+    Created,
+    Updated,
+    Unchanged,
+}
+
+pub(crate) async fn upsert_outcome(
+    tx: &mut AnyConnection,
+    new: &NewContact,
+) -> StoreResult<(ContactId, Upserted)> {
     let mut find = Sql::new(SELECT);
     find.push(" WHERE email = ").arg(new.email.as_str());
     let existing = find
@@ -283,13 +299,24 @@ pub(crate) async fn upsert_in(
         .fetch_optional(&mut *tx)
         .await
         .map_err(backend_err)?;
-    let (id, created) = match existing {
+    let (id, outcome) = match existing {
         Some(row) => {
-            let mut c = contact_from_row(&row)?;
+            let before = contact_from_row(&row)?;
+            let mut c = before.clone();
             c.details.merge(&new.details);
             c.account_id = new.account_id.or(c.account_id);
             c.owner_id = new.owner_id.or(c.owner_id);
             c.source = c.source.or_else(|| new.source.clone());
+            if (&c.details, c.account_id, c.owner_id, &c.source)
+                == (
+                    &before.details,
+                    before.account_id,
+                    before.owner_id,
+                    &before.source,
+                )
+            {
+                return Ok((c.id, Upserted::Unchanged));
+            }
             c.updated_at = new.created_at.max(c.updated_at);
             let d = &c.details;
             let mut up = Sql::new("UPDATE contacts SET first_name = ");
@@ -319,7 +346,7 @@ pub(crate) async fn upsert_in(
                 .push(" WHERE id = ")
                 .arg(c.id.get());
             up.query().execute(&mut *tx).await.map_err(backend_err)?;
-            (c.id, false)
+            (c.id, Upserted::Updated)
         }
         None => {
             let d = &new.details;
@@ -359,10 +386,10 @@ pub(crate) async fn upsert_in(
                 .arg(ms(new.created_at))
                 .push(") RETURNING id");
             let row = ins.query().fetch_one(&mut *tx).await.map_err(backend_err)?;
-            (ContactId::new(get(&row, "id")?), true)
+            (ContactId::new(get(&row, "id")?), Upserted::Created)
         }
     };
-    Ok((id, created))
+    Ok((id, outcome))
 }
 
 #[cfg(test)]

@@ -18,6 +18,7 @@ mod capture;
 mod catalog;
 mod contacts;
 mod events;
+mod import;
 
 pub use bulk::TABLES;
 

@@ -15,7 +15,7 @@ use orchard_core::team::{RepProfile, User};
 use orchard_core::{ContactId, Email, FormId, LeadMagnetId, UserId};
 use serde_json::{Map, json};
 
-use crate::{Capture, ContactQuery, Session, Store, StoreError};
+use crate::{Capture, ContactQuery, ImportCounts, Session, Store, StoreError};
 
 /// Generates one `#[tokio::test]` per story. `$fresh` is an async expression giving
 /// `Some(fresh store)`, or `None` when the backend is not configured here (the test then says so
@@ -39,6 +39,7 @@ macro_rules! conformance_tests {
             forms_and_lead_magnets_have_a_full_lifecycle,
             capture_updates_the_contact_and_keeps_its_first_touch,
             settings_keep_the_first_value,
+            a_second_import_of_the_same_rows_changes_nothing,
         );
     };
     (@each $fresh:expr; $($story:ident),* $(,)?) => {$(
@@ -611,4 +612,63 @@ pub async fn settings_keep_the_first_value<S: Store>(s: &S) {
         "first"
     );
     assert_eq!(s.setting_or_init("other", "x").await.unwrap(), "x");
+}
+
+pub async fn a_second_import_of_the_same_rows_changes_nothing<S: Store>(s: &S) {
+    use orchard_core::import::{ImportKind, Mapping, Record};
+    let now = t(1_790_000_000_000);
+    let rows = |kind, header: &[&str], data: &[&[&str]]| -> Vec<Record> {
+        let m = Mapping::new(kind, header).unwrap();
+        data.iter()
+            .enumerate()
+            .map(|(i, r)| m.parse(i + 2, r, now).unwrap())
+            .collect()
+    };
+    let mut batch = rows(
+        ImportKind::Contacts,
+        &["Email", "First Name", "Company"],
+        &[
+            &["ann@example.com", "Ann", "Acme"],
+            &["bo@example.com", "Bo", ""],
+        ],
+    );
+    batch.extend(rows(
+        ImportKind::Accounts,
+        &["Record ID", "Company name", "Number of Employees"],
+        &[&["hs-1", "Acme", "120"]],
+    ));
+    batch.extend(rows(
+        ImportKind::Spend,
+        &["Date", "Source", "Cost"],
+        &[&["2026-03-01", "google", "99.50"]],
+    ));
+    let first = s.import(&batch).await.unwrap();
+    assert_eq!(
+        first,
+        ImportCounts {
+            created: 4,
+            updated: 0,
+            unchanged: 0
+        }
+    );
+    let again = s.import(&batch).await.unwrap();
+    assert_eq!(
+        again,
+        ImportCounts {
+            created: 0,
+            updated: 0,
+            unchanged: 4
+        }
+    );
+    let changed = rows(
+        ImportKind::Spend,
+        &["Date", "Source", "Cost"],
+        &[&["2026-03-01", "google", "120"]],
+    );
+    assert_eq!(s.import(&changed).await.unwrap().updated, 1);
+    let counts = s.table_counts().await.unwrap();
+    assert_eq!(
+        (counts["contacts"], counts["accounts"], counts["spend"]),
+        (2, 1, 1)
+    );
 }

@@ -210,6 +210,22 @@ pub trait CaptureStore: Send + Sync {
     async fn contact_for_visitor(&self, visitor_id: &str) -> StoreResult<Option<ContactId>>;
 }
 
+/// What an import batch did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ImportCounts {
+    pub created: u64,
+    pub updated: u64,
+    /// Rows identical to what was stored: a re-run of the same file lands here.
+    pub unchanged: u64,
+}
+
+#[async_trait]
+pub trait ImportStore: Send + Sync {
+    /// Stores a batch of imported records in one transaction, matching contacts by email and
+    /// accounts and spend by their external id, so importing the same file twice changes nothing.
+    async fn import(&self, records: &[orchard_core::import::Record]) -> StoreResult<ImportCounts>;
+}
+
 #[async_trait]
 pub trait SettingsStore: Send + Sync {
     /// The stored value of `name`, storing `candidate` first if there is none. Every process
@@ -234,7 +250,14 @@ pub trait BulkStore: Send + Sync {
 /// Everything a running Orchard needs from storage.
 #[async_trait]
 pub trait Store:
-    ContactStore + EventStore + AuthStore + CatalogStore + CaptureStore + SettingsStore + BulkStore
+    ContactStore
+    + EventStore
+    + AuthStore
+    + CatalogStore
+    + CaptureStore
+    + SettingsStore
+    + ImportStore
+    + BulkStore
 {
     /// Which backend, for logs and `/healthz`: "sqlite" or "postgres".
     fn backend(&self) -> &'static str;

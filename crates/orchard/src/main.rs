@@ -12,6 +12,7 @@ use clap::{Parser, Subcommand};
 mod bench;
 mod config;
 mod demo;
+mod import;
 mod serve;
 mod store;
 
@@ -53,6 +54,13 @@ enum Command {
         contacts: usize,
         #[arg(long, default_value_t = 7)]
         seed: u64,
+    },
+    /// Import a CSV file: contacts, accounts or spend. Prints `imported N rejected M` last and
+    /// writes rejected rows (row, column, reason) to FILE.rejects.csv.
+    Import {
+        /// contacts, accounts or spend.
+        kind: String,
+        file: PathBuf,
     },
     /// API tokens.
     Token {
@@ -163,6 +171,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let (token, hash) = orchard_web::auth::new_api_token();
             store.create_token(name, role, &hash).await?;
             println!("{token}");
+            Ok(())
+        }
+        Command::Import { kind, file } => {
+            let store = store::open(&config.database_url).await?;
+            let out = import::run(store.as_ref(), &kind, &file, true).await?;
+            if out.unchanged > 0 {
+                eprintln!("{} rows were already up to date", out.unchanged);
+            }
+            if let Some(f) = &out.rejects_file {
+                eprintln!("rejected rows, with row number and reason: {}", f.display());
+            }
+            println!("imported {} rejected {}", out.imported, out.rejected.len());
             Ok(())
         }
         Command::Bench { command } => bench::run(command, &config).await,

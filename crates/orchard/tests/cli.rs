@@ -152,3 +152,52 @@ fn config_default_prints_the_commented_example() {
     assert!(text.contains("database_url = \"sqlite://orchard-data/orchard.db\""));
     assert!(text.contains("[scoring]"));
 }
+
+#[test]
+fn import_reports_rejects_by_row_and_a_rerun_imports_nothing_new() {
+    let db = scratch_sqlite("import");
+    let dir = std::env::temp_dir().join(format!("orchard-import-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("contacts.csv");
+    // A HubSpot-style export with a byte-order mark and Windows line ends; rows 3, 5 and 6 are bad.
+    let csv = "\u{feff}First Name,Last Name,Email,Country/Region,Number of Employees\r\n\
+               Ann,Lee,ann@example.com,DE,120\r\n\
+               Bo,Berg,not-an-email,SE,10\r\n\
+               \"Cy, Jr.\",Chen,CY@Example.com,US,\r\n\
+               Di,Diaz,di@example.com,Spain,5\r\n\
+               Ed,Eng,ed@example.com,GB\r\n";
+    std::fs::write(&file, csv).unwrap();
+    let path = file.to_str().unwrap();
+    let out = orchard(&["import", "contacts", path, "--db", &db]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(stdout.lines().last(), Some("imported 2 rejected 3"));
+    let rejects = std::fs::read_to_string(format!("{path}.rejects.csv")).unwrap();
+    let lines: Vec<&str> = rejects.lines().collect();
+    assert_eq!(lines[0], "row,column,reason");
+    assert!(lines[1].starts_with("3,email,"), "{rejects}");
+    assert!(
+        lines[2].starts_with("5,Country/Region,") || lines[2].starts_with("5,country,"),
+        "{rejects}"
+    );
+    assert!(lines[3].starts_with("6,,"), "{rejects}");
+
+    let again = orchard(&["import", "contacts", path, "--db", &db]);
+    assert_eq!(
+        String::from_utf8(again.stdout).unwrap().lines().last(),
+        Some("imported 0 rejected 3")
+    );
+
+    // Not UTF-8: refused as a whole, with what to do about it.
+    let latin1 = dir.join("latin1.csv");
+    std::fs::write(&latin1, b"email,first_name\nj\xf6rg@example.com,J\xf6rg\n").unwrap();
+    let bad = orchard(&["import", "contacts", latin1.to_str().unwrap(), "--db", &db]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("save it as UTF-8"));
+    let missing = orchard(&["import", "contacts", "/nonexistent/file.csv", "--db", &db]);
+    assert!(!missing.status.success());
+}
