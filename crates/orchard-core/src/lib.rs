@@ -11,6 +11,7 @@ pub mod deal;
 pub mod demo;
 pub mod email;
 pub mod event;
+pub mod event_input;
 pub mod ids;
 pub mod import;
 pub mod rng;

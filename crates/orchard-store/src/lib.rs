@@ -18,6 +18,7 @@ use orchard_core::team::{Team, User};
 use orchard_core::{AccountId, ContactId, Email, EventSeq, FormId, LeadMagnetId, TokenId, UserId};
 
 pub mod conformance;
+pub mod ingest;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -201,3 +201,54 @@ fn import_reports_rejects_by_row_and_a_rerun_imports_nothing_new() {
     let missing = orchard(&["import", "contacts", "/nonexistent/file.csv", "--db", &db]);
     assert!(!missing.status.success());
 }
+
+#[test]
+fn events_import_from_json_lines_and_csv_through_the_api_parser() {
+    let db = scratch_sqlite("events");
+    let dir = std::env::temp_dir().join(format!("orchard-events-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let jsonl = dir.join("events.jsonl");
+    std::fs::write(
+        &jsonl,
+        concat!(
+            r#"{"id": "j1", "type": "email_subscribed", "email": "eve@example.com", "at": "2026-11-01T09:00:00Z"}"#, "\n",
+            r#"{"id": "j2", "type": "page_viewed", "email": "eve@example.com", "properties": {"url": "/pricing"}}"#, "\n",
+            "\n",
+            r#"{"id": "j3", "type": "page_viewed", "email": "eve@example.com"}"#, "\n",
+            r#"{"id": "j4", "type": "email_opened", "contact_id": 999}"#, "\n",
+            "not json\n",
+        ),
+    )
+    .unwrap();
+    let path = jsonl.to_str().unwrap();
+    let out = orchard(&["import", "events", path, "--db", &db]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap().lines().last(),
+        Some("imported 2 rejected 3")
+    );
+    let rejects = std::fs::read_to_string(format!("{path}.rejects.csv")).unwrap();
+    assert!(
+        rejects.contains("4,,properties.url")
+            && rejects.contains("5,contact_id,no contact 999")
+            && rejects.contains("6,,not a JSON object"),
+        "{rejects}"
+    );
+    let again = orchard(&["import", "events", path, "--db", &db]);
+    assert_eq!(
+        String::from_utf8(again.stdout).unwrap().lines().last(),
+        Some("imported 0 rejected 3")
+    );
+
+    let csv = dir.join("events.csv");
+    std::fs::write(&csv, "id,type,email,at,amount\nc1,purchase,eve@example.com,2026-11-05T10:00:00Z,49.90\nc2,purchase,eve@example.com,2026-11-06T10:00:00Z,lots\n").unwrap();
+    let out = orchard(&["import", "events", csv.to_str().unwrap(), "--db", &db]);
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap().lines().last(),
+        Some("imported 1 rejected 1")
+    );
+}

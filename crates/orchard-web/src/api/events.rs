@@ -3,16 +3,14 @@
 //! the invalid ones are named with their position and reason. An event that names an unknown
 //! email creates the contact. The answer comes after the batch's transaction has committed.
 
-use std::collections::HashMap;
-
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::StatusCode;
 use axum::response::Json;
-use chrono::{DateTime, Duration, Utc};
-use orchard_core::event::NewEvent;
-use orchard_core::{ContactId, Email};
+use chrono::{DateTime, Utc};
+use orchard_core::event_input::{ParsedEvent, parse_event};
+use orchard_store::ingest;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
@@ -71,68 +69,9 @@ pub struct IngestResult {
     pub rejected: Vec<RejectedEvent>,
 }
 
-enum Who {
-    Email(Email),
-    Contact(ContactId),
-    Visitor,
-}
-
-struct Parsed {
-    index: usize,
-    who: Who,
-    event: NewEvent,
-}
-
-fn parse_one(index: usize, raw: Value, now: DateTime<Utc>) -> Result<Parsed, RejectedEvent> {
-    let id_hint = raw.get("id").and_then(Value::as_str).map(str::to_owned);
-    let reject = |error: String| RejectedEvent {
-        index,
-        id: id_hint.clone(),
-        error,
-    };
-    let e: EventIn = serde_json::from_value(raw).map_err(|e| reject(e.to_string()))?;
-    let (client_id, event_type, properties) =
-        NewEvent::validate(&e.id, &e.event_type, e.properties)
-            .map_err(|err| reject(err.to_string()))?;
-    let at = match e.at.as_deref() {
-        None => now,
-        Some(s) => DateTime::parse_from_rfc3339(s)
-            .map_err(|err| reject(format!("at: '{s}' is not an RFC 3339 time ({err})")))?
-            .with_timezone(&Utc),
-    };
-    if at > now + Duration::hours(24) {
-        return Err(reject("at: more than a day in the future".into()));
-    }
-    let at = DateTime::from_timestamp_millis(at.timestamp_millis()).unwrap_or(at);
-    let visitor_id = match e.visitor_id {
-        Some(v) if v.is_empty() || v.len() > 128 || v.chars().any(char::is_control) => {
-            return Err(reject(
-                "visitor_id: must be 1-128 printable characters".into(),
-            ));
-        }
-        other => other,
-    };
-    let who = match (e.email, e.contact_id) {
-        (Some(_), Some(_)) => return Err(reject("give email or contact_id, not both".into())),
-        (Some(m), None) => {
-            Who::Email(Email::parse(&m).map_err(|err| reject(format!("email: {err}")))?)
-        }
-        (None, Some(c)) => Who::Contact(ContactId::new(c)),
-        (None, None) if visitor_id.is_some() => Who::Visitor,
-        (None, None) => return Err(reject("email, contact_id or visitor_id is required".into())),
-    };
-    Ok(Parsed {
-        index,
-        who,
-        event: NewEvent {
-            client_id,
-            event_type,
-            contact_id: None,
-            visitor_id,
-            at,
-            properties,
-        },
-    })
+fn parse_one(index: usize, raw: Value, now: DateTime<Utc>) -> Result<ParsedEvent, RejectedEvent> {
+    let id = raw.get("id").and_then(Value::as_str).map(str::to_owned);
+    parse_event(raw, now).map_err(|error| RejectedEvent { index, id, error })
 }
 
 /// Send a batch of tracking events.
@@ -183,47 +122,23 @@ pub async fn ingest(
     let mut parsed = Vec::with_capacity(batch.events.len());
     for (i, raw) in batch.events.into_iter().enumerate() {
         match parse_one(i, raw, now) {
-            Ok(p) => parsed.push(p),
+            Ok(p) => parsed.push((i, p)),
             Err(r) => rejected.push(r),
         }
     }
-
-    // Resolve people: emails to contacts (creating the unknown ones, first seen at their
-    // earliest event), contact ids checked to exist.
-    let mut first_seen: HashMap<Email, DateTime<Utc>> = HashMap::new();
-    let mut ids = Vec::new();
-    for p in &parsed {
-        match &p.who {
-            Who::Email(e) => {
-                let t = first_seen.entry(e.clone()).or_insert(p.event.at);
-                *t = (*t).min(p.event.at);
-            }
-            Who::Contact(c) => ids.push(*c),
-            Who::Visitor => {}
-        }
-    }
-    let emails: Vec<(Email, DateTime<Utc>)> = first_seen.into_iter().collect();
-    let by_email = state.store.ensure_contacts(&emails).await?;
-    let existing = state.store.existing_contacts(&ids).await?;
-    let mut events = Vec::with_capacity(parsed.len());
-    for mut p in parsed {
-        p.event.contact_id = match &p.who {
-            Who::Email(e) => by_email.get(e).copied(),
-            Who::Contact(c) if existing.contains(c) => Some(*c),
-            Who::Contact(c) => {
-                rejected.push(RejectedEvent {
-                    index: p.index,
-                    id: Some(p.event.client_id),
-                    error: format!("contact_id: no contact {c}"),
-                });
-                continue;
-            }
-            Who::Visitor => None,
-        };
-        events.push(p.event);
-    }
+    let ingested = ingest::ingest(state.store.as_ref(), parsed).await?;
+    rejected.extend(
+        ingested
+            .unknown_contacts
+            .into_iter()
+            .map(|(index, id, c)| RejectedEvent {
+                index,
+                id: Some(id),
+                error: format!("contact_id: no contact {c}"),
+            }),
+    );
     rejected.sort_by_key(|r| r.index);
-    let outcome = state.store.append_events(&events).await?;
+    let outcome = ingested.outcome;
     state.metrics.events_ingested(outcome.stored.len() as u64);
     Ok(Json(IngestResult {
         stored: outcome.stored.len(),
@@ -235,6 +150,7 @@ pub async fn ingest(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use orchard_core::event_input::Subject;
     use serde_json::json;
 
     fn now() -> DateTime<Utc> {
@@ -252,7 +168,7 @@ mod tests {
         )
         .map_err(|r| r.error)
         .unwrap();
-        assert!(matches!(p.who, Who::Email(ref e) if e.as_str() == "a@x.com"));
+        assert!(matches!(p.subject, Subject::Email(ref e) if e.as_str() == "a@x.com"));
         assert_eq!(p.event.at.to_rfc3339(), "2026-11-20T07:00:00+00:00");
     }
 
