@@ -62,6 +62,21 @@ const FORM_WITH_ID: [&str; 8] = [
     FORM_COLUMNS[6],
 ];
 
+/// An account's values between its ids and its creation time, in the loader's column order.
+fn account_details(a: &orchard_core::account::Account) -> Vec<Arg> {
+    vec![
+        a.name.as_str().into(),
+        a.domain.as_deref().into(),
+        a.industry.as_deref().into(),
+        a.employees.into(),
+        a.region.as_deref().into(),
+        a.country.as_deref().into(),
+        a.owner_id.map(UserId::get).into(),
+        a.service_hours.into(),
+        a.cost_to_serve.into(),
+    ]
+}
+
 type Table = (&'static str, &'static [&'static str], Vec<Vec<Arg>>);
 
 impl SqlStore {
@@ -150,20 +165,10 @@ impl BulkStore for SqlStore {
             .accounts
             .iter()
             .map(|a| {
-                vec![
-                    a.id.get().into(),
-                    a.external_id.as_str().into(),
-                    a.name.as_str().into(),
-                    a.domain.as_deref().into(),
-                    a.industry.as_deref().into(),
-                    a.employees.into(),
-                    a.region.as_deref().into(),
-                    a.country.as_deref().into(),
-                    a.owner_id.map(UserId::get).into(),
-                    a.service_hours.into(),
-                    a.cost_to_serve.into(),
-                    ms(a.created_at).into(),
-                ]
+                let mut row = vec![a.id.get().into(), a.external_id.as_str().into()];
+                row.extend(account_details(a));
+                row.push(ms(a.created_at).into());
+                row
             })
             .collect();
         self.load_tables(vec![

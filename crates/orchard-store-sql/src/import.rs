@@ -76,6 +76,8 @@ impl ImportStore for SqlStore {
         for r in records {
             let outcome = match r {
                 Record::Contact(c) => upsert_outcome(&mut tx, c).await?.1,
+                // Not `account_details`: an import carries no owner, and re-importing must not
+                // clear the owner someone assigned in Orchard.
                 Record::Account(a) => {
                     upsert_by_key(
                         &mut tx,

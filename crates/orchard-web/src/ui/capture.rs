@@ -62,6 +62,28 @@ pub fn embed_snippet(base: &str, form: &Form) -> String {
     html
 }
 
+/// The fields of a catalogue edit, once its CSRF token and the editor's role are checked.
+// A rejection is a whole response, built once per refused request: its size does not matter.
+#[allow(clippy::result_large_err)]
+fn editor_post(user: &WebUser, body: &[u8]) -> Result<Vec<(String, String)>, Response> {
+    let p = pairs(body);
+    if !user.csrf_ok(&one(&p, "csrf")) {
+        return Err((
+            StatusCode::FORBIDDEN,
+            "The form expired; reload the page and try again.",
+        )
+            .into_response());
+    }
+    if !may_edit(user) {
+        return Err((
+            StatusCode::FORBIDDEN,
+            "Only admins and marketers manage lead magnets and forms.",
+        )
+            .into_response());
+    }
+    Ok(p)
+}
+
 fn base_url(headers: &HeaderMap) -> String {
     let host = headers
         .get(HOST)
@@ -121,21 +143,10 @@ pub async fn create_lead_magnet(
     user: WebUser,
     body: Bytes,
 ) -> Response {
-    let p = pairs(&body);
-    if !user.csrf_ok(&one(&p, "csrf")) {
-        return (
-            StatusCode::FORBIDDEN,
-            "The form expired; reload the page and try again.",
-        )
-            .into_response();
-    }
-    if !may_edit(&user) {
-        return (
-            StatusCode::FORBIDDEN,
-            "Only admins and marketers manage lead magnets.",
-        )
-            .into_response();
-    }
+    let p = match editor_post(&user, &body) {
+        Ok(p) => p,
+        Err(refused) => return refused,
+    };
     let input = LeadMagnetIn {
         slug: one(&p, "slug"),
         name: one(&p, "name"),
@@ -218,21 +229,10 @@ pub async fn create_form(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let p = pairs(&body);
-    if !user.csrf_ok(&one(&p, "csrf")) {
-        return (
-            StatusCode::FORBIDDEN,
-            "The form expired; reload the page and try again.",
-        )
-            .into_response();
-    }
-    if !may_edit(&user) {
-        return (
-            StatusCode::FORBIDDEN,
-            "Only admins and marketers manage forms.",
-        )
-            .into_response();
-    }
+    let p = match editor_post(&user, &body) {
+        Ok(p) => p,
+        Err(refused) => return refused,
+    };
     let input = FormIn {
         slug: one(&p, "slug"),
         name: one(&p, "name"),
