@@ -53,6 +53,16 @@ impl Role {
     pub fn may_administer(self) -> bool {
         matches!(self, Role::Admin)
     }
+
+    /// May create, change and delete lead magnets and forms.
+    pub fn may_manage_capture(self) -> bool {
+        matches!(self, Role::Admin | Role::Marketer)
+    }
+
+    /// May merge two contacts into one and import files: changes to many records at once.
+    pub fn may_change_in_bulk(self) -> bool {
+        matches!(self, Role::Admin | Role::Marketer | Role::SalesManager)
+    }
 }
 
 impl std::fmt::Display for Role {
@@ -73,6 +83,20 @@ mod tests {
         assert_eq!(Role::parse("Sales Manager"), Some(Role::SalesManager));
         assert_eq!(Role::parse("read-only"), Some(Role::ReadOnly));
         assert_eq!(Role::parse("owner"), None);
+    }
+
+    #[test]
+    fn bulk_changes_and_capture_belong_to_a_few_roles() {
+        let bulk: Vec<Role> = Role::ALL
+            .into_iter()
+            .filter(|r| r.may_change_in_bulk())
+            .collect();
+        assert_eq!(bulk, [Role::Admin, Role::Marketer, Role::SalesManager]);
+        let capture: Vec<Role> = Role::ALL
+            .into_iter()
+            .filter(|r| r.may_manage_capture())
+            .collect();
+        assert_eq!(capture, [Role::Admin, Role::Marketer]);
     }
 
     #[test]

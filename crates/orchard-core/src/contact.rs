@@ -91,6 +91,62 @@ impl Contact {
     }
 }
 
+/// Why two contacts cannot be merged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum MergeError {
+    #[error("a contact cannot be merged into itself")]
+    SameContact,
+}
+
+/// One person known under two emails: `other` folded into `keep`, which stays. Keep's values
+/// win and other's fill what keep lacks (lists gain other's entries); the stage is the further
+/// along the main path (a side stage of keep's stays); the person was first seen when the
+/// earlier of the two was and last active when the later was. The score is the higher of the
+/// two until scoring recomputes it from both timelines.
+pub fn merge_contacts(keep: &Contact, other: &Contact) -> Result<Contact, MergeError> {
+    if keep.id == other.id {
+        return Err(MergeError::SameContact);
+    }
+    let mut details = other.details.clone();
+    details.merge(&keep.details);
+    for (list, extra) in [
+        (
+            &mut details.psychographics.interests,
+            &keep.details.psychographics.interests,
+        ),
+        (
+            &mut details.psychographics.values,
+            &keep.details.psychographics.values,
+        ),
+        (
+            &mut details.psychographics.tags,
+            &keep.details.psychographics.tags,
+        ),
+    ] {
+        // Keep's entries first, in keep's order, then what only other had.
+        let mut ordered = extra.clone();
+        ordered.extend(list.iter().filter(|v| !extra.contains(v)).cloned());
+        *list = ordered;
+    }
+    let stage = match (keep.stage.rank(), other.stage.rank()) {
+        (Some(k), Some(o)) if o > k => other.stage,
+        _ => keep.stage,
+    };
+    Ok(Contact {
+        id: keep.id,
+        email: keep.email.clone(),
+        details,
+        account_id: keep.account_id.or(other.account_id),
+        owner_id: keep.owner_id.or(other.owner_id),
+        stage,
+        score: keep.score.max(other.score),
+        source: keep.source.clone().or_else(|| other.source.clone()),
+        created_at: keep.created_at.min(other.created_at),
+        updated_at: keep.updated_at.max(other.updated_at),
+        last_activity_at: keep.last_activity_at.max(other.last_activity_at),
+    })
+}
+
 /// A new or updated contact arriving from outside.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewContact {
@@ -120,6 +176,67 @@ impl NewContact {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn contact(id: i64, email: &str, stage: LifecycleStage, day: i64) -> Contact {
+        let at = DateTime::from_timestamp(1_780_000_000 + day * 86_400, 0).unwrap();
+        Contact {
+            id: ContactId::new(id),
+            email: Email::parse(email).unwrap(),
+            details: ContactDetails::default(),
+            account_id: None,
+            owner_id: None,
+            stage,
+            score: 0,
+            source: None,
+            created_at: at,
+            updated_at: at,
+            last_activity_at: Some(at),
+        }
+    }
+
+    #[test]
+    fn merging_keeps_the_survivors_values_and_fills_its_gaps() {
+        let mut keep = contact(1, "ann@work.com", LifecycleStage::Iql, 10);
+        keep.details.first_name = Some("Ann".into());
+        keep.details.psychographics.tags = vec!["b".into(), "a".into()];
+        keep.score = 15;
+        let mut other = contact(2, "ann@home.com", LifecycleStage::Sql, 2);
+        other.details.first_name = Some("Annie".into());
+        other.details.demographics.company = Some("Acme".into());
+        other.details.psychographics.tags = vec!["a".into(), "c".into()];
+        other.owner_id = Some(UserId::new(7));
+        other.source = Some("google".into());
+        other.score = 40;
+        let m = merge_contacts(&keep, &other).unwrap();
+        assert_eq!((m.id, m.email.as_str()), (keep.id, "ann@work.com"));
+        assert_eq!(m.details.first_name.as_deref(), Some("Ann"));
+        assert_eq!(m.details.demographics.company.as_deref(), Some("Acme"));
+        assert_eq!(m.details.psychographics.tags, ["b", "a", "c"]);
+        assert_eq!((m.stage, m.score), (LifecycleStage::Sql, 40));
+        assert_eq!(
+            (m.owner_id, m.source.as_deref()),
+            (Some(UserId::new(7)), Some("google"))
+        );
+        assert_eq!(m.created_at, other.created_at);
+        assert_eq!(m.last_activity_at, keep.last_activity_at);
+        assert_eq!(merge_contacts(&keep, &keep), Err(MergeError::SameContact));
+    }
+
+    #[test]
+    fn a_side_stage_of_the_survivor_stays() {
+        let keep = contact(1, "a@x.com", LifecycleStage::Disqualified, 0);
+        let other = contact(2, "b@x.com", LifecycleStage::Mql, 0);
+        assert_eq!(
+            merge_contacts(&keep, &other).unwrap().stage,
+            LifecycleStage::Disqualified
+        );
+        let keep = contact(1, "a@x.com", LifecycleStage::Customer, 0);
+        let other = contact(2, "b@x.com", LifecycleStage::Trial, 0);
+        assert_eq!(
+            merge_contacts(&keep, &other).unwrap().stage,
+            LifecycleStage::Customer
+        );
+    }
 
     #[test]
     fn details_serialise_flat_so_api_clients_see_one_object() {

@@ -8,33 +8,47 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use serde_json::Value;
 
-use crate::account::Account;
+use crate::account::{Account, BillingPeriod, Order, Subscription};
+use crate::activity::{Activity, ActivityKind};
 use crate::contact::NewContact;
+use crate::deal::{Deal, DealStatus};
 use crate::spend::Spend;
 use crate::stage::LifecycleStage;
-use crate::{AccountId, Email, SpendId};
+use crate::{AccountId, ActivityId, DealId, Email, OrderId, SpendId, SubscriptionId};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ImportKind {
     Contacts,
     Accounts,
+    Deals,
+    /// Recurring (a row with a billing period becomes a subscription) and one-off (an order).
+    Revenue,
+    Activities,
     Spend,
 }
 
 impl ImportKind {
+    /// The CSV kinds, in the order a migration loads them (later kinds refer to earlier ones).
+    pub const ALL: [Self; 6] = [
+        Self::Contacts,
+        Self::Accounts,
+        Self::Deals,
+        Self::Revenue,
+        Self::Activities,
+        Self::Spend,
+    ];
+
     pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "contacts" => Some(Self::Contacts),
-            "accounts" => Some(Self::Accounts),
-            "spend" => Some(Self::Spend),
-            _ => None,
-        }
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
     }
 
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Contacts => "contacts",
             Self::Accounts => "accounts",
+            Self::Deals => "deals",
+            Self::Revenue => "revenue",
+            Self::Activities => "activities",
             Self::Spend => "spend",
         }
     }
@@ -109,6 +123,93 @@ impl ImportKind {
                 ("cost_to_serve", &["cost to serve"]),
                 ("created_at", &["created at", "create date"]),
             ],
+            Self::Deals => &[
+                (
+                    "external_id",
+                    &["external id", "id", "record id", "deal id"],
+                ),
+                (
+                    "name",
+                    &["name", "deal name", "dealname", "opportunity name"],
+                ),
+                (
+                    "email",
+                    &["email", "contact email", "associated contact", "contact"],
+                ),
+                (
+                    "account",
+                    &["account", "company", "associated company", "account id"],
+                ),
+                (
+                    "owner",
+                    &["owner", "deal owner", "owner email", "hubspot owner"],
+                ),
+                (
+                    "stage",
+                    &["stage", "deal stage", "dealstage", "pipeline stage"],
+                ),
+                ("status", &["status", "deal status"]),
+                ("amount", &["amount", "value", "deal amount"]),
+                (
+                    "expected_close",
+                    &["expected close", "close date", "closedate"],
+                ),
+                ("created_at", &["created at", "create date", "createdate"]),
+                ("closed_at", &["closed at", "closed date", "date closed"]),
+                (
+                    "lost_reason",
+                    &["lost reason", "closed lost reason", "closed_lost_reason"],
+                ),
+                ("competitor", &["competitor"]),
+            ],
+            Self::Revenue => &[
+                (
+                    "external_id",
+                    &[
+                        "external id",
+                        "id",
+                        "subscription id",
+                        "order id",
+                        "invoice id",
+                    ],
+                ),
+                ("account", &["account", "company", "account id", "customer"]),
+                ("product", &["product", "service", "product name"]),
+                ("plan", &["plan", "plan name", "tier"]),
+                ("amount", &["amount", "price", "value"]),
+                (
+                    "period",
+                    &["period", "billing period", "interval", "billing interval"],
+                ),
+                (
+                    "date",
+                    &[
+                        "date",
+                        "start",
+                        "start date",
+                        "ordered on",
+                        "order date",
+                        "invoice date",
+                    ],
+                ),
+                ("end", &["end", "end date", "cancelled on", "ended on"]),
+            ],
+            Self::Activities => &[
+                (
+                    "external_id",
+                    &["external id", "id", "activity id", "engagement id"],
+                ),
+                (
+                    "kind",
+                    &["kind", "type", "activity type", "engagement type"],
+                ),
+                ("account", &["account", "company", "account id"]),
+                ("email", &["email", "contact email", "contact"]),
+                ("user", &["user", "owner", "rep", "activity owner"]),
+                ("at", &["at", "date", "timestamp", "activity date"]),
+                ("minutes", &["minutes", "duration", "duration minutes"]),
+                ("subject", &["subject", "title", "notes", "body"]),
+            ],
             Self::Spend => &[
                 ("external_id", &["external id", "id"]),
                 ("day", &["day", "date"]),
@@ -119,21 +220,54 @@ impl ImportKind {
         }
     }
 
+    /// The column names this kind understands, required ones first, for the import page.
+    pub fn column_names(self) -> Vec<(&'static str, bool)> {
+        let required = self.required();
+        let mut cols: Vec<(&'static str, bool)> = required.iter().map(|c| (*c, true)).collect();
+        cols.extend(
+            self.columns()
+                .iter()
+                .map(|(c, _)| *c)
+                .filter(|c| !required.contains(c))
+                .map(|c| (c, false)),
+        );
+        cols
+    }
+
     fn required(self) -> &'static [&'static str] {
         match self {
             Self::Contacts => &["email"],
             Self::Accounts => &["name"],
+            Self::Deals => &["name", "amount"],
+            Self::Revenue => &["account", "product", "amount", "date"],
+            Self::Activities => &["kind", "at"],
             Self::Spend => &["day", "source", "amount"],
         }
     }
 }
 
-/// A row turned into what the store takes.
+/// What an imported row refers to by a key from the source system; the store resolves each to
+/// an existing record (importing contacts and accounts first) and rejects the row when it cannot.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Links {
+    pub contact: Option<Email>,
+    /// An account's external id, domain or name, as the accounts import keyed it.
+    pub account: Option<String>,
+    /// A user's email.
+    pub owner: Option<Email>,
+}
+
+/// A row turned into what the store takes. The ids of records with `Links` are filled in by the
+/// store.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Record {
     Contact(Box<NewContact>),
     Account(Account),
     Spend(Spend),
+    Deal(Box<Deal>, Links),
+    Subscription(Subscription, Links),
+    Order(Order, Links),
+    Activity(Activity, Links),
 }
 
 /// Why one row was not imported.
@@ -198,6 +332,32 @@ impl Mapping {
             unknown,
             names: header.iter().map(|h| h.trim().to_owned()).collect(),
         })
+    }
+
+    pub fn kind(&self) -> ImportKind {
+        self.kind
+    }
+
+    /// Each header as written, with the column it was understood as (`None`: a custom attribute
+    /// for contacts, ignored otherwise), for an import preview.
+    pub fn understood(&self) -> Vec<(String, Option<&'static str>)> {
+        self.names
+            .iter()
+            .cloned()
+            .zip(self.columns.clone())
+            .collect()
+    }
+
+    /// A row of a [`Table`] turned into a record, or the reason it cannot be.
+    pub fn parse_row(&self, row: &TableRow, now: DateTime<Utc>) -> Result<Record, RowError> {
+        match &row.fields {
+            Ok(_) => self.parse(row.row, &row.values(), now),
+            Err(reason) => Err(RowError {
+                row: row.row,
+                column: None,
+                reason: reason.clone(),
+            }),
+        }
     }
 
     /// Turns one data row into a record. `row` is the spreadsheet row number.
@@ -288,6 +448,27 @@ impl Mapping {
                 })
                 .transpose()
         };
+        let link_email = |c: &str| -> Result<Option<Email>, RowError> {
+            fields
+                .get(c)
+                .map(|v| Email::parse(v).map_err(|e| err(c, e.to_string())))
+                .transpose()
+        };
+        let money = |c: &str| -> Result<i64, RowError> {
+            let raw = fields.get(c).copied().unwrap_or_default();
+            parse_money(raw)
+                .ok_or_else(|| err(c, format!("'{raw}' is not an amount (use 1234.50)")))
+        };
+        let day = |c: &str| -> Result<Option<NaiveDate>, RowError> {
+            fields
+                .get(c)
+                .map(|v| {
+                    parse_time(v)
+                        .map(|t| t.date_naive())
+                        .ok_or_else(|| err(c, format!("'{v}' is not a date (use 2026-03-31)")))
+                })
+                .transpose()
+        };
         match self.kind {
             ImportKind::Contacts => {
                 let raw = fields.get("email").copied().unwrap_or_default();
@@ -346,6 +527,183 @@ impl Mapping {
                     created_at: when("created_at")?.unwrap_or(now).min(now),
                 }))
             }
+            ImportKind::Deals => {
+                let stage = get("stage").unwrap_or_else(|| "imported".into());
+                let status = match fields.get("status") {
+                    Some(v) => DealStatus::parse(v)
+                        .ok_or_else(|| err("status", format!("'{v}' is not open, won or lost")))?,
+                    // HubSpot's default pipeline says it in the stage: closedwon, closedlost.
+                    None => DealStatus::parse(&stage).unwrap_or(DealStatus::Open),
+                };
+                let created_at = when("created_at")?.unwrap_or(now).min(now);
+                let closed_at = when("closed_at")?;
+                let expected_close = day("expected_close")?;
+                let closed_at = match (status, closed_at) {
+                    (DealStatus::Open, Some(_)) => {
+                        return Err(err("closed_at", "an open deal has no close time".into()));
+                    }
+                    (DealStatus::Open, None) => None,
+                    (_, Some(t)) => Some(t),
+                    // A closed deal without a close time closed on its close date.
+                    (_, None) => Some(
+                        expected_close
+                            .map(|d| d.and_time(NaiveTime::MIN).and_utc())
+                            .unwrap_or(created_at),
+                    ),
+                };
+                if closed_at.is_some_and(|c| c < created_at) {
+                    return Err(err("closed_at", "is before the deal was created".into()));
+                }
+                let name = get("name").unwrap_or_default();
+                let links = Links {
+                    contact: link_email("email")?,
+                    account: get("account"),
+                    owner: link_email("owner")?,
+                };
+                let external_id = get("external_id").unwrap_or_else(|| {
+                    format!(
+                        "{}|{}|{}",
+                        name.to_lowercase(),
+                        links.contact.as_ref().map_or("", |e| e.as_str()),
+                        created_at.date_naive()
+                    )
+                });
+                Ok(Record::Deal(
+                    Box::new(Deal {
+                        id: DealId::new(0),
+                        external_id,
+                        name,
+                        contact_id: None,
+                        account_id: None,
+                        owner_id: None,
+                        pipeline_stage: stage,
+                        status,
+                        amount_cents: money("amount")?,
+                        expected_close,
+                        created_at,
+                        closed_at,
+                        lost_reason: get("lost_reason"),
+                        competitor: get("competitor"),
+                    }),
+                    links,
+                ))
+            }
+            ImportKind::Revenue => {
+                let account = get("account").unwrap_or_default();
+                let product = get("product").unwrap_or_default();
+                let amount_cents = money("amount")?;
+                let date = day("date")?.unwrap_or_default();
+                let end = day("end")?;
+                let links = Links {
+                    account: Some(account.clone()),
+                    ..Links::default()
+                };
+                let period = fields
+                    .get("period")
+                    .map(|v| {
+                        BillingPeriod::parse(v).ok_or_else(|| {
+                            err("period", format!("'{v}' is not month, quarter or year"))
+                        })
+                    })
+                    .transpose()?;
+                match period {
+                    Some(period) => {
+                        if end.is_some_and(|e| e < date) {
+                            return Err(err("end", "is before the start".into()));
+                        }
+                        let plan = get("plan").unwrap_or_else(|| product.clone());
+                        let external_id = get("external_id")
+                            .unwrap_or_else(|| format!("{account}|{product}|{plan}|{date}"));
+                        Ok(Record::Subscription(
+                            Subscription {
+                                id: SubscriptionId::new(0),
+                                external_id,
+                                account_id: AccountId::new(0),
+                                product,
+                                plan,
+                                amount_cents,
+                                period,
+                                start: date,
+                                end,
+                            },
+                            links,
+                        ))
+                    }
+                    None if end.is_some() || fields.contains_key("plan") => Err(err(
+                        "period",
+                        "a subscription (a row with a plan or an end) needs a billing period"
+                            .into(),
+                    )),
+                    None => {
+                        let external_id = get("external_id").unwrap_or_else(|| {
+                            format!("{account}|{product}|{date}|{amount_cents}")
+                        });
+                        Ok(Record::Order(
+                            Order {
+                                id: OrderId::new(0),
+                                external_id,
+                                account_id: AccountId::new(0),
+                                product,
+                                amount_cents,
+                                ordered_on: date,
+                            },
+                            links,
+                        ))
+                    }
+                }
+            }
+            ImportKind::Activities => {
+                let raw = fields.get("kind").copied().unwrap_or_default();
+                let kind = ActivityKind::parse(raw).ok_or_else(|| {
+                    err(
+                        "kind",
+                        format!("'{raw}' is not an activity kind (call, meeting, email, note)"),
+                    )
+                })?;
+                let at = when("at")?.unwrap_or(now);
+                if at > now {
+                    return Err(err("at", "is in the future".into()));
+                }
+                let links = Links {
+                    contact: link_email("email")?,
+                    account: get("account"),
+                    owner: link_email("user")?,
+                };
+                if links.contact.is_none() && links.account.is_none() {
+                    return Err(err(
+                        "account",
+                        "an activity needs an account or a contact email".into(),
+                    ));
+                }
+                let minutes = int("minutes")?.unwrap_or(0);
+                if !(0..=24 * 60).contains(&minutes) {
+                    return Err(err("minutes", "must be between 0 and 1440".into()));
+                }
+                let subject = get("subject").unwrap_or_else(|| kind.as_str().to_owned());
+                let external_id = get("external_id").unwrap_or_else(|| {
+                    format!(
+                        "{}|{}|{}|{}",
+                        kind.as_str(),
+                        links.account.as_deref().unwrap_or_default(),
+                        links.contact.as_ref().map_or("", |e| e.as_str()),
+                        at.timestamp_millis()
+                    )
+                });
+                Ok(Record::Activity(
+                    Activity {
+                        id: ActivityId::new(0),
+                        external_id,
+                        kind,
+                        account_id: None,
+                        contact_id: None,
+                        user_id: None,
+                        at,
+                        minutes,
+                        subject,
+                    },
+                    links,
+                ))
+            }
             ImportKind::Spend => {
                 let raw_day = fields.get("day").copied().unwrap_or_default();
                 let day = parse_time(raw_day).map(|t| t.date_naive()).ok_or_else(|| {
@@ -372,6 +730,107 @@ impl Mapping {
                     amount_cents,
                 }))
             }
+        }
+    }
+}
+
+/// An uploaded file's text: UTF-8, with or without a byte-order mark. Anything else is refused
+/// with the line of the first bad byte, because guessing an encoding silently corrupts names.
+pub fn decode(bytes: &[u8]) -> Result<&str, String> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    std::str::from_utf8(bytes).map_err(|e| {
+        let line = bytes[..e.valid_up_to()]
+            .iter()
+            .filter(|b| **b == b'\n')
+            .count()
+            + 1;
+        format!(
+            "the file is not UTF-8 (first bad byte on line {line}); save it as UTF-8 (\"CSV UTF-8\" in Excel) and import again"
+        )
+    })
+}
+
+/// A CSV text read a row at a time: the header, then each non-blank row with its spreadsheet row
+/// number (the header is row 1) and its byte offset, for progress. Quoted fields, embedded line
+/// breaks and Windows line ends are the reader's business, not the caller's.
+pub struct Table<'a> {
+    header: Vec<String>,
+    records: csv::StringRecordsIntoIter<&'a [u8]>,
+    row: usize,
+}
+
+impl std::fmt::Debug for Table<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Table")
+            .field("header", &self.header)
+            .field("row", &self.row)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One data row of a [`Table`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableRow {
+    pub row: usize,
+    pub byte: u64,
+    /// The fields, or why the row cannot be read as CSV.
+    pub fields: Result<Vec<String>, String>,
+}
+
+impl TableRow {
+    pub fn values(&self) -> Vec<&str> {
+        self.fields
+            .as_ref()
+            .map(|f| f.iter().map(String::as_str).collect())
+            .unwrap_or_default()
+    }
+}
+
+impl<'a> Table<'a> {
+    pub fn new(text: &'a str) -> Result<Self, String> {
+        let mut records = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .from_reader(text.as_bytes())
+            .into_records();
+        let header = match records.next() {
+            Some(Ok(h)) => h.iter().map(str::to_owned).collect(),
+            Some(Err(e)) => return Err(format!("the header row cannot be read: {e}")),
+            None => return Err("the file is empty: it needs a header row".into()),
+        };
+        Ok(Self {
+            header,
+            records,
+            row: 1,
+        })
+    }
+
+    pub fn header(&self) -> Vec<&str> {
+        self.header.iter().map(String::as_str).collect()
+    }
+}
+
+impl Iterator for Table<'_> {
+    type Item = TableRow;
+
+    fn next(&mut self) -> Option<TableRow> {
+        loop {
+            let record = self.records.next()?;
+            self.row += 1;
+            let row = self.row;
+            return Some(match record {
+                Ok(r) if r.iter().all(|f| f.trim().is_empty()) => continue,
+                Ok(r) => TableRow {
+                    row,
+                    byte: r.position().map_or(0, |p| p.byte()),
+                    fields: Ok(r.iter().map(str::to_owned).collect()),
+                },
+                Err(e) => TableRow {
+                    row,
+                    byte: e.position().map_or(0, |p| p.byte()),
+                    fields: Err(format!("cannot be read as CSV: {e}")),
+                },
+            });
         }
     }
 }
@@ -536,13 +995,207 @@ mod tests {
         assert!(parse_time("2026-02-28 13:45").is_some());
     }
 
+    #[test]
+    fn hubspot_deal_exports_map_and_closed_stages_set_the_status() {
+        let m = Mapping::new(
+            ImportKind::Deals,
+            &[
+                "Record ID",
+                "Deal Name",
+                "Deal Stage",
+                "Amount",
+                "Close Date",
+                "Create Date",
+                "Deal owner",
+                "Associated Contact",
+            ],
+        )
+        .unwrap();
+        let row = [
+            "901",
+            "Acme renewal",
+            "closedwon",
+            "12,000",
+            "2026-05-01",
+            "2026-03-02",
+            "rep@orchard.test",
+            "Ann@Acme.com",
+        ];
+        let Record::Deal(d, links) = m.parse(2, &row, now()).unwrap() else {
+            panic!()
+        };
+        assert_eq!((d.status, d.amount_cents), (DealStatus::Won, 1_200_000));
+        assert_eq!(
+            d.closed_at.unwrap().to_rfc3339(),
+            "2026-05-01T00:00:00+00:00"
+        );
+        assert_eq!(links.contact.unwrap().as_str(), "ann@acme.com");
+        assert_eq!(links.owner.unwrap().as_str(), "rep@orchard.test");
+        let mut early = row;
+        early[4] = "2026-01-01";
+        let e = m.parse(3, &early, now()).unwrap_err();
+        assert_eq!(e.column.as_deref(), Some("closed_at"));
+    }
+
+    #[test]
+    fn revenue_rows_with_a_period_are_subscriptions_and_without_are_orders() {
+        let m = Mapping::new(
+            ImportKind::Revenue,
+            &[
+                "Customer",
+                "Product",
+                "Plan",
+                "Price",
+                "Interval",
+                "Start date",
+                "End date",
+            ],
+        )
+        .unwrap();
+        let sub = m
+            .parse(
+                2,
+                &[
+                    "acme.com",
+                    "Hosting",
+                    "Pro",
+                    "300",
+                    "quarterly",
+                    "2026-01-01",
+                    "",
+                ],
+                now(),
+            )
+            .unwrap();
+        assert!(
+            matches!(sub, Record::Subscription(ref s, _) if s.period == BillingPeriod::Quarter && s.plan == "Pro")
+        );
+        let order = m
+            .parse(
+                3,
+                &["acme.com", "Audit", "", "1500", "", "2026-02-10", ""],
+                now(),
+            )
+            .unwrap();
+        let Record::Order(o, links) = order else {
+            panic!()
+        };
+        assert_eq!(
+            (o.amount_cents, links.account.as_deref()),
+            (150_000, Some("acme.com"))
+        );
+        let e = m
+            .parse(
+                4,
+                &["acme.com", "Hosting", "Pro", "300", "", "2026-01-01", ""],
+                now(),
+            )
+            .unwrap_err();
+        assert_eq!(e.column.as_deref(), Some("period"));
+        let e = m
+            .parse(
+                5,
+                &[
+                    "acme.com",
+                    "Hosting",
+                    "Pro",
+                    "300",
+                    "monthly",
+                    "2026-03-01",
+                    "2026-02-01",
+                ],
+                now(),
+            )
+            .unwrap_err();
+        assert_eq!(e.column.as_deref(), Some("end"));
+    }
+
+    #[test]
+    fn activities_need_someone_to_be_about() {
+        let m = Mapping::new(
+            ImportKind::Activities,
+            &[
+                "Type",
+                "Date",
+                "Company",
+                "Contact email",
+                "Duration",
+                "Title",
+            ],
+        )
+        .unwrap();
+        let Record::Activity(a, links) = m
+            .parse(
+                2,
+                &[
+                    "Phone",
+                    "2026-03-01 10:00",
+                    "acme.com",
+                    "",
+                    "25",
+                    "QBR prep",
+                ],
+                now(),
+            )
+            .unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(
+            (a.kind, a.minutes, links.account.as_deref()),
+            (ActivityKind::Call, 25, Some("acme.com"))
+        );
+        let e = m
+            .parse(3, &["call", "2026-03-01", "", "", "", ""], now())
+            .unwrap_err();
+        assert_eq!(e.column.as_deref(), Some("account"));
+        let e = m
+            .parse(4, &["lunch", "2026-03-01", "acme.com", "", "", ""], now())
+            .unwrap_err();
+        assert_eq!(e.column.as_deref(), Some("kind"));
+    }
+
+    #[test]
+    fn tables_read_boms_crlf_quotes_and_skip_blank_rows() {
+        let text =
+            decode(b"\xEF\xBB\xBFemail,note\r\na@x.com,\"two\r\nlines\"\r\n,\r\nb@x.com,ok\r\n")
+                .unwrap();
+        let t = Table::new(text).unwrap();
+        assert_eq!(t.header(), ["email", "note"]);
+        let rows: Vec<TableRow> = t.collect();
+        assert_eq!(rows.iter().map(|r| r.row).collect::<Vec<_>>(), [2, 4]);
+        assert_eq!(rows[0].values(), ["a@x.com", "two\r\nlines"]);
+        let e = decode(b"email\nj\xF6rg@x.com\n").unwrap_err();
+        assert!(e.contains("line 2"), "{e}");
+        assert!(Table::new("").is_err());
+    }
+
     proptest! {
+        #[test]
+        fn any_text_reads_as_a_table_or_a_clear_error(text in "\\PC{0,200}") {
+            if let Ok(t) = Table::new(&text) {
+                let m = Mapping::new(ImportKind::Deals, &["name", "amount"]).unwrap();
+                for row in t {
+                    let _ = m.parse_row(&row, now());
+                }
+            }
+        }
+
         #[test]
         fn hostile_cells_never_panic(a in "\\PC{0,40}", b in "\\PC{0,40}", c in "\\PC{0,40}") {
             let m = Mapping::new(ImportKind::Accounts, &["name", "employees", "country"]).unwrap();
             let _ = m.parse(2, &[a.as_str(), b.as_str(), c.as_str()], now());
             let s = Mapping::new(ImportKind::Spend, &["day", "source", "amount"]).unwrap();
             let _ = s.parse(2, &[a.as_str(), b.as_str(), c.as_str()], now());
+            for (kind, header) in [
+                (ImportKind::Deals, ["name", "amount", "closed at", "status"]),
+                (ImportKind::Revenue, ["account", "amount", "date", "period"]),
+                (ImportKind::Activities, ["kind", "at", "account", "minutes"]),
+            ] {
+                let m = Mapping::new(kind, &header);
+                let m = m.or_else(|_| Mapping::new(kind, &["account", "product", "amount", "date"])).unwrap();
+                let _ = m.parse(2, &[a.as_str(), b.as_str(), c.as_str(), a.as_str()], now());
+            }
         }
     }
 }

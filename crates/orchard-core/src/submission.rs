@@ -59,6 +59,27 @@ pub struct Touch {
 }
 
 impl Touch {
+    /// Of two contacts' first touches, the earlier (one with no time counts as later): what a
+    /// merged contact keeps as its first touch.
+    pub fn earlier(a: Option<Touch>, b: Option<Touch>) -> Option<Touch> {
+        match (a, b) {
+            (Some(a), Some(b)) => Some(if b.at.is_some() && (a.at.is_none() || b.at < a.at) {
+                b
+            } else {
+                a
+            }),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Of two last touches, the later.
+    pub fn later(a: Option<Touch>, b: Option<Touch>) -> Option<Touch> {
+        match (a, b) {
+            (Some(a), Some(b)) => Some(if b.at > a.at { b } else { a }),
+            (a, b) => a.or(b),
+        }
+    }
+
     /// The channel a report groups by: the UTM source, else the referrer's host, else "direct".
     pub fn channel(&self) -> String {
         if let Some(s) = &self.source {
@@ -259,6 +280,31 @@ mod tests {
     use super::*;
     use crate::FormId;
     use proptest::prelude::*;
+
+    #[test]
+    fn a_merge_keeps_the_earliest_first_touch_and_the_latest_last_touch() {
+        let touch = |source: &str, secs: Option<i64>| Touch {
+            source: Some(source.into()),
+            at: secs.map(|s| DateTime::from_timestamp(s, 0).unwrap()),
+            ..Touch::default()
+        };
+        let (old, new, undated) = (touch("a", Some(1)), touch("b", Some(2)), touch("c", None));
+        let src = |t: Option<Touch>| t.and_then(|t| t.source);
+        assert_eq!(
+            src(Touch::earlier(Some(new.clone()), Some(old.clone()))).as_deref(),
+            Some("a")
+        );
+        assert_eq!(
+            src(Touch::earlier(Some(undated.clone()), Some(new.clone()))).as_deref(),
+            Some("b")
+        );
+        assert_eq!(
+            src(Touch::later(Some(old.clone()), Some(new.clone()))).as_deref(),
+            Some("b")
+        );
+        assert_eq!(src(Touch::later(None, Some(undated))).as_deref(), Some("c"));
+        assert_eq!(Touch::earlier(None, None), None);
+    }
 
     fn form() -> Form {
         Form {

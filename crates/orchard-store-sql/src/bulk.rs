@@ -4,16 +4,20 @@
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
-use chrono::{NaiveDate, Utc};
+use chrono::Utc;
+use orchard_core::UserId;
 use orchard_core::demo::{AccountBatch, ContactBatch, DemoCompany};
-use orchard_core::{AccountId, ContactId, UserId};
 use orchard_store::{BulkStore, StoreResult};
 
 use crate::auth::{USER_COLUMNS, user_row};
 use crate::catalog::{FORM_COLUMNS, form_row};
 use crate::contacts::{CONTACT_COLUMNS, contact_row};
 use crate::events::{EVENT_COLUMNS, event_row};
-use crate::{Arg, Dialect, Sql, SqlStore, backend_err, get, ms, multi_insert};
+use crate::records::{
+    ACTIVITY_COLUMNS, DEAL_COLUMNS, ORDER_COLUMNS, SUBSCRIPTION_COLUMNS, activity_row, deal_row,
+    order_row, subscription_row,
+};
+use crate::{Arg, Dialect, Sql, SqlStore, backend_err, day, get, ms, multi_insert};
 
 /// Every table, in the order rows may be loaded (referenced tables first).
 pub const TABLES: [&str; 13] = [
@@ -46,10 +50,6 @@ const NUMBERED: [&str; 11] = [
     "contacts",
     "deals",
 ];
-
-fn day(d: NaiveDate) -> Arg {
-    Arg::Text(Some(d.format("%Y-%m-%d").to_string()))
-}
 
 const FORM_WITH_ID: [&str; 8] = [
     "id",
@@ -215,97 +215,13 @@ impl BulkStore for SqlStore {
     }
 
     async fn load_account_batch(&self, b: &AccountBatch) -> StoreResult<()> {
-        let subs = b
-            .subscriptions
-            .iter()
-            .map(|s| {
-                vec![
-                    s.id.get().into(),
-                    s.external_id.as_str().into(),
-                    s.account_id.get().into(),
-                    s.product.as_str().into(),
-                    s.plan.as_str().into(),
-                    s.amount_cents.into(),
-                    s.period.as_str().into(),
-                    day(s.start),
-                    s.end.map(day).unwrap_or(Arg::Text(None)),
-                ]
-            })
-            .collect();
-        let orders = b
-            .orders
-            .iter()
-            .map(|o| {
-                vec![
-                    o.id.get().into(),
-                    o.external_id.as_str().into(),
-                    o.account_id.get().into(),
-                    o.product.as_str().into(),
-                    o.amount_cents.into(),
-                    day(o.ordered_on),
-                ]
-            })
-            .collect();
-        let activities = b
-            .activities
-            .iter()
-            .map(|a| {
-                vec![
-                    a.id.get().into(),
-                    a.external_id.as_str().into(),
-                    a.kind.as_str().into(),
-                    a.account_id.map(AccountId::get).into(),
-                    a.contact_id.map(ContactId::get).into(),
-                    a.user_id.map(UserId::get).into(),
-                    ms(a.at).into(),
-                    a.minutes.into(),
-                    a.subject.as_str().into(),
-                ]
-            })
-            .collect();
+        let subs = b.subscriptions.iter().map(subscription_row).collect();
+        let orders = b.orders.iter().map(order_row).collect();
+        let activities = b.activities.iter().map(activity_row).collect();
         self.load_tables(vec![
-            (
-                "subscriptions",
-                &[
-                    "id",
-                    "external_id",
-                    "account_id",
-                    "product",
-                    "plan",
-                    "amount_cents",
-                    "period",
-                    "start_day",
-                    "end_day",
-                ],
-                subs,
-            ),
-            (
-                "orders",
-                &[
-                    "id",
-                    "external_id",
-                    "account_id",
-                    "product",
-                    "amount_cents",
-                    "ordered_on",
-                ],
-                orders,
-            ),
-            (
-                "activities",
-                &[
-                    "id",
-                    "external_id",
-                    "kind",
-                    "account_id",
-                    "contact_id",
-                    "user_id",
-                    "at",
-                    "minutes",
-                    "subject",
-                ],
-                activities,
-            ),
+            ("subscriptions", &SUBSCRIPTION_COLUMNS, subs),
+            ("orders", &ORDER_COLUMNS, orders),
+            ("activities", &ACTIVITY_COLUMNS, activities),
         ])
         .await
     }
@@ -317,28 +233,7 @@ impl BulkStore for SqlStore {
             .iter()
             .map(contact_row)
             .collect::<StoreResult<_>>()?;
-        let deals = b
-            .deals
-            .iter()
-            .map(|d| {
-                vec![
-                    d.id.get().into(),
-                    d.external_id.as_str().into(),
-                    d.name.as_str().into(),
-                    d.contact_id.map(ContactId::get).into(),
-                    d.account_id.map(AccountId::get).into(),
-                    d.owner_id.map(UserId::get).into(),
-                    d.pipeline_stage.as_str().into(),
-                    d.status.as_str().into(),
-                    d.amount_cents.into(),
-                    d.expected_close.map(day).unwrap_or(Arg::Text(None)),
-                    ms(d.created_at).into(),
-                    d.closed_at.map(ms).into(),
-                    d.lost_reason.as_deref().into(),
-                    d.competitor.as_deref().into(),
-                ]
-            })
-            .collect();
+        let deals = b.deals.iter().map(deal_row).collect();
         let events = b
             .events
             .iter()
@@ -346,26 +241,7 @@ impl BulkStore for SqlStore {
             .collect::<StoreResult<_>>()?;
         self.load_tables(vec![
             ("contacts", &CONTACT_COLUMNS, contacts),
-            (
-                "deals",
-                &[
-                    "id",
-                    "external_id",
-                    "name",
-                    "contact_id",
-                    "account_id",
-                    "owner_id",
-                    "pipeline_stage",
-                    "status",
-                    "amount_cents",
-                    "expected_close",
-                    "created_at",
-                    "closed_at",
-                    "lost_reason",
-                    "competitor",
-                ],
-                deals,
-            ),
+            ("deals", &DEAL_COLUMNS, deals),
             ("events", &EVENT_COLUMNS, events),
         ])
         .await

@@ -1,16 +1,19 @@
 //! Contacts: upsert by normalised email, lookup, and the filtered, paginated list.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use orchard_core::contact::{Contact, ContactDetails, NewContact};
+use orchard_core::contact::{Contact, ContactDetails, NewContact, merge_contacts};
+use orchard_core::event::{EventType, NewEvent};
 use orchard_core::stage::LifecycleStage;
+use orchard_core::submission::Touch;
 use orchard_core::{AccountId, ContactId, Email, UserId};
-use orchard_store::{ContactQuery, ContactStore, Page, StoreError, StoreResult};
+use orchard_store::{Attribution, ContactQuery, ContactStore, Page, StoreError, StoreResult};
 use sqlx::AnyConnection;
 use sqlx::any::AnyRow;
 
+use crate::events::{append_in, event_row};
 use crate::{Arg, Sql, SqlStore, backend_err, from_ms, get, json_err, ms, multi_insert};
 
 pub(crate) const CONTACT_COLUMNS: [&str; 18] = [
@@ -82,6 +85,9 @@ fn contact_from_row(row: &AnyRow) -> StoreResult<Contact> {
 const SELECT: &str = "SELECT id, email, first_name, last_name, company, job_title, industry, \
      country, city, details, account_id, owner_id, stage, score, source, created_at, updated_at, \
      last_activity_at FROM contacts";
+const SELECT_WITH_MERGE: &str = "SELECT id, email, first_name, last_name, company, job_title, \
+     industry, country, city, details, account_id, owner_id, stage, score, source, created_at, \
+     updated_at, last_activity_at, merged_into, first_touch, last_touch, consent FROM contacts";
 
 impl SqlStore {
     async fn fetch_contact(&self, sql: Sql) -> StoreResult<Contact> {
@@ -102,8 +108,13 @@ fn like_pattern(s: &str) -> String {
     p
 }
 
+/// The id a contact's email or id now resolves to: its own, or the one it was merged into.
+const LIVE_ID_BY_EMAIL: &str = "(SELECT COALESCE(merged_into, id) FROM contacts WHERE email = ";
+const LIVE_ID_BY_ID: &str = "(SELECT COALESCE(merged_into, id) FROM contacts WHERE id = ";
+
 fn push_filters(sql: &mut Sql, q: &ContactQuery, owner_scope: Option<UserId>) {
-    sql.push(" WHERE 1 = 1");
+    // Contacts merged into another are listed as that one.
+    sql.push(" WHERE merged_into IS NULL");
     if let Some(s) = q.search.as_deref().filter(|s| !s.trim().is_empty()) {
         let p = like_pattern(s);
         sql.push(" AND (email LIKE ")
@@ -115,7 +126,10 @@ fn push_filters(sql: &mut Sql, q: &ContactQuery, owner_scope: Option<UserId>) {
             .push(" ESCAPE '\\')");
     }
     if let Some(e) = &q.email {
-        sql.push(" AND email = ").arg(e.as_str());
+        sql.push(" AND id = ")
+            .push(LIVE_ID_BY_EMAIL)
+            .arg(e.as_str())
+            .push(")");
     }
     if let Some(s) = q.stage {
         sql.push(" AND stage = ").arg(s.as_str());
@@ -186,7 +200,9 @@ impl ContactStore for SqlStore {
             ) {
                 sql.query().execute(&mut *tx).await.map_err(backend_err)?;
             }
-            let mut find = Sql::new("SELECT id, email FROM contacts WHERE email IN ");
+            let mut find = Sql::new(
+                "SELECT COALESCE(merged_into, id) AS id, email FROM contacts WHERE email IN ",
+            );
             find.list(chunk.iter().map(|(e, _)| e.as_str()));
             for row in find
                 .query()
@@ -203,10 +219,11 @@ impl ContactStore for SqlStore {
         Ok(out)
     }
 
-    async fn existing_contacts(&self, ids: &[ContactId]) -> StoreResult<HashSet<ContactId>> {
-        let mut out = HashSet::with_capacity(ids.len());
+    async fn live_contacts(&self, ids: &[ContactId]) -> StoreResult<HashMap<ContactId, ContactId>> {
+        let mut out = HashMap::with_capacity(ids.len());
         for chunk in ids.chunks(1_000) {
-            let mut sql = Sql::new("SELECT id FROM contacts WHERE id IN ");
+            let mut sql =
+                Sql::new("SELECT id, COALESCE(merged_into, id) AS live FROM contacts WHERE id IN ");
             sql.list(chunk.iter().map(|id| id.get()));
             for row in sql
                 .query()
@@ -214,7 +231,10 @@ impl ContactStore for SqlStore {
                 .await
                 .map_err(backend_err)?
             {
-                out.insert(ContactId::new(get(&row, "id")?));
+                out.insert(
+                    ContactId::new(get(&row, "id")?),
+                    ContactId::new(get(&row, "live")?),
+                );
             }
         }
         Ok(out)
@@ -222,14 +242,144 @@ impl ContactStore for SqlStore {
 
     async fn contact(&self, id: ContactId) -> StoreResult<Contact> {
         let mut sql = Sql::new(SELECT);
-        sql.push(" WHERE id = ").arg(id.get());
+        sql.push(" WHERE id = ")
+            .push(LIVE_ID_BY_ID)
+            .arg(id.get())
+            .push(")");
         self.fetch_contact(sql).await
     }
 
     async fn contact_by_email(&self, email: &Email) -> StoreResult<Contact> {
         let mut sql = Sql::new(SELECT);
-        sql.push(" WHERE email = ").arg(email.as_str());
+        sql.push(" WHERE id = ")
+            .push(LIVE_ID_BY_EMAIL)
+            .arg(email.as_str())
+            .push(")");
         self.fetch_contact(sql).await
+    }
+
+    async fn merged_emails(&self, id: ContactId) -> StoreResult<Vec<Email>> {
+        let mut sql = Sql::new("SELECT email FROM contacts WHERE merged_into = ");
+        sql.arg(id.get()).push(" ORDER BY email");
+        sql.query()
+            .fetch_all(self.pool())
+            .await
+            .map_err(backend_err)?
+            .iter()
+            .map(|r| {
+                Email::parse(&get::<String>(r, "email")?)
+                    .map_err(|e| StoreError::Backend(Box::new(e)))
+            })
+            .collect()
+    }
+
+    #[tracing::instrument(skip(self))]
+    async fn merge_contacts(
+        &self,
+        keep: ContactId,
+        other: ContactId,
+        at: DateTime<Utc>,
+    ) -> StoreResult<Contact> {
+        let mut tx = self.pool().begin().await.map_err(backend_err)?;
+        let mut load = async |id: ContactId| -> StoreResult<(Contact, Option<i64>, Attribution)> {
+            let mut sql = Sql::new(SELECT_WITH_MERGE);
+            sql.push(" WHERE id = ").arg(id.get());
+            let row = sql
+                .query()
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(backend_err)?
+                .ok_or(StoreError::NotFound)?;
+            let json = |col: &str| -> StoreResult<Option<String>> { get(&row, col) };
+            let touch = |col: &str| -> StoreResult<Option<Touch>> {
+                json(col)?
+                    .map(|j| serde_json::from_str(&j))
+                    .transpose()
+                    .map_err(json_err)
+            };
+            let attribution = Attribution {
+                first_touch: touch("first_touch")?,
+                last_touch: touch("last_touch")?,
+                consent: json("consent")?
+                    .map(|j| serde_json::from_str(&j))
+                    .transpose()
+                    .map_err(json_err)?,
+            };
+            Ok((
+                contact_from_row(&row)?,
+                get(&row, "merged_into")?,
+                attribution,
+            ))
+        };
+        let (k, k_merged, k_attr) = load(keep).await?;
+        let (o, o_merged, o_attr) = load(other).await?;
+        if let Some(into) = k_merged.or(o_merged) {
+            return Err(StoreError::Conflict(format!(
+                "contact {} was merged into contact {into} already",
+                if k_merged.is_some() { keep } else { other }
+            )));
+        }
+        let merged = merge_contacts(&k, &o).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let first = Touch::earlier(k_attr.first_touch, o_attr.first_touch);
+        let last = Touch::later(k_attr.last_touch, o_attr.last_touch);
+        let consent = k_attr.consent.or(o_attr.consent);
+        let mut row = contact_row(&merged)?;
+        row.remove(0);
+        row.extend([
+            first
+                .map(|t| serde_json::to_string(&t))
+                .transpose()
+                .map_err(json_err)?
+                .into(),
+            last.map(|t| serde_json::to_string(&t))
+                .transpose()
+                .map_err(json_err)?
+                .into(),
+            consent
+                .map(|c| serde_json::to_string(&c))
+                .transpose()
+                .map_err(json_err)?
+                .into(),
+        ]);
+        let cols: Vec<&str> = CONTACT_COLUMNS[1..]
+            .iter()
+            .copied()
+            .chain(["first_touch", "last_touch", "consent"])
+            .collect();
+        let mut up = Sql::new(&format!("UPDATE contacts SET ({}) = ", cols.join(", ")));
+        up.list(row).push(" WHERE id = ").arg(keep.get());
+        up.query().execute(&mut *tx).await.map_err(backend_err)?;
+        // The other contact, and any merged into it before, now resolve to `keep`; so do its
+        // deals, activities and identified visitor ids. Its events stay as they were logged.
+        let mut away = Sql::new("UPDATE contacts SET merged_into = ");
+        away.arg(keep.get())
+            .push(" WHERE id = ")
+            .arg(other.get())
+            .push(" OR merged_into = ")
+            .arg(other.get());
+        away.query().execute(&mut *tx).await.map_err(backend_err)?;
+        for table in ["deals", "activities", "visitor_identities"] {
+            let mut mv = Sql::new(&format!("UPDATE {table} SET contact_id = "));
+            mv.arg(keep.get())
+                .push(" WHERE contact_id = ")
+                .arg(other.get());
+            mv.query().execute(&mut *tx).await.map_err(backend_err)?;
+        }
+        let mut props = serde_json::Map::new();
+        props.insert("merged_contact_id".into(), other.get().into());
+        props.insert("merged_email".into(), o.email.as_str().into());
+        let event = NewEvent {
+            client_id: format!("merge-{}-into-{}", other.get(), keep.get()),
+            event_type: EventType::Custom("contact_merged".into()),
+            contact_id: Some(keep),
+            visitor_id: None,
+            at,
+            properties: props,
+        };
+        let rows = vec![event_row(&event, ms(Utc::now()))?];
+        append_in(&mut tx, self.dialect(), std::slice::from_ref(&event), rows).await?;
+        tx.commit().await.map_err(backend_err)?;
+        self.contact(keep).await
     }
 
     #[tracing::instrument(skip_all)]
@@ -293,7 +443,10 @@ pub(crate) async fn upsert_outcome(
     new: &NewContact,
 ) -> StoreResult<(ContactId, Upserted)> {
     let mut find = Sql::new(SELECT);
-    find.push(" WHERE email = ").arg(new.email.as_str());
+    find.push(" WHERE id = ")
+        .push(LIVE_ID_BY_EMAIL)
+        .arg(new.email.as_str())
+        .push(")");
     let existing = find
         .query()
         .fetch_optional(&mut *tx)

@@ -70,8 +70,8 @@ impl EventStore for SqlStore {
     }
 
     async fn contact_events(&self, id: ContactId, limit: i64) -> StoreResult<Vec<Event>> {
-        // A contact's timeline includes what its visitor ids did before they identified. Two
-        // index lookups joined by UNION (which also drops an event found both ways): an OR here
+        // A contact's timeline includes what its visitor ids did before they identified, and
+        // the events of contacts merged into it. Index lookups joined by UNION (which also drops an event found both ways): an OR here
         // made SQLite scan every anonymous event.
         const COLS: &str =
             "SELECT seq, client_id, type, contact_id, visitor_id, at, properties FROM events";
@@ -79,6 +79,11 @@ impl EventStore for SqlStore {
         sql.push(" WHERE contact_id = ")
             .arg(id.get())
             .push(" UNION ")
+            .push(COLS)
+            // Contacts merged into this one keep their own events in the log.
+            .push(" WHERE contact_id IN (SELECT id FROM contacts WHERE merged_into = ")
+            .arg(id.get())
+            .push(") UNION ")
             .push(COLS)
             .push(" WHERE visitor_id IN (SELECT visitor_id FROM visitor_identities WHERE contact_id = ")
             .arg(id.get())

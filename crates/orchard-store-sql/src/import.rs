@@ -1,14 +1,173 @@
-//! Imported rows: contacts upserted by email (merging, never duplicating), accounts and spend
+//! Imported rows: contacts upserted by email (merging, never duplicating), everything else
 //! matched by external id. Each row is compared with what is stored so that a re-run of the same
-//! file reports everything unchanged.
+//! file reports everything unchanged. Deals, revenue and activities name their contact, account
+//! and owner by the source system's keys; those are resolved here, in the same transaction.
+
+use std::collections::HashMap;
 
 use async_trait::async_trait;
-use orchard_core::import::Record;
-use orchard_store::{ImportCounts, ImportStore, StoreResult};
-use sqlx::AnyConnection;
+use orchard_core::account::{Order, Subscription};
+use orchard_core::activity::Activity;
+use orchard_core::deal::Deal;
+use orchard_core::import::{Links, Record, RowError};
+use orchard_core::{AccountId, ContactId, Email, UserId};
+use orchard_store::{ImportReport, ImportStore, StoreError, StoreResult};
+use sqlx::{AnyConnection, Row};
 
 use crate::contacts::{Upserted, upsert_outcome};
+use crate::records::{
+    ACTIVITY_COLUMNS, DEAL_COLUMNS, ORDER_COLUMNS, SUBSCRIPTION_COLUMNS, activity_row, deal_row,
+    order_row, subscription_row,
+};
 use crate::{Arg, Sql, SqlStore, backend_err, ms};
+
+/// Links resolved to ids, with the lookups of a batch remembered (an import names the same few
+/// accounts and owners on many rows).
+#[derive(Default)]
+struct Resolver {
+    contacts: HashMap<Email, Option<ContactId>>,
+    accounts: HashMap<String, Result<AccountId, String>>,
+    users: HashMap<Email, Option<UserId>>,
+}
+
+struct Resolved {
+    contact: Option<ContactId>,
+    account: Option<AccountId>,
+    owner: Option<UserId>,
+}
+
+impl Resolver {
+    async fn id_where(tx: &mut AnyConnection, sql: &str, key: &str) -> StoreResult<Option<i64>> {
+        let mut q = Sql::new(sql);
+        q.arg(key);
+        let row = q
+            .query()
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(backend_err)?;
+        row.map(|r| r.try_get::<i64, _>(0).map_err(backend_err))
+            .transpose()
+    }
+
+    async fn contact(
+        &mut self,
+        tx: &mut AnyConnection,
+        e: &Email,
+    ) -> StoreResult<Option<ContactId>> {
+        if let Some(id) = self.contacts.get(e) {
+            return Ok(*id);
+        }
+        let id = Self::id_where(
+            tx,
+            "SELECT COALESCE(merged_into, id) FROM contacts WHERE email = ",
+            e.as_str(),
+        )
+        .await?
+        .map(ContactId::new);
+        self.contacts.insert(e.clone(), id);
+        Ok(id)
+    }
+
+    async fn user(&mut self, tx: &mut AnyConnection, e: &Email) -> StoreResult<Option<UserId>> {
+        if let Some(id) = self.users.get(e) {
+            return Ok(*id);
+        }
+        let id = Self::id_where(tx, "SELECT id FROM users WHERE email = ", e.as_str())
+            .await?
+            .map(UserId::new);
+        self.users.insert(e.clone(), id);
+        Ok(id)
+    }
+
+    /// An account by the key the accounts import stored (external id), else its domain, else
+    /// its name when exactly one account has it.
+    async fn account(
+        &mut self,
+        tx: &mut AnyConnection,
+        key: &str,
+    ) -> StoreResult<Result<AccountId, String>> {
+        if let Some(found) = self.accounts.get(key) {
+            return Ok(found.clone());
+        }
+        let lower = key.to_lowercase();
+        let mut q = Sql::new("SELECT id, external_id, domain FROM accounts WHERE external_id = ");
+        q.arg(key)
+            .push(" OR domain = ")
+            .arg(lower.as_str())
+            .push(" OR lower(name) = ")
+            .arg(lower.as_str());
+        let rows = q.query().fetch_all(&mut *tx).await.map_err(backend_err)?;
+        let mut candidates = Vec::with_capacity(rows.len());
+        for r in rows {
+            let id: i64 = r.try_get(0).map_err(backend_err)?;
+            let external: String = r.try_get(1).map_err(backend_err)?;
+            let domain: Option<String> = r.try_get(2).map_err(backend_err)?;
+            let rank = if external == key {
+                0
+            } else if domain.as_deref() == Some(lower.as_str()) {
+                1
+            } else {
+                2
+            };
+            candidates.push((rank, AccountId::new(id)));
+        }
+        candidates.sort();
+        let found = match candidates.as_slice() {
+            [] => Err(format!("no account '{key}' (import accounts first)")),
+            [(2, _), (2, _), ..] => Err(format!(
+                "'{key}' names {} accounts; use the account's external id",
+                candidates.len()
+            )),
+            [(_, id), ..] => Ok(*id),
+        };
+        self.accounts.insert(key.to_owned(), found.clone());
+        Ok(found)
+    }
+
+    async fn resolve(
+        &mut self,
+        tx: &mut AnyConnection,
+        row: usize,
+        links: &Links,
+    ) -> StoreResult<Result<Resolved, RowError>> {
+        let reject = |column: &str, reason: String| RowError {
+            row,
+            column: Some(column.to_owned()),
+            reason,
+        };
+        let contact = match &links.contact {
+            None => None,
+            Some(e) => match self.contact(tx, e).await? {
+                Some(id) => Some(id),
+                None => {
+                    return Ok(Err(reject(
+                        "email",
+                        format!("no contact {e} (import contacts first)"),
+                    )));
+                }
+            },
+        };
+        let account = match &links.account {
+            None => None,
+            Some(key) => match self.account(tx, key).await? {
+                Ok(id) => Some(id),
+                Err(reason) => return Ok(Err(reject("account", reason))),
+            },
+        };
+        let owner = match &links.owner {
+            None => None,
+            Some(e) => match self.user(tx, e).await? {
+                Some(id) => Some(id),
+                None => return Ok(Err(reject("owner", format!("no user {e}")))),
+            },
+        };
+        Ok(Ok(Resolved {
+            contact,
+            account,
+            owner,
+        }))
+    }
+}
 
 /// Inserts or updates the row keyed by `external_id` in `table`; `cols` and `vals` exclude it.
 /// `on_insert` is written only for a new row (a creation time defaulted to the import's own
@@ -50,7 +209,6 @@ async fn upsert_by_key(
             Ok(Upserted::Created)
         }
         Some(row) => {
-            use sqlx::Row;
             let same = vals.iter().enumerate().all(|(i, v)| match v {
                 Arg::Int(x) => row.try_get::<Option<i64>, _>(i).ok().as_ref() == Some(x),
                 Arg::Real(x) => row.try_get::<Option<f64>, _>(i).ok().as_ref() == Some(x),
@@ -67,13 +225,66 @@ async fn upsert_by_key(
     }
 }
 
+/// `upsert_by_key` for a whole table row (`columns[0]` the id, left to the database;
+/// `columns[1]` the external id, the key), with `on_insert` naming a column written only when
+/// the row is new.
+async fn upsert_row(
+    tx: &mut AnyConnection,
+    table: &str,
+    columns: &[&str],
+    row: Vec<Arg>,
+    on_insert: Option<&str>,
+) -> StoreResult<Upserted> {
+    let mut cols = Vec::with_capacity(columns.len());
+    let mut vals = Vec::with_capacity(columns.len());
+    let (mut key, mut extra) = (None, None);
+    for (c, v) in columns.iter().zip(row) {
+        match *c {
+            "id" => {}
+            "external_id" => key = Some(v),
+            c if Some(c) == on_insert => extra = Some((c, v)),
+            c => {
+                cols.push(c);
+                vals.push(v);
+            }
+        }
+    }
+    let Some(Arg::Text(Some(key))) = key else {
+        return Err(StoreError::Invalid(format!(
+            "{table}: a row without an external id"
+        )));
+    };
+    upsert_by_key(tx, table, &key, &cols, vals, extra).await
+}
+
 #[async_trait]
 impl ImportStore for SqlStore {
     #[tracing::instrument(skip_all, fields(rows = records.len()))]
-    async fn import(&self, records: &[Record]) -> StoreResult<ImportCounts> {
-        let mut counts = ImportCounts::default();
+    async fn import(
+        &self,
+        records: &[(usize, Record)],
+        dry_run: bool,
+    ) -> StoreResult<ImportReport> {
+        let mut report = ImportReport::default();
+        let mut resolver = Resolver::default();
         let mut tx = self.pool().begin().await.map_err(backend_err)?;
-        for r in records {
+        for (row, r) in records {
+            let links = match r {
+                Record::Deal(_, l)
+                | Record::Subscription(_, l)
+                | Record::Order(_, l)
+                | Record::Activity(_, l) => match resolver.resolve(&mut tx, *row, l).await? {
+                    Ok(resolved) => Some(resolved),
+                    Err(rejected) => {
+                        report.rejected.push(rejected);
+                        continue;
+                    }
+                },
+                _ => None,
+            };
+            let (contact, account, owner) = links
+                .map(|l| (l.contact, l.account, l.owner))
+                .unwrap_or_default();
             let outcome = match r {
                 Record::Contact(c) => upsert_outcome(&mut tx, c).await?.1,
                 // Not `account_details`: an import carries no owner, and re-importing must not
@@ -123,14 +334,60 @@ impl ImportStore for SqlStore {
                     )
                     .await?
                 }
+                Record::Deal(d, _) => {
+                    let d = Deal {
+                        contact_id: contact,
+                        account_id: account,
+                        owner_id: owner,
+                        ..(**d).clone()
+                    };
+                    upsert_row(
+                        &mut tx,
+                        "deals",
+                        &DEAL_COLUMNS,
+                        deal_row(&d),
+                        Some("created_at"),
+                    )
+                    .await?
+                }
+                Record::Subscription(s, _) => {
+                    let s = Subscription {
+                        account_id: account.unwrap_or(s.account_id),
+                        ..s.clone()
+                    };
+                    let row = subscription_row(&s);
+                    upsert_row(&mut tx, "subscriptions", &SUBSCRIPTION_COLUMNS, row, None).await?
+                }
+                Record::Order(o, _) => {
+                    let o = Order {
+                        account_id: account.unwrap_or(o.account_id),
+                        ..o.clone()
+                    };
+                    upsert_row(&mut tx, "orders", &ORDER_COLUMNS, order_row(&o), None).await?
+                }
+                Record::Activity(a, _) => {
+                    let a = Activity {
+                        account_id: account,
+                        contact_id: contact,
+                        user_id: owner,
+                        ..a.clone()
+                    };
+                    let row = activity_row(&a);
+                    upsert_row(&mut tx, "activities", &ACTIVITY_COLUMNS, row, None).await?
+                }
             };
+            let counts = &mut report.counts;
             match outcome {
                 Upserted::Created => counts.created += 1,
                 Upserted::Updated => counts.updated += 1,
                 Upserted::Unchanged => counts.unchanged += 1,
             }
         }
-        tx.commit().await.map_err(backend_err)?;
-        Ok(counts)
+        if dry_run {
+            tx.rollback().await.map_err(backend_err)?;
+        } else {
+            tx.commit().await.map_err(backend_err)?;
+        }
+        Ok(report)
     }
 }

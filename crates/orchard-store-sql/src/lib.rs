@@ -19,6 +19,7 @@ mod catalog;
 mod contacts;
 mod events;
 mod import;
+mod records;
 
 pub use bulk::TABLES;
 
@@ -141,6 +142,11 @@ pub(crate) fn backend_err(e: sqlx::Error) -> StoreError {
 
 pub(crate) fn json_err(e: serde_json::Error) -> StoreError {
     StoreError::Backend(Box::new(e))
+}
+
+/// A calendar day as stored: ISO text, which sorts and compares like the date.
+pub(crate) fn day(d: chrono::NaiveDate) -> Arg {
+    Arg::Text(Some(d.format("%Y-%m-%d").to_string()))
 }
 
 pub(crate) fn ms(t: DateTime<Utc>) -> i64 {

@@ -40,6 +40,8 @@ macro_rules! conformance_tests {
             capture_updates_the_contact_and_keeps_its_first_touch,
             settings_keep_the_first_value,
             a_second_import_of_the_same_rows_changes_nothing,
+            imported_deals_revenue_and_activities_resolve_their_links,
+            merging_two_contacts_keeps_both_timelines,
         );
     };
     (@each $fresh:expr; $($story:ident),* $(,)?) => {$(
@@ -441,10 +443,13 @@ pub async fn ensure_contacts_creates_only_the_missing<S: Store>(s: &S) {
         "existing contacts untouched"
     );
     let present = s
-        .existing_contacts(&[known, ContactId::new(999_999)])
+        .live_contacts(&[known, ContactId::new(999_999)])
         .await
         .unwrap();
-    assert_eq!(present.into_iter().collect::<Vec<_>>(), vec![known]);
+    assert_eq!(
+        present.into_iter().collect::<Vec<_>>(),
+        vec![(known, known)]
+    );
 }
 
 fn magnet(slug: &str, stage: FunnelStage) -> LeadMagnet {
@@ -617,11 +622,11 @@ pub async fn settings_keep_the_first_value<S: Store>(s: &S) {
 pub async fn a_second_import_of_the_same_rows_changes_nothing<S: Store>(s: &S) {
     use orchard_core::import::{ImportKind, Mapping, Record};
     let now = t(1_790_000_000_000);
-    let rows = |kind, header: &[&str], data: &[&[&str]]| -> Vec<Record> {
+    let rows = |kind, header: &[&str], data: &[&[&str]]| -> Vec<(usize, Record)> {
         let m = Mapping::new(kind, header).unwrap();
         data.iter()
             .enumerate()
-            .map(|(i, r)| m.parse(i + 2, r, now).unwrap())
+            .map(|(i, r)| (i + 2, m.parse(i + 2, r, now).unwrap()))
             .collect()
     };
     let mut batch = rows(
@@ -642,7 +647,14 @@ pub async fn a_second_import_of_the_same_rows_changes_nothing<S: Store>(s: &S) {
         &["Date", "Source", "Cost"],
         &[&["2026-03-01", "google", "99.50"]],
     ));
-    let first = s.import(&batch).await.unwrap();
+    let dry = s.import(&batch, true).await.unwrap();
+    assert_eq!(dry.counts.created, 4);
+    assert_eq!(
+        s.table_counts().await.unwrap()["contacts"],
+        0,
+        "a dry run stores nothing"
+    );
+    let first = s.import(&batch, false).await.unwrap().counts;
     assert_eq!(
         first,
         ImportCounts {
@@ -651,7 +663,7 @@ pub async fn a_second_import_of_the_same_rows_changes_nothing<S: Store>(s: &S) {
             unchanged: 0
         }
     );
-    let again = s.import(&batch).await.unwrap();
+    let again = s.import(&batch, false).await.unwrap().counts;
     assert_eq!(
         again,
         ImportCounts {
@@ -665,10 +677,224 @@ pub async fn a_second_import_of_the_same_rows_changes_nothing<S: Store>(s: &S) {
         &["Date", "Source", "Cost"],
         &[&["2026-03-01", "google", "120"]],
     );
-    assert_eq!(s.import(&changed).await.unwrap().updated, 1);
+    assert_eq!(s.import(&changed, false).await.unwrap().counts.updated, 1);
     let counts = s.table_counts().await.unwrap();
     assert_eq!(
         (counts["contacts"], counts["accounts"], counts["spend"]),
         (2, 1, 1)
     );
+}
+
+/// Deals, revenue and activities name their contact, account and owner by the source system's
+/// keys; rows naming nothing stored are rejected with the column, the rest stored once.
+pub async fn imported_deals_revenue_and_activities_resolve_their_links<S: Store>(s: &S) {
+    use orchard_core::import::{ImportKind, Mapping, Record};
+    let now = t(1_790_000_000_000);
+    let rows = |kind, header: &[&str], data: &[&[&str]]| -> Vec<(usize, Record)> {
+        let m = Mapping::new(kind, header).unwrap();
+        data.iter()
+            .enumerate()
+            .map(|(i, r)| (i + 2, m.parse(i + 2, r, now).unwrap()))
+            .collect()
+    };
+    s.create_user(&user("rep@orchard.test", Role::Rep), None)
+        .await
+        .unwrap();
+    let mut setup = rows(ImportKind::Contacts, &["email"], &[&["ann@acme.com"]]);
+    setup.extend(rows(
+        ImportKind::Accounts,
+        &["external id", "name", "domain"],
+        &[
+            &["crm-1", "Acme", "acme.com"],
+            &["crm-2", "Beta", ""],
+            &["crm-3", "Beta", ""],
+        ],
+    ));
+    s.import(&setup, false).await.unwrap();
+
+    let mut batch = rows(
+        ImportKind::Deals,
+        &[
+            "deal id",
+            "deal name",
+            "amount",
+            "status",
+            "email",
+            "account",
+            "owner",
+        ],
+        &[
+            &[
+                "d1",
+                "Acme pilot",
+                "5000",
+                "won",
+                "ann@acme.com",
+                "acme.com",
+                "rep@orchard.test",
+            ],
+            &["d2", "Ghost", "100", "open", "nobody@acme.com", "", ""],
+            &["d3", "Beta deal", "100", "open", "", "Beta", ""],
+        ],
+    );
+    batch.extend(rows(
+        ImportKind::Revenue,
+        &["account", "product", "plan", "amount", "period", "date"],
+        &[
+            &["crm-1", "Hosting", "Pro", "300", "month", "2026-01-01"],
+            &["Acme", "Audit", "", "1500", "", "2026-02-01"],
+            &["crm-9", "Hosting", "Pro", "300", "month", "2026-01-01"],
+        ],
+    ));
+    batch.extend(rows(
+        ImportKind::Activities,
+        &["type", "date", "account", "email", "user", "minutes"],
+        &[
+            &[
+                "call",
+                "2026-03-01",
+                "crm-1",
+                "ann@acme.com",
+                "rep@orchard.test",
+                "30",
+            ],
+            &["call", "2026-03-02", "crm-1", "", "boss@orchard.test", "30"],
+        ],
+    ));
+    let report = s.import(&batch, false).await.unwrap();
+    assert_eq!(report.counts.created, 4);
+    let rejected: Vec<(usize, Option<&str>)> = report
+        .rejected
+        .iter()
+        .map(|r| (r.row, r.column.as_deref()))
+        .collect();
+    // Row numbers restart per file; here three files share a batch.
+    assert_eq!(
+        rejected,
+        [
+            (3, Some("email")),
+            (4, Some("account")),
+            (4, Some("account")),
+            (3, Some("owner"))
+        ]
+    );
+    assert!(report.rejected[1].reason.contains("names 2 accounts"));
+    let again = s.import(&batch, false).await.unwrap();
+    assert_eq!((again.counts.created, again.counts.unchanged), (0, 4));
+    let counts = s.table_counts().await.unwrap();
+    assert_eq!(
+        (
+            counts["deals"],
+            counts["subscriptions"],
+            counts["orders"],
+            counts["activities"]
+        ),
+        (1, 1, 1, 1)
+    );
+}
+
+/// One person under two emails: after a merge the survivor carries both timelines, the other's
+/// id and email resolve to it, events for either land on it, and lists show one contact.
+pub async fn merging_two_contacts_keeps_both_timelines<S: Store>(s: &S) {
+    let mut work = NewContact::new(email("ann@work.com"), t(5_000));
+    work.details.first_name = Some("Ann".into());
+    let (keep, _) = s.upsert_contact(&work).await.unwrap();
+    let mut home = NewContact::new(email("ann@home.com"), t(1_000));
+    home.details.demographics.company = Some("Acme".into());
+    home.stage = LifecycleStage::Mql;
+    let (other, _) = s.upsert_contact(&home).await.unwrap();
+    let mut before = event("e-home", "email_opened", Some(other), 2_000);
+    before.properties.insert("message".into(), json!("m1"));
+    s.append_events(&[before, event("e-work", "email_opened", Some(keep), 6_000)])
+        .await
+        .unwrap();
+
+    let merged = s.merge_contacts(keep, other, t(7_000)).await.unwrap();
+    assert_eq!(merged.id, keep);
+    assert_eq!(merged.email.as_str(), "ann@work.com");
+    assert_eq!(merged.details.first_name.as_deref(), Some("Ann"));
+    assert_eq!(merged.details.demographics.company.as_deref(), Some("Acme"));
+    assert_eq!(
+        (merged.stage, merged.created_at),
+        (LifecycleStage::Mql, t(1_000))
+    );
+    assert_eq!(
+        s.merged_emails(keep).await.unwrap(),
+        vec![email("ann@home.com")]
+    );
+
+    // The other's id and email now find the survivor; new events for either land on it.
+    assert_eq!(s.contact(other).await.unwrap().id, keep);
+    assert_eq!(
+        s.contact_by_email(&email("ann@home.com")).await.unwrap().id,
+        keep
+    );
+    let ids = s
+        .ensure_contacts(&[(email("ann@home.com"), t(8_000))])
+        .await
+        .unwrap();
+    assert_eq!(ids[&email("ann@home.com")], keep);
+    assert_eq!(s.live_contacts(&[other]).await.unwrap()[&other], keep);
+    let (again, created) = s.upsert_contact(&home).await.unwrap();
+    assert_eq!(
+        (again, created),
+        (keep, false),
+        "no second contact for a merged email"
+    );
+
+    let kinds: Vec<(String, Option<ContactId>)> = s
+        .contact_events(keep, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.client_id, e.contact_id))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            (format!("merge-{other}-into-{keep}"), Some(keep)),
+            ("e-work".to_owned(), Some(keep)),
+            ("e-home".to_owned(), Some(other)),
+        ],
+        "both timelines, the log unchanged"
+    );
+    let listed = s
+        .list_contacts(
+            &ContactQuery {
+                page: 1,
+                per_page: 50,
+                ..Default::default()
+            },
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(listed.total, 1);
+    let by_old_email = s
+        .list_contacts(
+            &ContactQuery {
+                email: Some(email("ann@home.com")),
+                page: 1,
+                per_page: 50,
+                ..Default::default()
+            },
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(by_old_email.items[0].id, keep);
+
+    assert!(matches!(
+        s.merge_contacts(keep, other, t(9_000)).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(matches!(
+        s.merge_contacts(keep, keep, t(9_000)).await,
+        Err(StoreError::Invalid(_))
+    ));
+    assert!(matches!(
+        s.merge_contacts(keep, ContactId::new(999_999), t(9_000))
+            .await,
+        Err(StoreError::NotFound)
+    ));
 }

@@ -32,17 +32,19 @@ pub async fn ingest(store: &dyn Store, parsed: Vec<(usize, ParsedEvent)>) -> Sto
     }
     let emails: Vec<(Email, DateTime<Utc>)> = first_seen.into_iter().collect();
     let by_email = store.ensure_contacts(&emails).await?;
-    let existing = store.existing_contacts(&ids).await?;
+    let live = store.live_contacts(&ids).await?;
     let mut out = Ingested::default();
     let mut events = Vec::with_capacity(parsed.len());
     for (index, mut p) in parsed {
         p.event.contact_id = match &p.subject {
             Subject::Email(e) => by_email.get(e).copied(),
-            Subject::Contact(c) if existing.contains(c) => Some(*c),
-            Subject::Contact(c) => {
-                out.unknown_contacts.push((index, p.event.client_id, *c));
-                continue;
-            }
+            Subject::Contact(c) => match live.get(c) {
+                Some(now_is) => Some(*now_is),
+                None => {
+                    out.unknown_contacts.push((index, p.event.client_id, *c));
+                    continue;
+                }
+            },
             Subject::Visitor => None,
         };
         events.push(p.event);

@@ -18,6 +18,7 @@ use orchard_core::team::{Team, User};
 use orchard_core::{AccountId, ContactId, Email, EventSeq, FormId, LeadMagnetId, TokenId, UserId};
 
 pub mod conformance;
+pub mod import;
 pub mod ingest;
 
 #[derive(Debug, thiserror::Error)]
@@ -113,6 +114,7 @@ pub trait ContactStore: Send + Sync {
     /// Creates the contact, or updates the one with the same normalised email (filling in what
     /// is given, keeping what is not). Returns its id and whether it was created.
     async fn upsert_contact(&self, contact: &NewContact) -> StoreResult<(ContactId, bool)>;
+    /// By id; the id of a contact merged into another finds that other.
     async fn contact(&self, id: ContactId) -> StoreResult<Contact>;
     /// The ids of contacts with these emails, creating (as subscribers first seen at the given
     /// time) those that do not exist yet. One round trip per few thousand emails, not per email:
@@ -121,12 +123,29 @@ pub trait ContactStore: Send + Sync {
         &self,
         emails: &[(Email, DateTime<Utc>)],
     ) -> StoreResult<std::collections::HashMap<Email, ContactId>>;
-    /// Which of these ids belong to existing contacts.
-    async fn existing_contacts(
+    /// The contact each of these ids is now (itself, or the one it was merged into); ids of no
+    /// contact are missing from the answer.
+    async fn live_contacts(
         &self,
         ids: &[ContactId],
-    ) -> StoreResult<std::collections::HashSet<ContactId>>;
+    ) -> StoreResult<std::collections::HashMap<ContactId, ContactId>>;
+    /// By email; the email of a contact merged into another finds that other.
     async fn contact_by_email(&self, email: &Email) -> StoreResult<Contact>;
+    /// Folds `other` into `keep` (one person under two emails) in one transaction: keep's
+    /// values win and other's fill the gaps (`orchard_core::contact::merge_contacts`), the
+    /// earliest first touch and latest last touch are kept, other's deals, activities and
+    /// visitor ids move to keep, a `contact_merged` event is logged, and other's id and email
+    /// resolve to keep from then on. Both timelines stay: the log is never rewritten.
+    /// `NotFound` if either is missing, `Conflict` if either was merged away already,
+    /// `Invalid` if they are the same contact.
+    async fn merge_contacts(
+        &self,
+        keep: ContactId,
+        other: ContactId,
+        at: DateTime<Utc>,
+    ) -> StoreResult<Contact>;
+    /// The emails of contacts merged into this one.
+    async fn merged_emails(&self, id: ContactId) -> StoreResult<Vec<Email>>;
     /// `owner_scope`: when set, only contacts owned by that user (a rep's own book).
     async fn list_contacts(
         &self,
@@ -220,11 +239,26 @@ pub struct ImportCounts {
     pub unchanged: u64,
 }
 
+/// What an import batch did, and the rows it refused because what they refer to (a contact's
+/// email, an account's key, an owner's email) names nothing stored.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImportReport {
+    pub counts: ImportCounts,
+    pub rejected: Vec<orchard_core::import::RowError>,
+}
+
 #[async_trait]
 pub trait ImportStore: Send + Sync {
-    /// Stores a batch of imported records in one transaction, matching contacts by email and
-    /// accounts and spend by their external id, so importing the same file twice changes nothing.
-    async fn import(&self, records: &[orchard_core::import::Record]) -> StoreResult<ImportCounts>;
+    /// Stores a batch of imported records (each with its spreadsheet row number) in one
+    /// transaction, matching contacts by email and everything else by its external id, so
+    /// importing the same file twice changes nothing. A row whose links resolve to nothing is
+    /// rejected and stores nothing; the others are stored. With `dry_run` the transaction is
+    /// rolled back: the report says what the import would do.
+    async fn import(
+        &self,
+        records: &[(usize, orchard_core::import::Record)],
+        dry_run: bool,
+    ) -> StoreResult<ImportReport>;
 }
 
 #[async_trait]

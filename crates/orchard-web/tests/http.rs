@@ -1020,3 +1020,623 @@ async fn signed_opens_and_clicks_count_once_and_forgeries_count_never() {
     assert_eq!(kinds.iter().filter(|k| *k == "email_clicked").count(), 1);
     assert_eq!(kinds.len(), 2);
 }
+
+impl TestApp {
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = self.http.request(method, self.url(path)).bearer_auth(token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let r = req.send().await.unwrap();
+        let status = r.status();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Posts a urlencoded form with the session, like a browser.
+    async fn post_form(
+        &self,
+        path: &str,
+        session: &str,
+        form: &[(&str, &str)],
+    ) -> reqwest::Response {
+        self.http
+            .post(self.url(path))
+            .header(COOKIE, format!("{}={session}", auth::SESSION_COOKIE))
+            .form(form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Posts multipart form data (text fields and at most one file), like a browser.
+    async fn post_multipart(
+        &self,
+        path: &str,
+        session: &str,
+        fields: &[(&str, &str)],
+        file: Option<(&str, &[u8])>,
+    ) -> (StatusCode, String) {
+        let boundary = "----orchard-test-boundary";
+        let mut body = Vec::new();
+        for (k, v) in fields {
+            body.extend_from_slice(
+                format!(
+                    "--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n"
+                )
+                .as_bytes(),
+            );
+        }
+        if let Some((name, bytes)) = file {
+            body.extend_from_slice(
+                format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\nContent-Type: text/csv\r\n\r\n")
+                    .as_bytes(),
+            );
+            body.extend_from_slice(bytes);
+            body.extend_from_slice(b"\r\n");
+        }
+        body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+        let r = self
+            .http
+            .post(self.url(path))
+            .header(COOKIE, format!("{}={session}", auth::SESSION_COOKIE))
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                format!("multipart/form-data; boundary={boundary}"),
+            )
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        (r.status(), r.text().await.unwrap())
+    }
+}
+
+#[tokio::test]
+async fn lead_magnets_and_forms_are_changed_and_deleted_through_the_api() {
+    use reqwest::Method;
+    let app = spawn_app().await;
+    app.checklist_form(serde_json::json!({})).await;
+    let marketer = app.token(Role::Marketer).await;
+    let reader = app.token(Role::ReadOnly).await;
+    let (_, forms) = app.api("/api/v1/forms", &reader).await;
+    let form_id = forms[0]["id"].as_i64().unwrap();
+    let (_, magnets) = app.api("/api/v1/lead-magnets", &reader).await;
+    let magnet_id = magnets[0]["id"].as_i64().unwrap();
+
+    let changed = serde_json::json!({"slug": "crm-guide", "name": "The CRM guide",
+        "lead_magnet": "crm-checklist", "fields": ["company"], "thank_you": "Thanks!"});
+    let (s, body) = app
+        .call(
+            Method::PUT,
+            &format!("/api/v1/forms/{form_id}"),
+            &marketer,
+            Some(changed.clone()),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert_eq!(
+        (body["slug"].as_str(), body["url"].as_str()),
+        (Some("crm-guide"), Some("/f/crm-guide"))
+    );
+    let stored = app.store.form_by_slug("crm-guide").await.unwrap();
+    assert_eq!(
+        (stored.name.as_str(), stored.fields.clone()),
+        ("The CRM guide", vec!["company".to_owned()])
+    );
+
+    // Bad input, a missing form, a read-only token: each refused, nothing changed.
+    for (path, token, body, want) in [
+        (
+            format!("/api/v1/forms/{form_id}"),
+            &marketer,
+            serde_json::json!({"slug": "Bad Slug", "name": "x"}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "/api/v1/forms/999999".to_owned(),
+            &marketer,
+            changed.clone(),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            "/api/v1/forms/nope".to_owned(),
+            &marketer,
+            changed.clone(),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            format!("/api/v1/forms/{form_id}"),
+            &reader,
+            changed.clone(),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            format!("/api/v1/lead-magnets/{magnet_id}"),
+            &marketer,
+            serde_json::json!({"slug": "x", "name": "x", "kind": "x", "stage": "sideways"}),
+            StatusCode::BAD_REQUEST,
+        ),
+    ] {
+        let (s, b) = app.call(Method::PUT, &path, token, Some(body)).await;
+        assert_eq!(s, want, "{path}: {b}");
+        assert!(b["error"]["message"].is_string(), "{b}");
+    }
+    assert_eq!(app.store.form_by_slug("crm-guide").await.unwrap(), stored);
+
+    let (s, m) = app
+        .call(Method::PUT, &format!("/api/v1/lead-magnets/{magnet_id}"), &marketer,
+              Some(serde_json::json!({"slug": "crm-checklist", "name": "CRM checklist 2026", "kind": "checklist", "stage": "middle"})))
+        .await;
+    assert_eq!((s, m["stage"].as_str()), (StatusCode::OK, Some("middle")));
+
+    // Deleting the magnet leaves the form working without one; deleting the form closes it.
+    let (s, _) = app
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/lead-magnets/{magnet_id}"),
+            &marketer,
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (_, forms) = app.api("/api/v1/forms", &reader).await;
+    assert_eq!(forms[0]["lead_magnet"], Value::Null);
+    let (s, _) = app
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/forms/{form_id}"),
+            &reader,
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, _) = app
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/forms/{form_id}"),
+            &marketer,
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, _) = app
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/forms/{form_id}"),
+            &marketer,
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _) = app
+        .submit_json("crm-guide", serde_json::json!({"email": "a@example.com"}))
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let doc = app
+        .http
+        .get(app.url("/api/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+    assert!(doc["paths"]["/api/v1/forms/{id}"]["put"].is_object());
+    assert!(doc["paths"]["/api/v1/lead-magnets/{id}"]["delete"].is_object());
+    assert!(doc["paths"]["/api/v1/contacts/{id}/merge"]["post"].is_object());
+}
+
+#[tokio::test]
+async fn merging_contacts_through_the_api_keeps_both_timelines() {
+    use reqwest::Method;
+    let app = spawn_app().await;
+    let keep = app.contact("ann@work.com", "Ann", None).await;
+    let other = app.contact("ann@home.com", "Annie", None).await;
+    let writer = app.token(Role::Admin).await;
+    let (s, _) = app
+        .post_events(
+            &writer,
+            serde_json::json!({"events": [opened(1, "ann@work.com"), opened(2, "ann@home.com")]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+
+    let merge = |body: Value| {
+        let app = &app;
+        let writer = writer.clone();
+        async move {
+            app.call(
+                Method::POST,
+                &format!("/api/v1/contacts/{keep}/merge"),
+                &writer,
+                Some(body),
+            )
+            .await
+        }
+    };
+    for (body, want) in [
+        (
+            serde_json::json!({"merge_id": keep}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            serde_json::json!({"merge_id": other, "merge_email": "ann@home.com"}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            serde_json::json!({"merge_email": "not an email"}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            serde_json::json!({"merge_email": "nobody@home.com"}),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            serde_json::json!({"merge_id": other, "colour": 1}),
+            StatusCode::BAD_REQUEST,
+        ),
+    ] {
+        let (s, b) = merge(body.clone()).await;
+        assert_eq!(s, want, "{body}: {b}");
+    }
+    let rep = app.token(Role::Rep).await;
+    let (s, _) = app
+        .call(
+            Method::POST,
+            &format!("/api/v1/contacts/{keep}/merge"),
+            &rep,
+            Some(serde_json::json!({"merge_id": other})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    assert_eq!(
+        app.store
+            .merged_emails(orchard_core::ContactId::new(keep))
+            .await
+            .unwrap(),
+        vec![]
+    );
+
+    let (s, merged) = merge(serde_json::json!({"merge_email": "Ann@Home.com"})).await;
+    assert_eq!(s, StatusCode::OK, "{merged}");
+    assert_eq!(
+        (merged["id"].as_i64(), merged["name"].as_str()),
+        (Some(keep), Some("Ann"))
+    );
+    let (_, found) = app
+        .api("/api/v1/contacts?email=ann@home.com", &writer)
+        .await;
+    assert_eq!(found["items"][0]["id"].as_i64(), Some(keep));
+    let (_, by_old_id) = app.api(&format!("/api/v1/contacts/{other}"), &writer).await;
+    assert_eq!(by_old_id["id"].as_i64(), Some(keep));
+    let (_, all) = app.api("/api/v1/contacts", &writer).await;
+    assert_eq!(all["total"], 1);
+    let timeline = app
+        .store
+        .contact_events(orchard_core::ContactId::new(keep), 10)
+        .await
+        .unwrap();
+    assert_eq!(timeline.len(), 3, "both opens and the merge: {timeline:?}");
+    let (s, _) = merge(serde_json::json!({"merge_id": other})).await;
+    assert_eq!(
+        s,
+        StatusCode::BAD_REQUEST,
+        "the other id now is this contact"
+    );
+}
+
+#[tokio::test]
+async fn a_duplicate_is_merged_from_the_contact_page() {
+    let app = spawn_app().await;
+    app.user("boss@orchard.test", Role::Admin, "right-password")
+        .await;
+    let rep_id = app
+        .user("rep@orchard.test", Role::Rep, "rep-password")
+        .await;
+    let keep = app.contact("ann@work.com", "Ann", Some(rep_id)).await;
+    let other = app.contact("ann@home.com", "Annie", None).await;
+    let session = app
+        .login("boss@orchard.test", "right-password")
+        .await
+        .unwrap();
+    let (_, html) = app.page(&format!("/contacts/{keep}"), &session).await;
+    assert!(html.contains("Merge a duplicate"));
+    let csrf = hidden_csrf(&html);
+
+    let r = app
+        .post_form(
+            &format!("/contacts/{keep}/merge"),
+            &session,
+            &[("csrf", "wrong"), ("merge_email", "ann@home.com")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let r = app
+        .post_form(
+            &format!("/contacts/{keep}/merge"),
+            &session,
+            &[("csrf", &csrf), ("merge_email", "nobody@x.com")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.text().await.unwrap().contains("not found"));
+
+    let r = app
+        .post_form(
+            &format!("/contacts/{keep}/merge"),
+            &session,
+            &[("csrf", &csrf), ("merge_email", "ann@home.com")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let to = r.headers()[LOCATION].to_str().unwrap().to_owned();
+    assert!(to.starts_with(&format!("/contacts/{keep}?merged=")), "{to}");
+    let (_, html) = app.page(&to, &session).await;
+    assert!(html.contains("also ann@home.com") && html.contains("Merged ann@home.com"));
+    // The merged contact's old page leads to the survivor.
+    let r = app
+        .http
+        .get(app.url(&format!("/contacts/{other}")))
+        .header(COOKIE, format!("{}={session}", auth::SESSION_COOKIE))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.headers()[LOCATION].to_str().unwrap(),
+        format!("/contacts/{keep}")
+    );
+
+    // A rep may see the contact but not merge into it.
+    let rep = app.login("rep@orchard.test", "rep-password").await.unwrap();
+    let (_, html) = app.page(&format!("/contacts/{keep}"), &rep).await;
+    assert!(!html.contains("Merge a duplicate"));
+    let r = app
+        .post_form(
+            &format!("/contacts/{keep}/merge"),
+            &rep,
+            &[("csrf", &hidden_csrf(&html)), ("merge_email", "x@x.com")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn lead_magnets_and_forms_are_edited_and_deleted_from_their_pages() {
+    let app = spawn_app().await;
+    app.checklist_form(serde_json::json!({})).await;
+    app.user("mkt@orchard.test", Role::Marketer, "right-password")
+        .await;
+    app.user("rep@orchard.test", Role::Rep, "rep-password")
+        .await;
+    let session = app
+        .login("mkt@orchard.test", "right-password")
+        .await
+        .unwrap();
+    let magnet = app.store.lead_magnets().await.unwrap().remove(0);
+    let form = app.store.forms().await.unwrap().remove(0);
+    let (_, html) = app.page("/lead-magnets", &session).await;
+    let csrf = hidden_csrf(&html);
+    assert!(html.contains(&format!("action=\"/lead-magnets/{}\"", magnet.id)));
+
+    let r = app
+        .post_form(
+            &format!("/lead-magnets/{}", magnet.id),
+            &session,
+            &[
+                ("csrf", &csrf),
+                ("name", "Renamed checklist"),
+                ("slug", "crm-checklist"),
+                ("kind", "checklist"),
+                ("stage", "bottom"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let stored = app.store.lead_magnets().await.unwrap().remove(0);
+    assert_eq!(
+        (stored.name.as_str(), stored.stage.as_str()),
+        ("Renamed checklist", "bottom")
+    );
+    let r = app
+        .post_form(
+            &format!("/lead-magnets/{}", magnet.id),
+            &session,
+            &[
+                ("csrf", &csrf),
+                ("name", ""),
+                ("slug", "crm-checklist"),
+                ("kind", "checklist"),
+                ("stage", "top"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.text().await.unwrap().contains("name: 1-200"));
+    assert_eq!(app.store.lead_magnets().await.unwrap().remove(0), stored);
+
+    let r = app
+        .post_form(
+            &format!("/forms/{}", form.id),
+            &session,
+            &[
+                ("csrf", &csrf),
+                ("name", "New name"),
+                ("slug", "get-checklist"),
+                ("lead_magnet", "crm-checklist"),
+                ("fields", "company"),
+                ("fields", "country"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        app.store
+            .form_by_slug("get-checklist")
+            .await
+            .unwrap()
+            .fields,
+        ["company", "country"]
+    );
+
+    let rep = app.login("rep@orchard.test", "rep-password").await.unwrap();
+    let (_, rep_html) = app.page("/forms", &rep).await;
+    assert!(!rep_html.contains("Delete form"));
+    let r = app
+        .post_form(
+            &format!("/forms/{}/delete", form.id),
+            &rep,
+            &[("csrf", &hidden_csrf(&rep_html))],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let r = app
+        .post_form(
+            &format!("/forms/{}/delete", form.id),
+            &session,
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert!(app.store.forms().await.unwrap().is_empty());
+    let r = app
+        .post_form(
+            &format!("/lead-magnets/{}/delete", magnet.id),
+            &session,
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert!(app.store.lead_magnets().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn the_import_page_previews_imports_and_reports_rejects() {
+    let app = spawn_app().await;
+    app.user("boss@orchard.test", Role::Admin, "right-password")
+        .await;
+    app.user("rep@orchard.test", Role::Rep, "rep-password")
+        .await;
+    let session = app
+        .login("boss@orchard.test", "right-password")
+        .await
+        .unwrap();
+    let (s, html) = app.page("/import", &session).await;
+    assert_eq!(s, StatusCode::OK);
+    let csrf = hidden_csrf(&html);
+    let file = "\u{feff}Email,First Name,Favourite colour\r\nann@x.com,Ann,green\r\nnot-an-email,Bo,\r\nbo@x.com,Bo,blue\r\n";
+
+    let (s, html) = app
+        .post_multipart(
+            "/import",
+            &session,
+            &[("csrf", &csrf), ("kind", "contacts"), ("action", "preview")],
+            Some(("people.csv", file.as_bytes())),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{html}");
+    assert!(
+        html.contains("→ first_name") && html.contains("custom attribute"),
+        "{html}"
+    );
+    assert!(html.contains("<strong data-testid=\"imported\">2</strong>"));
+    assert!(
+        html.contains("<td>3</td><td>email</td>"),
+        "the bad row is named"
+    );
+    assert_eq!(
+        app.store.table_counts().await.unwrap()["contacts"],
+        0,
+        "a preview stores nothing"
+    );
+
+    let (s, html) = app
+        .post_multipart(
+            "/import",
+            &session,
+            &[
+                ("csrf", &csrf),
+                ("kind", "contacts"),
+                ("action", "import"),
+                ("content", file),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(html.contains("imported 2 rejected 1"), "{html}");
+    assert!(html.contains("download=\"contacts-rejects.csv\""));
+    assert_eq!(app.store.table_counts().await.unwrap()["contacts"], 2);
+    let (_, again) = app
+        .post_multipart(
+            "/import",
+            &session,
+            &[("csrf", &csrf), ("kind", "contacts"), ("action", "import")],
+            Some(("people.csv", file.as_bytes())),
+        )
+        .await;
+    assert!(again.contains("imported 0 rejected 1"));
+
+    // A file that cannot be read, a missing column, a wrong token, a rep: clear errors, nothing stored.
+    let (s, html) = app
+        .post_multipart(
+            "/import",
+            &session,
+            &[("csrf", &csrf), ("kind", "contacts"), ("action", "import")],
+            Some(("latin1.csv", b"email\nj\xF6rg@x.com\n")),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(html.contains("not UTF-8"));
+    let (s, html) = app
+        .post_multipart(
+            "/import",
+            &session,
+            &[("csrf", &csrf), ("kind", "deals"), ("action", "import")],
+            Some(("d.csv", b"name\nx\n")),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        html.contains("no &#x27;amount&#x27; column") || html.contains("no 'amount' column"),
+        "{html}"
+    );
+    let (s, _) = app
+        .post_multipart(
+            "/import",
+            &session,
+            &[
+                ("csrf", "forged"),
+                ("kind", "contacts"),
+                ("action", "import"),
+            ],
+            Some(("x.csv", b"email\nz@x.com\n")),
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let rep = app.login("rep@orchard.test", "rep-password").await.unwrap();
+    let (_, rep_html) = app.page("/import", &rep).await;
+    assert!(
+        !rep_html.contains("href=\"/import\""),
+        "no menu entry for a rep"
+    );
+    let (s, _) = app
+        .post_multipart(
+            "/import",
+            &rep,
+            &[
+                ("csrf", &hidden_csrf(&app.page("/contacts", &rep).await.1)),
+                ("kind", "contacts"),
+                ("action", "import"),
+            ],
+            Some(("x.csv", b"email\nz@x.com\n")),
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    assert_eq!(app.store.table_counts().await.unwrap()["contacts"], 2);
+}

@@ -1,46 +1,21 @@
-//! `orchard import KIND FILE`: CSV in, rows checked one by one (`orchard_core::import`), good
-//! rows stored in batches, bad rows written with their row number, column and reason to
-//! `FILE.rejects.csv`. The last line printed is `imported N rejected M`. The exit code is 0
-//! whenever the file could be read, rejected rows or not.
+//! `orchard import KIND FILE`: the file read and decoded here, every row checked and stored by
+//! the shared import path (`orchard_store::import`), a progress bar on the terminal, and the
+//! rejected rows (row number, column, reason) written to `FILE.rejects.csv`. The caller prints
+//! `imported N rejected M` last; the exit code is 0 whenever the file could be read.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use chrono::Utc;
 use indicatif::{ProgressBar, ProgressStyle};
-use orchard_core::event_input::{ParsedEvent, csv_row_to_json, parse_event};
-use orchard_core::import::{ImportKind, Mapping, RowError};
+use orchard_core::import::{RowError, decode};
 use orchard_store::Store;
-use orchard_store::ingest;
+use orchard_store::import::{ImportError, Outcome};
 
-const BATCH: usize = 1_000;
-
-#[derive(Debug, Default)]
-pub struct Outcome {
-    pub imported: u64,
-    pub unchanged: u64,
-    pub rejected: Vec<RowError>,
+#[derive(Debug)]
+pub struct Done {
+    pub outcome: Outcome,
     pub rejects_file: Option<PathBuf>,
-}
-
-/// The file's text, or why it cannot be read as a UTF-8 CSV.
-fn read_text(path: &Path) -> anyhow::Result<String> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
-    match std::str::from_utf8(bytes) {
-        Ok(s) => Ok(s.to_owned()),
-        Err(e) => {
-            let line = bytes[..e.valid_up_to()]
-                .iter()
-                .filter(|b| **b == b'\n')
-                .count()
-                + 1;
-            anyhow::bail!(
-                "{} is not UTF-8 (first bad byte on line {line}); save it as UTF-8 (\"CSV UTF-8\" in Excel) and import again",
-                path.display()
-            )
-        }
-    }
 }
 
 fn bar(progress: bool, len: usize, what: &str) -> ProgressBar {
@@ -57,16 +32,16 @@ fn bar(progress: bool, len: usize, what: &str) -> ProgressBar {
     b
 }
 
-fn write_rejects(path: &Path, out: &mut Outcome) -> anyhow::Result<()> {
-    if out.rejected.is_empty() {
-        return Ok(());
+/// The rejected rows as CSV (`row,column,reason`), as the import page offers them for download.
+pub fn write_rejects(path: &Path, rejected: &[RowError]) -> anyhow::Result<Option<PathBuf>> {
+    if rejected.is_empty() {
+        return Ok(None);
     }
-    out.rejected.sort_by_key(|r| r.row);
     let file = PathBuf::from(format!("{}.rejects.csv", path.display()));
     let mut w = csv::Writer::from_path(&file)
         .with_context(|| format!("cannot write {}", file.display()))?;
     w.write_record(["row", "column", "reason"])?;
-    for r in &out.rejected {
+    for r in rejected {
         w.write_record([
             r.row.to_string(),
             r.column.clone().unwrap_or_default(),
@@ -74,8 +49,7 @@ fn write_rejects(path: &Path, out: &mut Outcome) -> anyhow::Result<()> {
         ])?;
     }
     w.flush()?;
-    out.rejects_file = Some(file);
-    Ok(())
+    Ok(Some(file))
 }
 
 pub async fn run(
@@ -83,163 +57,30 @@ pub async fn run(
     kind: &str,
     path: &Path,
     progress: bool,
-) -> anyhow::Result<Outcome> {
-    if kind == "events" {
-        return events(store, path, progress).await;
-    }
-    let kind = ImportKind::parse(kind).ok_or_else(|| {
-        anyhow::anyhow!(
-            "importing '{kind}' is not supported; supported now: contacts, accounts, spend, events (deals, revenue and activities are being added)"
-        )
+) -> anyhow::Result<Done> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let text = decode(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let bar = bar(progress, text.len(), kind);
+    let outcome = orchard_store::import::run(store, kind, text, Utc::now(), false, &|b| {
+        bar.set_position(b)
+    })
+    .await
+    .map_err(|e| match e {
+        ImportError::Unreadable(why) => anyhow::anyhow!("{}: {why}", path.display()),
+        ImportError::Store(e) => anyhow::Error::new(e).context("storing the imported rows"),
     })?;
-    let text = read_text(path)?;
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .from_reader(text.as_bytes());
-    let mut records = reader.records();
-    let header = match records.next() {
-        Some(Ok(h)) => h,
-        Some(Err(e)) => anyhow::bail!("the header row of {} cannot be read: {e}", path.display()),
-        None => anyhow::bail!("{} is empty: it needs a header row", path.display()),
-    };
-    let mapping = Mapping::new(kind, &header.iter().collect::<Vec<_>>())
-        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    if !mapping.unknown.is_empty() {
-        let what = if kind == ImportKind::Contacts {
+    bar.finish_and_clear();
+    if !outcome.unknown_columns.is_empty() {
+        let what = if kind == "contacts" {
             "kept as custom attributes"
         } else {
             "ignored"
         };
-        eprintln!("columns {what}: {}", mapping.unknown.join(", "));
+        eprintln!("columns {what}: {}", outcome.unknown_columns.join(", "));
     }
-    let bar = bar(progress, text.len(), kind.as_str());
-    let now = Utc::now();
-    let mut out = Outcome::default();
-    let mut batch = Vec::with_capacity(BATCH);
-    let mut row = 1;
-    for record in records {
-        row += 1;
-        match record {
-            Err(e) => out.rejected.push(RowError {
-                row,
-                column: None,
-                reason: format!("cannot be read as CSV: {e}"),
-            }),
-            Ok(r) => {
-                bar.set_position(r.position().map_or(0, |p| p.byte()));
-                if r.iter().all(|f| f.trim().is_empty()) {
-                    continue;
-                }
-                match mapping.parse(row, &r.iter().collect::<Vec<_>>(), now) {
-                    Ok(rec) => batch.push(rec),
-                    Err(e) => out.rejected.push(e),
-                }
-            }
-        }
-        if batch.len() >= BATCH {
-            let c = store.import(&batch).await?;
-            out.imported += c.created + c.updated;
-            out.unchanged += c.unchanged;
-            batch.clear();
-        }
-    }
-    if !batch.is_empty() {
-        let c = store.import(&batch).await?;
-        out.imported += c.created + c.updated;
-        out.unchanged += c.unchanged;
-    }
-    bar.finish_and_clear();
-    write_rejects(path, &mut out)?;
-    Ok(out)
-}
-
-/// Events from JSON Lines (one event object a line, as the API takes them) or CSV (columns id,
-/// type, email | contact_id | visitor_id, at, and any others as properties), through the same
-/// parser and ingestion path as `POST /api/v1/events`. Row numbers are lines for JSON Lines.
-async fn events(store: &dyn Store, path: &Path, progress: bool) -> anyhow::Result<Outcome> {
-    let text = read_text(path)?;
-    let jsonl = matches!(
-        path.extension().and_then(|e| e.to_str()),
-        Some("jsonl" | "ndjson")
-    ) || text.trim_start().starts_with('{');
-    let now = Utc::now();
-    let bar = bar(progress, text.len(), "events");
-    let mut out = Outcome::default();
-    let mut batch = Vec::with_capacity(BATCH);
-    let reject = |row: usize, reason: String| RowError {
-        row,
-        column: None,
-        reason,
-    };
-    let flush =
-        async |batch: &mut Vec<(usize, ParsedEvent)>, out: &mut Outcome| -> anyhow::Result<()> {
-            let done = ingest::ingest(store, std::mem::take(batch)).await?;
-            out.imported += done.outcome.stored.len() as u64;
-            out.unchanged += done.outcome.duplicates.len() as u64;
-            for (row, _, c) in done.unknown_contacts {
-                out.rejected.push(RowError {
-                    row,
-                    column: Some("contact_id".into()),
-                    reason: format!("no contact {c}"),
-                });
-            }
-            Ok(())
-        };
-    let push = |row: usize,
-                value: Result<serde_json::Value, String>,
-                batch: &mut Vec<(usize, ParsedEvent)>,
-                out: &mut Outcome| {
-        match value.and_then(|v| parse_event(v, now)) {
-            Ok(p) => batch.push((row, p)),
-            Err(e) => out.rejected.push(reject(row, e)),
-        }
-    };
-    if jsonl {
-        let mut offset = 0;
-        for (i, line) in text.lines().enumerate() {
-            offset += line.len() + 1;
-            bar.set_position(offset as u64);
-            if line.trim().is_empty() {
-                continue;
-            }
-            let value = serde_json::from_str(line).map_err(|e| format!("not a JSON object: {e}"));
-            push(i + 1, value, &mut batch, &mut out);
-            if batch.len() >= BATCH {
-                flush(&mut batch, &mut out).await?;
-            }
-        }
-    } else {
-        let mut reader = csv::ReaderBuilder::new()
-            .has_headers(false)
-            .flexible(true)
-            .from_reader(text.as_bytes());
-        let mut records = reader.records();
-        let header = match records.next() {
-            Some(Ok(h)) => h,
-            _ => anyhow::bail!("{} has no readable header row", path.display()),
-        };
-        let header: Vec<String> = header.iter().map(str::to_owned).collect();
-        let header: Vec<&str> = header.iter().map(String::as_str).collect();
-        for (i, r) in records.enumerate() {
-            let row = i + 2;
-            let value = match r {
-                Ok(r) => {
-                    bar.set_position(r.position().map_or(0, |p| p.byte()));
-                    csv_row_to_json(&header, &r.iter().collect::<Vec<_>>())
-                }
-                Err(e) => Err(format!("cannot be read as CSV: {e}")),
-            };
-            push(row, value, &mut batch, &mut out);
-            if batch.len() >= BATCH {
-                flush(&mut batch, &mut out).await?;
-            }
-        }
-    }
-    if !batch.is_empty() {
-        flush(&mut batch, &mut out).await?;
-    }
-    bar.finish_and_clear();
-    write_rejects(path, &mut out)?;
-    Ok(out)
+    let rejects_file = write_rejects(path, &outcome.rejected)?;
+    Ok(Done {
+        outcome,
+        rejects_file,
+    })
 }

@@ -55,10 +55,10 @@ enum Command {
         #[arg(long, default_value_t = 7)]
         seed: u64,
     },
-    /// Import a CSV file: contacts, accounts or spend. Prints `imported N rejected M` last and
+    /// Import a CSV file (JSON Lines too for events). Prints `imported N rejected M` last and
     /// writes rejected rows (row, column, reason) to FILE.rejects.csv.
     Import {
-        /// contacts, accounts or spend.
+        /// contacts, accounts, deals, revenue, activities, spend or events.
         kind: String,
         file: PathBuf,
     },
@@ -175,11 +175,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Import { kind, file } => {
             let store = store::open(&config.database_url).await?;
-            let out = import::run(store.as_ref(), &kind, &file, true).await?;
+            let done = import::run(store.as_ref(), &kind, &file, true).await?;
+            let out = &done.outcome;
             if out.unchanged > 0 {
                 eprintln!("{} rows were already up to date", out.unchanged);
             }
-            if let Some(f) = &out.rejects_file {
+            if let Some(f) = &done.rejects_file {
                 eprintln!("rejected rows, with row number and reason: {}", f.display());
             }
             println!("imported {} rejected {}", out.imported, out.rejected.len());

@@ -252,3 +252,70 @@ fn events_import_from_json_lines_and_csv_through_the_api_parser() {
         Some("imported 1 rejected 1")
     );
 }
+
+#[test]
+fn deals_revenue_and_activities_import_against_the_contacts_and_accounts_they_name() {
+    let db = scratch_sqlite("import-linked");
+    let dir = std::env::temp_dir().join(format!("orchard-import-linked-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let run = |kind: &str, name: &str, csv: &str| {
+        let file = dir.join(name);
+        std::fs::write(&file, csv).unwrap();
+        let out = orchard(&["import", kind, file.to_str().unwrap(), "--db", &db]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let last = String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .last()
+            .unwrap()
+            .to_owned();
+        let rejects =
+            std::fs::read_to_string(format!("{}.rejects.csv", file.display())).unwrap_or_default();
+        (last, rejects)
+    };
+    run("contacts", "contacts.csv", "email\nann@acme.com\n");
+    run(
+        "accounts",
+        "accounts.csv",
+        "Record ID,Company name,Company Domain Name\nhs-1,Acme,acme.com\n",
+    );
+    // HubSpot's deal export headers; row 3 names a contact nobody imported.
+    let (deals, rejects) = run(
+        "deals",
+        "deals.csv",
+        "Record ID,Deal Name,Deal Stage,Amount,Close Date,Create Date,Associated Contact,Associated Company\n\
+         901,Acme pilot,closedwon,12000,2026-05-01,2026-03-02,ann@acme.com,hs-1\n\
+         902,Ghost deal,appointmentscheduled,500,,2026-03-02,ghost@acme.com,\n",
+    );
+    assert_eq!(deals, "imported 1 rejected 1");
+    assert!(
+        rejects.contains("3,email,no contact ghost@acme.com"),
+        "{rejects}"
+    );
+    let (revenue, rejects) = run(
+        "revenue",
+        "revenue.csv",
+        "account,product,plan,amount,period,date\n\
+         acme.com,Hosting,Pro,300,monthly,2026-01-01\n\
+         Acme,Audit,,1500,,2026-02-01\n\
+         acme.com,Hosting,Pro,300,fortnightly,2026-01-01\n",
+    );
+    assert_eq!(revenue, "imported 2 rejected 1");
+    assert!(rejects.contains("4,period,"), "{rejects}");
+    let (activities, _) = run(
+        "activities",
+        "activities.csv",
+        "type,date,account,email,minutes,subject\ncall,2026-03-01 10:00,hs-1,ann@acme.com,25,QBR prep\n",
+    );
+    assert_eq!(activities, "imported 1 rejected 0");
+    let (again, _) = run(
+        "activities",
+        "activities.csv",
+        "type,date,account,email,minutes,subject\ncall,2026-03-01 10:00,hs-1,ann@acme.com,25,QBR prep\n",
+    );
+    assert_eq!(again, "imported 0 rejected 0");
+}

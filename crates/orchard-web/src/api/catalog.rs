@@ -1,9 +1,10 @@
 //! Lead magnets and forms through the API: `GET`/`POST /api/v1/lead-magnets`,
-//! `GET`/`POST /api/v1/forms`. Input is checked in one place (`parse_*`), shared with the web
+//! `PUT`/`DELETE /api/v1/lead-magnets/{id}`, and the same for `/api/v1/forms`. Input is checked in one place (`parse_*`), shared with the web
 //! pages, so both refuse the same things with the same words.
 
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Json;
 use orchard_core::capture::{Form, FunnelStage, LeadMagnet, is_valid_slug};
@@ -189,8 +190,7 @@ pub fn form_out(f: Form, magnets: &[LeadMagnet]) -> FormOut {
 }
 
 fn may_edit(caller: &ApiCaller) -> Result<(), ApiError> {
-    use orchard_core::auth::Role;
-    if matches!(caller.role, Role::Admin | Role::Marketer) {
+    if caller.role.may_manage_capture() {
         Ok(())
     } else {
         Err(ApiError::forbidden(
@@ -210,6 +210,18 @@ fn conflict_on_slug(e: StoreError) -> ApiError {
         }
         other => other.into(),
     }
+}
+
+fn not_found_as(what: &'static str) -> impl Fn(StoreError) -> ApiError {
+    move |e| match e {
+        StoreError::NotFound => ApiError::not_found(what),
+        other => conflict_on_slug(other),
+    }
+}
+
+fn path_id(id: Result<Path<i64>, PathRejection>) -> Result<i64, ApiError> {
+    id.map(|Path(id)| id)
+        .map_err(|_| ApiError::bad_request("id: must be a whole number"))
 }
 
 /// List lead magnets.
@@ -250,6 +262,52 @@ pub async fn create_lead_magnet(
     Ok((StatusCode::CREATED, Json(magnet_out(m))))
 }
 
+/// Replace a lead magnet's slug, name, kind and stage. Forms offering it keep offering it.
+#[utoipa::path(put, path = "/api/v1/lead-magnets/{id}", tag = "capture", request_body = LeadMagnetIn,
+    params(("id" = i64, Path, description = "Lead magnet id")),
+    security(("bearer" = [])),
+    responses((status = 200, body = LeadMagnetOut), (status = 400, body = ErrorBody),
+               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+               (status = 409, body = ErrorBody)))]
+pub async fn update_lead_magnet(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    id: Result<Path<i64>, PathRejection>,
+    bytes: Bytes,
+) -> Result<Json<LeadMagnetOut>, ApiError> {
+    may_edit(&caller)?;
+    let id = path_id(id)?;
+    let mut m = parse_lead_magnet(&body(&bytes)?).map_err(ApiError::bad_request)?;
+    m.id = LeadMagnetId::new(id);
+    state
+        .store
+        .update_lead_magnet(&m)
+        .await
+        .map_err(not_found_as("lead magnet"))?;
+    Ok(Json(magnet_out(m)))
+}
+
+/// Delete a lead magnet. Forms that offered it keep working without one; contacts keep the
+/// magnet's slug in their attribution.
+#[utoipa::path(delete, path = "/api/v1/lead-magnets/{id}", tag = "capture",
+    params(("id" = i64, Path, description = "Lead magnet id")),
+    security(("bearer" = [])),
+    responses((status = 204, description = "Deleted"), (status = 403, body = ErrorBody),
+               (status = 404, body = ErrorBody)))]
+pub async fn delete_lead_magnet(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    id: Result<Path<i64>, PathRejection>,
+) -> Result<StatusCode, ApiError> {
+    may_edit(&caller)?;
+    state
+        .store
+        .delete_lead_magnet(LeadMagnetId::new(path_id(id)?))
+        .await
+        .map_err(not_found_as("lead magnet"))?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 /// List forms, each with its public capture address.
 #[utoipa::path(get, path = "/api/v1/forms", tag = "capture", security(("bearer" = [])),
     responses((status = 200, body = Vec<FormOut>), (status = 401, body = ErrorBody)))]
@@ -288,4 +346,51 @@ pub async fn create_form(
         .await
         .map_err(conflict_on_slug)?;
     Ok((StatusCode::CREATED, Json(form_out(f, &magnets))))
+}
+
+/// Replace a form. Its public address follows its slug; submissions already stored keep the
+/// slug they were made under.
+#[utoipa::path(put, path = "/api/v1/forms/{id}", tag = "capture", request_body = FormIn,
+    params(("id" = i64, Path, description = "Form id")),
+    security(("bearer" = [])),
+    responses((status = 200, body = FormOut), (status = 400, body = ErrorBody),
+               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+               (status = 409, body = ErrorBody)))]
+pub async fn update_form(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    id: Result<Path<i64>, PathRejection>,
+    bytes: Bytes,
+) -> Result<Json<FormOut>, ApiError> {
+    may_edit(&caller)?;
+    let id = path_id(id)?;
+    let magnets = state.store.lead_magnets().await?;
+    let mut f = parse_form(&body(&bytes)?, &magnets).map_err(ApiError::bad_request)?;
+    f.id = FormId::new(id);
+    state
+        .store
+        .update_form(&f)
+        .await
+        .map_err(not_found_as("form"))?;
+    Ok(Json(form_out(f, &magnets)))
+}
+
+/// Delete a form: its public address answers 404 from then on.
+#[utoipa::path(delete, path = "/api/v1/forms/{id}", tag = "capture",
+    params(("id" = i64, Path, description = "Form id")),
+    security(("bearer" = [])),
+    responses((status = 204, description = "Deleted"), (status = 403, body = ErrorBody),
+               (status = 404, body = ErrorBody)))]
+pub async fn delete_form(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    id: Result<Path<i64>, PathRejection>,
+) -> Result<StatusCode, ApiError> {
+    may_edit(&caller)?;
+    state
+        .store
+        .delete_form(FormId::new(path_id(id)?))
+        .await
+        .map_err(not_found_as("form"))?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -1,6 +1,7 @@
-//! `GET /api/v1/contacts` (filtered, paginated; `?email=` finds one) and
-//! `GET /api/v1/contacts/{id}`.
+//! `GET /api/v1/contacts` (filtered, paginated; `?email=` finds one),
+//! `GET /api/v1/contacts/{id}` and `POST /api/v1/contacts/{id}/merge`.
 
+use axum::body::Bytes;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::response::Json;
@@ -227,6 +228,94 @@ pub async fn get_contact(
     };
     Ok(Json(
         contact_out(&state, contact, &mut Default::default()).await?,
+    ))
+}
+
+/// Which contact to fold into the one in the path: by id or by email.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MergeIn {
+    pub merge_id: Option<i64>,
+    pub merge_email: Option<String>,
+}
+
+/// Finds the contact a merge request names, or says what is wrong with the request.
+pub(crate) async fn merge_target(state: &AppState, m: &MergeIn) -> Result<ContactId, ApiError> {
+    let found = match (m.merge_id, m.merge_email.as_deref().map(str::trim)) {
+        (Some(id), None) => state.store.contact(ContactId::new(id)).await,
+        (None, Some(e)) => {
+            let e = Email::parse(e)
+                .map_err(|err| ApiError::bad_request(format!("merge_email: {err}")))?;
+            state.store.contact_by_email(&e).await
+        }
+        _ => {
+            return Err(ApiError::bad_request(
+                "give exactly one of merge_id and merge_email",
+            ));
+        }
+    };
+    match found {
+        Ok(c) => Ok(c.id),
+        Err(StoreError::NotFound) => Err(ApiError::not_found("contact to merge")),
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub(crate) fn merge_error(e: StoreError) -> ApiError {
+    match e {
+        StoreError::NotFound => ApiError::not_found("contact"),
+        StoreError::Invalid(m) => ApiError::bad_request(m),
+        StoreError::Conflict(m) => ApiError::new(axum::http::StatusCode::CONFLICT, "conflict", m),
+        other => other.into(),
+    }
+}
+
+/// Merge another contact (the same person under another email) into this one. This contact
+/// stays; the other's attributes fill its gaps, its deals, activities and visitor ids move here,
+/// and its id and email resolve to this contact from then on. Both timelines are kept.
+#[utoipa::path(
+    post,
+    path = "/api/v1/contacts/{id}/merge",
+    tag = "contacts",
+    params(("id" = i64, Path, description = "The contact that stays")),
+    request_body = MergeIn,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The merged contact", body = ContactOut),
+        (status = 400, description = "Invalid request, or a contact merged into itself", body = ErrorBody),
+        (status = 403, description = "The token's role may not merge", body = ErrorBody),
+        (status = 404, description = "Either contact does not exist", body = ErrorBody),
+        (status = 409, description = "The other contact was merged already", body = ErrorBody),
+    )
+)]
+#[tracing::instrument(skip_all, fields(caller = %caller.token_name))]
+pub async fn merge_contact(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    id: Result<Path<i64>, PathRejection>,
+    bytes: Bytes,
+) -> Result<Json<ContactOut>, ApiError> {
+    if !caller.role.may_change_in_bulk() {
+        return Err(ApiError::forbidden(
+            "only admins, marketers and sales managers merge contacts",
+        ));
+    }
+    let Path(id) = id.map_err(|_| ApiError::bad_request("id: must be a whole number"))?;
+    let req: MergeIn = serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::bad_request(format!("invalid body: {e}")))?;
+    let keep = match state.store.contact(ContactId::new(id)).await {
+        Ok(c) => c.id,
+        Err(StoreError::NotFound) => return Err(ApiError::not_found("contact")),
+        Err(e) => return Err(e.into()),
+    };
+    let other = merge_target(&state, &req).await?;
+    let merged = state
+        .store
+        .merge_contacts(keep, other, chrono::Utc::now())
+        .await
+        .map_err(merge_error)?;
+    Ok(Json(
+        contact_out(&state, merged, &mut Default::default()).await?,
     ))
 }
 

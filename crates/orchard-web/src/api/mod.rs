@@ -27,16 +27,22 @@ pub mod events;
     paths(
         contacts::list_contacts,
         contacts::get_contact,
+        contacts::merge_contact,
         events::ingest,
         catalog::list_lead_magnets,
         catalog::create_lead_magnet,
+        catalog::update_lead_magnet,
+        catalog::delete_lead_magnet,
         catalog::list_forms,
-        catalog::create_form
+        catalog::create_form,
+        catalog::update_form,
+        catalog::delete_form
     ),
     components(schemas(
         contacts::ContactOut,
         contacts::OwnerOut,
         contacts::ContactPage,
+        contacts::MergeIn,
         catalog::LeadMagnetIn,
         catalog::LeadMagnetOut,
         catalog::FormIn,
@@ -75,12 +81,24 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/contacts", get(contacts::list_contacts))
         .route("/api/v1/contacts/{id}", get(contacts::get_contact))
         .route(
+            "/api/v1/contacts/{id}/merge",
+            axum::routing::post(contacts::merge_contact),
+        )
+        .route(
             "/api/v1/lead-magnets",
             get(catalog::list_lead_magnets).post(catalog::create_lead_magnet),
         )
         .route(
+            "/api/v1/lead-magnets/{id}",
+            axum::routing::put(catalog::update_lead_magnet).delete(catalog::delete_lead_magnet),
+        )
+        .route(
             "/api/v1/forms",
             get(catalog::list_forms).post(catalog::create_form),
+        )
+        .route(
+            "/api/v1/forms/{id}",
+            axum::routing::put(catalog::update_form).delete(catalog::delete_form),
         )
         .route(
             "/api/v1/events",

@@ -194,14 +194,17 @@ fn gif() -> Response {
 /// Appends an email engagement event for a verified token; the event id makes repeats (image
 /// reloads, double clicks) count once per message (and link).
 async fn engagement(state: &AppState, t: &Tracked, event_type: EventType, client_id: String) {
-    match state.store.existing_contacts(&[t.contact]).await {
-        Ok(found) if found.contains(&t.contact) => {}
-        Ok(_) => return,
+    // A contact merged since the email was sent counts as the one it was merged into.
+    let contact = match state.store.live_contacts(&[t.contact]).await {
+        Ok(found) => match found.get(&t.contact) {
+            Some(live) => *live,
+            None => return,
+        },
         Err(e) => {
             tracing::error!(error = %e, "contact lookup failed");
             return;
         }
-    }
+    };
     let mut props = Map::new();
     props.insert("message".into(), json!(t.message));
     if let Some(u) = &t.url {
@@ -210,7 +213,7 @@ async fn engagement(state: &AppState, t: &Tracked, event_type: EventType, client
     let event = NewEvent {
         client_id,
         event_type,
-        contact_id: Some(t.contact),
+        contact_id: Some(contact),
         visitor_id: None,
         at: chrono::DateTime::from_timestamp_millis(Utc::now().timestamp_millis())
             .unwrap_or_else(Utc::now),

@@ -2,13 +2,13 @@
 //! that capture leads with it, and the snippet to paste into a website.
 
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::header::HOST;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use orchard_core::auth::Role;
 use orchard_core::capture::{Form, FunnelStage, LeadMagnet};
 use orchard_core::submission::{HONEYPOT_FIELD, KNOWN_FIELDS};
+use orchard_core::{FormId, LeadMagnetId};
 use orchard_store::StoreError;
 use serde_json::{Value, json};
 
@@ -18,7 +18,19 @@ use crate::auth::WebUser;
 use crate::ui::Viewer;
 
 fn may_edit(user: &WebUser) -> bool {
-    matches!(user.user.role, Role::Admin | Role::Marketer)
+    user.user.role.may_manage_capture()
+}
+
+/// What a failed save or delete tells the editor, logging what they need not see.
+fn store_problem(e: StoreError, what: &str) -> String {
+    match e {
+        StoreError::Conflict(_) => "slug: already taken".into(),
+        StoreError::NotFound => format!("That {what} no longer exists; someone deleted it."),
+        e => {
+            tracing::error!(error = %e, what, "saving failed");
+            "Orchard could not save it; try again shortly.".into()
+        }
+    }
 }
 
 /// Posted form fields, keeping repeated names (checkboxes).
@@ -121,7 +133,8 @@ async fn magnets_page(
                 "stage": s.as_str(),
                 "kinds": s.typical_kinds(),
                 "magnets": magnets.iter().filter(|m| m.stage == s)
-                    .map(|m| json!({"slug": m.slug, "name": m.name, "kind": m.kind}))
+                    .map(|m| json!({"id": m.id.get(), "slug": m.slug, "name": m.name,
+                                    "kind": m.kind, "stage": m.stage.as_str()}))
                     .collect::<Vec<_>>(),
             })
         })
@@ -143,7 +156,25 @@ pub async fn create_lead_magnet(
     user: WebUser,
     body: Bytes,
 ) -> Response {
-    let p = match editor_post(&user, &body) {
+    save_lead_magnet(&state, &user, None, &body).await
+}
+
+pub async fn update_lead_magnet(
+    State(state): State<AppState>,
+    user: WebUser,
+    Path(id): Path<i64>,
+    body: Bytes,
+) -> Response {
+    save_lead_magnet(&state, &user, Some(LeadMagnetId::new(id)), &body).await
+}
+
+async fn save_lead_magnet(
+    state: &AppState,
+    user: &WebUser,
+    id: Option<LeadMagnetId>,
+    body: &[u8],
+) -> Response {
+    let p = match editor_post(user, body) {
         Ok(p) => p,
         Err(refused) => return refused,
     };
@@ -156,23 +187,56 @@ pub async fn create_lead_magnet(
     let values = json!(input);
     let problem = match parse_lead_magnet(&input) {
         Err(e) => e,
-        Ok(m) => match state.store.create_lead_magnet(&m).await {
-            Ok(_) => return Redirect::to("/lead-magnets").into_response(),
-            Err(StoreError::Conflict(_)) => "slug: already taken".into(),
-            Err(e) => {
-                tracing::error!(error = %e, "create lead magnet failed");
-                "Orchard could not save it; try again shortly.".into()
+        Ok(mut m) => {
+            let saved = match id {
+                None => state.store.create_lead_magnet(&m).await.map(drop),
+                Some(id) => {
+                    m.id = id;
+                    state.store.update_lead_magnet(&m).await
+                }
+            };
+            match saved {
+                Ok(()) => return Redirect::to("/lead-magnets").into_response(),
+                Err(e) => store_problem(e, "lead magnet"),
             }
-        },
+        }
     };
+    // A failed edit shows its problem above the list; the new-magnet form keeps the values
+    // only when it was the one posted.
+    let values = if id.is_none() { values } else { json!({}) };
     magnets_page(
-        &state,
-        &user,
+        state,
+        user,
         StatusCode::UNPROCESSABLE_ENTITY,
         Some(problem),
         values,
     )
     .await
+}
+
+pub async fn delete_lead_magnet(
+    State(state): State<AppState>,
+    user: WebUser,
+    Path(id): Path<i64>,
+    body: Bytes,
+) -> Response {
+    if let Err(refused) = editor_post(&user, &body) {
+        return refused;
+    }
+    match state.store.delete_lead_magnet(LeadMagnetId::new(id)).await {
+        Ok(()) | Err(StoreError::NotFound) => Redirect::to("/lead-magnets").into_response(),
+        Err(e) => {
+            let problem = store_problem(e, "lead magnet");
+            magnets_page(
+                &state,
+                &user,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Some(problem),
+                json!({}),
+            )
+            .await
+        }
+    }
 }
 
 async fn forms_page(
@@ -203,10 +267,15 @@ async fn forms_page(
                 .lead_magnet_id
                 .and_then(|id| magnets.iter().find(|m| m.id == id));
             json!({
-                "slug": f.slug, "name": f.name, "fields": f.fields.join(", "),
+                "id": f.id.get(), "slug": f.slug, "name": f.name, "fields": f.fields.join(", "),
                 "magnet": magnet.map(|m| &m.name), "stage": magnet.map(|m| m.stage.as_str()),
                 "redirect": f.redirect_url, "consent": !f.consent_text.is_empty(),
                 "snippet": embed_snippet(&base, f),
+                "values": {
+                    "slug": f.slug, "name": f.name, "lead_magnet": magnet.map(|m| &m.slug),
+                    "fields": f.fields, "consent_text": f.consent_text,
+                    "redirect_url": f.redirect_url, "thank_you": f.thank_you,
+                },
             })
         })
         .collect();
@@ -229,7 +298,27 @@ pub async fn create_form(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let p = match editor_post(&user, &body) {
+    save_form(&state, &user, &headers, None, &body).await
+}
+
+pub async fn update_form(
+    State(state): State<AppState>,
+    user: WebUser,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    body: Bytes,
+) -> Response {
+    save_form(&state, &user, &headers, Some(FormId::new(id)), &body).await
+}
+
+async fn save_form(
+    state: &AppState,
+    user: &WebUser,
+    headers: &HeaderMap,
+    id: Option<FormId>,
+    body: &[u8],
+) -> Response {
+    let p = match editor_post(user, body) {
         Ok(p) => p,
         Err(refused) => return refused,
     };
@@ -246,23 +335,32 @@ pub async fn create_form(
         redirect_url: Some(one(&p, "redirect_url")),
         thank_you: one(&p, "thank_you"),
     };
-    let values = json!(input);
+    let values = if id.is_none() {
+        json!(input)
+    } else {
+        json!({})
+    };
     let magnets = state.store.lead_magnets().await.unwrap_or_default();
     let problem = match parse_form(&input, &magnets) {
         Err(e) => e,
-        Ok(f) => match state.store.create_form(&f).await {
-            Ok(_) => return Redirect::to("/forms").into_response(),
-            Err(StoreError::Conflict(_)) => "slug: already taken".into(),
-            Err(e) => {
-                tracing::error!(error = %e, "create form failed");
-                "Orchard could not save it; try again shortly.".into()
+        Ok(mut f) => {
+            let saved = match id {
+                None => state.store.create_form(&f).await.map(drop),
+                Some(id) => {
+                    f.id = id;
+                    state.store.update_form(&f).await
+                }
+            };
+            match saved {
+                Ok(()) => return Redirect::to("/forms").into_response(),
+                Err(e) => store_problem(e, "form"),
             }
-        },
+        }
     };
     forms_page(
-        &state,
-        &user,
-        &headers,
+        state,
+        user,
+        headers,
         StatusCode::UNPROCESSABLE_ENTITY,
         Some(problem),
         values,
@@ -270,10 +368,36 @@ pub async fn create_form(
     .await
 }
 
+pub async fn delete_form(
+    State(state): State<AppState>,
+    user: WebUser,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    body: Bytes,
+) -> Response {
+    if let Err(refused) = editor_post(&user, &body) {
+        return refused;
+    }
+    match state.store.delete_form(FormId::new(id)).await {
+        Ok(()) | Err(StoreError::NotFound) => Redirect::to("/forms").into_response(),
+        Err(e) => {
+            let problem = store_problem(e, "form");
+            forms_page(
+                &state,
+                &user,
+                &headers,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Some(problem),
+                json!({}),
+            )
+            .await
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use orchard_core::FormId;
 
     #[test]
     fn the_snippet_posts_to_orchard_with_a_hidden_honeypot() {

@@ -1,8 +1,9 @@
 //! The contacts list (search, filters, paging) and a contact's page (attributes and timeline).
 
+use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use orchard_core::ContactId;
 use orchard_core::stage::LifecycleStage;
 use orchard_store::StoreError;
@@ -10,7 +11,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::AppState;
-use crate::api::contacts::{ContactParams, parse_contact_query};
+use crate::api::contacts::{
+    ContactParams, MergeIn, merge_error, merge_target, parse_contact_query,
+};
 use crate::auth::WebUser;
 use crate::ui::Viewer;
 
@@ -115,21 +118,110 @@ pub async fn list(
     )
 }
 
+#[derive(Debug, Default, Deserialize)]
+pub struct ShowParams {
+    /// Set after a merge: the email that was merged in, for the confirmation.
+    merged: Option<String>,
+}
+
 #[tracing::instrument(skip_all, fields(user = %user.user.email))]
 pub async fn show(
     State(state): State<AppState>,
     user: WebUser,
     Path(id): Path<String>,
+    Query(params): Query<ShowParams>,
+) -> Response {
+    let notice = params
+        .merged
+        .map(|e| format!("Merged {e} into this contact; both timelines are shown."));
+    contact_page(&state, &user, &id, StatusCode::OK, None, notice).await
+}
+
+/// `POST /contacts/{id}/merge`: fold the contact with the posted email into this one.
+#[tracing::instrument(skip_all, fields(user = %user.user.email))]
+pub async fn merge(
+    State(state): State<AppState>,
+    user: WebUser,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let form: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
+    let field = |name: &str| {
+        form.iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.trim().to_owned())
+            .unwrap_or_default()
+    };
+    if !user.csrf_ok(&field("csrf")) {
+        return error_page(
+            &state,
+            &user,
+            StatusCode::FORBIDDEN,
+            "The form expired; reload the page and try again.",
+        );
+    }
+    if !user.user.role.may_change_in_bulk() {
+        return error_page(
+            &state,
+            &user,
+            StatusCode::FORBIDDEN,
+            "Only admins, marketers and sales managers merge contacts.",
+        );
+    }
+    let Ok(keep) = id.parse::<i64>().map(ContactId::new) else {
+        return error_page(&state, &user, StatusCode::NOT_FOUND, "No such contact.");
+    };
+    let request = MergeIn {
+        merge_id: None,
+        merge_email: Some(field("merge_email")),
+    };
+    let problem = match merge_target(&state, &request).await {
+        Err(e) => e.message,
+        Ok(other) => match state
+            .store
+            .merge_contacts(keep, other, chrono::Utc::now())
+            .await
+        {
+            Ok(c) => {
+                let to = format!(
+                    "/contacts/{}?merged={}",
+                    c.id,
+                    url::form_urlencoded::byte_serialize(field("merge_email").as_bytes())
+                        .collect::<String>()
+                );
+                return Redirect::to(&to).into_response();
+            }
+            Err(e) => merge_error(e).message,
+        },
+    };
+    contact_page(
+        &state,
+        &user,
+        &id,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        Some(problem),
+        None,
+    )
+    .await
+}
+
+async fn contact_page(
+    state: &AppState,
+    user: &WebUser,
+    id: &str,
+    status: StatusCode,
+    problem: Option<String>,
+    notice: Option<String>,
 ) -> Response {
     let Ok(id) = id.parse::<i64>() else {
-        return error_page(&state, &user, StatusCode::NOT_FOUND, "No such contact.");
+        return error_page(state, user, StatusCode::NOT_FOUND, "No such contact.");
     };
     let contact = match state.store.contact(ContactId::new(id)).await {
         Ok(c) if user.owner_scope().is_none_or(|me| c.owner_id == Some(me)) => c,
         Ok(_) | Err(StoreError::NotFound) => {
             return error_page(
-                &state,
-                &user,
+                state,
+                user,
                 StatusCode::NOT_FOUND,
                 "No such contact, or it is not in your book.",
             );
@@ -137,11 +229,22 @@ pub async fn show(
         Err(e) => {
             tracing::error!(error = %e, "contact page failed");
             return error_page(
-                &state,
-                &user,
+                state,
+                user,
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "The contact could not be loaded.",
             );
+        }
+    };
+    if contact.id.get() != id {
+        // A contact merged into another: its page is that other's.
+        return Redirect::to(&format!("/contacts/{}", contact.id)).into_response();
+    }
+    let aliases: Vec<String> = match state.store.merged_emails(contact.id).await {
+        Ok(emails) => emails.into_iter().map(|e| e.to_string()).collect(),
+        Err(e) => {
+            tracing::error!(error = %e, "merged emails failed");
+            Vec::new()
         }
     };
     let events = match state.store.contact_events(contact.id, 200).await {
@@ -176,6 +279,7 @@ pub async fn show(
                 "type": e.event_type.as_str(),
                 "at": e.at.format("%Y-%m-%d %H:%M").to_string(),
                 "anonymous": e.visitor_id.is_some() && e.at < contact.created_at,
+                "merged": e.contact_id.is_some_and(|c| c != contact.id),
                 "properties": e.properties.iter()
                     .map(|(k, v)| (k.clone(), match v { Value::String(s) => s.clone(), other => other.to_string() }))
                     .collect::<Vec<_>>(),
@@ -225,10 +329,10 @@ pub async fn show(
             )
         })
         .collect();
-    state.templates.render(
+    let page = state.templates.render(
         "contact.html",
         json!({
-            "viewer": Viewer::from(&user),
+            "viewer": Viewer::from(user),
             "nav": "contacts",
             "c": {
                 "id": contact.id.get(),
@@ -250,6 +354,11 @@ pub async fn show(
                 "text": c.text, "source": c.source, "at": c.at.format("%Y-%m-%d %H:%M").to_string(),
             })),
             "timeline": timeline,
+            "aliases": aliases,
+            "may_merge": user.user.role.may_change_in_bulk(),
+            "problem": problem,
+            "notice": notice,
         }),
-    )
+    );
+    (status, page).into_response()
 }

@@ -17,6 +17,7 @@ use crate::auth::WebUser;
 
 mod capture;
 mod contacts;
+mod import;
 mod login;
 
 #[derive(RustEmbed)]
@@ -73,6 +74,8 @@ pub struct Viewer {
     pub email: String,
     pub role: &'static str,
     pub csrf: String,
+    /// Whether the import page is in the menu.
+    pub may_import: bool,
 }
 
 impl From<&WebUser> for Viewer {
@@ -82,6 +85,7 @@ impl From<&WebUser> for Viewer {
             email: u.user.email.to_string(),
             role: u.user.role.as_str(),
             csrf: u.csrf_token.clone(),
+            may_import: u.user.role.may_change_in_bulk(),
         }
     }
 }
@@ -93,11 +97,31 @@ pub fn router() -> Router<AppState> {
         .route("/logout", axum::routing::post(login::logout))
         .route("/contacts", get(contacts::list))
         .route("/contacts/{id}", get(contacts::show))
+        .route("/contacts/{id}/merge", axum::routing::post(contacts::merge))
         .route(
             "/lead-magnets",
             get(capture::lead_magnets).post(capture::create_lead_magnet),
         )
+        .route(
+            "/lead-magnets/{id}",
+            axum::routing::post(capture::update_lead_magnet),
+        )
+        .route(
+            "/lead-magnets/{id}/delete",
+            axum::routing::post(capture::delete_lead_magnet),
+        )
         .route("/forms", get(capture::forms).post(capture::create_form))
+        .route("/forms/{id}", axum::routing::post(capture::update_form))
+        .route(
+            "/forms/{id}/delete",
+            axum::routing::post(capture::delete_form),
+        )
+        .route(
+            "/import",
+            get(import::show)
+                .post(import::submit)
+                .layer(axum::extract::DefaultBodyLimit::max(import::MAX_UPLOAD)),
+        )
         .route("/static/{*path}", get(asset))
 }
 
