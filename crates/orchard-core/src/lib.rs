@@ -15,6 +15,8 @@ pub mod event_input;
 pub mod ids;
 pub mod import;
 pub mod rng;
+pub mod rules;
+pub mod scoring;
 pub mod spend;
 pub mod stage;
 pub mod submission;

@@ -1,0 +1,297 @@
+//! Evaluating a parsed rule against one contact as of a moment: its attributes, its account's,
+//! and its events up to that moment. Missing values never match, except that `!=` and
+//! `is not set` hold for them (a contact with no country is "not in Germany").
+
+use chrono::{DateTime, Utc};
+use serde_json::Value as Json;
+
+use super::ast::*;
+use crate::account::Account;
+use crate::contact::Contact;
+use crate::event::Event;
+
+/// What a rule is evaluated against. `events` are the contact's, oldest first; only those at or
+/// before `now` count.
+#[derive(Debug, Clone, Copy)]
+pub struct Subject<'a> {
+    pub contact: &'a Contact,
+    pub account: Option<&'a Account>,
+    pub events: &'a [Event],
+    pub now: DateTime<Utc>,
+}
+
+enum FieldValue {
+    Num(Option<f64>),
+    Text(Option<String>),
+    List(Vec<String>),
+    Stage(crate::stage::LifecycleStage),
+}
+
+fn field_value(s: &Subject<'_>, f: &Field) -> FieldValue {
+    let c = s.contact;
+    let d = &c.details;
+    let t = |v: &Option<String>| FieldValue::Text(v.clone());
+    let n = |v: Option<f64>| FieldValue::Num(v);
+    match f {
+        Field::Score => n(Some(c.score as f64)),
+        Field::Stage => FieldValue::Stage(c.stage),
+        Field::Email => FieldValue::Text(Some(c.email.to_string())),
+        Field::Domain => {
+            FieldValue::Text(c.email.as_str().rsplit_once('@').map(|(_, d)| d.to_owned()))
+        }
+        Field::FirstName => t(&d.first_name),
+        Field::LastName => t(&d.last_name),
+        Field::Source => t(&c.source),
+        Field::JobTitle => t(&d.demographics.job_title),
+        Field::Seniority => t(&d.demographics.seniority),
+        Field::Company => t(&d.demographics.company),
+        Field::CompanySize => n(d.demographics.company_size.map(|v| v as f64)),
+        Field::Industry => t(&d.demographics.industry),
+        Field::CompanyRevenue => n(d.demographics.company_revenue.map(|v| v as f64)),
+        Field::Age => n(d.demographics.age.map(f64::from)),
+        Field::Gender => t(&d.demographics.gender),
+        Field::Nationality => t(&d.demographics.nationality),
+        Field::Education => t(&d.demographics.education),
+        Field::Occupation => t(&d.demographics.occupation),
+        Field::Children => n(d.demographics.children.map(f64::from)),
+        Field::Interests => FieldValue::List(d.psychographics.interests.clone()),
+        Field::Values => FieldValue::List(d.psychographics.values.clone()),
+        Field::Tags => FieldValue::List(d.psychographics.tags.clone()),
+        Field::Country => t(&d.geography.country),
+        Field::Region => t(&d.geography.region),
+        Field::City => t(&d.geography.city),
+        Field::TimeZone => t(&d.geography.time_zone),
+        Field::Custom(name) => match d.custom.get(name) {
+            Some(Json::Number(x)) => n(x.as_f64()),
+            Some(Json::String(s)) => FieldValue::Text(Some(s.clone())),
+            Some(Json::Bool(b)) => FieldValue::Text(Some(b.to_string())),
+            _ => FieldValue::Text(None),
+        },
+        Field::AccountIndustry => FieldValue::Text(s.account.and_then(|a| a.industry.clone())),
+        Field::AccountEmployees => n(s.account.and_then(|a| a.employees).map(|v| v as f64)),
+        Field::AccountCountry => FieldValue::Text(s.account.and_then(|a| a.country.clone())),
+        Field::AccountRegion => FieldValue::Text(s.account.and_then(|a| a.region.clone())),
+    }
+}
+
+fn text_eq(a: &str, b: &str) -> bool {
+    a.trim().eq_ignore_ascii_case(b.trim())
+}
+
+fn compare(v: &FieldValue, op: CmpOp, want: &Value) -> bool {
+    let missing = op == CmpOp::Ne;
+    match (v, want) {
+        (FieldValue::Num(Some(x)), Value::Number(y)) => op.holds(*x, *y),
+        (FieldValue::Text(Some(x)), Value::Number(y)) => match x.trim().parse::<f64>() {
+            Ok(x) => op.holds(x, *y),
+            Err(_) => missing,
+        },
+        (FieldValue::Text(Some(x)), Value::Text(y)) => match op {
+            CmpOp::Eq => text_eq(x, y),
+            CmpOp::Ne => !text_eq(x, y),
+            _ => match (x.trim().parse::<f64>(), y.trim().parse::<f64>()) {
+                (Ok(a), Ok(b)) => op.holds(a, b),
+                _ => op.holds(x.to_lowercase(), y.to_lowercase()),
+            },
+        },
+        (FieldValue::List(items), Value::Text(y)) => {
+            let has = items.iter().any(|i| text_eq(i, y));
+            if op == CmpOp::Ne { !has } else { has }
+        }
+        (FieldValue::Stage(st), Value::Stage(want)) => match op {
+            CmpOp::Eq => st == want,
+            CmpOp::Ne => st != want,
+            _ => match (st.rank(), want.rank()) {
+                (Some(a), Some(b)) => op.holds(a, b),
+                _ => false,
+            },
+        },
+        _ => missing,
+    }
+}
+
+fn prop_matches(props: &serde_json::Map<String, Json>, f: &PropFilter) -> bool {
+    let Some(v) = props.get(&f.property) else {
+        return matches!(f.test, PropTest::Cmp(CmpOp::Ne, _));
+    };
+    match &f.test {
+        PropTest::Contains(needle) => match v {
+            Json::String(s) => s.to_lowercase().contains(&needle.to_lowercase()),
+            _ => false,
+        },
+        PropTest::Cmp(op, want) => {
+            let fv = match v {
+                Json::Number(n) => FieldValue::Num(n.as_f64()),
+                Json::String(s) => FieldValue::Text(Some(s.clone())),
+                Json::Bool(b) => FieldValue::Text(Some(b.to_string())),
+                _ => FieldValue::Text(None),
+            };
+            compare(&fv, *op, want)
+        }
+    }
+}
+
+/// Whether an event is one the pattern counts.
+pub fn matches(pattern: &EventPattern, e: &Event) -> bool {
+    e.event_type == pattern.event_type
+        && pattern
+            .filters
+            .iter()
+            .all(|f| prop_matches(&e.properties, f))
+}
+
+fn seen<'a>(s: &'a Subject<'_>) -> &'a [Event] {
+    let end = s.events.partition_point(|e| e.at <= s.now);
+    &s.events[..end]
+}
+
+fn count(s: &Subject<'_>, pattern: &EventPattern, window: Option<chrono::Duration>) -> i64 {
+    let since = window.map(|w| s.now - w);
+    seen(s)
+        .iter()
+        .rev()
+        .take_while(|e| since.is_none_or(|t| e.at > t))
+        .filter(|e| matches(pattern, e))
+        .count() as i64
+}
+
+fn last(s: &Subject<'_>, pattern: &EventPattern) -> Option<DateTime<Utc>> {
+    seen(s)
+        .iter()
+        .rev()
+        .find(|e| matches(pattern, e))
+        .map(|e| e.at)
+}
+
+fn first(s: &Subject<'_>, pattern: &EventPattern) -> Option<DateTime<Utc>> {
+    seen(s).iter().find(|e| matches(pattern, e)).map(|e| e.at)
+}
+
+/// Great-circle distance in kilometres (haversine on a sphere of radius 6371 km).
+pub fn distance_km(lat1: f64, lon1: f64, lat2: f64, lon2: f64) -> f64 {
+    let (p1, p2) = (lat1.to_radians(), lat2.to_radians());
+    let dp = (lat2 - lat1).to_radians();
+    let dl = (lon2 - lon1).to_radians();
+    let a = (dp / 2.0).sin().powi(2) + p1.cos() * p2.cos() * (dl / 2.0).sin().powi(2);
+    2.0 * 6371.0 * a.sqrt().min(1.0).asin()
+}
+
+fn condition(s: &Subject<'_>, c: &Condition) -> bool {
+    match c {
+        Condition::Cmp { field, op, value } => compare(&field_value(s, field), *op, value),
+        Condition::In { field, values } => {
+            let v = field_value(s, field);
+            values.iter().any(|want| compare(&v, CmpOp::Eq, want))
+        }
+        Condition::Contains { field, needle } => {
+            let needle = needle.to_lowercase();
+            match field_value(s, field) {
+                FieldValue::Text(Some(t)) => t.to_lowercase().contains(&needle),
+                FieldValue::List(items) => items.iter().any(|i| i.to_lowercase().contains(&needle)),
+                _ => false,
+            }
+        }
+        Condition::IsSet { field, set } => {
+            let present = match field_value(s, field) {
+                FieldValue::Num(v) => v.is_some(),
+                FieldValue::Text(v) => v.is_some_and(|t| !t.trim().is_empty()),
+                FieldValue::List(v) => !v.is_empty(),
+                FieldValue::Stage(_) => true,
+            };
+            present == *set
+        }
+        Condition::Count {
+            pattern,
+            window,
+            op,
+            n,
+        } => op.holds(count(s, pattern, *window), *n),
+        Condition::Last { pattern, test } => {
+            let l = last(s, pattern);
+            match test {
+                LastTest::OlderThan(d) => l.is_none_or(|t| t < s.now - *d),
+                LastTest::Within(d) => l.is_some_and(|t| t >= s.now - *d),
+            }
+        }
+        Condition::First { pattern, test } => match (first(s, pattern), test) {
+            (None, _) => false,
+            (Some(t), LastTest::OlderThan(d)) => t < s.now - *d,
+            (Some(t), LastTest::Within(d)) => t >= s.now - *d,
+        },
+        Condition::Distance { lat, lon, op, km } => {
+            let g = &s.contact.details.geography;
+            match (g.latitude, g.longitude) {
+                (Some(a), Some(b)) => op.holds(distance_km(a, b, *lat, *lon), *km),
+                _ => false,
+            }
+        }
+    }
+}
+
+/// Whether the expression holds for the subject.
+pub fn eval(expr: &Expr, s: &Subject<'_>) -> bool {
+    match expr {
+        Expr::And(xs) => xs.iter().all(|x| eval(x, s)),
+        Expr::Or(xs) => xs.iter().any(|x| eval(x, s)),
+        Expr::Not(x) => !eval(x, s),
+        Expr::Cond(c) => condition(s, c),
+    }
+}
+
+/// The earliest moment after `s.now` at which the expression's value may change with no new
+/// event: an event leaving a window, or a `last` test crossing its age. `None` when only a new
+/// event or attribute change can change it. This feeds the due-time index, so that "no open in
+/// 30 days" applies on day 31 without a periodic scan of every contact.
+pub fn next_change(expr: &Expr, s: &Subject<'_>) -> Option<DateTime<Utc>> {
+    let mut due: Option<DateTime<Utc>> = None;
+    let mut consider = |t: DateTime<Utc>| {
+        if t > s.now {
+            due = Some(due.map_or(t, |d| d.min(t)));
+        }
+    };
+    let mut conditions = Vec::new();
+    collect(expr, &mut conditions);
+    for c in conditions {
+        match c {
+            Condition::Count {
+                pattern,
+                window: Some(w),
+                ..
+            } => {
+                let since = s.now - *w;
+                if let Some(oldest) = seen(s)
+                    .iter()
+                    .filter(|e| e.at > since && matches(pattern, e))
+                    .map(|e| e.at)
+                    .min()
+                {
+                    consider(oldest + *w);
+                }
+            }
+            Condition::Last { pattern, test } | Condition::First { pattern, test } => {
+                let edge = if matches!(c, Condition::Last { .. }) {
+                    last(s, pattern)
+                } else {
+                    first(s, pattern)
+                };
+                if let Some(l) = edge {
+                    let d = match test {
+                        LastTest::OlderThan(d) | LastTest::Within(d) => *d,
+                    };
+                    // Strictly older than `d` from the next millisecond on.
+                    consider(l + d + chrono::Duration::milliseconds(1));
+                }
+            }
+            _ => {}
+        }
+    }
+    due
+}
+
+fn collect<'a>(e: &'a Expr, out: &mut Vec<&'a Condition>) {
+    match e {
+        Expr::And(xs) | Expr::Or(xs) => xs.iter().for_each(|x| collect(x, out)),
+        Expr::Not(x) => collect(x, out),
+        Expr::Cond(c) => out.push(c),
+    }
+}

@@ -1,0 +1,230 @@
+use chrono::{DateTime, Duration, Utc};
+use proptest::prelude::*;
+use serde_json::{Map, json};
+
+use super::*;
+use crate::contact::{Contact, ContactDetails};
+use crate::event::{Event, EventType};
+use crate::stage::LifecycleStage;
+use crate::{ContactId, Email, EventSeq};
+
+fn at(day: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(1_790_000_000 + day * 86_400, 0).unwrap()
+}
+
+fn contact() -> Contact {
+    let mut details = ContactDetails::default();
+    details.geography.country = Some("DE".into());
+    details.geography.latitude = Some(52.52);
+    details.geography.longitude = Some(13.40);
+    details.demographics.industry = Some("Logistics".into());
+    details.demographics.company_size = Some(120);
+    details.psychographics.tags = vec!["VIP".into()];
+    details.custom.insert("plan".into(), json!("pro"));
+    Contact {
+        id: ContactId::new(1),
+        email: Email::parse("ann@acme.com").unwrap(),
+        details,
+        account_id: None,
+        owner_id: None,
+        stage: LifecycleStage::Mql,
+        score: 45,
+        source: Some("google".into()),
+        created_at: at(0),
+        updated_at: at(0),
+        last_activity_at: None,
+    }
+}
+
+fn event(seq: i64, ty: &str, day: i64, props: serde_json::Value) -> Event {
+    let properties: Map<String, serde_json::Value> = props.as_object().cloned().unwrap_or_default();
+    Event {
+        seq: EventSeq::new(seq),
+        client_id: format!("e{seq}"),
+        event_type: EventType::parse(ty).unwrap(),
+        contact_id: Some(ContactId::new(1)),
+        visitor_id: None,
+        at: at(day),
+        properties,
+    }
+}
+
+fn holds(rule: &str, events: &[Event], day: i64) -> bool {
+    let c = contact();
+    let expr = parse(rule).unwrap_or_else(|e| panic!("{rule}: {e}"));
+    eval(
+        &expr,
+        &Subject {
+            contact: &c,
+            account: None,
+            events,
+            now: at(day),
+        },
+    )
+}
+
+#[test]
+fn the_issues_examples_parse_and_decide() {
+    let events = vec![
+        event(1, "page_viewed", 1, json!({"url": "/pricing"})),
+        event(2, "email_opened", 2, json!({})),
+        event(3, "page_viewed", 10, json!({"url": "/Pricing?plan=pro"})),
+        event(4, "page_viewed", 11, json!({"url": "/blog"})),
+    ];
+    assert!(holds(
+        r#"count(page_viewed where url ~ "/pricing", 14d) >= 2"#,
+        &events,
+        12
+    ));
+    assert!(
+        !holds(
+            r#"count(page_viewed where url ~ "/pricing", 14d) >= 2"#,
+            &events,
+            16
+        ),
+        "the first view left the window"
+    );
+    assert!(holds("count(page_viewed) = 3", &events, 16));
+    assert!(holds("last(email_opened) older than 30d", &events, 33));
+    assert!(!holds("last(email_opened) older than 30d", &events, 31));
+    assert!(holds("last(email_opened) within 30d", &events, 31));
+    assert!(
+        holds("last(email_clicked) older than 30d", &events, 1),
+        "never is older than any age"
+    );
+    assert!(holds("first(page_viewed) older than 30d", &events, 32));
+    assert!(!holds("first(page_viewed) older than 30d", &events, 30));
+    assert!(
+        !holds("first(email_clicked) older than 1d", &events, 30),
+        "first needs an event"
+    );
+    assert!(holds("score >= 40", &events, 0));
+    assert!(holds("stage in [MQL, SQL]", &events, 0));
+    assert!(holds("stage >= IQL and stage < opportunity", &events, 0));
+    assert!(holds(r#"country in ["DE","AT"]"#, &events, 0));
+    assert!(
+        holds("distance_km(52.37, 9.73) < 300", &events, 0),
+        "Berlin to Hanover is about 250 km"
+    );
+    assert!(
+        !holds("distance_km(48.14, 11.58) < 300", &events, 0),
+        "Berlin to Munich is about 500 km"
+    );
+    assert!(holds(
+        r#"industry = "logistics" and not tags = "competitor" and tags = "vip""#,
+        &events,
+        0
+    ));
+    assert!(holds(
+        r#"company_size > 100 and custom.plan = "pro" and region is not set"#,
+        &events,
+        0
+    ));
+    assert!(holds(
+        r#"(country = "FR" or country = "DE") and domain = "acme.com""#,
+        &events,
+        0
+    ));
+    assert!(
+        holds(r#"country != "FR" and region != "Bavaria""#, &events, 0),
+        "a missing value is not equal"
+    );
+}
+
+#[test]
+fn errors_point_at_the_column_and_say_what_was_expected() {
+    let e = parse("score >= ").unwrap_err();
+    assert_eq!((e.column, e.expected.as_str()), (10, "a number"));
+    let e = parse(r#"count(page_viewed, 14x) > 1"#).unwrap_err();
+    assert_eq!(e.column, 22);
+    assert!(e.expected.contains("unit"), "{e}");
+    let e = parse("countryy = \"DE\"").unwrap_err();
+    assert_eq!(e.column, 1);
+    assert!(
+        e.expected.contains("a field") && e.found == "'countryy'",
+        "{e}"
+    );
+    let e = parse("stage in [MQL, lead]").unwrap_err();
+    assert_eq!(e.column, 16);
+    let e = parse("score >= 40 and").unwrap_err();
+    assert_eq!((e.column, e.found.as_str()), (16, "the end of the rule"));
+    let e = parse("(score >= 40").unwrap_err();
+    assert_eq!(e.expected, "')'");
+    let e = parse(r#"country > "DE""#).unwrap_err();
+    assert!(e.expected.contains("'='"), "{e}");
+    let e = parse(r#"last(email_opened) sometime"#).unwrap_err();
+    assert!(e.expected.contains("older than"), "{e}");
+    assert!(parse("").is_err() && parse("   ").is_err());
+    assert!(parse(&"not ".repeat(200)).is_err(), "nesting is bounded");
+    assert!(parse(&"(".repeat(200)).is_err());
+    let e = parse("email = \"a\" ä").unwrap_err();
+    assert_eq!(e.column, 13, "columns count characters, not bytes");
+}
+
+#[test]
+fn next_change_is_when_an_event_leaves_its_window() {
+    let c = contact();
+    let events = vec![
+        event(1, "email_opened", 5, json!({})),
+        event(2, "email_opened", 9, json!({})),
+    ];
+    let s = Subject {
+        contact: &c,
+        account: None,
+        events: &events,
+        now: at(10),
+    };
+    let e = parse("count(email_opened, 14d) >= 2").unwrap();
+    assert_eq!(next_change(&e, &s), Some(at(19)));
+    let e = parse("last(email_opened) older than 30d").unwrap();
+    assert_eq!(
+        next_change(&e, &s),
+        Some(at(39) + Duration::milliseconds(1))
+    );
+    assert_eq!(next_change(&parse("score > 1").unwrap(), &s), None);
+    assert!(
+        parse("count(email_opened, 14d) >= 2")
+            .unwrap()
+            .is_time_dependent()
+    );
+    assert!(
+        !parse("count(email_opened) >= 2")
+            .unwrap()
+            .is_time_dependent()
+    );
+}
+
+proptest! {
+    #[test]
+    fn the_parser_never_panics(text in "\\PC{0,80}") {
+        let _ = parse(&text);
+    }
+
+    #[test]
+    fn near_misses_of_real_rules_never_panic(
+        cut in 0usize..80,
+        junk in "[ ()\\[\\],~<>=!\"a-z0-9.-]{0,6}",
+    ) {
+        let rule = r#"count(page_viewed where url ~ "/pricing", 14d) >= 2 and not (stage in [MQL, SQL] or last(email_opened) older than 30d)"#;
+        let cut = cut.min(rule.len());
+        let mut text = rule[..cut].to_owned();
+        text.push_str(&junk);
+        text.push_str(&rule[cut..]);
+        if let Ok(e) = parse(&text) {
+            let c = contact();
+            let _ = eval(&e, &Subject { contact: &c, account: None, events: &[], now: at(0) });
+        }
+    }
+
+    #[test]
+    fn a_window_count_never_exceeds_the_total(days in proptest::collection::vec(0i64..60, 0..30), now in 0i64..70, w in 1i64..40) {
+        let mut events: Vec<Event> = days.iter().enumerate().map(|(i, d)| event(i as i64, "email_opened", *d, json!({}))).collect();
+        events.sort_by_key(|e| e.at);
+        let c = contact();
+        let s = Subject { contact: &c, account: None, events: &events, now: at(now) };
+        let windowed = (0..=30).rev().find(|n| eval(&parse(&format!("count(email_opened, {w}d) >= {n}")).unwrap(), &s)).unwrap_or(0);
+        let total = (0..=30).rev().find(|n| eval(&parse(&format!("count(email_opened) >= {n}")).unwrap(), &s)).unwrap_or(0);
+        prop_assert!(windowed <= total);
+        prop_assert_eq!(total as usize, events.iter().filter(|e| e.at <= at(now)).count());
+    }
+}

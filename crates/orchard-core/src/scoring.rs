@@ -1,0 +1,496 @@
+//! Lead scoring (SPEC A3): a versioned rule set turned into a contact's score by replaying its
+//! events in order. Behaviour rules add points per matching event (optionally capped), state
+//! rules add points while a condition holds (fit on attributes, absence over time windows: "no
+//! open in 30 days"), disqualifying rules mark a contact unfit. Every change is recorded with its
+//! rule, time and cause, so the score can be explained and read at any past date, and the same
+//! function serves the incremental path and the rebuild: they cannot disagree.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::EventSeq;
+use crate::account::Account;
+use crate::contact::Contact;
+use crate::event::Event;
+use crate::rules::{self, EventPattern, Expr, ParseError, Subject};
+
+/// How often a behaviour rule may count: `times` in all, or `times` per rolling `per_days`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cap {
+    pub times: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_days: Option<u32>,
+}
+
+/// A rule as people write and store it: conditions as rule-language text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleDef {
+    /// Stable and short: `opened`, `pricing-visit`. Explanations and history name it.
+    pub id: String,
+    #[serde(default)]
+    pub description: String,
+    /// `behaviour`, `state` or `disqualify`.
+    pub kind: String,
+    /// Behaviour rules: the events they fire on, e.g. `page_viewed where url ~ "/pricing"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on: Option<String>,
+    /// Behaviour rules: an extra condition at the event's time; state and disqualifying
+    /// rules: the condition itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub condition: Option<String>,
+    #[serde(default)]
+    pub points: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cap: Option<Cap>,
+}
+
+/// A rule set as stored: its rules and thresholds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleSetDef {
+    pub name: String,
+    pub rules: Vec<RuleDef>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum RuleKind {
+    Behaviour {
+        on: EventPattern,
+        when: Option<Expr>,
+    },
+    State {
+        condition: Expr,
+    },
+    Disqualify {
+        condition: Expr,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rule {
+    pub id: String,
+    pub description: String,
+    pub kind: RuleKind,
+    pub points: i64,
+    pub cap: Option<Cap>,
+}
+
+/// A checked rule set. `version` is assigned by the store when the set is saved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RuleSet {
+    pub name: String,
+    pub version: i64,
+    pub rules: Vec<Rule>,
+}
+
+/// Why a rule set cannot be used: which rule, and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("rule {rule}: {problem}")]
+pub struct RuleError {
+    /// The rule's id, or its position when it has none.
+    pub rule: String,
+    pub problem: String,
+}
+
+fn in_text(field: &str, e: ParseError) -> String {
+    format!("{field}: {e}")
+}
+
+impl RuleSet {
+    /// Checks a definition: ids unique and well-formed, conditions parsed, points in range,
+    /// and no condition reading the score it is computing.
+    pub fn compile(def: &RuleSetDef, version: i64) -> Result<RuleSet, RuleError> {
+        let name = def.name.trim();
+        if name.is_empty() || name.len() > 100 {
+            return Err(RuleError {
+                rule: "(set)".into(),
+                problem: "name: 1-100 characters".into(),
+            });
+        }
+        if def.rules.len() > 500 {
+            return Err(RuleError {
+                rule: "(set)".into(),
+                problem: "at most 500 rules".into(),
+            });
+        }
+        let mut rules = Vec::with_capacity(def.rules.len());
+        for (i, r) in def.rules.iter().enumerate() {
+            let err = |problem: String| RuleError {
+                rule: if r.id.is_empty() {
+                    format!("#{}", i + 1)
+                } else {
+                    r.id.clone()
+                },
+                problem,
+            };
+            if !crate::capture::is_valid_slug(&r.id) {
+                return Err(err(
+                    "id: use lower-case letters, digits and dashes (1-64)".into()
+                ));
+            }
+            if rules.iter().any(|x: &Rule| x.id == r.id) {
+                return Err(err("id: used twice".into()));
+            }
+            if !(-1000..=1000).contains(&r.points) {
+                return Err(err("points: between -1000 and 1000".into()));
+            }
+            let condition = |required: bool| -> Result<Option<Expr>, RuleError> {
+                match r
+                    .condition
+                    .as_deref()
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                {
+                    None if required => Err(err("condition: required".into())),
+                    None => Ok(None),
+                    Some(text) => {
+                        let e = rules::parse(text).map_err(|e| err(in_text("condition", e)))?;
+                        if reads_score(text) {
+                            return Err(err(
+                                "condition: a scoring rule cannot depend on the score".into(),
+                            ));
+                        }
+                        Ok(Some(e))
+                    }
+                }
+            };
+            let kind = match r.kind.as_str() {
+                "behaviour" | "behavior" => {
+                    let on =
+                        r.on.as_deref()
+                            .ok_or_else(|| err("on: a behaviour rule names its events".into()))?;
+                    RuleKind::Behaviour {
+                        on: rules::parse_pattern(on).map_err(|e| err(in_text("on", e)))?,
+                        when: condition(false)?,
+                    }
+                }
+                "state" => RuleKind::State {
+                    condition: condition(true)?.expect("required"),
+                },
+                "disqualify" => RuleKind::Disqualify {
+                    condition: condition(true)?.expect("required"),
+                },
+                other => {
+                    return Err(err(format!(
+                        "kind: '{other}' is not behaviour, state or disqualify"
+                    )));
+                }
+            };
+            if r.cap.is_some() && !matches!(kind, RuleKind::Behaviour { .. }) {
+                return Err(err("cap: only behaviour rules count events".into()));
+            }
+            if r.cap.is_some_and(|c| c.times == 0 || c.per_days == Some(0)) {
+                return Err(err("cap: times and per_days must be at least 1".into()));
+            }
+            rules.push(Rule {
+                id: r.id.clone(),
+                description: r.description.trim().to_owned(),
+                kind,
+                points: r.points,
+                cap: r.cap,
+            });
+        }
+        Ok(RuleSet {
+            name: name.to_owned(),
+            version,
+            rules,
+        })
+    }
+}
+
+fn reads_score(text: &str) -> bool {
+    text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.'))
+        .any(|w| w == "score")
+}
+
+/// The named presets `orchard score preset NAME` makes live.
+pub fn preset(name: &str) -> Option<RuleSetDef> {
+    match name {
+        "seed" => Some(seed()),
+        _ => None,
+    }
+}
+
+pub const PRESETS: [&str; 1] = ["seed"];
+
+/// SPEC's reference rule set, exactly: +5 subscribes, +5 opens, +10 clicks, +10 visits pricing,
+/// +15 replies, +25 books an appointment, +25 starts a trial, −5 cancels an appointment, −25
+/// unsubscribes, −10 while a contact who has been sent email (for 30 days or more) has opened
+/// none in the last 30 days.
+pub fn seed() -> RuleSetDef {
+    let behaviour = |id: &str, description: &str, on: &str, points: i64| RuleDef {
+        id: id.into(),
+        description: description.into(),
+        kind: "behaviour".into(),
+        on: Some(on.into()),
+        condition: None,
+        points,
+        cap: None,
+    };
+    RuleSetDef {
+        name: "seed".into(),
+        rules: vec![
+            behaviour(
+                "subscribed",
+                "Subscribes to the email list",
+                "email_subscribed",
+                5,
+            ),
+            behaviour("opened", "Opens an email", "email_opened", 5),
+            behaviour("clicked", "Clicks a link in an email", "email_clicked", 10),
+            behaviour(
+                "pricing-visit",
+                "Visits the pricing page",
+                r#"page_viewed where url ~ "/pricing""#,
+                10,
+            ),
+            behaviour("replied", "Replies to an email", "email_replied", 15),
+            behaviour("booked", "Books an appointment", "appointment_booked", 25),
+            behaviour("trial", "Starts a free trial", "trial_started", 25),
+            behaviour(
+                "cancelled",
+                "Cancels an appointment",
+                "appointment_cancelled",
+                -5,
+            ),
+            behaviour("unsubscribed", "Unsubscribes", "email_unsubscribed", -25),
+            RuleDef {
+                id: "no-opens-30d".into(),
+                description: "Has been sent email but opened none in the last 30 days".into(),
+                kind: "state".into(),
+                on: None,
+                // Sent email for 30 days and opened none in them: a new subscriber's first
+                // unopened email does not cost points on the day it is sent.
+                condition: Some(
+                    "first(email_sent) older than 30d and count(email_opened, 30d) = 0".into(),
+                ),
+                points: -10,
+                cap: None,
+            },
+        ],
+    }
+}
+
+/// One change of a contact's score: a rule that fired (or began or stopped holding), when, and
+/// the event that caused it (`None` when the passing of time did).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ScoreChange {
+    pub rule_id: String,
+    pub points: i64,
+    pub at: DateTime<Utc>,
+    pub event: Option<EventSeq>,
+    /// What happened, in words: "email_opened", "began to hold", "stopped holding".
+    pub cause: String,
+}
+
+/// A contact scored by a rule set as of a moment.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Scored {
+    pub changes: Vec<ScoreChange>,
+    pub score: i64,
+    /// Ids of disqualifying rules that hold now.
+    pub disqualified_by: Vec<String>,
+    /// When a time window next may change the score with no new event.
+    pub due: Option<DateTime<Utc>>,
+}
+
+impl Scored {
+    /// The score as it stood at `t`.
+    pub fn score_at(&self, t: DateTime<Utc>) -> i64 {
+        self.changes
+            .iter()
+            .filter(|c| c.at <= t)
+            .map(|c| c.points)
+            .sum()
+    }
+}
+
+struct Replay<'a> {
+    set: &'a RuleSet,
+    contact: &'a Contact,
+    account: Option<&'a Account>,
+    /// Per rule: fire times (behaviour) or whether it holds (state, disqualify).
+    fired: Vec<Vec<DateTime<Utc>>>,
+    holding: Vec<bool>,
+    changes: Vec<ScoreChange>,
+}
+
+impl Replay<'_> {
+    /// Re-evaluates state and disqualifying rules at `now` over `events`, recording flips.
+    fn states(&mut self, events: &[Event], now: DateTime<Utc>, cause: Option<&Event>) {
+        let s = Subject {
+            contact: self.contact,
+            account: self.account,
+            events,
+            now,
+        };
+        for (i, r) in self.set.rules.iter().enumerate() {
+            let condition = match &r.kind {
+                RuleKind::State { condition } | RuleKind::Disqualify { condition } => condition,
+                RuleKind::Behaviour { .. } => continue,
+            };
+            let holds = rules::eval(condition, &s);
+            if holds == self.holding[i] {
+                continue;
+            }
+            self.holding[i] = holds;
+            let disqualifies = matches!(r.kind, RuleKind::Disqualify { .. });
+            if disqualifies || r.points != 0 {
+                // A disqualifying rule moves no points; its flips are kept for the explanation.
+                let points = match (disqualifies, holds) {
+                    (true, _) => 0,
+                    (false, true) => r.points,
+                    (false, false) => -r.points,
+                };
+                self.changes.push(ScoreChange {
+                    rule_id: r.id.clone(),
+                    points,
+                    at: now,
+                    event: cause.map(|e| e.seq),
+                    cause: match (disqualifies, holds) {
+                        (true, true) => "disqualifies".into(),
+                        (true, false) => "no longer disqualifies".into(),
+                        (false, true) => "began to hold".into(),
+                        (false, false) => "stopped holding".into(),
+                    },
+                });
+            }
+        }
+    }
+
+    /// The next moment after `now` at which a state rule may flip with no event.
+    fn next_due(&self, events: &[Event], now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let s = Subject {
+            contact: self.contact,
+            account: self.account,
+            events,
+            now,
+        };
+        self.set
+            .rules
+            .iter()
+            .filter_map(|r| match &r.kind {
+                RuleKind::State { condition } | RuleKind::Disqualify { condition } => {
+                    rules::next_change(condition, &s)
+                }
+                RuleKind::Behaviour { .. } => None,
+            })
+            .min()
+    }
+
+    /// Applies the flips that the passing of time causes up to `until` (exclusive when
+    /// `inclusive` is false), over `events`.
+    fn advance(
+        &mut self,
+        events: &[Event],
+        from: DateTime<Utc>,
+        until: DateTime<Utc>,
+        inclusive: bool,
+    ) {
+        let mut t = from;
+        // Each step moves past at least one event's window edge, so this ends; the bound only
+        // guards against a rule set that could oscillate.
+        for _ in 0..10_000 {
+            let Some(due) = self.next_due(events, t) else {
+                return;
+            };
+            if due > until || (!inclusive && due == until) {
+                return;
+            }
+            self.states(events, due, None);
+            t = due;
+        }
+    }
+}
+
+/// Scores a contact by replaying its events (any order; sorted here by time, then sequence)
+/// as of `now`. Events after `now` are ignored.
+pub fn score(
+    set: &RuleSet,
+    contact: &Contact,
+    account: Option<&Account>,
+    events: &[Event],
+    now: DateTime<Utc>,
+) -> Scored {
+    let mut events: Vec<Event> = events.iter().filter(|e| e.at <= now).cloned().collect();
+    events.sort_by_key(|e| (e.at, e.seq));
+    let n = set.rules.len();
+    let mut r = Replay {
+        set,
+        contact,
+        account,
+        fired: vec![Vec::new(); n],
+        holding: vec![false; n],
+        changes: Vec::new(),
+    };
+    // Attribute rules (fit) hold from the contact's first appearance.
+    let start = events
+        .first()
+        .map_or(contact.created_at, |e| e.at.min(contact.created_at));
+    r.states(&[], start, None);
+    let mut t = start;
+    for i in 0..events.len() {
+        let e = &events[i];
+        r.advance(&events[..i], t, e.at, false);
+        let upto = &events[..=i];
+        for (k, rule) in set.rules.iter().enumerate() {
+            let RuleKind::Behaviour { on, when } = &rule.kind else {
+                continue;
+            };
+            if !rules::matches(on, e) {
+                continue;
+            }
+            let at_event = Subject {
+                contact,
+                account,
+                events: upto,
+                now: e.at,
+            };
+            if let Some(cond) = when
+                && !rules::eval(cond, &at_event)
+            {
+                continue;
+            }
+            if let Some(cap) = rule.cap {
+                let since = cap.per_days.map(|d| e.at - Duration::days(i64::from(d)));
+                let counted = r.fired[k]
+                    .iter()
+                    .filter(|t| since.is_none_or(|s| **t > s))
+                    .count();
+                if counted >= cap.times as usize {
+                    continue;
+                }
+            }
+            r.fired[k].push(e.at);
+            r.changes.push(ScoreChange {
+                rule_id: rule.id.clone(),
+                points: rule.points,
+                at: e.at,
+                event: Some(e.seq),
+                cause: e.event_type.as_str().to_owned(),
+            });
+        }
+        r.states(upto, e.at, Some(e));
+        t = e.at;
+    }
+    r.advance(&events, t, now, true);
+    let due = r.next_due(&events, now);
+    let score = r.changes.iter().map(|c| c.points).sum();
+    let disqualified_by = set
+        .rules
+        .iter()
+        .zip(&r.holding)
+        .filter(|(rule, h)| **h && matches!(rule.kind, RuleKind::Disqualify { .. }))
+        .map(|(rule, _)| rule.id.clone())
+        .collect();
+    Scored {
+        changes: r.changes,
+        score,
+        disqualified_by,
+        due,
+    }
+}
+
+#[cfg(test)]
+mod tests;

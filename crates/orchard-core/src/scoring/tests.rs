@@ -1,0 +1,246 @@
+use chrono::{DateTime, Duration, Utc};
+use proptest::prelude::*;
+use serde_json::{Map, json};
+
+use super::*;
+use crate::contact::{Contact, ContactDetails};
+use crate::event::EventType;
+use crate::stage::LifecycleStage;
+use crate::{ContactId, Email};
+
+fn at(day: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(1_790_000_000 + day * 86_400, 0).unwrap()
+}
+
+fn contact() -> Contact {
+    Contact {
+        id: ContactId::new(1),
+        email: Email::parse("ann@acme.com").unwrap(),
+        details: ContactDetails::default(),
+        account_id: None,
+        owner_id: None,
+        stage: LifecycleStage::Subscriber,
+        score: 0,
+        source: None,
+        created_at: at(0),
+        updated_at: at(0),
+        last_activity_at: None,
+    }
+}
+
+fn ev(seq: i64, ty: &str, day: i64) -> Event {
+    let mut properties = Map::new();
+    if ty == "page_viewed" {
+        properties.insert("url".into(), json!("/pricing"));
+    }
+    Event {
+        seq: EventSeq::new(seq),
+        client_id: format!("e{seq}"),
+        event_type: EventType::parse(ty).unwrap(),
+        contact_id: Some(ContactId::new(1)),
+        visitor_id: None,
+        at: at(day),
+        properties,
+    }
+}
+
+fn seed_set() -> RuleSet {
+    RuleSet::compile(&seed(), 1).unwrap()
+}
+
+#[test]
+fn the_seed_preset_gives_exactly_the_specs_points() {
+    let journey = [
+        "email_subscribed",
+        "email_opened",
+        "email_clicked",
+        "page_viewed",
+        "email_replied",
+        "appointment_booked",
+        "trial_started",
+    ];
+    let mut events: Vec<Event> = journey
+        .iter()
+        .enumerate()
+        .map(|(i, t)| ev(i as i64 + 1, t, 1 + i as i64))
+        .collect();
+    let set = seed_set();
+    let s = score(&set, &contact(), None, &events, at(10));
+    assert_eq!(s.score, 95);
+    let fired: Vec<&str> = s.changes.iter().map(|c| c.rule_id.as_str()).collect();
+    assert_eq!(
+        fired,
+        [
+            "subscribed",
+            "opened",
+            "clicked",
+            "pricing-visit",
+            "replied",
+            "booked",
+            "trial"
+        ]
+    );
+    events.push(ev(8, "appointment_cancelled", 9));
+    assert_eq!(score(&set, &contact(), None, &events, at(10)).score, 90);
+    events.push(ev(9, "email_unsubscribed", 10));
+    let s = score(&set, &contact(), None, &events, at(10));
+    assert_eq!(s.score, 65);
+    assert_eq!(s.changes.len(), 9, "exactly those rules: {:?}", s.changes);
+    assert_eq!(s.score_at(at(3)), 20, "the score on a past date");
+}
+
+#[test]
+fn an_open_31_days_old_costs_ten_points_with_no_new_event() {
+    let set = seed_set();
+    let events = vec![
+        ev(1, "email_sent", 0),
+        ev(2, "email_opened", 1),
+        ev(3, "email_sent", 20),
+    ];
+    let day30 = score(&set, &contact(), None, &events, at(30));
+    assert_eq!(day30.score, 5);
+    // Due no later than when the open leaves the window (earlier edges may come first: the
+    // index is conservative, rescoring then just finds nothing changed).
+    assert!(
+        day30.due.is_some_and(|d| d > at(30) && d <= at(31)),
+        "{:?}",
+        day30.due
+    );
+    let day32 = score(&set, &contact(), None, &events, at(32));
+    assert_eq!(day32.score, -5);
+    let absence = day32.changes.last().unwrap();
+    assert_eq!(
+        (
+            absence.rule_id.as_str(),
+            absence.at,
+            absence.event,
+            absence.cause.as_str()
+        ),
+        ("no-opens-30d", at(31), None, "began to hold")
+    );
+    // Opening again lifts it, caused by that event.
+    let mut more = events.clone();
+    more.push(ev(4, "email_opened", 40));
+    let s = score(&set, &contact(), None, &more, at(41));
+    assert_eq!(s.score, 5 + 5);
+    assert_eq!(s.changes.last().unwrap().event, Some(EventSeq::new(4)));
+}
+
+#[test]
+fn caps_limit_how_often_a_rule_counts() {
+    let def = RuleSetDef {
+        name: "capped".into(),
+        rules: vec![RuleDef {
+            id: "opened".into(),
+            description: String::new(),
+            kind: "behaviour".into(),
+            on: Some("email_opened".into()),
+            condition: None,
+            points: 5,
+            cap: Some(Cap {
+                times: 2,
+                per_days: Some(7),
+            }),
+        }],
+    };
+    let set = RuleSet::compile(&def, 1).unwrap();
+    let events: Vec<Event> = (0..5)
+        .map(|i| ev(i, "email_opened", i))
+        .chain([ev(9, "email_opened", 9)])
+        .collect();
+    assert_eq!(
+        score(&set, &contact(), None, &events, at(10)).score,
+        15,
+        "two in the first week, one after"
+    );
+}
+
+#[test]
+fn fit_and_disqualifying_rules_read_attributes() {
+    let def = RuleSetDef {
+        name: "fit".into(),
+        rules: vec![
+            RuleDef {
+                id: "big-company".into(),
+                description: String::new(),
+                kind: "state".into(),
+                on: None,
+                condition: Some("company_revenue >= 100000".into()),
+                points: 20,
+                cap: None,
+            },
+            RuleDef {
+                id: "competitor".into(),
+                description: String::new(),
+                kind: "disqualify".into(),
+                on: None,
+                condition: Some(r#"domain = "rival.com""#.into()),
+                points: 0,
+                cap: None,
+            },
+        ],
+    };
+    let set = RuleSet::compile(&def, 3).unwrap();
+    let mut c = contact();
+    c.details.demographics.company_revenue = Some(250_000);
+    let s = score(&set, &c, None, &[], at(1));
+    assert_eq!((s.score, s.disqualified_by.len()), (20, 0));
+    c.email = Email::parse("x@rival.com").unwrap();
+    assert_eq!(
+        score(&set, &c, None, &[], at(1)).disqualified_by,
+        ["competitor"]
+    );
+}
+
+#[test]
+fn bad_rule_sets_name_the_rule_and_the_problem() {
+    let mut def = seed();
+    def.rules[3].on = Some(r#"page_viewed where url ~ "/pricing"#.into());
+    let e = RuleSet::compile(&def, 1).unwrap_err();
+    assert_eq!(e.rule, "pricing-visit");
+    assert!(e.problem.starts_with("on: at column"), "{e}");
+    let mut def = seed();
+    def.rules[9].condition = Some("score > 10".into());
+    assert!(
+        RuleSet::compile(&def, 1)
+            .unwrap_err()
+            .problem
+            .contains("cannot depend on the score")
+    );
+    let mut def = seed();
+    def.rules[1].id = "subscribed".into();
+    assert!(
+        RuleSet::compile(&def, 1)
+            .unwrap_err()
+            .problem
+            .contains("used twice")
+    );
+    let mut def = seed();
+    def.rules[0].kind = "bonus".into();
+    assert!(RuleSet::compile(&def, 1).is_err());
+}
+
+proptest! {
+    /// Scoring is a fold over the log: the score equals the sum of its changes, the score at
+    /// any past date equals scoring as of that date, and event order in the input does not
+    /// matter.
+    #[test]
+    fn scoring_is_a_function_of_the_log(
+        raw in proptest::collection::vec((0usize..10, 0i64..90), 0..40),
+        now in 0i64..120,
+        probe in 0i64..120,
+    ) {
+        let types = ["email_subscribed", "email_opened", "email_clicked", "page_viewed", "email_replied",
+                     "appointment_booked", "trial_started", "appointment_cancelled", "email_unsubscribed", "email_sent"];
+        let events: Vec<Event> = raw.iter().enumerate().map(|(i, (t, d))| ev(i as i64, types[*t], *d)).collect();
+        let set = seed_set();
+        let s = score(&set, &contact(), None, &events, at(now));
+        prop_assert_eq!(s.score, s.changes.iter().map(|c| c.points).sum::<i64>());
+        let probe = probe.min(now);
+        let then = score(&set, &contact(), None, &events, at(probe) + Duration::seconds(1) - Duration::seconds(1));
+        prop_assert_eq!(s.score_at(at(probe)), then.score);
+        let mut reversed = events.clone();
+        reversed.reverse();
+        prop_assert_eq!(score(&set, &contact(), None, &reversed, at(now)), s);
+    }
+}
