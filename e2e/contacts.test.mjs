@@ -60,6 +60,16 @@ test('log in, search contacts, open a timeline', async () => {
   assert.match(text, /page viewed/);
   assert.match(text, /before identification/);
   assert.match(await page.getByLabel('Attributes').innerText(), /customer/);
+
+  // The score explained: the rules behind it, each with its points, adding up to the score.
+  const score = Number(await page.locator('.temp').first().innerText());
+  const panel = page.getByRole('region', { name: 'Score' });
+  assert.match(await panel.getByRole('heading').innerText(), new RegExp(`^Why ${score} points$`));
+  assert.match(await panel.innerText(), /Rule set seed, version 1/);
+  const rows = panel.getByTestId('score-explanation').locator('tbody tr');
+  assert.ok(await rows.count() >= 1, 'a customer has had rules fire');
+  assert.equal(Number(await rows.first().locator('td').nth(4).innerText()), score, 'the newest running total is the score');
+  assert.ok(await panel.getByRole('img', { name: /Score over time/ }).isVisible());
   await page.screenshot({ path: join(screenshots, 'contact.png'), fullPage: true });
   await page.close();
 });

@@ -46,6 +46,47 @@ impl Worker for SessionSweeper {
     }
 }
 
+/// Applies scores that change with the passing of time ("no open in 30 days" on day 31): takes
+/// the contacts whose due time has come from the due-time index and rescores them. Several
+/// processes may run it at once; rescoring is idempotent, so the worst case is double work.
+#[derive(Clone)]
+pub struct ScoreClock {
+    pub store: Arc<dyn Store>,
+}
+
+impl std::fmt::Debug for ScoreClock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ScoreClock")
+    }
+}
+
+#[async_trait]
+impl Worker for ScoreClock {
+    fn name(&self) -> &'static str {
+        "score_clock"
+    }
+
+    fn interval(&self) -> Duration {
+        Duration::from_secs(1)
+    }
+
+    async fn run_once(&self, now: DateTime<Utc>) -> StoreResult<u64> {
+        let mut done = 0;
+        // Bounded, so that a tick always ends; what is left waits for the next one.
+        for _ in 0..100 {
+            let due = self.store.due_for_rescore(now, 1_000).await?;
+            if !due.is_empty() {
+                self.store.rescore(&due, now).await?;
+            }
+            done += due.len() as u64;
+            if due.len() < 1_000 {
+                break;
+            }
+        }
+        Ok(done)
+    }
+}
+
 /// Runs workers on their intervals until the shutdown signal flips to `true`.
 #[derive(Default)]
 pub struct Scheduler {

@@ -63,7 +63,7 @@ pub(crate) fn contact_row(c: &Contact) -> StoreResult<Vec<Arg>> {
     ])
 }
 
-fn contact_from_row(row: &AnyRow) -> StoreResult<Contact> {
+pub(crate) fn contact_from_row(row: &AnyRow) -> StoreResult<Contact> {
     let email: String = get(row, "email")?;
     let details: String = get(row, "details")?;
     let stage: String = get(row, "stage")?;
@@ -82,7 +82,7 @@ fn contact_from_row(row: &AnyRow) -> StoreResult<Contact> {
     })
 }
 
-const SELECT: &str = "SELECT id, email, first_name, last_name, company, job_title, industry, \
+pub(crate) const SELECT: &str = "SELECT id, email, first_name, last_name, company, job_title, industry, \
      country, city, details, account_id, owner_id, stage, score, source, created_at, updated_at, \
      last_activity_at FROM contacts";
 const SELECT_WITH_MERGE: &str = "SELECT id, email, first_name, last_name, company, job_title, \
@@ -163,6 +163,8 @@ impl ContactStore for SqlStore {
     async fn upsert_contact(&self, new: &NewContact) -> StoreResult<(ContactId, bool)> {
         let mut tx = self.pool().begin().await.map_err(backend_err)?;
         let out = upsert_in(&mut tx, new).await?;
+        // Fit rules read attributes: a changed contact is rescored with its change.
+        crate::scoring::rescore_in(&mut tx, self.dialect(), &[out.0], Utc::now()).await?;
         tx.commit().await.map_err(backend_err)?;
         Ok(out)
     }

@@ -5,6 +5,7 @@
 use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
+use chrono::Utc;
 use orchard_core::event::{Event, EventType, NewEvent};
 use orchard_core::{ContactId, EventSeq};
 use orchard_store::{AppendOutcome, EventStore, StoreError, StoreResult};
@@ -37,7 +38,7 @@ pub(crate) fn event_row(e: &NewEvent, received_at: i64) -> StoreResult<Vec<Arg>>
     ])
 }
 
-fn event_from_row(row: &AnyRow) -> StoreResult<Event> {
+pub(crate) fn event_from_row(row: &AnyRow) -> StoreResult<Event> {
     let t: String = get(row, "type")?;
     let props: String = get(row, "properties")?;
     Ok(Event {
@@ -121,8 +122,8 @@ pub(crate) async fn append_in(
         }
     }
 
-    // Apply: the latest activity per contact among the events stored now. Scoring and
-    // segment membership join this same step in the same transaction.
+    // Apply: the latest activity per contact among the events stored now, then their scores
+    // (segment membership joins this same step), all in the caller's transaction.
     let mut latest: HashMap<i64, i64> = HashMap::new();
     let mut outcome = AppendOutcome::default();
     let mut seen = HashSet::with_capacity(events.len());
@@ -156,5 +157,7 @@ pub(crate) async fn append_in(
         );
         up.query().execute(&mut *tx).await.map_err(backend_err)?;
     }
+    let touched: Vec<ContactId> = latest.iter().map(|(c, _)| ContactId::new(*c)).collect();
+    crate::scoring::rescore_in(tx, dialect, &touched, Utc::now()).await?;
     Ok(outcome)
 }

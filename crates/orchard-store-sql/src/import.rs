@@ -267,6 +267,7 @@ impl ImportStore for SqlStore {
     ) -> StoreResult<ImportReport> {
         let mut report = ImportReport::default();
         let mut resolver = Resolver::default();
+        let mut changed_contacts = Vec::new();
         let mut tx = self.pool().begin().await.map_err(backend_err)?;
         for (row, r) in records {
             let links = match r {
@@ -286,7 +287,13 @@ impl ImportStore for SqlStore {
                 .map(|l| (l.contact, l.account, l.owner))
                 .unwrap_or_default();
             let outcome = match r {
-                Record::Contact(c) => upsert_outcome(&mut tx, c).await?.1,
+                Record::Contact(c) => {
+                    let (id, outcome) = upsert_outcome(&mut tx, c).await?;
+                    if outcome != Upserted::Unchanged {
+                        changed_contacts.push(id);
+                    }
+                    outcome
+                }
                 // Not `account_details`: an import carries no owner, and re-importing must not
                 // clear the owner someone assigned in Orchard.
                 Record::Account(a) => {
@@ -383,6 +390,14 @@ impl ImportStore for SqlStore {
                 Upserted::Unchanged => counts.unchanged += 1,
             }
         }
+        // Fit rules read attributes: changed contacts are rescored in the same transaction.
+        crate::scoring::rescore_in(
+            &mut tx,
+            self.dialect(),
+            &changed_contacts,
+            chrono::Utc::now(),
+        )
+        .await?;
         if dry_run {
             tx.rollback().await.map_err(backend_err)?;
         } else {

@@ -20,6 +20,7 @@ mod contacts;
 mod events;
 mod import;
 mod records;
+mod scoring;
 
 pub use bulk::TABLES;
 

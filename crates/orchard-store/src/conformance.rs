@@ -42,6 +42,7 @@ macro_rules! conformance_tests {
             a_second_import_of_the_same_rows_changes_nothing,
             imported_deals_revenue_and_activities_resolve_their_links,
             merging_two_contacts_keeps_both_timelines,
+            scores_follow_each_event_and_the_passing_of_time,
         );
     };
     (@each $fresh:expr; $($story:ident),* $(,)?) => {$(
@@ -58,6 +59,10 @@ macro_rules! conformance_tests {
 
 fn t(ms: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(ms).expect("valid time")
+}
+
+fn ms(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
 }
 
 fn email(s: &str) -> Email {
@@ -897,4 +902,129 @@ pub async fn merging_two_contacts_keeps_both_timelines<S: Store>(s: &S) {
             .await,
         Err(StoreError::NotFound)
     ));
+}
+
+/// With the seed preset live, each appended event moves the score before the append returns;
+/// a window that closes with no new event is found through the due-time index; rescoring from
+/// the log gives the same figures.
+pub async fn scores_follow_each_event_and_the_passing_of_time<S: Store>(s: &S) {
+    use orchard_core::scoring;
+    let now = Utc::now();
+    let ago = |days: i64| now - Duration::days(days);
+    let (ann, _) = s
+        .upsert_contact(&NewContact::new(email("ann@example.com"), ago(60)))
+        .await
+        .unwrap();
+    // Nothing is live yet: appends leave scores alone.
+    s.append_events(&[event("pre", "email_opened", Some(ann), ms(ago(50)))])
+        .await
+        .unwrap();
+    assert_eq!(s.contact(ann).await.unwrap().score, 0);
+
+    let v = s.save_rule_set(&scoring::seed(), true, now).await.unwrap();
+    assert_eq!(s.live_rule_set().await.unwrap().unwrap().version, v);
+    let mut bad = scoring::seed();
+    bad.rules[0].on = Some("email_opened where".into());
+    assert!(matches!(
+        s.save_rule_set(&bad, true, now).await,
+        Err(StoreError::Invalid(_))
+    ));
+    assert_eq!(
+        s.rule_sets().await.unwrap().len(),
+        1,
+        "a refused set is not saved"
+    );
+    s.rescore(&[ann], now).await.unwrap();
+    assert_eq!(
+        s.contact(ann).await.unwrap().score,
+        5,
+        "the earlier open, rescored"
+    );
+
+    let journey = [
+        "email_subscribed",
+        "email_clicked",
+        "page_viewed",
+        "email_replied",
+        "appointment_booked",
+        "trial_started",
+    ];
+    for (i, ty) in journey.iter().enumerate() {
+        let mut e = event(&format!("j{i}"), ty, Some(ann), ms(ago(40 - i as i64)));
+        e.properties.insert("url".into(), json!("/pricing"));
+        s.append_events(&[e]).await.unwrap();
+    }
+    assert_eq!(
+        s.contact(ann).await.unwrap().score,
+        95,
+        "visible when the append returns"
+    );
+    s.append_events(&[event("c", "appointment_cancelled", Some(ann), ms(ago(30)))])
+        .await
+        .unwrap();
+    assert_eq!(s.contact(ann).await.unwrap().score, 90);
+    s.append_events(&[event("u", "email_unsubscribed", Some(ann), ms(ago(29)))])
+        .await
+        .unwrap();
+    assert_eq!(s.contact(ann).await.unwrap().score, 65);
+    let explained: Vec<(String, i64)> = s
+        .score_changes(ann)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| (c.change.rule_id, c.change.points))
+        .collect();
+    assert_eq!(
+        explained,
+        [
+            ("opened", 5),
+            ("subscribed", 5),
+            ("clicked", 10),
+            ("pricing-visit", 10),
+            ("replied", 15),
+            ("booked", 25),
+            ("trial", 25),
+            ("cancelled", -5),
+            ("unsubscribed", -25),
+        ]
+        .map(|(r, p)| (r.to_owned(), p))
+    );
+
+    // Bo's only open is 29 days old and email was sent since: on day 31 the absence rule
+    // applies with no new event, found through the due-time index.
+    let (bo, _) = s
+        .upsert_contact(&NewContact::new(email("bo@example.com"), ago(60)))
+        .await
+        .unwrap();
+    s.append_events(&[
+        event("b1", "email_sent", Some(bo), ms(ago(45))),
+        event("b2", "email_opened", Some(bo), ms(ago(29))),
+        event("b3", "email_sent", Some(bo), ms(ago(10))),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(s.contact(bo).await.unwrap().score, 5);
+    assert!(s.due_for_rescore(now, 100).await.unwrap().is_empty());
+    let later = now + Duration::days(2);
+    assert_eq!(s.due_for_rescore(later, 100).await.unwrap(), vec![bo]);
+    s.rescore(&[bo], later).await.unwrap();
+    assert_eq!(s.contact(bo).await.unwrap().score, -5);
+    let last = s.score_changes(bo).await.unwrap().pop().unwrap();
+    assert_eq!(
+        (
+            last.change.rule_id.as_str(),
+            last.change.event,
+            last.version
+        ),
+        ("no-opens-30d", None, v)
+    );
+    assert!(s.due_for_rescore(later, 100).await.unwrap().is_empty());
+
+    // Rescoring everyone from the log changes nothing.
+    let ids = s.contact_ids_after(None, 100).await.unwrap();
+    assert_eq!(ids, vec![ann, bo]);
+    let ann_changes = s.score_changes(ann).await.unwrap();
+    s.rescore(&ids, now).await.unwrap();
+    assert_eq!(s.score_changes(ann).await.unwrap(), ann_changes);
+    assert_eq!(s.contact(ann).await.unwrap().score, 65);
 }

@@ -261,6 +261,77 @@ pub trait ImportStore: Send + Sync {
     ) -> StoreResult<ImportReport>;
 }
 
+/// A saved version of a scoring rule set.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RuleSetVersion {
+    pub version: i64,
+    pub definition: orchard_core::scoring::RuleSetDef,
+    pub created_at: DateTime<Utc>,
+    /// When it was made live; the live set is the one made live last.
+    pub live_since: Option<DateTime<Utc>>,
+}
+
+/// A score change as stored, with the rule set version that made it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredScoreChange {
+    pub version: i64,
+    pub change: orchard_core::scoring::ScoreChange,
+}
+
+/// Rescores every live contact from the log with the live rule set, in chunks, telling
+/// `progress` how many are done. Returns how many were rescored. `orchard rebuild`, a newly
+/// published rule set and the demo loader all use it.
+pub async fn rescore_all(
+    store: &dyn Store,
+    now: DateTime<Utc>,
+    progress: &(dyn Fn(u64) + Send + Sync),
+) -> StoreResult<u64> {
+    const CHUNK: i64 = 2_000;
+    let mut after = None;
+    let mut done = 0u64;
+    loop {
+        let ids = store.contact_ids_after(after, CHUNK).await?;
+        let Some(last) = ids.last().copied() else {
+            return Ok(done);
+        };
+        store.rescore(&ids, now).await?;
+        done += ids.len() as u64;
+        progress(done);
+        after = Some(last);
+    }
+}
+
+/// Scores derived from the log (`orchard_core::scoring`), kept current by the append path.
+#[async_trait]
+pub trait ScoringStore: Send + Sync {
+    /// Saves a rule set as a new version (checked first: `Invalid` names the rule at fault).
+    /// `live` makes it the set that scores from now on; rescoring everyone is the caller's
+    /// next step (`rescore` in chunks, as `orchard rebuild` does).
+    async fn save_rule_set(
+        &self,
+        def: &orchard_core::scoring::RuleSetDef,
+        live: bool,
+        at: DateTime<Utc>,
+    ) -> StoreResult<i64>;
+    async fn live_rule_set(&self) -> StoreResult<Option<RuleSetVersion>>;
+    /// Newest first.
+    async fn rule_sets(&self) -> StoreResult<Vec<RuleSetVersion>>;
+    /// Recomputes these contacts' scores from their events with the live rule set as of
+    /// `now`: score changes replaced, score and due time updated. Nothing when none is live.
+    async fn rescore(&self, ids: &[ContactId], now: DateTime<Utc>) -> StoreResult<()>;
+    /// Contacts whose score may have changed by `now` with no new event (a window moved):
+    /// read from the due-time index, never by scanning every contact.
+    async fn due_for_rescore(&self, now: DateTime<Utc>, limit: i64) -> StoreResult<Vec<ContactId>>;
+    /// Live contacts' ids above `after`, in order, for work over everyone in chunks.
+    async fn contact_ids_after(
+        &self,
+        after: Option<ContactId>,
+        limit: i64,
+    ) -> StoreResult<Vec<ContactId>>;
+    /// A contact's score changes, oldest first: the explanation and the history.
+    async fn score_changes(&self, id: ContactId) -> StoreResult<Vec<StoredScoreChange>>;
+}
+
 #[async_trait]
 pub trait SettingsStore: Send + Sync {
     /// The stored value of `name`, storing `candidate` first if there is none. Every process
@@ -292,6 +363,7 @@ pub trait Store:
     + CaptureStore
     + SettingsStore
     + ImportStore
+    + ScoringStore
     + BulkStore
 {
     /// Which backend, for logs and `/healthz`: "sqlite" or "postgres".

@@ -1640,3 +1640,132 @@ async fn the_import_page_previews_imports_and_reports_rejects() {
     assert_eq!(s, StatusCode::FORBIDDEN);
     assert_eq!(app.store.table_counts().await.unwrap()["contacts"], 2);
 }
+
+#[tokio::test]
+async fn scores_are_explained_and_current_when_the_append_returns() {
+    use reqwest::Method;
+    let app = spawn_app().await;
+    let admin = app.token(Role::Admin).await;
+    let reader = app.token(Role::ReadOnly).await;
+    let (s, _) = app.api("/api/v1/scoring/rule-set", &reader).await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "nothing is live yet");
+
+    let seed = serde_json::to_value(orchard_core::scoring::seed()).unwrap();
+    let mut bad = seed.clone();
+    bad["rules"][3]["on"] = Value::String("page_viewed where url ~".into());
+    let (s, b) = app
+        .call(Method::PUT, "/api/v1/scoring/rule-set", &admin, Some(bad))
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(
+        b["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("rule pricing-visit: on: at column"),
+        "{b}"
+    );
+    let (s, _) = app
+        .call(
+            Method::PUT,
+            "/api/v1/scoring/rule-set",
+            &reader,
+            Some(seed.clone()),
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    assert!(
+        app.store.rule_sets().await.unwrap().is_empty(),
+        "refusals save nothing"
+    );
+    let (s, published) = app
+        .call(Method::PUT, "/api/v1/scoring/rule-set", &admin, Some(seed))
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{published}");
+    let (_, live) = app.api("/api/v1/scoring/rule-set", &reader).await;
+    assert_eq!(live["version"], published["version"]);
+
+    let day = |d: i64| (chrono::Utc::now() - chrono::Duration::days(d)).to_rfc3339();
+    let journey = [
+        "email_subscribed",
+        "email_opened",
+        "email_clicked",
+        "page_viewed",
+        "email_replied",
+        "appointment_booked",
+        "trial_started",
+    ];
+    let events: Vec<Value> = journey
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            serde_json::json!({
+        "id": format!("j{i}"), "type": t, "email": "ann@example.com", "at": day(10 - i as i64),
+        "properties": {"url": "/pricing", "form": "f"}})
+        })
+        .collect();
+    let (s, body) = app
+        .post_events(&admin, serde_json::json!({"events": events}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let (_, found) = app
+        .api("/api/v1/contacts?email=ann@example.com", &reader)
+        .await;
+    assert_eq!(
+        found["items"][0]["score"], 95,
+        "visible as soon as the batch is acknowledged"
+    );
+    assert_eq!(found["items"][0]["temperature"], "hot");
+    let id = found["items"][0]["id"].as_i64().unwrap();
+
+    let (s, e) = app
+        .api(
+            &format!("/api/v1/contacts/{id}/score?at={}", &day(8)[..10]),
+            &reader,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{e}");
+    let rules: Vec<&str> = e["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["rule"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        rules,
+        [
+            "subscribed",
+            "opened",
+            "clicked",
+            "pricing-visit",
+            "replied",
+            "booked",
+            "trial"
+        ]
+    );
+    assert_eq!(e["changes"][6]["running"], 95);
+    assert_eq!(
+        e["changes"][0]["description"],
+        "Subscribes to the email list"
+    );
+    assert_eq!(e["rule_set"]["name"], "seed");
+    assert!(e["score_at"]["score"].as_i64().unwrap() < 95);
+    let (s, _) = app
+        .api(
+            &format!("/api/v1/contacts/{id}/score?at=yesterday"),
+            &reader,
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let (s, _) = app.api("/api/v1/contacts/999999/score", &reader).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+
+    app.user("boss@orchard.test", Role::Admin, "right-password")
+        .await;
+    let session = app
+        .login("boss@orchard.test", "right-password")
+        .await
+        .unwrap();
+    let (_, html) = app.page(&format!("/contacts/{id}"), &session).await;
+    assert!(html.contains("Why 95 points"), "{html}");
+    assert!(html.contains("Starts a free trial") && html.contains("<polyline"));
+}

@@ -12,7 +12,7 @@ use chrono::{DurationRound, TimeDelta, Utc};
 use clap::Subcommand;
 use orchard_core::demo::{self, DemoSettings};
 use orchard_core::event::NewEvent;
-use orchard_store::{AuthStore, BulkStore, EventStore};
+use orchard_store::{AuthStore, BulkStore, EventStore, ScoringStore};
 use orchard_store_sql::SqlStore;
 use serde::Serialize;
 use sqlx::AssertSqlSafe;
@@ -38,6 +38,10 @@ pub enum BenchCommand {
         postgres: Option<String>,
         #[arg(long, default_value = "table")]
         format: String,
+        /// Keep scores current while ingesting: the seed rule set is live, so every batch
+        /// rescores the contacts it touched in its transaction.
+        #[arg(long)]
+        scoring: bool,
     },
 }
 
@@ -54,6 +58,8 @@ struct IngestResult {
     /// Through `POST /api/v1/events` over loopback HTTP, `concurrency` clients at once.
     api_events_per_s: f64,
     concurrency: usize,
+    /// Whether scores were kept current (the seed rule set live).
+    scoring: bool,
 }
 
 pub async fn run(cmd: BenchCommand, _config: &Config) -> anyhow::Result<()> {
@@ -64,14 +70,22 @@ pub async fn run(cmd: BenchCommand, _config: &Config) -> anyhow::Result<()> {
         concurrency,
         postgres,
         format,
+        scoring,
     } = cmd;
     anyhow::ensure!(
         runs >= 1 && batch >= 1 && contacts >= 1,
         "--runs, --batch and --contacts must be at least 1"
     );
-    let mut results = vec![ingest("sqlite", None, contacts, batch, runs, concurrency).await?];
+    let shape = Shape {
+        contacts,
+        batch,
+        runs,
+        concurrency,
+        scoring,
+    };
+    let mut results = vec![ingest("sqlite", None, &shape).await?];
     if let Some(base) = postgres {
-        results.push(ingest("postgres", Some(&base), contacts, batch, runs, concurrency).await?);
+        results.push(ingest("postgres", Some(&base), &shape).await?);
     }
     match format.as_str() {
         "json" => println!("{}", serde_json::to_string_pretty(&results)?),
@@ -224,14 +238,28 @@ async fn through_api(
     Ok(rate)
 }
 
-async fn ingest(
-    backend: &'static str,
-    pg_base: Option<&str>,
+/// What an ingestion run looks like.
+#[derive(Debug)]
+struct Shape {
     contacts: usize,
     batch: usize,
     runs: usize,
     concurrency: usize,
+    scoring: bool,
+}
+
+async fn ingest(
+    backend: &'static str,
+    pg_base: Option<&str>,
+    shape: &Shape,
 ) -> anyhow::Result<IngestResult> {
+    let &Shape {
+        contacts,
+        batch,
+        runs,
+        concurrency,
+        scoring,
+    } = shape;
     let now = Utc::now().duration_trunc(TimeDelta::days(1))?;
     let settings = DemoSettings {
         seed: 7,
@@ -248,6 +276,11 @@ async fn ingest(
         store.load_company(&company).await?;
         store.load_contact_batch(&generated).await?;
         store.finish_load().await?;
+        if scoring {
+            store
+                .save_rule_set(&orchard_core::scoring::seed(), true, Utc::now())
+                .await?;
+        }
 
         let t = Instant::now();
         for chunk in events.chunks(batch) {
@@ -260,6 +293,11 @@ async fn ingest(
         api_store.load_company(&company).await?;
         api_store.load_contact_batch(&generated).await?;
         api_store.finish_load().await?;
+        if scoring {
+            api_store
+                .save_rule_set(&orchard_core::scoring::seed(), true, Utc::now())
+                .await?;
+        }
         api.push(through_api(api_store, &bodies, concurrency).await?);
         if let (Some(base), Some(url)) = (pg_base, api_scratch) {
             orchard_store_postgres::drop_scratch_database(base, &url).await?;
@@ -325,6 +363,7 @@ async fn ingest(
         orchard_events_per_s: o,
         api_events_per_s: a,
         concurrency,
+        scoring,
         baseline_events_per_s: b,
         ratio: o / b,
     })

@@ -13,6 +13,7 @@ mod bench;
 mod config;
 mod demo;
 mod import;
+mod score;
 mod serve;
 mod store;
 
@@ -62,6 +63,13 @@ enum Command {
         kind: String,
         file: PathBuf,
     },
+    /// Lead scoring: make a preset live, explain a contact's score.
+    Score {
+        #[command(subcommand)]
+        command: ScoreCommand,
+    },
+    /// Recompute every derived figure from the event log (today: scores).
+    Rebuild,
     /// API tokens.
     Token {
         #[command(subcommand)]
@@ -76,6 +84,27 @@ enum Command {
     Bench {
         #[command(subcommand)]
         command: bench::BenchCommand,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Format {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum ScoreCommand {
+    /// Make a named rule set live (`seed`: the SPEC's reference rules) and rescore everyone.
+    Preset { name: String },
+    /// The rules that fired for a contact, when, and their points.
+    Explain {
+        email: String,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+        /// Also give the score as it stood at this date (2026-03-31 or RFC 3339).
+        #[arg(long, value_name = "DATE")]
+        at: Option<String>,
     },
 }
 
@@ -184,6 +213,54 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 eprintln!("rejected rows, with row number and reason: {}", f.display());
             }
             println!("imported {} rejected {}", out.imported, out.rejected.len());
+            Ok(())
+        }
+        Command::Score {
+            command: ScoreCommand::Preset { name },
+        } => {
+            let store = store::open(&config.database_url).await?;
+            let (version, rebuilt) = score::preset(store.as_ref(), &name, true).await?;
+            println!(
+                "rule set {name} v{version} is live; rescored {} contacts in {:.1} s",
+                rebuilt.contacts, rebuilt.seconds
+            );
+            Ok(())
+        }
+        Command::Score {
+            command: ScoreCommand::Explain { email, format, at },
+        } => {
+            let at = at
+                .map(|a| {
+                    orchard_core::import::parse_time(&a).ok_or_else(|| {
+                        anyhow::anyhow!("--at '{a}' is not a date (use 2026-03-31 or RFC 3339)")
+                    })
+                })
+                .transpose()?;
+            let store = store::open(&config.database_url).await?;
+            let bands = orchard_core::stage::Bands {
+                warm_from: config.scoring.warm_from,
+                hot_from: config.scoring.hot_from,
+            };
+            let e = score::explain(store.as_ref(), &email, bands, at).await?;
+            match format {
+                Format::Json => println!("{}", serde_json::to_string_pretty(&e)?),
+                Format::Table => print!("{}", score::table(&e)),
+            }
+            Ok(())
+        }
+        Command::Rebuild => {
+            let store = store::open(&config.database_url).await?;
+            let live = store.live_rule_set().await?;
+            let r = score::rebuild(store.as_ref(), true).await?;
+            match live {
+                Some(l) => println!(
+                    "rescored {} contacts with rule set {} v{} in {:.1} s",
+                    r.contacts, l.definition.name, l.version, r.seconds
+                ),
+                None => println!(
+                    "no rule set is live, so scores were left as they are (make one live with `orchard score preset seed`)"
+                ),
+            }
             Ok(())
         }
         Command::Bench { command } => bench::run(command, &config).await,

@@ -67,6 +67,9 @@ pub async fn run(config: Config, demo: bool) -> anyhow::Result<()> {
         .with(orchard_jobs::SessionSweeper {
             store: Arc::clone(&store),
         })
+        .with(orchard_jobs::ScoreClock {
+            store: Arc::clone(&store),
+        })
         .spawn(stop_rx);
     axum::serve(
         listener,

@@ -319,3 +319,132 @@ fn deals_revenue_and_activities_import_against_the_contacts_and_accounts_they_na
     );
     assert_eq!(again, "imported 0 rejected 0");
 }
+
+#[test]
+fn score_preset_explain_and_rebuild_from_the_command_line() {
+    let db = scratch_sqlite("score");
+    let dir = std::env::temp_dir().join(format!("orchard-score-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("journey.jsonl");
+    let day = |d: i64| (chrono::Utc::now() - chrono::Duration::days(d)).to_rfc3339();
+    let journey = [
+        "email_subscribed",
+        "email_opened",
+        "email_clicked",
+        "page_viewed",
+        "email_replied",
+        "appointment_booked",
+        "trial_started",
+        "appointment_cancelled",
+        "email_unsubscribed",
+    ];
+    let lines: Vec<String> = journey
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            serde_json::json!({"id": format!("j{i}"), "type": t, "email": "ann@example.com",
+                "at": day(20 - i as i64), "properties": {"url": "/pricing"}})
+            .to_string()
+        })
+        .collect();
+    std::fs::write(&file, lines.join("\n")).unwrap();
+    let out = orchard(&["import", "events", file.to_str().unwrap(), "--db", &db]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let bad = orchard(&["score", "preset", "nope", "--db", &db]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("presets: seed"));
+    let out = orchard(&["score", "preset", "seed", "--db", &db]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .starts_with("rule set seed v1 is live; rescored 1 contacts")
+    );
+
+    let out = orchard(&[
+        "score",
+        "explain",
+        "Ann@Example.com",
+        "--format",
+        "json",
+        "--db",
+        &db,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let e: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(e["score"], 65);
+    let rules: Vec<&str> = e["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["rule"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        rules,
+        [
+            "subscribed",
+            "opened",
+            "clicked",
+            "pricing-visit",
+            "replied",
+            "booked",
+            "trial",
+            "cancelled",
+            "unsubscribed"
+        ]
+    );
+    let table = orchard(&[
+        "score",
+        "explain",
+        "ann@example.com",
+        "--at",
+        &day(15)[..10],
+        "--db",
+        &db,
+    ]);
+    let table = String::from_utf8(table.stdout).unwrap();
+    assert!(
+        table.starts_with("ann@example.com: score 65 (hot), rule set seed v1"),
+        "{table}"
+    );
+    assert!(
+        table.contains("score at ") && table.contains("unsubscribed") && table.contains("-25"),
+        "{table}"
+    );
+    let missing = orchard(&["score", "explain", "nobody@example.com", "--db", &db]);
+    assert!(!missing.status.success());
+
+    let out = orchard(&["rebuild", "--db", &db]);
+    assert!(
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .starts_with("rescored 1 contacts with rule set seed v1")
+    );
+    let again = orchard(&[
+        "score",
+        "explain",
+        "ann@example.com",
+        "--format",
+        "json",
+        "--db",
+        &db,
+    ]);
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&again.stdout).unwrap(),
+        e,
+        "a rebuild changes nothing"
+    );
+}

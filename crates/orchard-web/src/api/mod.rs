@@ -15,6 +15,7 @@ use crate::error::{ApiError, ErrorBody, ErrorDetail};
 pub mod catalog;
 pub mod contacts;
 pub mod events;
+pub mod scoring;
 
 #[derive(Debug, OpenApi)]
 #[openapi(
@@ -28,6 +29,9 @@ pub mod events;
         contacts::list_contacts,
         contacts::get_contact,
         contacts::merge_contact,
+        scoring::contact_score,
+        scoring::live_rule_set,
+        scoring::publish_rule_set,
         events::ingest,
         catalog::list_lead_magnets,
         catalog::create_lead_magnet,
@@ -43,6 +47,11 @@ pub mod events;
         contacts::OwnerOut,
         contacts::ContactPage,
         contacts::MergeIn,
+        scoring::Explanation,
+        scoring::RuleSetRef,
+        scoring::ScoreAt,
+        scoring::ChangeOut,
+        scoring::RuleSetOut,
         catalog::LeadMagnetIn,
         catalog::LeadMagnetOut,
         catalog::FormIn,
@@ -58,7 +67,8 @@ pub mod events;
     tags(
         (name = "contacts", description = "Leads, prospects and customers' people"),
         (name = "events", description = "The tracking event log"),
-        (name = "capture", description = "Lead magnets and the forms that offer them")
+        (name = "capture", description = "Lead magnets and the forms that offer them"),
+        (name = "scoring", description = "Lead scores, their rules and explanations")
     )
 )]
 pub struct ApiDoc;
@@ -80,6 +90,11 @@ pub fn router() -> Router<AppState> {
         .route("/api/openapi.json", get(openapi))
         .route("/api/v1/contacts", get(contacts::list_contacts))
         .route("/api/v1/contacts/{id}", get(contacts::get_contact))
+        .route("/api/v1/contacts/{id}/score", get(scoring::contact_score))
+        .route(
+            "/api/v1/scoring/rule-set",
+            get(scoring::live_rule_set).put(scoring::publish_rule_set),
+        )
         .route(
             "/api/v1/contacts/{id}/merge",
             axum::routing::post(contacts::merge_contact),

@@ -247,6 +247,33 @@ async fn contact_page(
             Vec::new()
         }
     };
+    let explained = match crate::api::scoring::explanation(
+        state.store.as_ref(),
+        &contact,
+        state.config.bands,
+        None,
+    )
+    .await
+    {
+        Ok(e) => Some(e),
+        Err(e) => {
+            tracing::error!(error = %e, "score explanation failed");
+            None
+        }
+    };
+    let scoring = explained.map(|e| {
+        let chart = score_chart(&e.changes, chrono::Utc::now());
+        json!({
+            "rule_set": e.rule_set,
+            "chart": chart,
+            "changes": e.changes.iter().rev().take(100).map(|c| json!({
+                "rule": c.rule, "description": c.description, "points": c.points,
+                "at": c.at.get(..16).unwrap_or(&c.at).replace('T', " "),
+                "cause": c.cause, "event": c.event, "running": c.running,
+            })).collect::<Vec<_>>(),
+            "more": e.changes.len().saturating_sub(100),
+        })
+    });
     let events = match state.store.contact_events(contact.id, 200).await {
         Ok(e) => e,
         Err(e) => {
@@ -355,10 +382,45 @@ async fn contact_page(
             })),
             "timeline": timeline,
             "aliases": aliases,
+            "scoring": scoring,
             "may_merge": user.user.role.may_change_in_bulk(),
             "problem": problem,
             "notice": notice,
         }),
     );
     (status, page).into_response()
+}
+
+/// The score over time as an SVG step line (600×120 view box): the points of a polyline, the
+/// value range and the first date, or `None` with fewer than one change.
+fn score_chart(
+    changes: &[crate::api::scoring::ChangeOut],
+    now: chrono::DateTime<chrono::Utc>,
+) -> Option<Value> {
+    let parse = |t: &str| {
+        chrono::DateTime::parse_from_rfc3339(t)
+            .ok()
+            .map(|t| t.timestamp())
+    };
+    let start = parse(&changes.first()?.at)?;
+    let end = now.timestamp().max(start + 1);
+    let lo = changes.iter().map(|c| c.running).min()?.min(0);
+    let hi = changes.iter().map(|c| c.running).max()?.max(lo + 1);
+    let x = |t: i64| 600.0 * (t - start) as f64 / (end - start) as f64;
+    let y = |v: i64| 110.0 - 100.0 * (v - lo) as f64 / (hi - lo) as f64;
+    let mut points = vec![format!("0,{:.1}", y(0))];
+    let mut last = 0;
+    for c in changes {
+        let t = parse(&c.at)?;
+        points.push(format!("{:.1},{:.1}", x(t), y(last)));
+        points.push(format!("{:.1},{:.1}", x(t), y(c.running)));
+        last = c.running;
+    }
+    points.push(format!("600,{:.1}", y(last)));
+    Some(json!({
+        "points": points.join(" "),
+        "zero": format!("{:.1}", y(0)),
+        "lo": lo, "hi": hi,
+        "from": changes.first()?.at.get(..10),
+    }))
 }

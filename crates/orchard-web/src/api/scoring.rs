@@ -1,0 +1,244 @@
+//! Scoring through the API: a contact's score explained (`GET /api/v1/contacts/{id}/score`),
+//! and the live rule set (`GET`/`PUT /api/v1/scoring/rule-set`). The explanation is built here
+//! once and shared by the contact page and `orchard score explain`.
+
+use axum::body::Bytes;
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::Json;
+use chrono::{DateTime, Utc};
+use orchard_core::ContactId;
+use orchard_core::contact::Contact;
+use orchard_core::scoring::RuleSetDef;
+use orchard_core::stage::Bands;
+use orchard_store::{Store, StoreError, StoreResult};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::bad_query;
+use crate::AppState;
+use crate::auth::ApiCaller;
+use crate::error::{ApiError, ErrorBody};
+
+/// A contact's score and the rules behind it. Keys are stable (`orchard score explain
+/// --format json` prints the same object).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Explanation {
+    pub contact_id: i64,
+    pub email: String,
+    pub score: i64,
+    /// hot, warm or cold.
+    pub temperature: &'static str,
+    /// The live rule set, if any.
+    pub rule_set: Option<RuleSetRef>,
+    /// The score as it stood at the requested date.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub score_at: Option<ScoreAt>,
+    /// Every change, oldest first.
+    pub changes: Vec<ChangeOut>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RuleSetRef {
+    pub name: String,
+    pub version: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ScoreAt {
+    /// RFC 3339.
+    pub at: String,
+    pub score: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChangeOut {
+    /// The rule's id.
+    pub rule: String,
+    pub description: String,
+    pub points: i64,
+    /// RFC 3339.
+    pub at: String,
+    /// The causing event's sequence number; absent when the passing of time caused it.
+    pub event: Option<i64>,
+    /// The event type, or "began to hold" / "stopped holding" for state rules.
+    pub cause: String,
+    pub rule_version: i64,
+    /// The score after this change.
+    pub running: i64,
+}
+
+/// Builds a contact's explanation from the stored score changes.
+pub async fn explanation(
+    store: &dyn Store,
+    contact: &Contact,
+    bands: Bands,
+    at: Option<DateTime<Utc>>,
+) -> StoreResult<Explanation> {
+    let live = store.live_rule_set().await?;
+    let sets = store.rule_sets().await?;
+    let describe = |version: i64, rule: &str| {
+        sets.iter()
+            .find(|s| s.version == version)
+            .and_then(|s| s.definition.rules.iter().find(|r| r.id == rule))
+            .map(|r| r.description.clone())
+            .unwrap_or_default()
+    };
+    let changes = store.score_changes(contact.id).await?;
+    let score_at = at.map(|t| ScoreAt {
+        at: t.to_rfc3339(),
+        score: changes
+            .iter()
+            .filter(|c| c.change.at <= t)
+            .map(|c| c.change.points)
+            .sum(),
+    });
+    let mut running = 0;
+    Ok(Explanation {
+        contact_id: contact.id.get(),
+        email: contact.email.to_string(),
+        score: contact.score,
+        temperature: bands.temperature(contact.score).as_str(),
+        rule_set: live.map(|l| RuleSetRef {
+            name: l.definition.name,
+            version: l.version,
+        }),
+        score_at,
+        changes: changes
+            .into_iter()
+            .map(|c| {
+                running += c.change.points;
+                ChangeOut {
+                    description: describe(c.version, &c.change.rule_id),
+                    rule: c.change.rule_id,
+                    points: c.change.points,
+                    at: c.change.at.to_rfc3339(),
+                    event: c.change.event.map(|e| e.get()),
+                    cause: c.change.cause,
+                    rule_version: c.version,
+                    running,
+                }
+            })
+            .collect(),
+    })
+}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ScoreParams {
+    /// Also give the score as it stood at this date (2026-03-31 or RFC 3339).
+    pub at: Option<String>,
+}
+
+/// A contact's score explained: every rule that fired, when, its points and cause.
+#[utoipa::path(
+    get,
+    path = "/api/v1/contacts/{id}/score",
+    tag = "scoring",
+    params(("id" = i64, Path, description = "Contact id"), ScoreParams),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The explanation", body = Explanation),
+        (status = 400, description = "A bad id or date", body = ErrorBody),
+        (status = 404, description = "No such contact", body = ErrorBody),
+    )
+)]
+pub async fn contact_score(
+    State(state): State<AppState>,
+    _caller: ApiCaller,
+    id: Result<Path<i64>, PathRejection>,
+    params: Result<Query<ScoreParams>, QueryRejection>,
+) -> Result<Json<Explanation>, ApiError> {
+    let Path(id) = id.map_err(|_| ApiError::bad_request("id: must be a whole number"))?;
+    let Query(params) = params.map_err(bad_query)?;
+    let at = params
+        .at
+        .as_deref()
+        .map(|a| {
+            orchard_core::import::parse_time(a).ok_or_else(|| {
+                ApiError::bad_request(format!("at: '{a}' is not a date (2026-03-31 or RFC 3339)"))
+            })
+        })
+        .transpose()?;
+    let contact = match state.store.contact(ContactId::new(id)).await {
+        Err(StoreError::NotFound) => return Err(ApiError::not_found("contact")),
+        other => other?,
+    };
+    Ok(Json(
+        explanation(state.store.as_ref(), &contact, state.config.bands, at).await?,
+    ))
+}
+
+/// The live rule set, with its version.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RuleSetOut {
+    pub version: i64,
+    /// RFC 3339.
+    pub live_since: Option<String>,
+    #[schema(value_type = Object)]
+    pub definition: RuleSetDef,
+}
+
+/// The live scoring rule set (404 when none is live).
+#[utoipa::path(get, path = "/api/v1/scoring/rule-set", tag = "scoring", security(("bearer" = [])),
+    responses((status = 200, body = RuleSetOut), (status = 404, body = ErrorBody)))]
+pub async fn live_rule_set(
+    State(state): State<AppState>,
+    _caller: ApiCaller,
+) -> Result<Json<RuleSetOut>, ApiError> {
+    let live = state
+        .store
+        .live_rule_set()
+        .await?
+        .ok_or_else(|| ApiError::not_found("live rule set"))?;
+    Ok(Json(RuleSetOut {
+        version: live.version,
+        live_since: live.live_since.map(|t| t.to_rfc3339()),
+        definition: live.definition,
+    }))
+}
+
+/// Publish a new version of the rule set and make it live. Every contact is rescored with it
+/// in the background; the answer comes at once with the new version.
+#[utoipa::path(put, path = "/api/v1/scoring/rule-set", tag = "scoring",
+    request_body(content = Object, description = "`{\"name\", \"rules\": [{\"id\", \"kind\": \"behaviour\"|\"state\"|\"disqualify\", \"on\"?, \"condition\"?, \"points\", \"cap\"?, \"description\"?}]}`"),
+    security(("bearer" = [])),
+    responses((status = 202, body = RuleSetOut), (status = 400, body = ErrorBody),
+               (status = 403, body = ErrorBody)))]
+pub async fn publish_rule_set(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    bytes: Bytes,
+) -> Result<(StatusCode, Json<RuleSetOut>), ApiError> {
+    if !caller.role.may_manage_capture() {
+        return Err(ApiError::forbidden(
+            "only admins and marketers publish scoring rules",
+        ));
+    }
+    let def: RuleSetDef = serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::bad_request(format!("invalid body: {e}")))?;
+    let now = Utc::now();
+    let version = match state.store.save_rule_set(&def, true, now).await {
+        Err(StoreError::Invalid(m)) => return Err(ApiError::bad_request(m)),
+        other => other?,
+    };
+    let store = std::sync::Arc::clone(&state.store);
+    tokio::spawn(async move {
+        match orchard_store::rescore_all(store.as_ref(), Utc::now(), &|_| {}).await {
+            Ok(n) => tracing::info!(version, contacts = n, "rescored with the new rule set"),
+            Err(e) => {
+                tracing::error!(version, error = %e, "rescoring with the new rule set failed")
+            }
+        }
+    });
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(RuleSetOut {
+            version,
+            live_since: Some(now.to_rfc3339()),
+            definition: def,
+        }),
+    ))
+}
