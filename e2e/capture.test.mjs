@@ -1,28 +1,16 @@
 // Capture end to end: a marketer sets up a lead magnet and a form; a visitor views two pages,
 // then submits the hosted form; the new contact's timeline shows both views and the submission
 // with its UTM data.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { startOrchard, startBrowser, login, screenshots } from './harness.mjs';
+import { useOrchard, login, screenshots } from './harness.mjs';
 
-let orchard, browser;
-
-before(async () => {
-  orchard = await startOrchard();
-  browser = await startBrowser();
-  mkdirSync(screenshots, { recursive: true });
-});
-
-after(async () => {
-  await browser?.close();
-  orchard?.stop();
-});
+const env = useOrchard();
 
 test('a marketer sets up a form and a visitor becomes a lead with their history', async () => {
-  const admin = await browser.newPage();
-  await login(admin, orchard.base);
+  const admin = await env.browser.newPage();
+  await login(admin, env.orchard.base);
   await admin.getByRole('link', { name: 'Lead magnets' }).click();
   const newMagnet = admin.getByRole('region', { name: 'New lead magnet' });
   await newMagnet.getByLabel('Name').fill('Pipeline audit checklist');
@@ -47,10 +35,10 @@ test('a marketer sets up a form and a visitor becomes a lead with their history'
   assert.match(await row.locator('pre.snippet').innerText(), /action="http:\/\/127\.0\.0\.1:\d+\/f\/pipeline-audit-form"/);
 
   // The visitor: a tracked page, then the hosted form reached from a LinkedIn campaign.
-  const visitorContext = await browser.newContext();
+  const visitorContext = await env.browser.newContext();
   const visitor = await visitorContext.newPage();
-  await visitor.goto(`${orchard.base}/t/pv.gif?url=/pricing`);
-  await visitor.goto(`${orchard.base}/f/pipeline-audit-form?utm_source=linkedin&utm_medium=paid_social&utm_campaign=q4-audit`);
+  await visitor.goto(`${env.orchard.base}/t/pv.gif?url=/pricing`);
+  await visitor.goto(`${env.orchard.base}/f/pipeline-audit-form?utm_source=linkedin&utm_medium=paid_social&utm_campaign=q4-audit`);
   // Forgetting the consent box: the server sends the form back with the field marked and
   // what was typed kept.
   await visitor.getByLabel('Email', { exact: true }).fill('Greta.Lind@Example.org');
@@ -65,14 +53,14 @@ test('a marketer sets up a form and a visitor becomes a lead with their history'
   await visitor.getByRole('status').filter({ hasText: 'Thank you' }).waitFor();
 
   // A second submission with the email in another case updates the same contact.
-  await visitor.goto(`${orchard.base}/f/pipeline-audit-form`);
+  await visitor.goto(`${env.orchard.base}/f/pipeline-audit-form`);
   await visitor.getByLabel('Email', { exact: true }).fill('greta.lind@example.ORG');
   await visitor.getByLabel(/Email me the checklist/).check();
   await visitor.getByRole('button', { name: 'Send' }).click();
   await visitor.getByRole('status').waitFor();
   await visitorContext.close();
 
-  await admin.goto(`${orchard.base}/contacts?q=greta.lind`);
+  await admin.goto(`${env.orchard.base}/contacts?q=greta.lind`);
   assert.match(await admin.getByTestId('total').innerText(), /^1 contact\b/);
   await admin.getByRole('link', { name: 'Greta' }).click();
   await admin.getByRole('heading', { name: 'Timeline' }).waitFor();

@@ -1,34 +1,22 @@
 // A person logs in to the demo company, searches the contacts and opens a contact's timeline.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { startOrchard, startBrowser, login, screenshots } from './harness.mjs';
+import { useOrchard, login, screenshots } from './harness.mjs';
 
-let orchard, browser;
-
-before(async () => {
-  orchard = await startOrchard();
-  browser = await startBrowser();
-  mkdirSync(screenshots, { recursive: true });
-});
-
-after(async () => {
-  await browser?.close();
-  orchard?.stop();
-});
+const env = useOrchard();
 
 test('a wrong password is refused with a message', async () => {
-  const page = await browser.newPage();
-  await login(page, orchard.base, 'admin@orchard.demo', 'not-the-password');
+  const page = await env.browser.newPage();
+  await login(page, env.orchard.base, 'admin@orchard.demo', 'not-the-password');
   await assert.doesNotReject(page.getByRole('alert').filter({ hasText: 'Wrong email or password' }).waitFor());
   assert.match(page.url(), /\/login$/);
   await page.close();
 });
 
 test('log in, search contacts, open a timeline', async () => {
-  const page = await browser.newPage();
-  await login(page, orchard.base);
+  const page = await env.browser.newPage();
+  await login(page, env.orchard.base);
   await page.getByRole('heading', { name: 'Contacts' }).waitFor();
   assert.match(await page.getByTestId('viewer').innerText(), /Ada Admin/);
   const total = Number((await page.getByTestId('total').innerText()).split(' ')[0]);
@@ -43,7 +31,7 @@ test('log in, search contacts, open a timeline', async () => {
   assert.match(await page.getByTestId('total').innerText(), /^1 contact\b/);
 
   // Filtering by stage keeps only that stage.
-  await page.goto(`${orchard.base}/contacts`);
+  await page.goto(`${env.orchard.base}/contacts`);
   await page.getByRole('combobox', { name: 'Stage' }).selectOption('customer');
   await page.getByRole('button', { name: 'Filter' }).click();
   await page.waitForURL(/stage=customer/);
@@ -75,12 +63,12 @@ test('log in, search contacts, open a timeline', async () => {
 });
 
 test('logging out ends the session', async () => {
-  const page = await browser.newPage();
-  await login(page, orchard.base);
+  const page = await env.browser.newPage();
+  await login(page, env.orchard.base);
   await page.getByRole('heading', { name: 'Contacts' }).waitFor();
   await page.getByRole('button', { name: 'Log out' }).click();
   await page.waitForURL(/\/login$/);
-  await page.goto(`${orchard.base}/contacts`);
+  await page.goto(`${env.orchard.base}/contacts`);
   assert.match(page.url(), /\/login$/);
   await page.close();
 });

@@ -7,6 +7,8 @@ import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createServer } from 'node:net';
 import { chromium } from 'playwright-core';
+import { before, after } from 'node:test';
+import { mkdirSync } from 'node:fs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 export const screenshots = join(root, 'e2e', 'screenshots');
@@ -61,4 +63,22 @@ export async function login(page, base, email = 'admin@orchard.demo', password =
   await page.getByLabel('Email').fill(email);
   await page.getByLabel('Password').fill(password);
   await page.getByRole('button', { name: 'Log in' }).click();
+}
+
+/**
+ * Registers a test file's setup: one `orchard serve --demo` and one Chromium for all its tests,
+ * stopped afterwards. Returns an object whose `orchard` and `browser` are set before the tests run.
+ */
+export function useOrchard() {
+  const env = { orchard: null, browser: null };
+  before(async () => {
+    env.orchard = await startOrchard();
+    env.browser = await startBrowser();
+    mkdirSync(screenshots, { recursive: true });
+  });
+  after(async () => {
+    await env.browser?.close();
+    env.orchard?.stop();
+  });
+  return env;
 }

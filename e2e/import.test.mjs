@@ -1,24 +1,12 @@
 // Import, merge and catalogue upkeep end to end: an admin previews a CSV (how its columns were
 // understood, which row is bad), imports it, finds the same person under two emails and merges
 // them, and edits then deletes a lead magnet.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { startOrchard, startBrowser, login, screenshots } from './harness.mjs';
+import { useOrchard, login, screenshots } from './harness.mjs';
 
-let orchard, browser;
-
-before(async () => {
-  orchard = await startOrchard();
-  browser = await startBrowser();
-  mkdirSync(screenshots, { recursive: true });
-});
-
-after(async () => {
-  await browser?.close();
-  orchard?.stop();
-});
+const env = useOrchard();
 
 const csv = [
   '\uFEFFFirst Name,Last Name,Email,Company Name,Country/Region,Favourite colour',
@@ -28,8 +16,8 @@ const csv = [
 ].join('\r\n') + '\r\n';
 
 test('an admin previews and imports a CSV, then merges a duplicate', async () => {
-  const page = await browser.newPage();
-  await login(page, orchard.base);
+  const page = await env.browser.newPage();
+  await login(page, env.orchard.base);
   await page.getByRole('link', { name: 'Import' }).click();
   await page.getByLabel('The file holds').selectOption('contacts');
   await page.getByLabel(/CSV file/).setInputFiles({ name: 'northwind.csv', mimeType: 'text/csv', buffer: Buffer.from(csv) });
@@ -51,9 +39,9 @@ test('an admin previews and imports a CSV, then merges a duplicate', async () =>
   assert.match(await download.getAttribute('href'), /^data:text\/csv/);
 
   // The same person twice: merge the Gmail address into the work one.
-  await page.goto(`${orchard.base}/contacts?q=lb%40gmail`);
+  await page.goto(`${env.orchard.base}/contacts?q=lb%40gmail`);
   assert.match(await page.getByTestId('total').innerText(), /^1 contact\b/);
-  await page.goto(`${orchard.base}/contacts?q=lena.berg`);
+  await page.goto(`${env.orchard.base}/contacts?q=lena.berg`);
   await page.getByRole('link', { name: 'Lena Berg' }).click();
   await page.getByText('Merge a duplicate into this contact').click();
   page.once('dialog', (d) => d.accept());
@@ -63,14 +51,14 @@ test('an admin previews and imports a CSV, then merges a duplicate', async () =>
   assert.match(await page.getByTestId('aliases').innerText(), /also lb@gmail\.example/);
   assert.match(await page.locator('#timeline').innerText(), /contact merged[\s\S]*merged_email lb@gmail\.example/);
   assert.match(await page.getByTestId('attributes').innerText(), /Favourite colour\s+teal/);
-  await page.goto(`${orchard.base}/contacts?q=lb%40gmail`);
+  await page.goto(`${env.orchard.base}/contacts?q=lb%40gmail`);
   assert.match(await page.getByTestId('total').innerText(), /^0 contacts\b/);
   await page.close();
 });
 
 test('a lead magnet is renamed, moved down the funnel and deleted', async () => {
-  const page = await browser.newPage();
-  await login(page, orchard.base);
+  const page = await env.browser.newPage();
+  await login(page, env.orchard.base);
   await page.getByRole('link', { name: 'Lead magnets' }).click();
   const top = page.getByRole('region', { name: 'top of funnel' });
   const item = top.locator('li').first();

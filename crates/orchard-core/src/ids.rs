@@ -53,4 +53,6 @@ id_type!(
     ActivityId,
     SpendId,
     TokenId,
+    /// A saved filter whose membership Orchard keeps current.
+    SegmentId,
 );

@@ -17,6 +17,7 @@ pub mod import;
 pub mod rng;
 pub mod rules;
 pub mod scoring;
+pub mod segment;
 pub mod spend;
 pub mod stage;
 pub mod submission;

@@ -50,20 +50,20 @@ impl Worker for SessionSweeper {
 /// the contacts whose due time has come from the due-time index and rescores them. Several
 /// processes may run it at once; rescoring is idempotent, so the worst case is double work.
 #[derive(Clone)]
-pub struct ScoreClock {
+pub struct DueRefresher {
     pub store: Arc<dyn Store>,
 }
 
-impl std::fmt::Debug for ScoreClock {
+impl std::fmt::Debug for DueRefresher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("ScoreClock")
+        f.write_str("DueRefresher")
     }
 }
 
 #[async_trait]
-impl Worker for ScoreClock {
+impl Worker for DueRefresher {
     fn name(&self) -> &'static str {
-        "score_clock"
+        "due_refresher"
     }
 
     fn interval(&self) -> Duration {
@@ -74,9 +74,9 @@ impl Worker for ScoreClock {
         let mut done = 0;
         // Bounded, so that a tick always ends; what is left waits for the next one.
         for _ in 0..100 {
-            let due = self.store.due_for_rescore(now, 1_000).await?;
+            let due = self.store.due_for_refresh(now, 1_000).await?;
             if !due.is_empty() {
-                self.store.rescore(&due, now).await?;
+                self.store.refresh(&due, now).await?;
             }
             done += due.len() as u64;
             if due.len() < 1_000 {

@@ -164,7 +164,7 @@ impl ContactStore for SqlStore {
         let mut tx = self.pool().begin().await.map_err(backend_err)?;
         let out = upsert_in(&mut tx, new).await?;
         // Fit rules read attributes: a changed contact is rescored with its change.
-        crate::scoring::rescore_in(&mut tx, self.dialect(), &[out.0], Utc::now()).await?;
+        crate::derive::refresh_in(&mut tx, self.dialect(), &[out.0], Utc::now()).await?;
         tx.commit().await.map_err(backend_err)?;
         Ok(out)
     }
@@ -360,6 +360,11 @@ impl ContactStore for SqlStore {
             .push(" OR merged_into = ")
             .arg(other.get());
         away.query().execute(&mut *tx).await.map_err(backend_err)?;
+        // The other's memberships end; the survivor's are decided afresh by the refresh that
+        // the merge event below triggers.
+        let mut gone = Sql::new("DELETE FROM segment_members WHERE contact_id = ");
+        gone.arg(other.get());
+        gone.query().execute(&mut *tx).await.map_err(backend_err)?;
         for table in ["deals", "activities", "visitor_identities"] {
             let mut mv = Sql::new(&format!("UPDATE {table} SET contact_id = "));
             mv.arg(keep.get())

@@ -158,6 +158,6 @@ pub(crate) async fn append_in(
         up.query().execute(&mut *tx).await.map_err(backend_err)?;
     }
     let touched: Vec<ContactId> = latest.iter().map(|(c, _)| ContactId::new(*c)).collect();
-    crate::scoring::rescore_in(tx, dialect, &touched, Utc::now()).await?;
+    crate::derive::refresh_in(tx, dialect, &touched, Utc::now()).await?;
     Ok(outcome)
 }

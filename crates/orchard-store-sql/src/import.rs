@@ -391,7 +391,7 @@ impl ImportStore for SqlStore {
             }
         }
         // Fit rules read attributes: changed contacts are rescored in the same transaction.
-        crate::scoring::rescore_in(
+        crate::derive::refresh_in(
             &mut tx,
             self.dialect(),
             &changed_contacts,

@@ -17,10 +17,11 @@ mod bulk;
 mod capture;
 mod catalog;
 mod contacts;
+mod derive;
 mod events;
 mod import;
 mod records;
-mod scoring;
+mod segments;
 
 pub use bulk::TABLES;
 

@@ -1,5 +1,6 @@
 -- Scoring (SPEC A3): versioned rule sets, every score change with its rule, time and cause, and
--- a due-time index for contacts whose score changes with the passing of time.
+-- a due-time index for contacts whose derived state (score, segment membership) changes with the
+-- passing of time.
 CREATE TABLE rule_sets (
     version INTEGER PRIMARY KEY,
     name TEXT NOT NULL,
@@ -20,5 +21,5 @@ CREATE TABLE score_changes (
 );
 CREATE INDEX score_changes_contact ON score_changes (contact_id, at);
 
-ALTER TABLE contacts ADD COLUMN score_due_at INTEGER;
-CREATE INDEX contacts_score_due ON contacts (score_due_at) WHERE score_due_at IS NOT NULL;
+ALTER TABLE contacts ADD COLUMN due_at INTEGER;
+CREATE INDEX contacts_due ON contacts (due_at) WHERE due_at IS NOT NULL;

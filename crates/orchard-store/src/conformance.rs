@@ -43,6 +43,8 @@ macro_rules! conformance_tests {
             imported_deals_revenue_and_activities_resolve_their_links,
             merging_two_contacts_keeps_both_timelines,
             scores_follow_each_event_and_the_passing_of_time,
+            segment_members_match_a_brute_force_count_after_random_events,
+            a_contact_leaves_a_window_segment_when_time_passes,
         );
     };
     (@each $fresh:expr; $($story:ident),* $(,)?) => {$(
@@ -934,7 +936,7 @@ pub async fn scores_follow_each_event_and_the_passing_of_time<S: Store>(s: &S) {
         1,
         "a refused set is not saved"
     );
-    s.rescore(&[ann], now).await.unwrap();
+    s.refresh(&[ann], now).await.unwrap();
     assert_eq!(
         s.contact(ann).await.unwrap().score,
         5,
@@ -1004,10 +1006,10 @@ pub async fn scores_follow_each_event_and_the_passing_of_time<S: Store>(s: &S) {
     .await
     .unwrap();
     assert_eq!(s.contact(bo).await.unwrap().score, 5);
-    assert!(s.due_for_rescore(now, 100).await.unwrap().is_empty());
+    assert!(s.due_for_refresh(now, 100).await.unwrap().is_empty());
     let later = now + Duration::days(2);
-    assert_eq!(s.due_for_rescore(later, 100).await.unwrap(), vec![bo]);
-    s.rescore(&[bo], later).await.unwrap();
+    assert_eq!(s.due_for_refresh(later, 100).await.unwrap(), vec![bo]);
+    s.refresh(&[bo], later).await.unwrap();
     assert_eq!(s.contact(bo).await.unwrap().score, -5);
     let last = s.score_changes(bo).await.unwrap().pop().unwrap();
     assert_eq!(
@@ -1018,13 +1020,182 @@ pub async fn scores_follow_each_event_and_the_passing_of_time<S: Store>(s: &S) {
         ),
         ("no-opens-30d", None, v)
     );
-    assert!(s.due_for_rescore(later, 100).await.unwrap().is_empty());
+    assert!(s.due_for_refresh(later, 100).await.unwrap().is_empty());
 
     // Rescoring everyone from the log changes nothing.
     let ids = s.contact_ids_after(None, 100).await.unwrap();
     assert_eq!(ids, vec![ann, bo]);
     let ann_changes = s.score_changes(ann).await.unwrap();
-    s.rescore(&ids, now).await.unwrap();
+    s.refresh(&ids, now).await.unwrap();
     assert_eq!(s.score_changes(ann).await.unwrap(), ann_changes);
     assert_eq!(s.contact(ann).await.unwrap().score, 65);
+}
+
+/// A property checked over several seeded random streams: after any sequence of events and
+/// attribute changes, each segment's kept members equal a from-scratch evaluation of its filter
+/// over every contact (the builder's preview, which shares nothing with the apply step but the
+/// rule evaluator).
+pub async fn segment_members_match_a_brute_force_count_after_random_events<S: Store>(s: &S) {
+    use orchard_core::rng::Rng;
+    use orchard_core::segment;
+    let now = Utc::now();
+    s.save_rule_set(&orchard_core::scoring::seed(), true, now)
+        .await
+        .unwrap();
+    let filters = [
+        ("German", r#"country = "DE""#),
+        ("Engaged", "count(email_opened, 30d) >= 2"),
+        (
+            "Pricing lookers",
+            r#"count(page_viewed where url ~ "/pricing") >= 1 and not country = "FR""#,
+        ),
+        ("Warm", "score >= 20"),
+        (
+            "Lapsed",
+            "last(email_opened) older than 14d and count(email_sent) > 0",
+        ),
+    ];
+    let mut ids = Vec::new();
+    for (name, f) in filters {
+        ids.push(
+            s.create_segment(&segment::define(name, f, now).unwrap(), now)
+                .await
+                .unwrap(),
+        );
+    }
+    let countries = ["DE", "FR", "AT", "US"];
+    let types = [
+        "email_opened",
+        "email_sent",
+        "page_viewed",
+        "email_clicked",
+        "trial_started",
+    ];
+    for seed in 0..4u64 {
+        let mut rng = Rng::new(seed);
+        let mut contacts = Vec::new();
+        for i in 0..12 {
+            let mut c = NewContact::new(
+                email(&format!("p{seed}-{i}@example.com")),
+                now - Duration::days(90),
+            );
+            c.details.geography.country = Some((*rng.pick(&countries)).to_owned());
+            contacts.push(s.upsert_contact(&c).await.unwrap().0);
+        }
+        for b in 0..4 {
+            let batch: Vec<NewEvent> = (0..15)
+                .map(|k| {
+                    let ty = *rng.pick(&types);
+                    let at = now - Duration::minutes(rng.range(1, 60 * 24 * 60));
+                    let mut e = event(
+                        &format!("r{seed}-{b}-{k}"),
+                        ty,
+                        Some(*rng.pick(&contacts)),
+                        ms(at),
+                    );
+                    e.properties.insert(
+                        "url".into(),
+                        json!(if rng.chance(0.5) { "/pricing" } else { "/blog" }),
+                    );
+                    e
+                })
+                .collect();
+            s.append_events(&batch).await.unwrap();
+            // Attributes change too: someone moves country.
+            let who = *rng.pick(&contacts);
+            let mut moved = NewContact::new(s.contact(who).await.unwrap().email, now);
+            moved.details.geography.country = Some((*rng.pick(&countries)).to_owned());
+            s.upsert_contact(&moved).await.unwrap();
+        }
+        for (id, (name, f)) in ids.iter().zip(filters) {
+            let kept = s.segment(*id).await.unwrap();
+            let mut kept_members: Vec<ContactId> = s
+                .segment_members(*id, None, 10_000)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|c| c.id)
+                .collect();
+            let (count, sample) = s
+                .preview_segment(
+                    &orchard_core::rules::parse(f).unwrap(),
+                    Utc::now(),
+                    usize::MAX,
+                )
+                .await
+                .unwrap();
+            let mut brute: Vec<ContactId> = sample.into_iter().map(|c| c.id).collect();
+            kept_members.sort();
+            brute.sort();
+            assert_eq!(kept.member_count, count, "seed {seed}, segment {name}");
+            assert_eq!(kept_members, brute, "seed {seed}, segment {name}");
+        }
+    }
+    let all = s.segments().await.unwrap();
+    assert_eq!(all.len(), 5);
+    assert!(
+        all.iter().any(|x| x.member_count > 0),
+        "the stream puts someone somewhere"
+    );
+}
+
+/// "Opened in the last 7 days" loses a contact when the 7 days pass, with no new event: the
+/// due-time index finds it, and the change is logged as a `segment_left` event.
+pub async fn a_contact_leaves_a_window_segment_when_time_passes<S: Store>(s: &S) {
+    use orchard_core::segment;
+    let now = Utc::now();
+    let (ann, _) = s
+        .upsert_contact(&NewContact::new(
+            email("ann@example.com"),
+            now - Duration::days(30),
+        ))
+        .await
+        .unwrap();
+    let recent = s
+        .create_segment(
+            &segment::define("Opened this week", "count(email_opened, 7d) >= 1", now).unwrap(),
+            now,
+        )
+        .await
+        .unwrap();
+    assert_eq!(s.segment(recent).await.unwrap().member_count, 0);
+    s.append_events(&[event(
+        "o1",
+        "email_opened",
+        Some(ann),
+        ms(now - Duration::days(6)),
+    )])
+    .await
+    .unwrap();
+    assert_eq!(
+        s.segment(recent).await.unwrap().member_count,
+        1,
+        "entered with the event"
+    );
+    assert_eq!(
+        s.contact_segments(ann).await.unwrap()[0].segment.name,
+        "Opened this week"
+    );
+    let later = now + Duration::days(2);
+    assert_eq!(s.due_for_refresh(later, 10).await.unwrap(), vec![ann]);
+    s.refresh(&[ann], later).await.unwrap();
+    assert_eq!(
+        s.segment(recent).await.unwrap().member_count,
+        0,
+        "left when the week passed"
+    );
+    let kinds: Vec<String> = s
+        .contact_events(ann, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.event_type.as_str().to_owned())
+        .collect();
+    assert_eq!(kinds, ["segment_left", "segment_entered", "email_opened"]);
+    s.delete_segment(recent).await.unwrap();
+    assert!(matches!(s.segment(recent).await, Err(StoreError::NotFound)));
+    assert!(matches!(
+        s.delete_segment(recent).await,
+        Err(StoreError::NotFound)
+    ));
 }

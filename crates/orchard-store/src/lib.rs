@@ -281,7 +281,7 @@ pub struct StoredScoreChange {
 /// Rescores every live contact from the log with the live rule set, in chunks, telling
 /// `progress` how many are done. Returns how many were rescored. `orchard rebuild`, a newly
 /// published rule set and the demo loader all use it.
-pub async fn rescore_all(
+pub async fn refresh_all(
     store: &dyn Store,
     now: DateTime<Utc>,
     progress: &(dyn Fn(u64) + Send + Sync),
@@ -294,7 +294,7 @@ pub async fn rescore_all(
         let Some(last) = ids.last().copied() else {
             return Ok(done);
         };
-        store.rescore(&ids, now).await?;
+        store.refresh(&ids, now).await?;
         done += ids.len() as u64;
         progress(done);
         after = Some(last);
@@ -318,10 +318,10 @@ pub trait ScoringStore: Send + Sync {
     async fn rule_sets(&self) -> StoreResult<Vec<RuleSetVersion>>;
     /// Recomputes these contacts' scores from their events with the live rule set as of
     /// `now`: score changes replaced, score and due time updated. Nothing when none is live.
-    async fn rescore(&self, ids: &[ContactId], now: DateTime<Utc>) -> StoreResult<()>;
+    async fn refresh(&self, ids: &[ContactId], now: DateTime<Utc>) -> StoreResult<()>;
     /// Contacts whose score may have changed by `now` with no new event (a window moved):
     /// read from the due-time index, never by scanning every contact.
-    async fn due_for_rescore(&self, now: DateTime<Utc>, limit: i64) -> StoreResult<Vec<ContactId>>;
+    async fn due_for_refresh(&self, now: DateTime<Utc>, limit: i64) -> StoreResult<Vec<ContactId>>;
     /// Live contacts' ids above `after`, in order, for work over everyone in chunks.
     async fn contact_ids_after(
         &self,
@@ -330,6 +330,45 @@ pub trait ScoringStore: Send + Sync {
     ) -> StoreResult<Vec<ContactId>>;
     /// A contact's score changes, oldest first: the explanation and the history.
     async fn score_changes(&self, id: ContactId) -> StoreResult<Vec<StoredScoreChange>>;
+}
+
+/// A segment with its current size.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SegmentSummary {
+    pub segment: orchard_core::segment::Segment,
+    pub member_count: i64,
+}
+
+/// Segments (`orchard_core::segment`): saved filters whose members the append path keeps current.
+#[async_trait]
+pub trait SegmentStore: Send + Sync {
+    /// Saves a checked segment and decides every contact's membership before returning, so its
+    /// member count is right at once.
+    async fn create_segment(
+        &self,
+        segment: &orchard_core::segment::Segment,
+        now: DateTime<Utc>,
+    ) -> StoreResult<orchard_core::SegmentId>;
+    async fn segments(&self) -> StoreResult<Vec<SegmentSummary>>;
+    async fn segment(&self, id: orchard_core::SegmentId) -> StoreResult<SegmentSummary>;
+    async fn delete_segment(&self, id: orchard_core::SegmentId) -> StoreResult<()>;
+    /// Members in contact-id order after `after`, a page at a time (exports walk them all).
+    async fn segment_members(
+        &self,
+        id: orchard_core::SegmentId,
+        after: Option<ContactId>,
+        limit: i64,
+    ) -> StoreResult<Vec<Contact>>;
+    /// The segments a contact is in.
+    async fn contact_segments(&self, id: ContactId) -> StoreResult<Vec<SegmentSummary>>;
+    /// How many live contacts a filter would hold now, and up to `sample` of them, without
+    /// saving anything (the builder's live count).
+    async fn preview_segment(
+        &self,
+        filter: &orchard_core::rules::Expr,
+        now: DateTime<Utc>,
+        sample: usize,
+    ) -> StoreResult<(i64, Vec<Contact>)>;
 }
 
 #[async_trait]
@@ -364,6 +403,7 @@ pub trait Store:
     + SettingsStore
     + ImportStore
     + ScoringStore
+    + SegmentStore
     + BulkStore
 {
     /// Which backend, for logs and `/healthz`: "sqlite" or "postgres".

@@ -1769,3 +1769,155 @@ async fn scores_are_explained_and_current_when_the_append_returns() {
     assert!(html.contains("Why 95 points"), "{html}");
     assert!(html.contains("Starts a free trial") && html.contains("<polyline"));
 }
+
+#[tokio::test]
+async fn segments_follow_the_contract_and_stay_current() {
+    use reqwest::Method;
+    let app = spawn_app().await;
+    let marketer = app.token(Role::Marketer).await;
+    let reader = app.token(Role::ReadOnly).await;
+    let ann = app.contact("ann@example.com", "Ann", None).await;
+    app.contact("bo@example.com", "Bo", None).await;
+    let filter = r#"count(page_viewed where url ~ "/pricing", 14d) >= 2"#;
+
+    // Bad input is refused with where the mistake is, and creates nothing.
+    let (s, b) = app
+        .post_json(
+            "/api/v1/segments",
+            &marketer,
+            serde_json::json!({"name": "Pricing", "filter": "count(page_viewed, 14x) >= 2"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_eq!(b["error"]["details"]["column"], 22, "{b}");
+    let (s, _) = app
+        .post_json(
+            "/api/v1/segments",
+            &marketer,
+            serde_json::json!({"name": "", "filter": filter}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let (s, _) = app
+        .post_json(
+            "/api/v1/segments",
+            &reader,
+            serde_json::json!({"name": "x", "filter": filter}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    assert!(app.store.segments().await.unwrap().is_empty());
+
+    let (s, created) = app
+        .post_json(
+            "/api/v1/segments",
+            &marketer,
+            serde_json::json!({"name": "Pricing lookers", "filter": filter}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{created}");
+    let id = created["id"].as_i64().unwrap();
+    assert_eq!(created["member_count"], 0);
+
+    let view = |i: usize| {
+        serde_json::json!({"id": format!("pv{i}"), "type": "page_viewed",
+        "email": "ann@example.com", "properties": {"url": "/pricing"}})
+    };
+    app.post_events(&marketer, serde_json::json!({"events": [view(1)]}))
+        .await;
+    let (_, one) = app.api(&format!("/api/v1/segments/{id}"), &reader).await;
+    assert_eq!(one["member_count"], 0);
+    app.post_events(&marketer, serde_json::json!({"events": [view(2)]}))
+        .await;
+    let (_, two) = app.api(&format!("/api/v1/segments/{id}"), &reader).await;
+    assert_eq!(
+        two["member_count"], 1,
+        "current as soon as the event is acknowledged"
+    );
+
+    let (s, p) = app
+        .post_json(
+            "/api/v1/segments/preview",
+            &reader,
+            serde_json::json!({"filter": "first_name = \"bo\""}),
+        )
+        .await;
+    assert_eq!((s, p["count"].as_i64()), (StatusCode::OK, Some(1)));
+    assert_eq!(p["sample"][0]["email"], "bo@example.com");
+
+    let r = app
+        .http
+        .get(app.url(&format!("/api/v1/segments/{id}/members.csv")))
+        .bearer_auth(&reader)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.headers()[reqwest::header::CONTENT_TYPE],
+        "text/csv; charset=utf-8"
+    );
+    let csv = r.text().await.unwrap();
+    assert_eq!(
+        csv.lines().collect::<Vec<_>>(),
+        [
+            "email,first_name,last_name,company,country,stage,score",
+            "ann@example.com,Ann,,,,subscriber,0"
+        ]
+    );
+
+    app.user("mkt@orchard.test", Role::Marketer, "right-password")
+        .await;
+    let session = app
+        .login("mkt@orchard.test", "right-password")
+        .await
+        .unwrap();
+    let (_, html) = app.page(&format!("/contacts/{ann}"), &session).await;
+    assert!(
+        html.contains(">Pricing lookers</a>"),
+        "the contact page names its segments"
+    );
+    let (_, html) = app.page("/segments", &session).await;
+    let csrf = hidden_csrf(&html);
+    let r = app
+        .post_form(
+            "/segments/preview",
+            &session,
+            &[("csrf", &csrf), ("filter", "score >= ")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.text().await.unwrap().contains("at column 9"));
+    let r = app
+        .post_form(
+            "/segments",
+            &session,
+            &[
+                ("csrf", &csrf),
+                ("name", "Everyone"),
+                ("filter", "email ~ \"@\""),
+                ("action", "save"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let (_, list) = app.api("/api/v1/segments", &reader).await;
+    let everyone = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "Everyone")
+        .unwrap();
+    assert_eq!(everyone["member_count"], 2);
+
+    let (s, _) = app
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/segments/{id}"),
+            &marketer,
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, _) = app.api(&format!("/api/v1/segments/{id}"), &reader).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+}

@@ -67,7 +67,7 @@ pub async fn run(config: Config, demo: bool) -> anyhow::Result<()> {
         .with(orchard_jobs::SessionSweeper {
             store: Arc::clone(&store),
         })
-        .with(orchard_jobs::ScoreClock {
+        .with(orchard_jobs::DueRefresher {
             store: Arc::clone(&store),
         })
         .spawn(stop_rx);

@@ -16,6 +16,7 @@ pub mod catalog;
 pub mod contacts;
 pub mod events;
 pub mod scoring;
+pub mod segments;
 
 #[derive(Debug, OpenApi)]
 #[openapi(
@@ -32,6 +33,12 @@ pub mod scoring;
         scoring::contact_score,
         scoring::live_rule_set,
         scoring::publish_rule_set,
+        segments::create,
+        segments::list,
+        segments::get,
+        segments::delete,
+        segments::preview,
+        segments::export,
         events::ingest,
         catalog::list_lead_magnets,
         catalog::create_lead_magnet,
@@ -52,6 +59,11 @@ pub mod scoring;
         scoring::ScoreAt,
         scoring::ChangeOut,
         scoring::RuleSetOut,
+        segments::SegmentIn,
+        segments::SegmentOut,
+        segments::PreviewIn,
+        segments::PreviewOut,
+        segments::MemberOut,
         catalog::LeadMagnetIn,
         catalog::LeadMagnetOut,
         catalog::FormIn,
@@ -68,7 +80,8 @@ pub mod scoring;
         (name = "contacts", description = "Leads, prospects and customers' people"),
         (name = "events", description = "The tracking event log"),
         (name = "capture", description = "Lead magnets and the forms that offer them"),
-        (name = "scoring", description = "Lead scores, their rules and explanations")
+        (name = "scoring", description = "Lead scores, their rules and explanations"),
+        (name = "segments", description = "Saved filters whose members stay current")
     )
 )]
 pub struct ApiDoc;
@@ -91,6 +104,19 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/contacts", get(contacts::list_contacts))
         .route("/api/v1/contacts/{id}", get(contacts::get_contact))
         .route("/api/v1/contacts/{id}/score", get(scoring::contact_score))
+        .route(
+            "/api/v1/segments",
+            get(segments::list).post(segments::create),
+        )
+        .route(
+            "/api/v1/segments/preview",
+            axum::routing::post(segments::preview),
+        )
+        .route(
+            "/api/v1/segments/{id}",
+            get(segments::get).delete(segments::delete),
+        )
+        .route("/api/v1/segments/{id}/members.csv", get(segments::export))
         .route(
             "/api/v1/scoring/rule-set",
             get(scoring::live_rule_set).put(scoring::publish_rule_set),

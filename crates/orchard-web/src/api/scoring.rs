@@ -226,7 +226,7 @@ pub async fn publish_rule_set(
     };
     let store = std::sync::Arc::clone(&state.store);
     tokio::spawn(async move {
-        match orchard_store::rescore_all(store.as_ref(), Utc::now(), &|_| {}).await {
+        match orchard_store::refresh_all(store.as_ref(), Utc::now(), &|_| {}).await {
             Ok(n) => tracing::info!(version, contacts = n, "rescored with the new rule set"),
             Err(e) => {
                 tracing::error!(version, error = %e, "rescoring with the new rule set failed")

@@ -274,6 +274,13 @@ async fn contact_page(
             "more": e.changes.len().saturating_sub(100),
         })
     });
+    let in_segments: Vec<String> = match state.store.contact_segments(contact.id).await {
+        Ok(list) => list.into_iter().map(|s| s.segment.name).collect(),
+        Err(e) => {
+            tracing::error!(error = %e, "contact segments failed");
+            Vec::new()
+        }
+    };
     let events = match state.store.contact_events(contact.id, 200).await {
         Ok(e) => e,
         Err(e) => {
@@ -383,6 +390,7 @@ async fn contact_page(
             "timeline": timeline,
             "aliases": aliases,
             "scoring": scoring,
+            "segments": in_segments,
             "may_merge": user.user.role.may_change_in_bulk(),
             "problem": problem,
             "notice": notice,

@@ -19,6 +19,7 @@ mod capture;
 mod contacts;
 mod import;
 mod login;
+mod segments;
 
 #[derive(RustEmbed)]
 #[folder = "templates/"]
@@ -122,6 +123,13 @@ pub fn router() -> Router<AppState> {
                 .post(import::submit)
                 .layer(axum::extract::DefaultBodyLimit::max(import::MAX_UPLOAD)),
         )
+        .route("/segments", get(segments::list).post(segments::create))
+        .route("/segments/preview", axum::routing::post(segments::preview))
+        .route(
+            "/segments/{id}/delete",
+            axum::routing::post(segments::delete),
+        )
+        .route("/segments/{id}/members.csv", get(segments::export))
         .route("/static/{*path}", get(asset))
 }
 

@@ -1,0 +1,561 @@
+//! Derived state kept current: scores (the live rule set) and segment memberships. `refresh_in`
+//! recomputes a group of contacts from their events with `orchard_core::scoring::score` and
+//! `orchard_core::segment::membership` inside the caller's transaction. Appends call it for
+//! the contacts they touched, so a score is visible as soon as its event is acknowledged; the due-time worker calls it for contacts whose windows moved; a
+//! rebuild calls it for everyone. One function for all three, so they cannot disagree.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use orchard_core::account::Account;
+use orchard_core::contact::Contact;
+use orchard_core::event::Event;
+use orchard_core::event::{EventType, NewEvent};
+use orchard_core::rules::Subject;
+use orchard_core::scoring::{RuleSet, RuleSetDef, ScoreChange, score};
+use orchard_core::segment::{Change, Segment, change, membership};
+use orchard_core::{AccountId, ContactId, EventSeq, SegmentId, UserId};
+use orchard_store::{RuleSetVersion, ScoringStore, StoreError, StoreResult, StoredScoreChange};
+use sqlx::AnyConnection;
+use sqlx::any::AnyRow;
+
+use crate::contacts::{SELECT as CONTACTS, contact_from_row};
+use crate::events::{EVENT_COLUMNS, event_from_row, event_row};
+use crate::{Arg, Dialect, Sql, SqlStore, backend_err, from_ms, get, json_err, ms, multi_insert};
+
+/// Contacts rescored per round of statements.
+const CHUNK: usize = 500;
+
+fn version_from_row(row: &AnyRow) -> StoreResult<RuleSetVersion> {
+    let definition: String = get(row, "definition")?;
+    Ok(RuleSetVersion {
+        version: get(row, "version")?,
+        definition: serde_json::from_str(&definition).map_err(json_err)?,
+        created_at: from_ms(get(row, "created_at")?),
+        live_since: get::<Option<i64>>(row, "live_since")?.map(from_ms),
+    })
+}
+
+const RULE_SET_COLUMNS: &str =
+    "SELECT version, name, definition, created_at, live_since FROM rule_sets";
+
+pub(crate) async fn live_in(tx: &mut AnyConnection) -> StoreResult<Option<RuleSet>> {
+    let sql = Sql::new(&format!(
+        "{RULE_SET_COLUMNS} WHERE live_since IS NOT NULL ORDER BY live_since DESC, version DESC LIMIT 1"
+    ));
+    let Some(row) = sql
+        .query()
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(backend_err)?
+    else {
+        return Ok(None);
+    };
+    let v = version_from_row(&row)?;
+    RuleSet::compile(&v.definition, v.version)
+        .map(Some)
+        .map_err(|e| StoreError::Invalid(format!("the live rule set no longer compiles: {e}")))
+}
+
+fn account_from_row(row: &AnyRow) -> StoreResult<Account> {
+    Ok(Account {
+        id: AccountId::new(get(row, "id")?),
+        external_id: get(row, "external_id")?,
+        name: get(row, "name")?,
+        domain: get(row, "domain")?,
+        industry: get(row, "industry")?,
+        employees: get(row, "employees")?,
+        region: get(row, "region")?,
+        country: get(row, "country")?,
+        owner_id: get::<Option<i64>>(row, "owner_id")?.map(UserId::new),
+        service_hours: get(row, "service_hours")?,
+        cost_to_serve: get(row, "cost_to_serve")?,
+        created_at: from_ms(get(row, "created_at")?),
+    })
+}
+
+/// The segments, compiled, in id order.
+pub(crate) async fn segments_in(tx: &mut AnyConnection) -> StoreResult<Vec<Segment>> {
+    let sql = Sql::new("SELECT id, name, filter, created_at FROM segments ORDER BY id");
+    sql.query()
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(backend_err)?
+        .iter()
+        .map(segment_from_row)
+        .collect()
+}
+
+pub(crate) fn segment_from_row(row: &AnyRow) -> StoreResult<Segment> {
+    let text: String = get(row, "filter")?;
+    Ok(Segment {
+        id: SegmentId::new(get(row, "id")?),
+        name: get(row, "name")?,
+        filter: orchard_core::rules::parse(&text).map_err(|e| {
+            StoreError::Invalid(format!("a stored segment filter no longer parses: {e}"))
+        })?,
+        text,
+        created_at: from_ms(get(row, "created_at")?),
+    })
+}
+
+/// What a refresh recomputes.
+pub(crate) struct Derivations {
+    /// The live rule set, if any: scores.
+    pub scoring: Option<RuleSet>,
+    pub segments: Vec<Segment>,
+}
+
+impl Derivations {
+    pub(crate) async fn current(tx: &mut AnyConnection) -> StoreResult<Self> {
+        Ok(Self {
+            scoring: live_in(tx).await?,
+            segments: segments_in(tx).await?,
+        })
+    }
+
+    fn is_empty(&self) -> bool {
+        self.scoring.is_none() && self.segments.is_empty()
+    }
+}
+
+/// Recomputes the derived state of `ids` (scores with the live rule set, segment memberships)
+/// as of `now`, inside the caller's transaction.
+pub(crate) async fn refresh_in(
+    tx: &mut AnyConnection,
+    dialect: Dialect,
+    ids: &[ContactId],
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let what = Derivations::current(tx).await?;
+    if what.is_empty() {
+        return Ok(());
+    }
+    for chunk in ids.chunks(CHUNK) {
+        refresh_chunk(tx, dialect, &what, chunk, now).await?;
+    }
+    Ok(())
+}
+
+/// Contacts with their accounts and events, as derivations read them.
+pub(crate) struct Subjects {
+    pub contacts: Vec<Contact>,
+    pub accounts: HashMap<AccountId, Account>,
+    pub events: HashMap<i64, Vec<Event>>,
+}
+
+impl Subjects {
+    pub(crate) fn subject<'a>(&'a self, c: &'a Contact, now: DateTime<Utc>) -> Subject<'a> {
+        Subject {
+            contact: c,
+            account: c.account_id.and_then(|a| self.accounts.get(&a)),
+            events: self
+                .events
+                .get(&c.id.get())
+                .map(Vec::as_slice)
+                .unwrap_or_default(),
+            now,
+        }
+    }
+}
+
+/// Loads live contacts among `ids`, their accounts, and their events (their own, those of
+/// contacts merged into them, and their visitor ids' from before they identified, as on the
+/// timeline), each contact's oldest first. `event_types`: only these types, when given.
+pub(crate) async fn load_subjects(
+    tx: &mut AnyConnection,
+    ids: &[i64],
+    event_types: Option<&[String]>,
+) -> StoreResult<Subjects> {
+    let mut q = Sql::new(CONTACTS);
+    q.push(" WHERE merged_into IS NULL AND id IN ")
+        .list(ids.iter().copied());
+    let contacts: Vec<Contact> = q
+        .query()
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(backend_err)?
+        .iter()
+        .map(contact_from_row)
+        .collect::<StoreResult<_>>()?;
+    let mut out = Subjects {
+        accounts: HashMap::new(),
+        events: HashMap::new(),
+        contacts,
+    };
+    if out.contacts.is_empty() {
+        return Ok(out);
+    }
+    let live: Vec<i64> = out.contacts.iter().map(|c| c.id.get()).collect();
+    let account_ids: Vec<i64> = out
+        .contacts
+        .iter()
+        .filter_map(|c| c.account_id)
+        .map(AccountId::get)
+        .collect();
+    if !account_ids.is_empty() {
+        let mut q = Sql::new(
+            "SELECT id, external_id, name, domain, industry, employees, region, country, owner_id, \
+             service_hours, cost_to_serve, created_at FROM accounts WHERE id IN ",
+        );
+        q.list(account_ids);
+        for row in q.query().fetch_all(&mut *tx).await.map_err(backend_err)? {
+            let a = account_from_row(&row)?;
+            out.accounts.insert(a.id, a);
+        }
+    }
+    if event_types.is_some_and(<[String]>::is_empty) {
+        return Ok(out);
+    }
+    const COLS: &str = "e.seq, e.client_id, e.type, e.contact_id, e.visitor_id, e.at, e.properties";
+    let types = |q: &mut Sql| {
+        if let Some(t) = event_types {
+            q.push(" AND e.type IN ").list(t.iter().map(String::as_str));
+        }
+    };
+    let mut q = Sql::new(&format!(
+        "SELECT {COLS}, COALESCE(c.merged_into, c.id) AS owner FROM events e \
+         JOIN contacts c ON c.id = e.contact_id WHERE e.contact_id IN "
+    ));
+    q.list(live.iter().copied());
+    types(&mut q);
+    q.push(&format!(
+        " UNION ALL SELECT {COLS}, c.merged_into AS owner FROM events e \
+         JOIN contacts c ON c.id = e.contact_id WHERE c.merged_into IN "
+    ))
+    .list(live.iter().copied());
+    types(&mut q);
+    q.push(&format!(
+        " UNION ALL SELECT {COLS}, v.contact_id AS owner FROM events e \
+         JOIN visitor_identities v ON v.visitor_id = e.visitor_id \
+         WHERE e.contact_id IS NULL AND v.contact_id IN "
+    ))
+    .list(live.iter().copied());
+    types(&mut q);
+    for row in q.query().fetch_all(&mut *tx).await.map_err(backend_err)? {
+        out.events
+            .entry(get(&row, "owner")?)
+            .or_default()
+            .push(event_from_row(&row)?);
+    }
+    for list in out.events.values_mut() {
+        list.sort_by_key(|e| (e.at, e.seq));
+    }
+    Ok(out)
+}
+
+async fn refresh_chunk(
+    tx: &mut AnyConnection,
+    dialect: Dialect,
+    what: &Derivations,
+    ids: &[ContactId],
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    let raw: Vec<i64> = ids.iter().map(|c| c.get()).collect();
+    let mut subjects = load_subjects(tx, &raw, None).await?;
+    if subjects.contacts.is_empty() {
+        return Ok(());
+    }
+    let live: Vec<i64> = subjects.contacts.iter().map(|c| c.id.get()).collect();
+
+    let mut changes: Vec<Vec<Arg>> = Vec::new();
+    let mut dues: HashMap<i64, Option<i64>> = HashMap::with_capacity(live.len());
+    let mut scores: Vec<(i64, i64)> = Vec::new();
+    if let Some(set) = &what.scoring {
+        let mut contacts = std::mem::take(&mut subjects.contacts);
+        for c in &mut contacts {
+            let s = subjects.subject(c, now);
+            let scored = score(set, c, s.account, s.events, now);
+            for ch in &scored.changes {
+                changes.push(vec![
+                    c.id.get().into(),
+                    set.version.into(),
+                    ch.rule_id.as_str().into(),
+                    ch.points.into(),
+                    ms(ch.at).into(),
+                    ch.event.map(EventSeq::get).into(),
+                    ch.cause.as_str().into(),
+                ]);
+            }
+            scores.push((c.id.get(), scored.score));
+            dues.insert(c.id.get(), scored.due.map(ms));
+            // Segments read the new score.
+            c.score = scored.score;
+        }
+        subjects.contacts = contacts;
+        let mut del = Sql::new("DELETE FROM score_changes WHERE contact_id IN ");
+        del.list(live.iter().copied());
+        del.query().execute(&mut *tx).await.map_err(backend_err)?;
+        for sql in multi_insert(
+            dialect,
+            "score_changes",
+            &[
+                "contact_id",
+                "rule_version",
+                "rule_id",
+                "points",
+                "at",
+                "event_seq",
+                "cause",
+            ],
+            changes,
+            "",
+        ) {
+            sql.query().execute(&mut *tx).await.map_err(backend_err)?;
+        }
+    }
+
+    if !what.segments.is_empty() {
+        let segment_dues =
+            refresh_memberships(tx, dialect, &what.segments, &subjects, &live, now).await?;
+        for (c, due) in segment_dues {
+            let d = dues.entry(c).or_default();
+            *d = match (*d, due) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+        }
+    }
+
+    // One statement per few hundred contacts: score (when scored) and the next due time.
+    let rows: Vec<[Arg; 3]> = live
+        .iter()
+        .map(|c| {
+            let score = scores.iter().find(|(id, _)| id == c).map(|(_, s)| *s);
+            [
+                Arg::Int(Some(*c)),
+                Arg::Int(score),
+                Arg::Int(dues.get(c).copied().flatten()),
+            ]
+        })
+        .collect();
+    for chunk in rows.chunks(dialect.rows_per_statement(3)) {
+        let mut up = Sql::new("WITH v(id, score, due) AS (VALUES ");
+        for (i, row) in chunk.iter().enumerate() {
+            if i > 0 {
+                up.push(", ");
+            }
+            up.list(row.iter().cloned());
+        }
+        up.push(
+            ") UPDATE contacts SET score = COALESCE(CAST(v.score AS BIGINT), contacts.score), \
+             due_at = CAST(v.due AS BIGINT) FROM v WHERE contacts.id = v.id",
+        );
+        up.query().execute(&mut *tx).await.map_err(backend_err)?;
+    }
+    Ok(())
+}
+
+/// Decides every segment for the loaded contacts, writes the differences to `segment_members`
+/// and logs each as a `segment_entered` / `segment_left` event. Returns each contact's earliest
+/// segment due time.
+async fn refresh_memberships(
+    tx: &mut AnyConnection,
+    dialect: Dialect,
+    segments: &[Segment],
+    subjects: &Subjects,
+    live: &[i64],
+    now: DateTime<Utc>,
+) -> StoreResult<HashMap<i64, Option<i64>>> {
+    let seg_ids: Vec<i64> = segments.iter().map(|s| s.id.get()).collect();
+    let mut q = Sql::new("SELECT segment_id, contact_id FROM segment_members WHERE contact_id IN ");
+    q.list(live.iter().copied())
+        .push(" AND segment_id IN ")
+        .list(seg_ids.iter().copied());
+    let mut current: std::collections::HashSet<(i64, i64)> = std::collections::HashSet::new();
+    for row in q.query().fetch_all(&mut *tx).await.map_err(backend_err)? {
+        current.insert((get(&row, "segment_id")?, get(&row, "contact_id")?));
+    }
+    let mut entered: Vec<Vec<Arg>> = Vec::new();
+    let mut left: Vec<(i64, i64)> = Vec::new();
+    let mut events: Vec<Vec<Arg>> = Vec::new();
+    let mut dues = HashMap::new();
+    let received = ms(Utc::now());
+    for c in &subjects.contacts {
+        let s = subjects.subject(c, now);
+        let mut due: Option<i64> = None;
+        for seg in segments {
+            let (is, next) = membership(seg, &s);
+            if let Some(t) = next {
+                due = Some(due.map_or(ms(t), |d| d.min(ms(t))));
+            }
+            let was = current.contains(&(seg.id.get(), c.id.get()));
+            let Some(ch) = change(was, is) else {
+                continue;
+            };
+            match ch {
+                Change::Entered => {
+                    entered.push(vec![seg.id.get().into(), c.id.get().into(), ms(now).into()])
+                }
+                Change::Left => left.push((seg.id.get(), c.id.get())),
+            }
+            let mut props = serde_json::Map::new();
+            props.insert("segment_id".into(), seg.id.get().into());
+            props.insert("segment".into(), seg.name.as_str().into());
+            let event = NewEvent {
+                client_id: format!(
+                    "{}:{}:{}:{}",
+                    ch.event_type(),
+                    seg.id.get(),
+                    c.id.get(),
+                    ms(now)
+                ),
+                event_type: EventType::parse(ch.event_type())
+                    .map_err(|e| StoreError::Invalid(e.to_string()))?,
+                contact_id: Some(c.id),
+                visitor_id: None,
+                at: now,
+                properties: props,
+            };
+            events.push(event_row(&event, received)?);
+        }
+        dues.insert(c.id.get(), due);
+    }
+    for sql in multi_insert(
+        dialect,
+        "segment_members",
+        &["segment_id", "contact_id", "since"],
+        entered,
+        "ON CONFLICT (segment_id, contact_id) DO NOTHING",
+    ) {
+        sql.query().execute(&mut *tx).await.map_err(backend_err)?;
+    }
+    for (seg, c) in left {
+        let mut del = Sql::new("DELETE FROM segment_members WHERE segment_id = ");
+        del.arg(seg).push(" AND contact_id = ").arg(c);
+        del.query().execute(&mut *tx).await.map_err(backend_err)?;
+    }
+    // Logged, not applied: a membership event does not feed back into the same refresh.
+    for sql in multi_insert(
+        dialect,
+        "events",
+        &EVENT_COLUMNS,
+        events,
+        "ON CONFLICT (client_id) DO NOTHING",
+    ) {
+        sql.query().execute(&mut *tx).await.map_err(backend_err)?;
+    }
+    Ok(dues)
+}
+
+impl SqlStore {
+    /// The `id` column of a query's rows, as contact ids.
+    async fn contact_ids(&self, sql: Sql) -> StoreResult<Vec<ContactId>> {
+        sql.query()
+            .fetch_all(self.pool())
+            .await
+            .map_err(backend_err)?
+            .iter()
+            .map(|r| get::<i64>(r, "id").map(ContactId::new))
+            .collect()
+    }
+}
+
+#[async_trait]
+impl ScoringStore for SqlStore {
+    async fn save_rule_set(
+        &self,
+        def: &RuleSetDef,
+        live: bool,
+        at: DateTime<Utc>,
+    ) -> StoreResult<i64> {
+        RuleSet::compile(def, 0).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let json = serde_json::to_string(def).map_err(json_err)?;
+        let mut ins =
+            Sql::new("INSERT INTO rule_sets (name, definition, created_at, live_since) VALUES ");
+        ins.list([
+            Arg::from(def.name.as_str()),
+            json.into(),
+            ms(at).into(),
+            Arg::Int(live.then(|| ms(at))),
+        ])
+        .push(" RETURNING version");
+        let row = ins
+            .query()
+            .fetch_one(self.pool())
+            .await
+            .map_err(backend_err)?;
+        get(&row, "version")
+    }
+
+    async fn live_rule_set(&self) -> StoreResult<Option<RuleSetVersion>> {
+        let sql = Sql::new(&format!(
+            "{RULE_SET_COLUMNS} WHERE live_since IS NOT NULL ORDER BY live_since DESC, version DESC LIMIT 1"
+        ));
+        sql.query()
+            .fetch_optional(self.pool())
+            .await
+            .map_err(backend_err)?
+            .map(|r| version_from_row(&r))
+            .transpose()
+    }
+
+    async fn rule_sets(&self) -> StoreResult<Vec<RuleSetVersion>> {
+        let sql = Sql::new(&format!("{RULE_SET_COLUMNS} ORDER BY version DESC"));
+        sql.query()
+            .fetch_all(self.pool())
+            .await
+            .map_err(backend_err)?
+            .iter()
+            .map(version_from_row)
+            .collect()
+    }
+
+    #[tracing::instrument(skip_all, fields(contacts = ids.len()))]
+    async fn refresh(&self, ids: &[ContactId], now: DateTime<Utc>) -> StoreResult<()> {
+        let mut tx = self.pool().begin().await.map_err(backend_err)?;
+        refresh_in(&mut tx, self.dialect(), ids, now).await?;
+        tx.commit().await.map_err(backend_err)
+    }
+
+    async fn due_for_refresh(&self, now: DateTime<Utc>, limit: i64) -> StoreResult<Vec<ContactId>> {
+        let mut sql = Sql::new("SELECT id FROM contacts WHERE due_at <= ");
+        sql.arg(ms(now))
+            .push(" ORDER BY due_at LIMIT ")
+            .arg(limit.clamp(1, 100_000));
+        self.contact_ids(sql).await
+    }
+
+    async fn contact_ids_after(
+        &self,
+        after: Option<ContactId>,
+        limit: i64,
+    ) -> StoreResult<Vec<ContactId>> {
+        let mut sql = Sql::new("SELECT id FROM contacts WHERE merged_into IS NULL AND id > ");
+        sql.arg(after.map_or(0, ContactId::get))
+            .push(" ORDER BY id LIMIT ")
+            .arg(limit.clamp(1, 100_000));
+        self.contact_ids(sql).await
+    }
+
+    async fn score_changes(&self, id: ContactId) -> StoreResult<Vec<StoredScoreChange>> {
+        let mut sql = Sql::new(
+            "SELECT rule_version, rule_id, points, at, event_seq, cause FROM score_changes \
+             WHERE contact_id = ",
+        );
+        sql.arg(id.get())
+            .push(" ORDER BY at, COALESCE(event_seq, -1), rule_id");
+        sql.query()
+            .fetch_all(self.pool())
+            .await
+            .map_err(backend_err)?
+            .iter()
+            .map(|r| {
+                Ok(StoredScoreChange {
+                    version: get(r, "rule_version")?,
+                    change: ScoreChange {
+                        rule_id: get(r, "rule_id")?,
+                        points: get(r, "points")?,
+                        at: from_ms(get(r, "at")?),
+                        event: get::<Option<i64>>(r, "event_seq")?.map(EventSeq::new),
+                        cause: get(r, "cause")?,
+                    },
+                })
+            })
+            .collect()
+    }
+}

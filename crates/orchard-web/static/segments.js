@@ -1,0 +1,49 @@
+// The segment builder's live count: while the filter is typed, ask the server how many
+// contacts it holds (debounced; only the latest answer is shown) and show a sample, or the
+// mistake with its column.
+(() => {
+  const form = document.getElementById('segment-builder');
+  if (!form) return;
+  const filter = form.elements.filter;
+  const out = form.querySelector('[data-testid="live-count"]');
+  const sample = form.querySelector('[data-testid="live-sample"]');
+  let timer = null;
+  let asked = 0;
+  const text = (tag, value, cls) => {
+    const el = document.createElement(tag);
+    el.textContent = value;
+    if (cls) el.className = cls;
+    return el;
+  };
+  async function ask() {
+    const mine = ++asked;
+    const body = new URLSearchParams({ csrf: form.elements.csrf.value, filter: filter.value });
+    if (!filter.value.trim()) { out.replaceChildren(); sample.replaceChildren(); return; }
+    out.replaceChildren(text('span', 'counting…', 'muted'));
+    let answer;
+    try {
+      const r = await fetch('/segments/preview', { method: 'POST', body });
+      answer = await r.json();
+    } catch (e) {
+      answer = { error: 'Orchard did not answer; try again.' };
+    }
+    if (mine !== asked) return;
+    sample.replaceChildren();
+    if (answer.error) {
+      out.replaceChildren(text('span', answer.error, 'error-text'));
+      return;
+    }
+    out.replaceChildren(text('strong', String(answer.count)), document.createTextNode(' contacts match now'));
+    for (const m of answer.sample) {
+      const li = document.createElement('li');
+      const a = text('a', m.name);
+      a.href = `/contacts/${m.id}`;
+      li.append(a, document.createTextNode(' '), text('span', `${m.email} · ${m.stage} · ${m.score}`, 'muted'));
+      sample.append(li);
+    }
+  }
+  filter.addEventListener('input', () => {
+    clearTimeout(timer);
+    timer = setTimeout(ask, 300);
+  });
+})();

@@ -1,0 +1,40 @@
+// The segment builder end to end: type a filter and watch the live count (and a mistake's
+// column), save the segment, see its size in the list and the segment on a member's page.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { useOrchard, login, screenshots } from './harness.mjs';
+
+const env = useOrchard();
+
+test('build a segment with a live count, save it, see it on a contact', async () => {
+  const page = await env.browser.newPage();
+  await login(page, env.orchard.base);
+  await page.getByRole('link', { name: 'Segments' }).click();
+  const builder = page.getByRole('region', { name: 'Segment builder' });
+  const live = builder.getByTestId('live-count');
+
+  // A mistake is shown with its column while typing.
+  await builder.getByLabel('Filter').fill('count(email_opened, 30x) >= 1');
+  await live.filter({ hasText: 'at column 23' }).waitFor();
+
+  await builder.getByLabel('Name').fill('Opened and in DACH');
+  await builder.getByLabel('Filter').fill('count(email_opened) >= 1 and region = "DACH"');
+  await live.filter({ hasText: 'contacts match now' }).waitFor();
+  const count = Number(await live.locator('strong').innerText());
+  assert.ok(count > 0, `the demo company has such contacts (saw ${count})`);
+  const member = builder.getByTestId('live-sample').locator('a').first();
+  const memberName = (await member.innerText()).trim();
+  const memberHref = await member.getAttribute('href');
+  await page.screenshot({ path: join(screenshots, 'segment-builder.png'), fullPage: true });
+
+  await builder.getByRole('button', { name: 'Save segment' }).click();
+  const row = page.locator('tr[data-segment="Opened and in DACH"]');
+  await row.waitFor();
+  assert.equal(Number(await row.getByTestId('member-count').innerText()), count, 'the saved size is the live count');
+
+  await page.goto(`${env.orchard.base}${memberHref}`);
+  await page.getByRole('heading', { name: memberName }).waitFor();
+  assert.match(await page.getByTestId('contact-segments').innerText(), /Opened and in DACH/);
+  await page.close();
+});
