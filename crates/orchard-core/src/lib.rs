@@ -5,6 +5,7 @@
 pub mod account;
 pub mod activity;
 pub mod auth;
+pub mod backtest;
 pub mod capture;
 pub mod contact;
 pub mod deal;

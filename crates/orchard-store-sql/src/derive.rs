@@ -100,6 +100,17 @@ pub(crate) fn segment_from_row(row: &AnyRow) -> StoreResult<Segment> {
     })
 }
 
+/// The `id` column of a query's rows.
+pub(crate) async fn ids_of(conn: &mut AnyConnection, sql: Sql) -> StoreResult<Vec<i64>> {
+    sql.query()
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(backend_err)?
+        .iter()
+        .map(|r| get(r, "id"))
+        .collect()
+}
+
 /// What a refresh recomputes.
 pub(crate) struct Derivations {
     /// The live rule set, if any: scores.
@@ -530,6 +541,49 @@ impl ScoringStore for SqlStore {
             .push(" ORDER BY id LIMIT ")
             .arg(limit.clamp(1, 100_000));
         self.contact_ids(sql).await
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn backtest_scores(
+        &self,
+        live: &RuleSet,
+        draft: &RuleSet,
+        cutoff: DateTime<Utc>,
+    ) -> StoreResult<Vec<orchard_core::backtest::Scored>> {
+        let mut conn = self.pool().acquire().await.map_err(backend_err)?;
+        let mut won_after = Sql::new(
+            "SELECT DISTINCT COALESCE(c.merged_into, c.id) AS id FROM deals d \
+             JOIN contacts c ON c.id = d.contact_id WHERE d.status = 'won' AND d.closed_at > ",
+        );
+        won_after.arg(ms(cutoff));
+        let converted: std::collections::HashSet<i64> =
+            ids_of(&mut conn, won_after).await?.into_iter().collect();
+        let mut out = Vec::new();
+        let mut after = 0i64;
+        loop {
+            let mut ids =
+                Sql::new("SELECT id FROM contacts WHERE merged_into IS NULL AND created_at <= ");
+            ids.arg(ms(cutoff))
+                .push(" AND id > ")
+                .arg(after)
+                .push(" ORDER BY id LIMIT ")
+                .arg(CHUNK as i64);
+            let ids = ids_of(&mut conn, ids).await?;
+            let Some(last) = ids.last().copied() else {
+                return Ok(out);
+            };
+            after = last;
+            let subjects = load_subjects(&mut conn, &ids, None).await?;
+            for c in &subjects.contacts {
+                out.push(orchard_core::backtest::score_both(
+                    live,
+                    draft,
+                    &subjects.subject(c, cutoff),
+                    cutoff,
+                    converted.contains(&c.id.get()),
+                ));
+            }
+        }
     }
 
     async fn score_changes(&self, id: ContactId) -> StoreResult<Vec<StoredScoreChange>> {

@@ -11,7 +11,7 @@ use orchard_core::{ContactId, SegmentId};
 use orchard_store::{SegmentStore, SegmentSummary, StoreError, StoreResult};
 
 use crate::contacts::{SELECT as CONTACTS, contact_from_row};
-use crate::derive::{load_subjects, segment_from_row};
+use crate::derive::{ids_of, load_subjects, segment_from_row};
 use crate::{Arg, Sql, SqlStore, backend_err, get, ms};
 
 /// Contacts evaluated per round during a preview.
@@ -145,14 +145,7 @@ impl SegmentStore for SqlStore {
         loop {
             let mut ids = Sql::new("SELECT id FROM contacts WHERE merged_into IS NULL AND id > ");
             ids.arg(after).push(" ORDER BY id LIMIT ").arg(CHUNK);
-            let ids: Vec<i64> = ids
-                .query()
-                .fetch_all(&mut *conn)
-                .await
-                .map_err(backend_err)?
-                .iter()
-                .map(|r| get(r, "id"))
-                .collect::<StoreResult<_>>()?;
+            let ids = ids_of(&mut conn, ids).await?;
             let Some(last) = ids.last().copied() else {
                 break;
             };

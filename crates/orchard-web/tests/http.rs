@@ -1921,3 +1921,203 @@ async fn segments_follow_the_contract_and_stay_current() {
     let (s, _) = app.api(&format!("/api/v1/segments/{id}"), &reader).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn a_draft_rule_set_is_backtested_against_the_live_one() {
+    use orchard_core::import::{ImportKind, Mapping};
+    let app = spawn_app().await;
+    let admin = app.token(Role::Admin).await;
+    let reader = app.token(Role::ReadOnly).await;
+    let day = |d: i64| (chrono::Utc::now() - chrono::Duration::days(d)).to_rfc3339();
+    let people = ["won1@x.com", "won2@x.com", "lost1@x.com", "lost2@x.com"];
+    let mut contacts = Mapping::new(ImportKind::Contacts, &["email", "created at"]).unwrap();
+    let rows: Vec<_> = people
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            (
+                i + 2,
+                contacts
+                    .parse(i + 2, &[p, &day(200)[..10]], chrono::Utc::now())
+                    .unwrap(),
+            )
+        })
+        .collect();
+    app.store.import(&rows, false).await.unwrap();
+    // The converters looked at pricing before the cutoff; everyone opened an email.
+    let mut events = Vec::new();
+    for (i, p) in people.iter().enumerate() {
+        events.push(serde_json::json!({"id": format!("o{i}"), "type": "email_opened", "email": p, "at": day(100)}));
+        if p.starts_with("won") {
+            events.push(serde_json::json!({"id": format!("p{i}"), "type": "page_viewed", "email": p, "at": day(90), "properties": {"url": "/pricing"}}));
+        }
+    }
+    app.post_events(&admin, serde_json::json!({"events": events}))
+        .await;
+    contacts = Mapping::new(
+        ImportKind::Deals,
+        &[
+            "deal id",
+            "deal name",
+            "amount",
+            "status",
+            "email",
+            "closed at",
+            "create date",
+        ],
+    )
+    .unwrap();
+    let deals: Vec<_> = ["won1@x.com", "won2@x.com"]
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            (
+                i + 2,
+                contacts
+                    .parse(
+                        i + 2,
+                        &[
+                            &format!("d{i}"),
+                            "Deal",
+                            "1000",
+                            "won",
+                            p,
+                            &day(10)[..10],
+                            &day(40)[..10],
+                        ],
+                        chrono::Utc::now(),
+                    )
+                    .unwrap(),
+            )
+        })
+        .collect();
+    assert!(
+        app.store
+            .import(&deals, false)
+            .await
+            .unwrap()
+            .rejected
+            .is_empty()
+    );
+
+    let seed = serde_json::to_value(orchard_core::scoring::seed()).unwrap();
+    let mut draft = seed.clone();
+    draft["rules"][3]["points"] = serde_json::json!(50);
+    let (s, _) = app
+        .call(
+            reqwest::Method::PUT,
+            "/api/v1/scoring/rule-set",
+            &admin,
+            Some(seed),
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+
+    let (s, out) = app
+        .post_json(
+            "/api/v1/scoring/backtest",
+            &admin,
+            serde_json::json!({"rule_set": draft, "as_of": &day(30)[..10]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{out}");
+    let r = &out["report"];
+    assert_eq!(
+        (r["contacts"].as_i64(), r["converted"].as_i64()),
+        (Some(4), Some(2))
+    );
+    assert_eq!(
+        r["band_changes"], 2,
+        "the pricing visitors move from cold to hot: {out}"
+    );
+    assert_eq!(r["draft"]["auc"], 1.0);
+    assert_eq!(r["draft"]["bands"][0]["band"], "hot");
+    assert_eq!(r["draft"]["bands"][0]["conversion_rate"], 1.0);
+    assert_eq!(out["live_version"], 1);
+
+    let mut broken = serde_json::to_value(orchard_core::scoring::seed()).unwrap();
+    broken["rules"][0]["kind"] = serde_json::json!("bonus");
+    let (s, b) = app
+        .post_json(
+            "/api/v1/scoring/backtest",
+            &admin,
+            serde_json::json!({"rule_set": broken}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(
+        b["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("rule subscribed: kind")
+    );
+    let (s, _) = app
+        .post_json(
+            "/api/v1/scoring/backtest",
+            &admin,
+            serde_json::json!({"rule_set": draft, "as_of": "2999-01-01"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let (s, _) = app
+        .post_json(
+            "/api/v1/scoring/backtest",
+            &reader,
+            serde_json::json!({"rule_set": draft}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+
+    app.user("mkt@orchard.test", Role::Marketer, "right-password")
+        .await;
+    let session = app
+        .login("mkt@orchard.test", "right-password")
+        .await
+        .unwrap();
+    let (_, html) = app.page("/scoring", &session).await;
+    assert!(html.contains("Live: seed, version 1"));
+    let csrf = hidden_csrf(&html);
+    let r = app
+        .post_form(
+            "/scoring",
+            &session,
+            &[
+                ("csrf", &csrf),
+                ("draft", &draft.to_string()),
+                ("as_of", &day(30)[..10]),
+                ("action", "backtest"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let html = r.text().await.unwrap();
+    assert!(
+        html.contains("Backtest as of") && html.contains("data-testid=\"band-changes\">2<"),
+        "{html}"
+    );
+    let r = app
+        .post_form(
+            "/scoring",
+            &session,
+            &[
+                ("csrf", &csrf),
+                ("draft", "{not json"),
+                ("action", "publish"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let r = app
+        .post_form(
+            "/scoring",
+            &session,
+            &[
+                ("csrf", &csrf),
+                ("draft", &draft.to_string()),
+                ("action", "publish"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(app.store.live_rule_set().await.unwrap().unwrap().version, 2);
+}

@@ -33,6 +33,7 @@ pub mod segments;
         scoring::contact_score,
         scoring::live_rule_set,
         scoring::publish_rule_set,
+        scoring::backtest,
         segments::create,
         segments::list,
         segments::get,
@@ -59,6 +60,8 @@ pub mod segments;
         scoring::ScoreAt,
         scoring::ChangeOut,
         scoring::RuleSetOut,
+        scoring::BacktestIn,
+        scoring::BacktestOut,
         segments::SegmentIn,
         segments::SegmentOut,
         segments::PreviewIn,
@@ -117,6 +120,10 @@ pub fn router() -> Router<AppState> {
             get(segments::get).delete(segments::delete),
         )
         .route("/api/v1/segments/{id}/members.csv", get(segments::export))
+        .route(
+            "/api/v1/scoring/backtest",
+            axum::routing::post(scoring::backtest),
+        )
         .route(
             "/api/v1/scoring/rule-set",
             get(scoring::live_rule_set).put(scoring::publish_rule_set),

@@ -171,6 +171,28 @@ pub async fn contact_score(
     ))
 }
 
+/// Saves `def` as the live rule set and rescores every contact with it in the background.
+pub async fn publish(
+    store: &std::sync::Arc<dyn Store>,
+    def: &RuleSetDef,
+    now: DateTime<Utc>,
+) -> Result<i64, ApiError> {
+    let version = match store.save_rule_set(def, true, now).await {
+        Err(StoreError::Invalid(m)) => return Err(ApiError::bad_request(m)),
+        other => other?,
+    };
+    let store = std::sync::Arc::clone(store);
+    tokio::spawn(async move {
+        match orchard_store::refresh_all(store.as_ref(), Utc::now(), &|_| {}).await {
+            Ok(n) => tracing::info!(version, contacts = n, "rescored with the new rule set"),
+            Err(e) => {
+                tracing::error!(version, error = %e, "rescoring with the new rule set failed")
+            }
+        }
+    });
+    Ok(version)
+}
+
 /// The live rule set, with its version.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RuleSetOut {
@@ -220,19 +242,7 @@ pub async fn publish_rule_set(
     let def: RuleSetDef = serde_json::from_slice(&bytes)
         .map_err(|e| ApiError::bad_request(format!("invalid body: {e}")))?;
     let now = Utc::now();
-    let version = match state.store.save_rule_set(&def, true, now).await {
-        Err(StoreError::Invalid(m)) => return Err(ApiError::bad_request(m)),
-        other => other?,
-    };
-    let store = std::sync::Arc::clone(&state.store);
-    tokio::spawn(async move {
-        match orchard_store::refresh_all(store.as_ref(), Utc::now(), &|_| {}).await {
-            Ok(n) => tracing::info!(version, contacts = n, "rescored with the new rule set"),
-            Err(e) => {
-                tracing::error!(version, error = %e, "rescoring with the new rule set failed")
-            }
-        }
-    });
+    let version = publish(&state.store, &def, now).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(RuleSetOut {
@@ -240,5 +250,96 @@ pub async fn publish_rule_set(
             live_since: Some(now.to_rfc3339()),
             definition: def,
         }),
+    ))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BacktestIn {
+    /// The draft, in the shape `PUT /api/v1/scoring/rule-set` takes.
+    #[schema(value_type = Object)]
+    pub rule_set: RuleSetDef,
+    /// Score as of this date and count deals won after it (default: 90 days ago).
+    pub as_of: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BacktestOut {
+    /// RFC 3339.
+    pub as_of: String,
+    /// The live set compared against (none: every score 0).
+    pub live_version: Option<i64>,
+    /// Contacts, converters, band changes, and per set the ROC AUC and conversion per band.
+    #[schema(value_type = Object)]
+    pub report: orchard_core::backtest::Report,
+}
+
+/// Scores every contact under the draft and the live set as of `as_of` and compares them.
+pub async fn run_backtest(
+    store: &dyn Store,
+    draft: &RuleSetDef,
+    as_of: Option<&str>,
+    bands: Bands,
+) -> Result<BacktestOut, ApiError> {
+    use orchard_core::scoring::RuleSet;
+    let draft = RuleSet::compile(draft, 0).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let cutoff = match as_of.map(str::trim).filter(|s| !s.is_empty()) {
+        None => Utc::now() - chrono::Duration::days(90),
+        Some(a) => orchard_core::import::parse_time(a).ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "as_of: '{a}' is not a date (2026-03-31 or RFC 3339)"
+            ))
+        })?,
+    };
+    if cutoff > Utc::now() {
+        return Err(ApiError::bad_request(
+            "as_of: must be in the past, so that conversions after it can be counted",
+        ));
+    }
+    let live = store.live_rule_set().await?;
+    let live_set = match &live {
+        Some(l) => RuleSet::compile(&l.definition, l.version)
+            .map_err(|e| ApiError::bad_request(format!("the live rule set: {e}")))?,
+        None => RuleSet {
+            name: "none".into(),
+            version: 0,
+            rules: Vec::new(),
+        },
+    };
+    let scored = store.backtest_scores(&live_set, &draft, cutoff).await?;
+    Ok(BacktestOut {
+        as_of: cutoff.to_rfc3339(),
+        live_version: live.map(|l| l.version),
+        report: orchard_core::backtest::report(&scored, &bands),
+    })
+}
+
+/// Backtest a draft rule set against the live one over the historical log, before publishing
+/// it: band changes, ROC AUC of each set for separating contacts who later won a deal, and the
+/// conversion rate per band. Saves nothing.
+#[utoipa::path(post, path = "/api/v1/scoring/backtest", tag = "scoring", request_body = BacktestIn,
+    security(("bearer" = [])),
+    responses((status = 200, body = BacktestOut), (status = 400, body = ErrorBody),
+               (status = 403, body = ErrorBody)))]
+pub async fn backtest(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    bytes: Bytes,
+) -> Result<Json<BacktestOut>, ApiError> {
+    if !caller.role.may_change_in_bulk() {
+        return Err(ApiError::forbidden(
+            "only admins, marketers and sales managers run backtests",
+        ));
+    }
+    let input: BacktestIn = serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::bad_request(format!("invalid body: {e}")))?;
+    Ok(Json(
+        run_backtest(
+            state.store.as_ref(),
+            &input.rule_set,
+            input.as_of.as_deref(),
+            state.config.bands,
+        )
+        .await?,
     ))
 }

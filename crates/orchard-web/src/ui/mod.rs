@@ -19,6 +19,7 @@ mod capture;
 mod contacts;
 mod import;
 mod login;
+mod scoring;
 mod segments;
 
 #[derive(RustEmbed)]
@@ -123,6 +124,7 @@ pub fn router() -> Router<AppState> {
                 .post(import::submit)
                 .layer(axum::extract::DefaultBodyLimit::max(import::MAX_UPLOAD)),
         )
+        .route("/scoring", get(scoring::show).post(scoring::submit))
         .route("/segments", get(segments::list).post(segments::create))
         .route("/segments/preview", axum::routing::post(segments::preview))
         .route(

@@ -1,0 +1,40 @@
+// Scoring end to end: the live rules are listed, a draft that weighs pricing visits more is
+// backtested over the demo company's history (band changes and AUC for both sets), then
+// published as a new version.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { useOrchard, login, screenshots } from './harness.mjs';
+
+const env = useOrchard();
+
+test('backtest a draft over the history, then publish it', async () => {
+  const page = await env.browser.newPage();
+  await login(page, env.orchard.base);
+  await page.getByRole('link', { name: 'Scoring' }).click();
+  const live = page.getByRole('region', { name: 'Live rules' });
+  await live.getByRole('heading', { name: 'Live: seed, version 1' }).waitFor();
+  assert.match(await live.getByTestId('live-rules').innerText(), /Visits the pricing page/);
+
+  const draft = page.getByRole('region', { name: 'Draft' });
+  const area = draft.getByLabel(/Rule set/);
+  const set = JSON.parse(await area.inputValue());
+  set.rules.find((r) => r.id === 'pricing-visit').points = 40;
+  set.name = 'pricing-heavy';
+  await area.fill(JSON.stringify(set, null, 2));
+  await draft.getByRole('button', { name: 'Backtest' }).click();
+
+  const report = page.getByRole('region', { name: 'Backtest' });
+  await report.waitFor();
+  assert.ok(Number(await report.getByTestId('band-changes').innerText()) > 0, 'weighing pricing more moves someone');
+  const aucs = await report.getByTestId('auc').allInnerTexts();
+  assert.equal(aucs.length, 2);
+  for (const a of aucs) assert.ok(Number(a) > 0 && Number(a) <= 1, `an AUC: ${a}`);
+  await page.screenshot({ path: join(screenshots, 'scoring-backtest.png'), fullPage: true });
+
+  page.once('dialog', (d) => d.accept());
+  await page.getByRole('region', { name: 'Draft' }).getByRole('button', { name: 'Publish' }).click();
+  await page.getByRole('status').filter({ hasText: 'Version 2 is live' }).waitFor();
+  await live.getByRole('heading', { name: 'Live: pricing-heavy, version 2' }).waitFor();
+  await page.close();
+});
