@@ -74,7 +74,10 @@ test('a marketer sets up a form and a visitor becomes a lead with their history'
   assert.match(attribution, /First touch\s+linkedin \/ paid_social · q4-audit/);
   assert.match(attribution, /magnet: pipeline-audit/);
   assert.match(await admin.getByTestId('consent').innerText(), /Email me the checklist/);
-  assert.match(await admin.getByLabel('Attributes').innerText(), /IQL/);
+  // The pricing page seen before the submission made an MQL (further than the magnet's IQL),
+  // and the step is on the timeline with its cause.
+  assert.match(await admin.getByLabel('Attributes').innerText(), /MQL/);
+  assert.match(timeline, /stage changed\s+cause visited the pricing page[\s\S]*to MQL/);
   await admin.screenshot({ path: join(screenshots, 'captured-lead.png'), fullPage: true });
   await admin.close();
 });

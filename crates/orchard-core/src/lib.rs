@@ -15,6 +15,7 @@ pub mod event;
 pub mod event_input;
 pub mod ids;
 pub mod import;
+pub mod lifecycle;
 pub mod rng;
 pub mod rules;
 pub mod scoring;

@@ -51,6 +51,9 @@ pub struct RuleDef {
 pub struct RuleSetDef {
     pub name: String,
     pub rules: Vec<RuleDef>,
+    /// Scores that make a lead an MQL or an SQL (sales-ready).
+    #[serde(default)]
+    pub thresholds: crate::lifecycle::Thresholds,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -82,6 +85,7 @@ pub struct RuleSet {
     pub name: String,
     pub version: i64,
     pub rules: Vec<Rule>,
+    pub thresholds: crate::lifecycle::Thresholds,
 }
 
 /// Why a rule set cannot be used: which rule, and what is wrong with it.
@@ -191,10 +195,18 @@ impl RuleSet {
                 cap: r.cap,
             });
         }
+        let t = def.thresholds;
+        if t.mql.zip(t.sql).is_some_and(|(m, s)| m > s) {
+            return Err(RuleError {
+                rule: "(set)".into(),
+                problem: "thresholds: mql must not be above sql".into(),
+            });
+        }
         Ok(RuleSet {
             name: name.to_owned(),
             version,
             rules,
+            thresholds: t,
         })
     }
 }
@@ -269,6 +281,10 @@ pub fn seed() -> RuleSetDef {
                 cap: None,
             },
         ],
+        thresholds: crate::lifecycle::Thresholds {
+            mql: Some(40),
+            sql: Some(70),
+        },
     }
 }
 

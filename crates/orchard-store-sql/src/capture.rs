@@ -4,9 +4,7 @@
 use async_trait::async_trait;
 use chrono::Utc;
 use orchard_core::ContactId;
-use orchard_core::capture::FunnelStage;
 use orchard_core::contact::NewContact;
-use orchard_core::stage::LifecycleStage;
 use orchard_core::submission::Touch;
 use orchard_store::{Attribution, Capture, CaptureStore, StoreResult};
 
@@ -35,11 +33,6 @@ impl CaptureStore for SqlStore {
             .map(serde_json::to_string)
             .transpose()
             .map_err(json_err)?;
-        let top_of_funnel = c
-            .magnet
-            .as_ref()
-            .is_some_and(|m| m.stage == FunnelStage::Top);
-
         let mut tx = self.pool().begin().await.map_err(backend_err)?;
         let (id, created) = upsert_in(&mut tx, &new).await?;
         let mut up = Sql::new("UPDATE contacts SET first_touch = COALESCE(first_touch, ");
@@ -49,14 +42,6 @@ impl CaptureStore for SqlStore {
             .push(", consent = COALESCE(")
             .arg(consent_json)
             .push(", consent)");
-        if top_of_funnel {
-            // Taking a top-of-funnel magnet makes a subscriber information-qualified.
-            up.push(", stage = CASE WHEN stage = ")
-                .arg(LifecycleStage::Subscriber.as_str())
-                .push(" THEN ")
-                .arg(LifecycleStage::Iql.as_str())
-                .push(" ELSE stage END");
-        }
         up.push(" WHERE id = ").arg(id.get());
         up.query().execute(&mut *tx).await.map_err(backend_err)?;
         if let Some(v) = &s.visitor_id {
@@ -70,6 +55,18 @@ impl CaptureStore for SqlStore {
         }
         let mut event = c.event.clone();
         event.contact_id = Some(id);
+        // The stage rules read the magnet's funnel stage from the event (a top-of-funnel magnet
+        // makes a subscriber an IQL), so it is always on it.
+        if let Some(m) = &c.magnet {
+            event
+                .properties
+                .entry("lead_magnet")
+                .or_insert_with(|| m.slug.as_str().into());
+            event
+                .properties
+                .entry("funnel_stage")
+                .or_insert_with(|| m.stage.as_str().into());
+        }
         let rows = vec![event_row(&event, ms(Utc::now()))?];
         append_in(&mut tx, self.dialect(), std::slice::from_ref(&event), rows).await?;
         tx.commit().await.map_err(backend_err)?;

@@ -260,6 +260,40 @@ impl ContactStore for SqlStore {
         self.fetch_contact(sql).await
     }
 
+    #[tracing::instrument(skip(self, cause))]
+    async fn set_stage(
+        &self,
+        id: ContactId,
+        to: LifecycleStage,
+        cause: &str,
+        at: DateTime<Utc>,
+    ) -> StoreResult<Contact> {
+        let before = self.contact(id).await?;
+        let mut tx = self.pool().begin().await.map_err(backend_err)?;
+        let mut up = Sql::new("UPDATE contacts SET stage = ");
+        up.arg(to.as_str())
+            .push(" WHERE id = ")
+            .arg(before.id.get());
+        up.query().execute(&mut *tx).await.map_err(backend_err)?;
+        let mut props = serde_json::Map::new();
+        props.insert("from".into(), before.stage.as_str().into());
+        props.insert("to".into(), to.as_str().into());
+        props.insert("cause".into(), cause.into());
+        props.insert("manual".into(), true.into());
+        let event = NewEvent {
+            client_id: format!("stage:{}:{}:{}:manual", before.id, to.as_str(), ms(at)),
+            event_type: EventType::Custom(orchard_core::lifecycle::STAGE_CHANGED.into()),
+            contact_id: Some(before.id),
+            visitor_id: None,
+            at,
+            properties: props,
+        };
+        let rows = vec![event_row(&event, ms(Utc::now()))?];
+        append_in(&mut tx, self.dialect(), std::slice::from_ref(&event), rows).await?;
+        tx.commit().await.map_err(backend_err)?;
+        self.contact(before.id).await
+    }
+
     async fn merged_emails(&self, id: ContactId) -> StoreResult<Vec<Email>> {
         let mut sql = Sql::new("SELECT email FROM contacts WHERE merged_into = ");
         sql.arg(id.get()).push(" ORDER BY email");

@@ -10,11 +10,14 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use orchard_core::account::Account;
 use orchard_core::contact::Contact;
+use orchard_core::deal::DealStatus;
 use orchard_core::event::Event;
 use orchard_core::event::{EventType, NewEvent};
+use orchard_core::lifecycle::{DealFact, Facts, STAGE_CHANGED, transitions};
 use orchard_core::rules::Subject;
 use orchard_core::scoring::{RuleSet, RuleSetDef, ScoreChange, score};
 use orchard_core::segment::{Change, Segment, change, membership};
+use orchard_core::stage::LifecycleStage;
 use orchard_core::{AccountId, ContactId, EventSeq, SegmentId, UserId};
 use orchard_store::{RuleSetVersion, ScoringStore, StoreError, StoreResult, StoredScoreChange};
 use sqlx::AnyConnection;
@@ -125,10 +128,6 @@ impl Derivations {
             segments: segments_in(tx).await?,
         })
     }
-
-    fn is_empty(&self) -> bool {
-        self.scoring.is_none() && self.segments.is_empty()
-    }
 }
 
 /// Recomputes the derived state of `ids` (scores with the live rule set, segment memberships)
@@ -142,10 +141,8 @@ pub(crate) async fn refresh_in(
     if ids.is_empty() {
         return Ok(());
     }
+    // Stage rules always apply, so there is always something to derive.
     let what = Derivations::current(tx).await?;
-    if what.is_empty() {
-        return Ok(());
-    }
     for chunk in ids.chunks(CHUNK) {
         refresh_chunk(tx, dialect, &what, chunk, now).await?;
     }
@@ -276,6 +273,7 @@ async fn refresh_chunk(
     let mut changes: Vec<Vec<Arg>> = Vec::new();
     let mut dues: HashMap<i64, Option<i64>> = HashMap::with_capacity(live.len());
     let mut scores: Vec<(i64, i64)> = Vec::new();
+    let mut scored_by: HashMap<i64, orchard_core::scoring::Scored> = HashMap::new();
     if let Some(set) = &what.scoring {
         let mut contacts = std::mem::take(&mut subjects.contacts);
         for c in &mut contacts {
@@ -294,8 +292,9 @@ async fn refresh_chunk(
             }
             scores.push((c.id.get(), scored.score));
             dues.insert(c.id.get(), scored.due.map(ms));
-            // Segments read the new score.
+            // Stages and segments read the new score.
             c.score = scored.score;
+            scored_by.insert(c.id.get(), scored);
         }
         subjects.contacts = contacts;
         let mut del = Sql::new("DELETE FROM score_changes WHERE contact_id IN ");
@@ -320,6 +319,8 @@ async fn refresh_chunk(
         }
     }
 
+    let stages = refresh_stages(tx, dialect, what, &mut subjects, &scored_by, &live, now).await?;
+
     if !what.segments.is_empty() {
         let segment_dues =
             refresh_memberships(tx, dialect, &what.segments, &subjects, &live, now).await?;
@@ -333,7 +334,7 @@ async fn refresh_chunk(
     }
 
     // One statement per few hundred contacts: score (when scored) and the next due time.
-    let rows: Vec<[Arg; 3]> = live
+    let rows: Vec<[Arg; 4]> = live
         .iter()
         .map(|c| {
             let score = scores.iter().find(|(id, _)| id == c).map(|(_, s)| *s);
@@ -341,11 +342,12 @@ async fn refresh_chunk(
                 Arg::Int(Some(*c)),
                 Arg::Int(score),
                 Arg::Int(dues.get(c).copied().flatten()),
+                Arg::Text(stages.get(c).map(|s| s.as_str().to_owned())),
             ]
         })
         .collect();
-    for chunk in rows.chunks(dialect.rows_per_statement(3)) {
-        let mut up = Sql::new("WITH v(id, score, due) AS (VALUES ");
+    for chunk in rows.chunks(dialect.rows_per_statement(4)) {
+        let mut up = Sql::new("WITH v(id, score, due, stage) AS (VALUES ");
         for (i, row) in chunk.iter().enumerate() {
             if i > 0 {
                 up.push(", ");
@@ -354,11 +356,116 @@ async fn refresh_chunk(
         }
         up.push(
             ") UPDATE contacts SET score = COALESCE(CAST(v.score AS BIGINT), contacts.score), \
-             due_at = CAST(v.due AS BIGINT) FROM v WHERE contacts.id = v.id",
+             due_at = CAST(v.due AS BIGINT), \
+             stage = COALESCE(CAST(v.stage AS TEXT), contacts.stage) FROM v WHERE contacts.id = v.id",
         );
         up.query().execute(&mut *tx).await.map_err(backend_err)?;
     }
     Ok(())
+}
+
+/// Appends events that derivations produce (stage changes, segment entries and exits). They are
+/// logged, not applied: they do not feed back into the refresh that made them, and their ids
+/// make a repeated refresh store nothing twice.
+async fn log_derived(
+    tx: &mut AnyConnection,
+    dialect: Dialect,
+    rows: Vec<Vec<Arg>>,
+) -> StoreResult<()> {
+    for sql in multi_insert(
+        dialect,
+        "events",
+        &EVENT_COLUMNS,
+        rows,
+        "ON CONFLICT (client_id) DO NOTHING",
+    ) {
+        sql.query().execute(&mut *tx).await.map_err(backend_err)?;
+    }
+    Ok(())
+}
+
+/// Applies the lifecycle stage rules (`orchard_core::lifecycle`) to the loaded contacts: each
+/// transition logged as a `stage_changed` event with its cause, the new stage returned for the
+/// contacts that moved (and set on `subjects`, so that segments read it).
+async fn refresh_stages(
+    tx: &mut AnyConnection,
+    dialect: Dialect,
+    what: &Derivations,
+    subjects: &mut Subjects,
+    scored_by: &HashMap<i64, orchard_core::scoring::Scored>,
+    live: &[i64],
+    now: DateTime<Utc>,
+) -> StoreResult<HashMap<i64, LifecycleStage>> {
+    let mut q = Sql::new(
+        "SELECT contact_id, status, created_at, closed_at FROM deals WHERE contact_id IN ",
+    );
+    q.list(live.iter().copied());
+    let mut deals: HashMap<i64, Vec<DealFact>> = HashMap::new();
+    for row in q.query().fetch_all(&mut *tx).await.map_err(backend_err)? {
+        let status: String = get(&row, "status")?;
+        deals
+            .entry(get(&row, "contact_id")?)
+            .or_default()
+            .push(DealFact {
+                status: DealStatus::parse(&status).unwrap_or(DealStatus::Open),
+                created_at: from_ms(get(&row, "created_at")?),
+                closed_at: get::<Option<i64>>(&row, "closed_at")?.map(from_ms),
+            });
+    }
+    let thresholds = what
+        .scoring
+        .as_ref()
+        .map(|s| s.thresholds)
+        .unwrap_or_default();
+    let received = ms(Utc::now());
+    let mut events = Vec::new();
+    let mut moved = HashMap::new();
+    let mut contacts = std::mem::take(&mut subjects.contacts);
+    for c in &mut contacts {
+        let scored = scored_by.get(&c.id.get());
+        let facts = Facts {
+            stage: c.stage,
+            events: subjects.subject(c, now).events,
+            score_changes: scored.map(|s| s.changes.as_slice()).unwrap_or_default(),
+            deals: deals
+                .get(&c.id.get())
+                .map(Vec::as_slice)
+                .unwrap_or_default(),
+            disqualified_by: scored
+                .map(|s| s.disqualified_by.as_slice())
+                .unwrap_or_default(),
+            thresholds,
+            now,
+        };
+        let steps = transitions(&facts);
+        for t in &steps {
+            let mut props = serde_json::Map::new();
+            props.insert("from".into(), t.from.as_str().into());
+            props.insert("to".into(), t.to.as_str().into());
+            props.insert("cause".into(), t.cause.as_str().into());
+            props.insert("manual".into(), false.into());
+            if let Some(seq) = t.event {
+                props.insert("event_seq".into(), seq.get().into());
+            }
+            let event = NewEvent {
+                client_id: format!("stage:{}:{}:{}", c.id.get(), t.to.as_str(), ms(t.at)),
+                event_type: EventType::parse(STAGE_CHANGED)
+                    .map_err(|e| StoreError::Invalid(e.to_string()))?,
+                contact_id: Some(c.id),
+                visitor_id: None,
+                at: t.at,
+                properties: props,
+            };
+            events.push(event_row(&event, received)?);
+        }
+        if let Some(last) = steps.last() {
+            c.stage = last.to;
+            moved.insert(c.id.get(), last.to);
+        }
+    }
+    subjects.contacts = contacts;
+    log_derived(tx, dialect, events).await?;
+    Ok(moved)
 }
 
 /// Decides every segment for the loaded contacts, writes the differences to `segment_members`
@@ -440,16 +547,7 @@ async fn refresh_memberships(
         del.arg(seg).push(" AND contact_id = ").arg(c);
         del.query().execute(&mut *tx).await.map_err(backend_err)?;
     }
-    // Logged, not applied: a membership event does not feed back into the same refresh.
-    for sql in multi_insert(
-        dialect,
-        "events",
-        &EVENT_COLUMNS,
-        events,
-        "ON CONFLICT (client_id) DO NOTHING",
-    ) {
-        sql.query().execute(&mut *tx).await.map_err(backend_err)?;
-    }
+    log_derived(tx, dialect, events).await?;
     Ok(dues)
 }
 

@@ -45,6 +45,7 @@ macro_rules! conformance_tests {
             scores_follow_each_event_and_the_passing_of_time,
             segment_members_match_a_brute_force_count_after_random_events,
             a_contact_leaves_a_window_segment_when_time_passes,
+            stages_follow_the_rules_and_respect_a_manual_change,
         );
     };
     (@each $fresh:expr; $($story:ident),* $(,)?) => {$(
@@ -287,9 +288,15 @@ pub async fn events_advance_last_activity_and_form_the_timeline<S: Store>(s: &S)
     assert_eq!(s.contact(c).await.unwrap().last_activity_at, Some(t(7_000)));
     let tl = s.contact_events(c, 10).await.unwrap();
     let kinds: Vec<&str> = tl.iter().map(|e| e.event_type.as_str()).collect();
-    assert_eq!(kinds, ["email_opened", "page_viewed", "email_sent"]);
-    assert_eq!(tl[1].properties["url"], "/pricing");
-    assert_eq!(tl[1].visitor_id.as_deref(), Some("v-1"));
+    // The pricing visit made the contact an MQL: the transition is on the timeline too.
+    assert_eq!(
+        kinds,
+        ["email_opened", "stage_changed", "page_viewed", "email_sent"]
+    );
+    assert_eq!(tl[1].properties["cause"], "visited the pricing page");
+    assert_eq!(s.contact(c).await.unwrap().stage, LifecycleStage::Mql);
+    assert_eq!(tl[2].properties["url"], "/pricing");
+    assert_eq!(tl[2].visitor_id.as_deref(), Some("v-1"));
 }
 
 pub async fn tokens_are_found_by_hash_until_revoked<S: Store>(s: &S) {
@@ -607,8 +614,13 @@ pub async fn capture_updates_the_contact_and_keeps_its_first_touch<S: Store>(s: 
         .collect();
     assert_eq!(
         kinds,
-        ["form_submitted", "form_submitted", "page_viewed"],
-        "earlier views attached"
+        [
+            "form_submitted",
+            "stage_changed",
+            "form_submitted",
+            "page_viewed"
+        ],
+        "earlier views attached, and the step to IQL logged"
     );
     assert_eq!(s.contact_for_visitor("vis-1").await.unwrap(), Some(id));
     assert_eq!(s.contact_for_visitor("vis-unknown").await.unwrap(), None);
@@ -1220,4 +1232,90 @@ pub async fn a_contact_leaves_a_window_segment_when_time_passes<S: Store>(s: &S)
         s.delete_segment(recent).await,
         Err(StoreError::NotFound)
     ));
+}
+
+/// Each stage transition is logged with its time and cause; a person's change holds until
+/// something new happens.
+pub async fn stages_follow_the_rules_and_respect_a_manual_change<S: Store>(s: &S) {
+    let now = Utc::now();
+    let ago = |d: i64| ms(now - Duration::days(d));
+    let (ann, _) = s
+        .upsert_contact(&NewContact::new(
+            email("ann@example.com"),
+            now - Duration::days(30),
+        ))
+        .await
+        .unwrap();
+    let mut form = event("f1", "form_submitted", Some(ann), ago(20));
+    form.properties
+        .insert("form".into(), json!("get-checklist"));
+    form.properties.insert("funnel_stage".into(), json!("top"));
+    let mut pricing = event("p1", "page_viewed", Some(ann), ago(15));
+    pricing.properties.insert("url".into(), json!("/pricing"));
+    s.append_events(&[form, pricing]).await.unwrap();
+    assert_eq!(s.contact(ann).await.unwrap().stage, LifecycleStage::Mql);
+    s.append_events(&[event("b1", "appointment_booked", Some(ann), ago(10))])
+        .await
+        .unwrap();
+    assert_eq!(s.contact(ann).await.unwrap().stage, LifecycleStage::Sql);
+    let steps = |evs: Vec<orchard_core::event::Event>| -> Vec<(String, String, Option<bool>)> {
+        let mut v: Vec<_> = evs
+            .into_iter()
+            .filter(|e| e.event_type.as_str() == "stage_changed")
+            .map(|e| {
+                (
+                    e.properties["to"].as_str().unwrap().to_owned(),
+                    e.properties["cause"].as_str().unwrap().to_owned(),
+                    e.properties["manual"].as_bool(),
+                )
+            })
+            .collect();
+        v.reverse();
+        v
+    };
+    let logged = steps(s.contact_events(ann, 50).await.unwrap());
+    assert_eq!(
+        logged,
+        [
+            (
+                "IQL".into(),
+                "took a top-of-funnel lead magnet".into(),
+                Some(false)
+            ),
+            ("MQL".into(), "visited the pricing page".into(), Some(false)),
+            ("SQL".into(), "booked an appointment".into(), Some(false)),
+        ]
+    );
+
+    // Sales sends Ann back to nurturing; an open changes nothing, a new booking does.
+    let back = s
+        .set_stage(
+            ann,
+            LifecycleStage::Mql,
+            "set by Ada: not ready yet",
+            now - Duration::days(5),
+        )
+        .await
+        .unwrap();
+    assert_eq!(back.stage, LifecycleStage::Mql);
+    s.append_events(&[event("o1", "email_opened", Some(ann), ago(4))])
+        .await
+        .unwrap();
+    assert_eq!(s.contact(ann).await.unwrap().stage, LifecycleStage::Mql);
+    s.refresh(&[ann], now).await.unwrap();
+    assert_eq!(
+        s.contact(ann).await.unwrap().stage,
+        LifecycleStage::Mql,
+        "a rebuild keeps it"
+    );
+    s.append_events(&[event("b2", "appointment_booked", Some(ann), ago(2))])
+        .await
+        .unwrap();
+    assert_eq!(s.contact(ann).await.unwrap().stage, LifecycleStage::Sql);
+    let logged = steps(s.contact_events(ann, 50).await.unwrap());
+    assert_eq!(
+        logged[3],
+        ("MQL".into(), "set by Ada: not ready yet".into(), Some(true))
+    );
+    assert_eq!(logged.len(), 5);
 }

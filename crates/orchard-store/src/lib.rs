@@ -146,6 +146,16 @@ pub trait ContactStore: Send + Sync {
     ) -> StoreResult<Contact>;
     /// The emails of contacts merged into this one.
     async fn merged_emails(&self, id: ContactId) -> StoreResult<Vec<Email>>;
+    /// Moves a contact to a stage by hand, in any direction: logged as a `stage_changed` event
+    /// with `manual: true` and the cause, after which the stage rules act only on what happens
+    /// later. Returns the contact as it is now.
+    async fn set_stage(
+        &self,
+        id: ContactId,
+        to: LifecycleStage,
+        cause: &str,
+        at: DateTime<Utc>,
+    ) -> StoreResult<Contact>;
     /// `owner_scope`: when set, only contacts owned by that user (a rep's own book).
     async fn list_contacts(
         &self,

@@ -142,6 +142,7 @@ fn caps_limit_how_often_a_rule_counts() {
                 per_days: Some(7),
             }),
         }],
+        thresholds: Default::default(),
     };
     let set = RuleSet::compile(&def, 1).unwrap();
     let events: Vec<Event> = (0..5)
@@ -179,6 +180,7 @@ fn fit_and_disqualifying_rules_read_attributes() {
                 cap: None,
             },
         ],
+        thresholds: Default::default(),
     };
     let set = RuleSet::compile(&def, 3).unwrap();
     let mut c = contact();

@@ -368,3 +368,81 @@ mod tests {
         );
     }
 }
+
+/// A stage set by hand.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StageIn {
+    /// subscriber, IQL, MQL, SQL, opportunity, customer, trial, disqualified or churned.
+    pub stage: String,
+    /// Why; kept with the transition.
+    #[serde(default)]
+    pub reason: String,
+}
+
+/// Checks a manual stage change and says who made it and why.
+pub(crate) fn parse_stage_change(
+    input: &StageIn,
+    by: &str,
+) -> Result<(orchard_core::stage::LifecycleStage, String), ApiError> {
+    let stage = LifecycleStage::parse(&input.stage).ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "stage: '{}' is not a lifecycle stage (subscriber, IQL, MQL, SQL, opportunity, customer, trial, disqualified, churned)",
+            input.stage
+        ))
+    })?;
+    let reason = input.reason.trim();
+    if reason.len() > 500 || reason.chars().any(char::is_control) {
+        return Err(ApiError::bad_request(
+            "reason: at most 500 printable characters",
+        ));
+    }
+    let cause = if reason.is_empty() {
+        format!("set by {by}")
+    } else {
+        format!("set by {by}: {reason}")
+    };
+    Ok((stage, cause))
+}
+
+/// Move a contact to a lifecycle stage by hand. The transition is logged with the reason;
+/// automatic stage rules then act only on what happens afterwards.
+#[utoipa::path(
+    post,
+    path = "/api/v1/contacts/{id}/stage",
+    tag = "contacts",
+    params(("id" = i64, Path, description = "Contact id")),
+    request_body = StageIn,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The contact in its new stage", body = ContactOut),
+        (status = 400, description = "An unknown stage or a bad reason", body = ErrorBody),
+        (status = 403, description = "A read-only token", body = ErrorBody),
+        (status = 404, description = "No such contact", body = ErrorBody),
+    )
+)]
+pub async fn set_stage(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    id: Result<Path<i64>, PathRejection>,
+    bytes: Bytes,
+) -> Result<Json<ContactOut>, ApiError> {
+    if !caller.role.may_write() {
+        return Err(ApiError::forbidden(
+            "a read-only token cannot change stages",
+        ));
+    }
+    let Path(id) = id.map_err(|_| ApiError::bad_request("id: must be a whole number"))?;
+    let input: StageIn = serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::bad_request(format!("invalid body: {e}")))?;
+    let (stage, cause) = parse_stage_change(&input, &format!("API token {}", caller.token_name))?;
+    let c = match state
+        .store
+        .set_stage(ContactId::new(id), stage, &cause, chrono::Utc::now())
+        .await
+    {
+        Err(StoreError::NotFound) => return Err(ApiError::not_found("contact")),
+        other => other?,
+    };
+    Ok(Json(contact_out(&state, c, &mut Default::default()).await?))
+}

@@ -30,6 +30,7 @@ pub mod segments;
         contacts::list_contacts,
         contacts::get_contact,
         contacts::merge_contact,
+        contacts::set_stage,
         scoring::contact_score,
         scoring::live_rule_set,
         scoring::publish_rule_set,
@@ -55,6 +56,7 @@ pub mod segments;
         contacts::OwnerOut,
         contacts::ContactPage,
         contacts::MergeIn,
+        contacts::StageIn,
         scoring::Explanation,
         scoring::RuleSetRef,
         scoring::ScoreAt,
@@ -107,6 +109,10 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/contacts", get(contacts::list_contacts))
         .route("/api/v1/contacts/{id}", get(contacts::get_contact))
         .route("/api/v1/contacts/{id}/score", get(scoring::contact_score))
+        .route(
+            "/api/v1/contacts/{id}/stage",
+            axum::routing::post(contacts::set_stage),
+        )
         .route(
             "/api/v1/segments",
             get(segments::list).post(segments::create),

@@ -304,6 +304,7 @@ pub async fn run_backtest(
             name: "none".into(),
             version: 0,
             rules: Vec::new(),
+            thresholds: Default::default(),
         },
     };
     let scored = store.backtest_scores(&live_set, &draft, cutoff).await?;

@@ -12,7 +12,8 @@ use serde_json::{Value, json};
 
 use crate::AppState;
 use crate::api::contacts::{
-    ContactParams, MergeIn, merge_error, merge_target, parse_contact_query,
+    ContactParams, MergeIn, StageIn, merge_error, merge_target, parse_contact_query,
+    parse_stage_change,
 };
 use crate::auth::WebUser;
 use crate::ui::Viewer;
@@ -137,6 +138,17 @@ pub async fn show(
     contact_page(&state, &user, &id, StatusCode::OK, None, notice).await
 }
 
+/// A posted form's fields by name, trimmed (missing ones empty).
+fn posted(body: &[u8]) -> impl Fn(&str) -> String {
+    let form: Vec<(String, String)> = url::form_urlencoded::parse(body).into_owned().collect();
+    move |name| {
+        form.iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.trim().to_owned())
+            .unwrap_or_default()
+    }
+}
+
 /// `POST /contacts/{id}/merge`: fold the contact with the posted email into this one.
 #[tracing::instrument(skip_all, fields(user = %user.user.email))]
 pub async fn merge(
@@ -145,13 +157,7 @@ pub async fn merge(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
-    let form: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
-    let field = |name: &str| {
-        form.iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.trim().to_owned())
-            .unwrap_or_default()
-    };
+    let field = posted(&body);
     if !user.csrf_ok(&field("csrf")) {
         return error_page(
             &state,
@@ -192,6 +198,67 @@ pub async fn merge(
                 return Redirect::to(&to).into_response();
             }
             Err(e) => merge_error(e).message,
+        },
+    };
+    contact_page(
+        &state,
+        &user,
+        &id,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        Some(problem),
+        None,
+    )
+    .await
+}
+
+/// `POST /contacts/{id}/stage`: move the contact to a stage by hand, with a reason.
+#[tracing::instrument(skip_all, fields(user = %user.user.email))]
+pub async fn set_stage(
+    State(state): State<AppState>,
+    user: WebUser,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let field = posted(&body);
+    if !user.csrf_ok(&field("csrf")) || !user.user.role.may_write() {
+        return error_page(
+            &state,
+            &user,
+            StatusCode::FORBIDDEN,
+            "Not allowed, or the form expired; reload the page and try again.",
+        );
+    }
+    let Ok(cid) = id.parse::<i64>().map(ContactId::new) else {
+        return error_page(&state, &user, StatusCode::NOT_FOUND, "No such contact.");
+    };
+    // A rep changes only their own contacts.
+    match state.store.contact(cid).await {
+        Ok(c) if user.owner_scope().is_none_or(|me| c.owner_id == Some(me)) => {}
+        _ => {
+            return error_page(
+                &state,
+                &user,
+                StatusCode::NOT_FOUND,
+                "No such contact, or it is not in your book.",
+            );
+        }
+    }
+    let input = StageIn {
+        stage: field("stage"),
+        reason: field("reason"),
+    };
+    let problem = match parse_stage_change(&input, &user.user.name) {
+        Err(e) => e.message,
+        Ok((stage, cause)) => match state
+            .store
+            .set_stage(cid, stage, &cause, chrono::Utc::now())
+            .await
+        {
+            Ok(c) => return Redirect::to(&format!("/contacts/{}", c.id)).into_response(),
+            Err(e) => {
+                tracing::error!(error = %e, "setting a stage failed");
+                "Orchard could not change the stage; try again shortly.".into()
+            }
         },
     };
     contact_page(
@@ -392,6 +459,8 @@ async fn contact_page(
             "scoring": scoring,
             "segments": in_segments,
             "may_merge": user.user.role.may_change_in_bulk(),
+            "may_set_stage": user.user.role.may_write(),
+            "stages": LifecycleStage::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
             "problem": problem,
             "notice": notice,
         }),

@@ -101,6 +101,10 @@ pub fn router() -> Router<AppState> {
         .route("/contacts/{id}", get(contacts::show))
         .route("/contacts/{id}/merge", axum::routing::post(contacts::merge))
         .route(
+            "/contacts/{id}/stage",
+            axum::routing::post(contacts::set_stage),
+        )
+        .route(
             "/lead-magnets",
             get(capture::lead_magnets).post(capture::create_lead_magnet),
         )

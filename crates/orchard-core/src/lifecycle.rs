@@ -1,0 +1,372 @@
+//! Lifecycle stage transitions by rule (SPEC A3): subscriber → IQL → MQL → SQL → opportunity →
+//! customer, with trial and disqualified beside the path. Each transition has a time and a cause,
+//! so cycle times can be measured. Automatic transitions only move forward; a person may move a
+//! contact anywhere by hand, and automation then only acts on what happens after that.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::EventSeq;
+use crate::deal::DealStatus;
+use crate::event::{Event, EventType};
+use crate::scoring::ScoreChange;
+use crate::stage::LifecycleStage;
+
+/// Score thresholds that qualify a lead; part of a rule set, so they are versioned with it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Thresholds {
+    /// At or above this score a lead becomes an MQL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mql: Option<i64>,
+    /// The sales-ready threshold: at or above it a lead becomes an SQL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sql: Option<i64>,
+}
+
+/// A deal as the stage rules see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DealFact {
+    pub status: DealStatus,
+    pub created_at: DateTime<Utc>,
+    pub closed_at: Option<DateTime<Utc>>,
+}
+
+/// The property a `stage_changed` event carries to say it was made by hand.
+pub const STAGE_CHANGED: &str = "stage_changed";
+
+/// Everything the rules read about one contact.
+#[derive(Debug, Clone, Copy)]
+pub struct Facts<'a> {
+    pub stage: LifecycleStage,
+    /// The contact's events, oldest first.
+    pub events: &'a [Event],
+    /// Its score changes, oldest first (empty when no rule set is live).
+    pub score_changes: &'a [ScoreChange],
+    pub deals: &'a [DealFact],
+    /// Ids of disqualifying rules that hold now.
+    pub disqualified_by: &'a [String],
+    pub thresholds: Thresholds,
+    pub now: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Transition {
+    pub from: LifecycleStage,
+    pub to: LifecycleStage,
+    pub at: DateTime<Utc>,
+    pub cause: String,
+    pub event: Option<EventSeq>,
+}
+
+/// When the contact was last moved by hand: automation considers only what came after.
+pub fn last_manual_change(events: &[Event]) -> Option<DateTime<Utc>> {
+    events
+        .iter()
+        .rev()
+        .find(|e| {
+            e.event_type.as_str() == STAGE_CHANGED
+                && e.properties.get("manual").and_then(|v| v.as_bool()) == Some(true)
+        })
+        .map(|e| e.at)
+}
+
+struct Candidate {
+    to: LifecycleStage,
+    at: DateTime<Utc>,
+    cause: String,
+    event: Option<EventSeq>,
+}
+
+fn candidates(f: &Facts<'_>, since: Option<DateTime<Utc>>) -> Vec<Candidate> {
+    let after = |t: DateTime<Utc>| since.is_none_or(|s| t > s) && t <= f.now;
+    let mut out = Vec::new();
+    for e in f.events.iter().filter(|e| after(e.at)) {
+        let prop = |k: &str| {
+            e.properties
+                .get(k)
+                .and_then(|v| v.as_str())
+                .unwrap_or_default()
+        };
+        let (to, cause) = match &e.event_type {
+            EventType::FormSubmitted => match prop("funnel_stage") {
+                "top" => (LifecycleStage::Iql, "took a top-of-funnel lead magnet"),
+                "middle" => (LifecycleStage::Mql, "took a middle-of-funnel lead magnet"),
+                "bottom" => (LifecycleStage::Sql, "asked for a bottom-of-funnel offer"),
+                _ => continue,
+            },
+            EventType::PageViewed if prop("url").to_lowercase().contains("/pricing") => {
+                (LifecycleStage::Mql, "visited the pricing page")
+            }
+            EventType::AppointmentBooked => (LifecycleStage::Sql, "booked an appointment"),
+            EventType::TrialStarted => (LifecycleStage::Trial, "started a trial"),
+            EventType::Purchase => (LifecycleStage::Customer, "made a purchase"),
+            _ => continue,
+        };
+        let lead_magnet = prop("lead_magnet");
+        out.push(Candidate {
+            to,
+            at: e.at,
+            cause: if lead_magnet.is_empty() {
+                cause.to_owned()
+            } else {
+                format!("{cause} ({lead_magnet})")
+            },
+            event: Some(e.seq),
+        });
+    }
+    let mut running = 0;
+    let (mut mql_done, mut sql_done) = (false, false);
+    for c in f.score_changes {
+        running += c.points;
+        if !after(c.at) {
+            continue;
+        }
+        for (threshold, to, done, name) in [
+            (f.thresholds.mql, LifecycleStage::Mql, &mut mql_done, "MQL"),
+            (
+                f.thresholds.sql,
+                LifecycleStage::Sql,
+                &mut sql_done,
+                "sales-ready",
+            ),
+        ] {
+            if let Some(t) = threshold
+                && running >= t
+                && !*done
+            {
+                *done = true;
+                out.push(Candidate {
+                    to,
+                    at: c.at,
+                    cause: format!("score reached {running} (the {name} threshold is {t})"),
+                    event: c.event,
+                });
+            }
+        }
+    }
+    for d in f.deals {
+        if after(d.created_at) {
+            out.push(Candidate {
+                to: LifecycleStage::Opportunity,
+                at: d.created_at,
+                cause: "a deal was opened".into(),
+                event: None,
+            });
+        }
+        if d.status == DealStatus::Won
+            && let Some(closed) = d.closed_at.filter(|t| after(*t))
+        {
+            out.push(Candidate {
+                to: LifecycleStage::Customer,
+                at: closed,
+                cause: "won a deal".into(),
+                event: None,
+            });
+        }
+    }
+    out.sort_by_key(|c| c.at);
+    out
+}
+
+/// Whether automation may move a contact from `from` to `to`: forward on the main path; into
+/// a trial only before sales qualification; out of a side stage only by becoming an
+/// opportunity or a customer.
+fn may_move(from: LifecycleStage, to: LifecycleStage) -> bool {
+    use LifecycleStage::*;
+    match (from.rank(), to.rank()) {
+        (Some(a), Some(b)) => b > a,
+        (Some(a), None) => to == Trial && a <= Sql.rank().unwrap_or(0),
+        (None, Some(_)) => to == Customer || (to == Opportunity && from != Churned),
+        (None, None) => false,
+    }
+}
+
+/// The transitions the rules make now, in time order, from the contact's current stage.
+pub fn transitions(f: &Facts<'_>) -> Vec<Transition> {
+    let since = last_manual_change(f.events);
+    let mut stage = f.stage;
+    let mut out = Vec::new();
+    for c in candidates(f, since) {
+        if may_move(stage, c.to) {
+            out.push(Transition {
+                from: stage,
+                to: c.to,
+                at: c.at,
+                cause: c.cause,
+                event: c.event,
+            });
+            stage = c.to;
+        }
+    }
+    // Disqualified from when the rule began to hold (its score change says when), unless a
+    // person has moved the contact since.
+    let began = f
+        .score_changes
+        .iter()
+        .rev()
+        .find(|c| c.cause == "disqualifies" && f.disqualified_by.contains(&c.rule_id));
+    if let Some(c) = began
+        && !matches!(
+            stage,
+            LifecycleStage::Customer | LifecycleStage::Disqualified
+        )
+        && since.is_none_or(|s| c.at > s)
+    {
+        out.push(Transition {
+            from: stage,
+            to: LifecycleStage::Disqualified,
+            at: c.at,
+            cause: format!("disqualified by rule {}", c.rule_id),
+            event: c.event,
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Map, json};
+
+    use super::*;
+    use crate::ContactId;
+
+    fn at(day: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_790_000_000 + day * 86_400, 0).unwrap()
+    }
+
+    fn ev(seq: i64, ty: &str, day: i64, props: serde_json::Value) -> Event {
+        Event {
+            seq: EventSeq::new(seq),
+            client_id: format!("e{seq}"),
+            event_type: EventType::parse(ty).unwrap(),
+            contact_id: Some(ContactId::new(1)),
+            visitor_id: None,
+            at: at(day),
+            properties: props.as_object().cloned().unwrap_or_else(Map::new),
+        }
+    }
+
+    fn facts<'a>(
+        stage: LifecycleStage,
+        events: &'a [Event],
+        changes: &'a [ScoreChange],
+        deals: &'a [DealFact],
+    ) -> Facts<'a> {
+        Facts {
+            stage,
+            events,
+            score_changes: changes,
+            deals,
+            disqualified_by: &[],
+            thresholds: Thresholds {
+                mql: Some(40),
+                sql: Some(70),
+            },
+            now: at(100),
+        }
+    }
+
+    #[test]
+    fn the_path_follows_magnets_pricing_bookings_and_deals_with_causes() {
+        let events = vec![
+            ev(
+                1,
+                "form_submitted",
+                1,
+                json!({"funnel_stage": "top", "lead_magnet": "checklist"}),
+            ),
+            ev(2, "page_viewed", 3, json!({"url": "/pricing"})),
+            ev(3, "appointment_booked", 5, json!({})),
+        ];
+        let deals = [DealFact {
+            status: DealStatus::Won,
+            created_at: at(6),
+            closed_at: Some(at(20)),
+        }];
+        let t = transitions(&facts(LifecycleStage::Subscriber, &events, &[], &deals));
+        let path: Vec<(LifecycleStage, DateTime<Utc>)> = t.iter().map(|t| (t.to, t.at)).collect();
+        use LifecycleStage::*;
+        assert_eq!(
+            path,
+            [
+                (Iql, at(1)),
+                (Mql, at(3)),
+                (Sql, at(5)),
+                (Opportunity, at(6)),
+                (Customer, at(20))
+            ]
+        );
+        assert_eq!(t[0].cause, "took a top-of-funnel lead magnet (checklist)");
+        assert_eq!(t[1].event, Some(EventSeq::new(2)));
+        // Already a customer: nothing more to do, so a refresh changes nothing.
+        assert!(transitions(&facts(Customer, &events, &[], &deals)).is_empty());
+    }
+
+    #[test]
+    fn score_thresholds_qualify_and_never_move_backwards() {
+        let change = |points, day| ScoreChange {
+            rule_id: "r".into(),
+            points,
+            at: at(day),
+            event: None,
+            cause: "x".into(),
+        };
+        let changes = [change(30, 1), change(20, 2), change(30, 3), change(-60, 4)];
+        let t = transitions(&facts(LifecycleStage::Iql, &[], &changes, &[]));
+        let path: Vec<_> = t.iter().map(|t| (t.to, t.at)).collect();
+        assert_eq!(
+            path,
+            [(LifecycleStage::Mql, at(2)), (LifecycleStage::Sql, at(3))]
+        );
+        assert!(
+            t[1].cause
+                .contains("score reached 80 (the sales-ready threshold is 70)")
+        );
+    }
+
+    #[test]
+    fn a_manual_change_is_respected_until_something_new_happens() {
+        let mut events = vec![
+            ev(1, "appointment_booked", 1, json!({})),
+            ev(2, "stage_changed", 2, json!({"manual": true, "to": "MQL"})),
+        ];
+        assert!(transitions(&facts(LifecycleStage::Mql, &events, &[], &[])).is_empty());
+        events.push(ev(3, "appointment_booked", 5, json!({})));
+        let t = transitions(&facts(LifecycleStage::Mql, &events, &[], &[]));
+        assert_eq!((t[0].to, t[0].at), (LifecycleStage::Sql, at(5)));
+    }
+
+    #[test]
+    fn side_stages() {
+        use LifecycleStage::*;
+        let trial = [ev(1, "trial_started", 1, json!({}))];
+        assert_eq!(transitions(&facts(Iql, &trial, &[], &[]))[0].to, Trial);
+        assert!(
+            transitions(&facts(Opportunity, &trial, &[], &[])).is_empty(),
+            "a trial does not undo an opportunity"
+        );
+        let pricing = [ev(1, "page_viewed", 1, json!({"url": "/pricing"}))];
+        assert!(transitions(&facts(Trial, &pricing, &[], &[])).is_empty());
+        let flip = [ScoreChange {
+            rule_id: "competitor".into(),
+            points: 0,
+            at: at(9),
+            event: None,
+            cause: "disqualifies".into(),
+        }];
+        let mut f = facts(Sql, &[], &flip, &[]);
+        let rules = ["competitor".to_owned()];
+        f.disqualified_by = &rules;
+        let t = transitions(&f);
+        assert_eq!(
+            (t[0].to, t[0].cause.as_str()),
+            (Disqualified, "disqualified by rule competitor")
+        );
+        f.stage = Customer;
+        assert!(
+            transitions(&f).is_empty(),
+            "customers are not disqualified by rule"
+        );
+    }
+}
