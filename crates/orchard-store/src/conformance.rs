@@ -46,6 +46,7 @@ macro_rules! conformance_tests {
             segment_members_match_a_brute_force_count_after_random_events,
             a_contact_leaves_a_window_segment_when_time_passes,
             stages_follow_the_rules_and_respect_a_manual_change,
+            a_repeated_statement_with_nulls_in_new_places_is_stored,
         );
     };
     (@each $fresh:expr; $($story:ident),* $(,)?) => {$(
@@ -1318,4 +1319,25 @@ pub async fn stages_follow_the_rules_and_respect_a_manual_change<S: Store>(s: &S
         ("MQL".into(), "set by Ada: not ready yet".into(), Some(true))
     );
     assert_eq!(logged.len(), 5);
+}
+
+/// The same multi-row statement run twice with NULLs in different places (here: accounts with
+/// and without a cost to serve, 333 rows a statement on PostgreSQL) stores both; a statement
+/// cached with the types of its first run once failed the second on PostgreSQL.
+pub async fn a_repeated_statement_with_nulls_in_new_places_is_stored<S: Store>(s: &S) {
+    let settings = DemoSettings {
+        seed: 7,
+        contacts: 7_000,
+        now: t(1_780_000_000_000),
+    };
+    let company = demo::company(&settings);
+    assert!(
+        company.accounts.len() >= 666,
+        "two full statements of accounts"
+    );
+    s.load_company(&company).await.unwrap();
+    assert_eq!(
+        s.table_counts().await.unwrap()["accounts"],
+        company.accounts.len() as i64
+    );
 }

@@ -43,6 +43,18 @@ pub enum BenchCommand {
         #[arg(long)]
         scoring: bool,
     },
+    /// Rebuilding scores, stages and 20 segments from the log, against the same scoring and
+    /// segments written as SQL queries and run by the database on the same data.
+    Rebuild {
+        #[arg(long, default_value_t = 20_000)]
+        contacts: usize,
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        #[arg(long, value_name = "URL", env = "ORCHARD_TEST_POSTGRES_URL")]
+        postgres: Option<String>,
+        #[arg(long, default_value = "table")]
+        format: String,
+    },
 }
 
 #[derive(Debug, Serialize)]
@@ -63,6 +75,15 @@ struct IngestResult {
 }
 
 pub async fn run(cmd: BenchCommand, _config: &Config) -> anyhow::Result<()> {
+    if let BenchCommand::Rebuild {
+        contacts,
+        runs,
+        postgres,
+        format,
+    } = cmd
+    {
+        return crate::bench_rebuild::run(contacts, runs, postgres.as_deref(), &format).await;
+    }
     let BenchCommand::Ingest {
         contacts,
         batch,
@@ -71,7 +92,10 @@ pub async fn run(cmd: BenchCommand, _config: &Config) -> anyhow::Result<()> {
         postgres,
         format,
         scoring,
-    } = cmd;
+    } = cmd
+    else {
+        unreachable!("rebuild handled above")
+    };
     anyhow::ensure!(
         runs >= 1 && batch >= 1 && contacts >= 1,
         "--runs, --batch and --contacts must be at least 1"
@@ -120,12 +144,12 @@ pub async fn run(cmd: BenchCommand, _config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
+pub(crate) fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
 }
 
-async fn fresh(
+pub(crate) async fn fresh(
     backend: &str,
     pg_base: Option<&str>,
     run: usize,

@@ -448,3 +448,47 @@ fn score_preset_explain_and_rebuild_from_the_command_line() {
         "a rebuild changes nothing"
     );
 }
+
+#[test]
+fn the_benchmarks_run_and_report_their_baselines() {
+    let out = orchard(&[
+        "bench",
+        "ingest",
+        "--contacts",
+        "30",
+        "--runs",
+        "1",
+        "--scoring",
+        "--format",
+        "json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r[0]["backend"], "sqlite");
+    assert!(r[0]["baseline_events_per_s"].as_f64().unwrap() > 0.0 && r[0]["scoring"] == true);
+    let out = orchard(&[
+        "bench",
+        "rebuild",
+        "--contacts",
+        "40",
+        "--runs",
+        "1",
+        "--format",
+        "json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (r[0]["contacts"].as_i64(), r[0]["segments"].as_i64()),
+        (Some(40), Some(20))
+    );
+    assert!(r[0]["sql_seconds"].as_f64().unwrap() > 0.0);
+}
