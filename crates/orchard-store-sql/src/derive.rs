@@ -225,6 +225,9 @@ pub(crate) async fn load_subjects(
             q.push(" AND e.type IN ").list(t.iter().map(String::as_str));
         }
     };
+    // The third branch reads anonymous events through the contacts' visitor ids. Written as
+    // `COALESCE(contact_id, 0) = 0` rather than `contact_id IS NULL` so that SQLite starts from
+    // the visitor ids instead of walking every anonymous event in the log.
     let mut q = Sql::new(&format!(
         "SELECT {COLS}, COALESCE(c.merged_into, c.id) AS owner FROM events e \
          JOIN contacts c ON c.id = e.contact_id WHERE e.contact_id IN "
@@ -240,7 +243,7 @@ pub(crate) async fn load_subjects(
     q.push(&format!(
         " UNION ALL SELECT {COLS}, v.contact_id AS owner FROM events e \
          JOIN visitor_identities v ON v.visitor_id = e.visitor_id \
-         WHERE e.contact_id IS NULL AND v.contact_id IN "
+         WHERE COALESCE(e.contact_id, 0) = 0 AND v.contact_id IN "
     ))
     .list(live.iter().copied());
     types(&mut q);

@@ -72,6 +72,10 @@ struct IngestResult {
     concurrency: usize,
     /// Whether scores were kept current (the seed rule set live).
     scoring: bool,
+    /// With scoring: milliseconds from sending one event to reading its effect on the score
+    /// through the API (300 single-event requests), median and 99th percentile.
+    visible_p50_ms: Option<f64>,
+    visible_p99_ms: Option<f64>,
 }
 
 pub async fn run(cmd: BenchCommand, _config: &Config) -> anyhow::Result<()> {
@@ -138,6 +142,12 @@ pub async fn run(cmd: BenchCommand, _config: &Config) -> anyhow::Result<()> {
                     r.baseline_events_per_s,
                     r.ratio
                 );
+                if let (Some(p50), Some(p99)) = (r.visible_p50_ms, r.visible_p99_ms) {
+                    println!(
+                        "{:<10} event sent → score visible in the API: p50 {p50:.2} ms, p99 {p99:.2} ms",
+                        r.backend
+                    );
+                }
             }
         }
     }
@@ -199,11 +209,16 @@ fn api_bodies(events: &[NewEvent], batch: usize) -> anyhow::Result<Vec<String>> 
 
 /// Serves the app on a loopback port and posts the bodies with `concurrency` clients; returns
 /// events per second, counted from the server's answers.
+/// Sends the batches through `POST /api/v1/events`; returns events/s. With `probe` emails (a
+/// rule set live), then sends one `email_opened` at a time for them and reads each contact's
+/// score back through the API, returning the p50 and p99 milliseconds from sending the event
+/// to seeing its +5.
 async fn through_api(
     store: SqlStore,
     bodies: &[String],
     concurrency: usize,
-) -> anyhow::Result<f64> {
+    probe: &[String],
+) -> anyhow::Result<(f64, Option<(f64, f64)>)> {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
     let (token, hash) = orchard_web::auth::new_api_token();
@@ -258,8 +273,46 @@ async fn through_api(
         c.await??;
     }
     let rate = stored.load(Ordering::Relaxed) as f64 / t.elapsed().as_secs_f64();
+    let mut visible = Vec::with_capacity(probe.len());
+    let base = url.trim_end_matches("/api/v1/events").to_owned();
+    let score = async |email: &str| -> anyhow::Result<i64> {
+        let v: serde_json::Value = http
+            .get(format!("{base}/api/v1/contacts"))
+            .query(&[("email", email)])
+            .bearer_auth(&token)
+            .send()
+            .await?
+            .json()
+            .await?;
+        v["items"][0]["score"]
+            .as_i64()
+            .ok_or_else(|| anyhow::anyhow!("no score for {email}: {v}"))
+    };
+    for (i, email) in probe.iter().enumerate() {
+        let before = score(email).await?;
+        let body = serde_json::json!({"events": [{"id": format!("probe-{i}"), "type": "email_opened", "email": email}]});
+        let t = Instant::now();
+        let r = http
+            .post(&url)
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+            .await?;
+        anyhow::ensure!(r.status().is_success(), "the API answered {}", r.status());
+        let after = score(email).await?;
+        visible.push(t.elapsed().as_secs_f64() * 1_000.0);
+        anyhow::ensure!(
+            after > before,
+            "the open was acknowledged but {email}'s score did not move ({before} → {after})"
+        );
+    }
     server.abort();
-    Ok(rate)
+    let latency = (!visible.is_empty()).then(|| {
+        visible.sort_by(f64::total_cmp);
+        let at = |q: f64| visible[((visible.len() as f64 * q) as usize).min(visible.len() - 1)];
+        (at(0.5), at(0.99))
+    });
+    Ok((rate, latency))
 }
 
 /// What an ingestion run looks like.
@@ -294,6 +347,7 @@ async fn ingest(
     let mut generated = demo::contact_batch(&settings, &company, 0..contacts);
     let events: Vec<NewEvent> = std::mem::take(&mut generated.events);
     let (mut orchard, mut api, mut baseline) = (Vec::new(), Vec::new(), Vec::new());
+    let mut latency = None;
     let bodies = api_bodies(&events, batch)?;
     for run in 0..runs {
         let (store, scratch) = fresh(backend, pg_base, run).await?;
@@ -322,7 +376,19 @@ async fn ingest(
                 .save_rule_set(&orchard_core::scoring::seed(), true, Utc::now())
                 .await?;
         }
-        api.push(through_api(api_store, &bodies, concurrency).await?);
+        let probe: Vec<String> = if scoring && run == 0 {
+            generated
+                .contacts
+                .iter()
+                .take(300)
+                .map(|c| c.email.to_string())
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let (rate, lat) = through_api(api_store, &bodies, concurrency, &probe).await?;
+        api.push(rate);
+        latency = latency.or(lat);
         if let (Some(base), Some(url)) = (pg_base, api_scratch) {
             orchard_store_postgres::drop_scratch_database(base, &url).await?;
         }
@@ -388,6 +454,8 @@ async fn ingest(
         api_events_per_s: a,
         concurrency,
         scoring,
+        visible_p50_ms: latency.map(|l| l.0),
+        visible_p99_ms: latency.map(|l| l.1),
         baseline_events_per_s: b,
         ratio: o / b,
     })
