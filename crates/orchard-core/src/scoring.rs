@@ -314,12 +314,17 @@ pub struct Scored {
 impl Scored {
     /// The score as it stood at `t`.
     pub fn score_at(&self, t: DateTime<Utc>) -> i64 {
-        self.changes
-            .iter()
-            .filter(|c| c.at <= t)
-            .map(|c| c.points)
-            .sum()
+        score_at(&self.changes, t)
     }
+}
+
+/// The score that a contact's changes (any order) add up to at `t`.
+pub fn score_at<'a>(changes: impl IntoIterator<Item = &'a ScoreChange>, t: DateTime<Utc>) -> i64 {
+    changes
+        .into_iter()
+        .filter(|c| c.at <= t)
+        .map(|c| c.points)
+        .sum()
 }
 
 struct Replay<'a> {

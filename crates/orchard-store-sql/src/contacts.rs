@@ -543,42 +543,27 @@ pub(crate) async fn upsert_outcome(
             (c.id, Upserted::Updated)
         }
         None => {
-            let d = &new.details;
-            let mut ins = Sql::new(
-                "INSERT INTO contacts (email, first_name, last_name, company, job_title, \
-                     industry, country, city, details, account_id, owner_id, stage, score, source, \
-                     created_at, updated_at) VALUES (",
-            );
-            ins.arg(new.email.as_str())
-                .push(", ")
-                .arg(d.first_name.as_deref())
-                .push(", ")
-                .arg(d.last_name.as_deref())
-                .push(", ")
-                .arg(d.demographics.company.as_deref())
-                .push(", ")
-                .arg(d.demographics.job_title.as_deref())
-                .push(", ")
-                .arg(d.demographics.industry.as_deref())
-                .push(", ")
-                .arg(d.geography.country.as_deref())
-                .push(", ")
-                .arg(d.geography.city.as_deref())
-                .push(", ")
-                .arg(serde_json::to_string(d).map_err(json_err)?)
-                .push(", ")
-                .arg(new.account_id.map(AccountId::get))
-                .push(", ")
-                .arg(new.owner_id.map(UserId::get))
-                .push(", ")
-                .arg(new.stage.as_str())
-                .push(", 0, ")
-                .arg(new.source.as_deref())
-                .push(", ")
-                .arg(ms(new.created_at))
-                .push(", ")
-                .arg(ms(new.created_at))
-                .push(") RETURNING id");
+            let c = Contact {
+                id: ContactId::new(0),
+                email: new.email.clone(),
+                details: new.details.clone(),
+                account_id: new.account_id,
+                owner_id: new.owner_id,
+                stage: new.stage,
+                score: 0,
+                source: new.source.clone(),
+                created_at: new.created_at,
+                updated_at: new.created_at,
+                last_activity_at: None,
+            };
+            // The id is the database's to give.
+            let mut row = contact_row(&c)?;
+            row.remove(0);
+            let mut ins = Sql::new(&format!(
+                "INSERT INTO contacts ({}) VALUES ",
+                CONTACT_COLUMNS[1..].join(", ")
+            ));
+            ins.list(row).push(" RETURNING id");
             let row = ins.query().fetch_one(&mut *tx).await.map_err(backend_err)?;
             (ContactId::new(get(&row, "id")?), Upserted::Created)
         }

@@ -557,13 +557,12 @@ async fn refresh_memberships(
 impl SqlStore {
     /// The `id` column of a query's rows, as contact ids.
     async fn contact_ids(&self, sql: Sql) -> StoreResult<Vec<ContactId>> {
-        sql.query()
-            .fetch_all(self.pool())
-            .await
-            .map_err(backend_err)?
-            .iter()
-            .map(|r| get::<i64>(r, "id").map(ContactId::new))
-            .collect()
+        let mut conn = self.pool().acquire().await.map_err(backend_err)?;
+        Ok(ids_of(&mut conn, sql)
+            .await?
+            .into_iter()
+            .map(ContactId::new)
+            .collect())
     }
 }
 

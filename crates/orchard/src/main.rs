@@ -15,6 +15,7 @@ mod config;
 mod demo;
 mod import;
 mod score;
+mod segment;
 mod serve;
 mod store;
 
@@ -69,6 +70,11 @@ enum Command {
         #[command(subcommand)]
         command: ScoreCommand,
     },
+    /// Segments: list them, create one, export its members.
+    Segment {
+        #[command(subcommand)]
+        command: SegmentCommand,
+    },
     /// Recompute every derived figure from the event log (today: scores).
     Rebuild,
     /// API tokens.
@@ -107,6 +113,24 @@ enum ScoreCommand {
         #[arg(long, value_name = "DATE")]
         at: Option<String>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum SegmentCommand {
+    /// Every segment with its member count.
+    List {
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// Save a segment (filter in the rule language) and decide every contact's membership.
+    Create {
+        name: String,
+        filter: String,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// Print a segment's members as CSV.
+    Export { id: i64 },
 }
 
 #[derive(Debug, Subcommand)]
@@ -246,6 +270,33 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             match format {
                 Format::Json => println!("{}", serde_json::to_string_pretty(&e)?),
                 Format::Table => print!("{}", score::table(&e)),
+            }
+            Ok(())
+        }
+        Command::Segment { command } => {
+            let store = store::open(&config.database_url).await?;
+            match command {
+                SegmentCommand::List { format } => {
+                    let all = segment::list(store.as_ref()).await?;
+                    match format {
+                        Format::Json => println!("{}", serde_json::to_string_pretty(&all)?),
+                        Format::Table => print!("{}", segment::table(&all)),
+                    }
+                }
+                SegmentCommand::Create {
+                    name,
+                    filter,
+                    format,
+                } => {
+                    let s = segment::create(store.as_ref(), &name, &filter).await?;
+                    match format {
+                        Format::Json => println!("{}", serde_json::to_string_pretty(&s)?),
+                        Format::Table => print!("{}", segment::table(std::slice::from_ref(&s))),
+                    }
+                }
+                SegmentCommand::Export { id } => {
+                    print!("{}", segment::export(store.as_ref(), id).await?);
+                }
             }
             Ok(())
         }

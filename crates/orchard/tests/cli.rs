@@ -492,3 +492,67 @@ fn the_benchmarks_run_and_report_their_baselines() {
     );
     assert!(r[0]["sql_seconds"].as_f64().unwrap() > 0.0);
 }
+
+#[test]
+fn segments_are_listed_created_and_exported_from_the_command_line() {
+    let db = scratch_sqlite("segment");
+    let dir = std::env::temp_dir().join(format!("orchard-segment-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("contacts.csv");
+    std::fs::write(
+        &file,
+        "email,country\nann@example.com,DE\nbo@example.com,FR\n",
+    )
+    .unwrap();
+    assert!(
+        orchard(&["import", "contacts", file.to_str().unwrap(), "--db", &db])
+            .status
+            .success()
+    );
+
+    let bad = orchard(&["segment", "create", "German", "country = ", "--db", &db]);
+    assert!(!bad.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("at column 10"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+    let out = orchard(&[
+        "segment",
+        "create",
+        "German",
+        r#"country = "DE""#,
+        "--format",
+        "json",
+        "--db",
+        &db,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (s["name"].as_str(), s["member_count"].as_i64()),
+        (Some("German"), Some(1))
+    );
+    let list = String::from_utf8(orchard(&["segment", "list", "--db", &db]).stdout).unwrap();
+    assert!(list.lines().nth(1).unwrap().contains("German"), "{list}");
+    let csv = orchard(&["segment", "export", &s["id"].to_string(), "--db", &db]);
+    assert_eq!(
+        String::from_utf8(csv.stdout)
+            .unwrap()
+            .lines()
+            .collect::<Vec<_>>(),
+        [
+            "email,first_name,last_name,company,country,stage,score",
+            "ann@example.com,,,,DE,subscriber,0"
+        ]
+    );
+    assert!(
+        !orchard(&["segment", "export", "999", "--db", &db])
+            .status
+            .success()
+    );
+}

@@ -278,21 +278,4 @@ impl Expr {
             Expr::Cond(c) => f(c),
         }
     }
-
-    /// Whether the expression depends on the passing of time (a window or a `last` test), so
-    /// its value can change with no new event.
-    pub fn is_time_dependent(&self) -> bool {
-        let mut timed = false;
-        self.walk(&mut |c| {
-            timed |= matches!(
-                c,
-                Condition::Count {
-                    window: Some(_),
-                    ..
-                } | Condition::Last { .. }
-                    | Condition::First { .. }
-            )
-        });
-        timed
-    }
 }

@@ -88,11 +88,7 @@ pub async fn explanation(
     let changes = store.score_changes(contact.id).await?;
     let score_at = at.map(|t| ScoreAt {
         at: t.to_rfc3339(),
-        score: changes
-            .iter()
-            .filter(|c| c.change.at <= t)
-            .map(|c| c.change.points)
-            .sum(),
+        score: orchard_core::scoring::score_at(changes.iter().map(|c| &c.change), t),
     });
     let mut running = 0;
     Ok(Explanation {
