@@ -75,7 +75,7 @@ impl AuthStore for SqlStore {
         );
         sql.push(" RETURNING id");
         let row = sql
-            .query()
+            .query(self.dialect)
             .fetch_one(self.pool())
             .await
             .map_err(backend_err)?;
@@ -100,7 +100,7 @@ impl AuthStore for SqlStore {
 
     async fn users(&self) -> StoreResult<Vec<User>> {
         Sql::new(&format!("{SELECT_USER} ORDER BY id"))
-            .query()
+            .query(self.dialect)
             .fetch_all(self.pool())
             .await
             .map_err(backend_err)?
@@ -136,7 +136,7 @@ impl AuthStore for SqlStore {
             .arg(ms(Utc::now()))
             .push(") RETURNING id");
         let row = sql
-            .query()
+            .query(self.dialect)
             .fetch_one(self.pool())
             .await
             .map_err(backend_err)?;
@@ -181,7 +181,7 @@ impl AuthStore for SqlStore {
             .push(", ")
             .arg(ms(s.expires_at))
             .push(")");
-        sql.query()
+        sql.query(self.dialect)
             .execute(self.pool())
             .await
             .map_err(backend_err)?;
@@ -203,7 +203,7 @@ impl AuthStore for SqlStore {
     async fn delete_session(&self, id_hash: &str) -> StoreResult<()> {
         let mut sql = Sql::new("DELETE FROM sessions WHERE id_hash = ");
         sql.arg(id_hash);
-        sql.query()
+        sql.query(self.dialect)
             .execute(self.pool())
             .await
             .map_err(backend_err)?;
@@ -214,7 +214,7 @@ impl AuthStore for SqlStore {
         let mut sql = Sql::new("DELETE FROM sessions WHERE expires_at <= ");
         sql.arg(ms(now));
         Ok(sql
-            .query()
+            .query(self.dialect)
             .execute(self.pool())
             .await
             .map_err(backend_err)?

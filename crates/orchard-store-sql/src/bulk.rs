@@ -84,7 +84,10 @@ impl SqlStore {
         let mut tx = self.pool().begin().await.map_err(backend_err)?;
         for (table, columns, rows) in tables {
             for sql in multi_insert(self.dialect(), table, columns, rows, "") {
-                sql.query().execute(&mut *tx).await.map_err(backend_err)?;
+                sql.query(self.dialect)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(backend_err)?;
             }
         }
         tx.commit().await.map_err(backend_err)
@@ -99,7 +102,7 @@ impl BulkStore for SqlStore {
              (SELECT count(*) FROM (SELECT 1 FROM accounts LIMIT 1) a) + \
              (SELECT count(*) FROM (SELECT 1 FROM events LIMIT 1) e) AS n",
         )
-        .query()
+        .query(self.dialect)
         .fetch_one(self.pool())
         .await
         .map_err(backend_err)?;
@@ -254,7 +257,7 @@ impl BulkStore for SqlStore {
                     "SELECT setval(pg_get_serial_sequence('{table}', 'id'), \
                      (SELECT COALESCE(MAX(id), 0) + 1 FROM {table}), false)"
                 ));
-                sql.query()
+                sql.query(self.dialect)
                     .execute(self.pool())
                     .await
                     .map_err(backend_err)?;
@@ -267,7 +270,7 @@ impl BulkStore for SqlStore {
         let mut out = BTreeMap::new();
         for table in TABLES {
             let row = Sql::new(&format!("SELECT count(*) AS n FROM {table}"))
-                .query()
+                .query(self.dialect)
                 .fetch_one(self.pool())
                 .await
                 .map_err(backend_err)?;

@@ -43,7 +43,10 @@ impl CaptureStore for SqlStore {
             .arg(consent_json)
             .push(", consent)");
         up.push(" WHERE id = ").arg(id.get());
-        up.query().execute(&mut *tx).await.map_err(backend_err)?;
+        up.query(self.dialect)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend_err)?;
         if let Some(v) = &s.visitor_id {
             let mut ident = Sql::new(
                 "INSERT INTO visitor_identities (visitor_id, contact_id, identified_at) VALUES ",
@@ -51,7 +54,11 @@ impl CaptureStore for SqlStore {
             ident
                 .list([v.as_str().into(), crate::Arg::from(id.get()), ms(at).into()])
                 .push(" ON CONFLICT (visitor_id) DO NOTHING");
-            ident.query().execute(&mut *tx).await.map_err(backend_err)?;
+            ident
+                .query(self.dialect)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend_err)?;
         }
         let mut event = c.event.clone();
         event.contact_id = Some(id);
@@ -98,7 +105,7 @@ impl CaptureStore for SqlStore {
         let mut sql = Sql::new("SELECT contact_id FROM visitor_identities WHERE visitor_id = ");
         sql.arg(visitor_id);
         let row = sql
-            .query()
+            .query(self.dialect)
             .fetch_optional(self.pool())
             .await
             .map_err(backend_err)?;

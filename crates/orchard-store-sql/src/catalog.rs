@@ -64,7 +64,7 @@ pub(crate) fn form_row(f: &Form) -> StoreResult<Vec<crate::Arg>> {
 impl SqlStore {
     async fn all<T>(&self, sql: &str, map: fn(&AnyRow) -> StoreResult<T>) -> StoreResult<Vec<T>> {
         Sql::new(sql)
-            .query()
+            .query(self.dialect)
             .fetch_all(self.pool())
             .await
             .map_err(backend_err)?
@@ -75,7 +75,7 @@ impl SqlStore {
 
     async fn insert_returning_id(&self, sql: Sql) -> StoreResult<i64> {
         let row = sql
-            .query()
+            .query(self.dialect)
             .fetch_one(self.pool())
             .await
             .map_err(backend_err)?;
@@ -135,13 +135,17 @@ impl CatalogStore for SqlStore {
         let mut detach = Sql::new("UPDATE forms SET lead_magnet_id = NULL WHERE lead_magnet_id = ");
         detach.arg(id.get());
         detach
-            .query()
+            .query(self.dialect)
             .execute(&mut *tx)
             .await
             .map_err(backend_err)?;
         let mut del = Sql::new("DELETE FROM lead_magnets WHERE id = ");
         del.arg(id.get());
-        let done = del.query().execute(&mut *tx).await.map_err(backend_err)?;
+        let done = del
+            .query(self.dialect)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend_err)?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }

@@ -14,7 +14,7 @@ use sqlx::AnyConnection;
 use sqlx::any::AnyRow;
 
 use crate::events::{append_in, event_row};
-use crate::{Arg, Sql, SqlStore, backend_err, from_ms, get, json_err, ms, multi_insert};
+use crate::{Arg, Dialect, Sql, SqlStore, backend_err, from_ms, get, json_err, ms, multi_insert};
 
 pub(crate) const CONTACT_COLUMNS: [&str; 18] = [
     "id",
@@ -200,14 +200,17 @@ impl ContactStore for SqlStore {
                 rows,
                 "ON CONFLICT (email) DO NOTHING",
             ) {
-                sql.query().execute(&mut *tx).await.map_err(backend_err)?;
+                sql.query(self.dialect)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(backend_err)?;
             }
             let mut find = Sql::new(
                 "SELECT COALESCE(merged_into, id) AS id, email FROM contacts WHERE email IN ",
             );
             find.list(chunk.iter().map(|(e, _)| e.as_str()));
             for row in find
-                .query()
+                .query(self.dialect)
                 .fetch_all(&mut *tx)
                 .await
                 .map_err(backend_err)?
@@ -228,7 +231,7 @@ impl ContactStore for SqlStore {
                 Sql::new("SELECT id, COALESCE(merged_into, id) AS live FROM contacts WHERE id IN ");
             sql.list(chunk.iter().map(|id| id.get()));
             for row in sql
-                .query()
+                .query(self.dialect)
                 .fetch_all(self.pool())
                 .await
                 .map_err(backend_err)?
@@ -274,7 +277,10 @@ impl ContactStore for SqlStore {
         up.arg(to.as_str())
             .push(" WHERE id = ")
             .arg(before.id.get());
-        up.query().execute(&mut *tx).await.map_err(backend_err)?;
+        up.query(self.dialect)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend_err)?;
         let mut props = serde_json::Map::new();
         props.insert("from".into(), before.stage.as_str().into());
         props.insert("to".into(), to.as_str().into());
@@ -297,7 +303,7 @@ impl ContactStore for SqlStore {
     async fn merged_emails(&self, id: ContactId) -> StoreResult<Vec<Email>> {
         let mut sql = Sql::new("SELECT email FROM contacts WHERE merged_into = ");
         sql.arg(id.get()).push(" ORDER BY email");
-        sql.query()
+        sql.query(self.dialect)
             .fetch_all(self.pool())
             .await
             .map_err(backend_err)?
@@ -321,7 +327,7 @@ impl ContactStore for SqlStore {
             let mut sql = Sql::new(SELECT_WITH_MERGE);
             sql.push(" WHERE id = ").arg(id.get());
             let row = sql
-                .query()
+                .query(self.dialect)
                 .fetch_optional(&mut *tx)
                 .await
                 .map_err(backend_err)?
@@ -384,7 +390,10 @@ impl ContactStore for SqlStore {
             .collect();
         let mut up = Sql::new(&format!("UPDATE contacts SET ({}) = ", cols.join(", ")));
         up.list(row).push(" WHERE id = ").arg(keep.get());
-        up.query().execute(&mut *tx).await.map_err(backend_err)?;
+        up.query(self.dialect)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend_err)?;
         // The other contact, and any merged into it before, now resolve to `keep`; so do its
         // deals, activities and identified visitor ids. Its events stay as they were logged.
         let mut away = Sql::new("UPDATE contacts SET merged_into = ");
@@ -393,18 +402,27 @@ impl ContactStore for SqlStore {
             .arg(other.get())
             .push(" OR merged_into = ")
             .arg(other.get());
-        away.query().execute(&mut *tx).await.map_err(backend_err)?;
+        away.query(self.dialect)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend_err)?;
         // The other's memberships end; the survivor's are decided afresh by the refresh that
         // the merge event below triggers.
         let mut gone = Sql::new("DELETE FROM segment_members WHERE contact_id = ");
         gone.arg(other.get());
-        gone.query().execute(&mut *tx).await.map_err(backend_err)?;
+        gone.query(self.dialect)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend_err)?;
         for table in ["deals", "activities", "visitor_identities"] {
             let mut mv = Sql::new(&format!("UPDATE {table} SET contact_id = "));
             mv.arg(keep.get())
                 .push(" WHERE contact_id = ")
                 .arg(other.get());
-            mv.query().execute(&mut *tx).await.map_err(backend_err)?;
+            mv.query(self.dialect)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend_err)?;
         }
         let mut props = serde_json::Map::new();
         props.insert("merged_contact_id".into(), other.get().into());
@@ -433,7 +451,7 @@ impl ContactStore for SqlStore {
         push_filters(&mut count, q, owner_scope);
         let total: i64 = get(
             &count
-                .query()
+                .query(self.dialect)
                 .fetch_one(self.pool())
                 .await
                 .map_err(backend_err)?,
@@ -446,7 +464,7 @@ impl ContactStore for SqlStore {
             .push(" OFFSET ")
             .arg(q.offset());
         let rows = list
-            .query()
+            .query(self.dialect)
             .fetch_all(self.pool())
             .await
             .map_err(backend_err)?;
@@ -489,7 +507,7 @@ pub(crate) async fn upsert_outcome(
         .arg(new.email.as_str())
         .push(")");
     let existing = find
-        .query()
+        .query(Dialect::of(tx))
         .fetch_optional(&mut *tx)
         .await
         .map_err(backend_err)?;
@@ -539,7 +557,10 @@ pub(crate) async fn upsert_outcome(
                 .arg(ms(c.updated_at))
                 .push(" WHERE id = ")
                 .arg(c.id.get());
-            up.query().execute(&mut *tx).await.map_err(backend_err)?;
+            up.query(Dialect::of(tx))
+                .execute(&mut *tx)
+                .await
+                .map_err(backend_err)?;
             (c.id, Upserted::Updated)
         }
         None => {
@@ -564,7 +585,11 @@ pub(crate) async fn upsert_outcome(
                 CONTACT_COLUMNS[1..].join(", ")
             ));
             ins.list(row).push(" RETURNING id");
-            let row = ins.query().fetch_one(&mut *tx).await.map_err(backend_err)?;
+            let row = ins
+                .query(Dialect::of(tx))
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(backend_err)?;
             (ContactId::new(get(&row, "id")?), Upserted::Created)
         }
     };

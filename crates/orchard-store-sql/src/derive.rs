@@ -48,7 +48,7 @@ pub(crate) async fn live_in(tx: &mut AnyConnection) -> StoreResult<Option<RuleSe
         "{RULE_SET_COLUMNS} WHERE live_since IS NOT NULL ORDER BY live_since DESC, version DESC LIMIT 1"
     ));
     let Some(row) = sql
-        .query()
+        .query(Dialect::of(tx))
         .fetch_optional(&mut *tx)
         .await
         .map_err(backend_err)?
@@ -81,7 +81,7 @@ fn account_from_row(row: &AnyRow) -> StoreResult<Account> {
 /// The segments, compiled, in id order.
 pub(crate) async fn segments_in(tx: &mut AnyConnection) -> StoreResult<Vec<Segment>> {
     let sql = Sql::new("SELECT id, name, filter, created_at FROM segments ORDER BY id");
-    sql.query()
+    sql.query(Dialect::of(tx))
         .fetch_all(&mut *tx)
         .await
         .map_err(backend_err)?
@@ -105,7 +105,7 @@ pub(crate) fn segment_from_row(row: &AnyRow) -> StoreResult<Segment> {
 
 /// The `id` column of a query's rows.
 pub(crate) async fn ids_of(conn: &mut AnyConnection, sql: Sql) -> StoreResult<Vec<i64>> {
-    sql.query()
+    sql.query(Dialect::of(conn))
         .fetch_all(&mut *conn)
         .await
         .map_err(backend_err)?
@@ -183,7 +183,7 @@ pub(crate) async fn load_subjects(
     q.push(" WHERE merged_into IS NULL AND id IN ")
         .list(ids.iter().copied());
     let contacts: Vec<Contact> = q
-        .query()
+        .query(Dialect::of(tx))
         .fetch_all(&mut *tx)
         .await
         .map_err(backend_err)?
@@ -211,7 +211,12 @@ pub(crate) async fn load_subjects(
              service_hours, cost_to_serve, created_at FROM accounts WHERE id IN ",
         );
         q.list(account_ids);
-        for row in q.query().fetch_all(&mut *tx).await.map_err(backend_err)? {
+        for row in q
+            .query(Dialect::of(tx))
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(backend_err)?
+        {
             let a = account_from_row(&row)?;
             out.accounts.insert(a.id, a);
         }
@@ -247,7 +252,12 @@ pub(crate) async fn load_subjects(
     ))
     .list(live.iter().copied());
     types(&mut q);
-    for row in q.query().fetch_all(&mut *tx).await.map_err(backend_err)? {
+    for row in q
+        .query(Dialect::of(tx))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(backend_err)?
+    {
         out.events
             .entry(get(&row, "owner")?)
             .or_default()
@@ -302,7 +312,10 @@ async fn refresh_chunk(
         subjects.contacts = contacts;
         let mut del = Sql::new("DELETE FROM score_changes WHERE contact_id IN ");
         del.list(live.iter().copied());
-        del.query().execute(&mut *tx).await.map_err(backend_err)?;
+        del.query(dialect)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend_err)?;
         for sql in multi_insert(
             dialect,
             "score_changes",
@@ -318,7 +331,10 @@ async fn refresh_chunk(
             changes,
             "",
         ) {
-            sql.query().execute(&mut *tx).await.map_err(backend_err)?;
+            sql.query(dialect)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend_err)?;
         }
     }
 
@@ -362,7 +378,10 @@ async fn refresh_chunk(
              due_at = CAST(v.due AS BIGINT), \
              stage = COALESCE(CAST(v.stage AS TEXT), contacts.stage) FROM v WHERE contacts.id = v.id",
         );
-        up.query().execute(&mut *tx).await.map_err(backend_err)?;
+        up.query(dialect)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend_err)?;
     }
     Ok(())
 }
@@ -382,7 +401,10 @@ async fn log_derived(
         rows,
         "ON CONFLICT (client_id) DO NOTHING",
     ) {
-        sql.query().execute(&mut *tx).await.map_err(backend_err)?;
+        sql.query(dialect)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend_err)?;
     }
     Ok(())
 }
@@ -404,7 +426,12 @@ async fn refresh_stages(
     );
     q.list(live.iter().copied());
     let mut deals: HashMap<i64, Vec<DealFact>> = HashMap::new();
-    for row in q.query().fetch_all(&mut *tx).await.map_err(backend_err)? {
+    for row in q
+        .query(dialect)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(backend_err)?
+    {
         let status: String = get(&row, "status")?;
         deals
             .entry(get(&row, "contact_id")?)
@@ -488,7 +515,12 @@ async fn refresh_memberships(
         .push(" AND segment_id IN ")
         .list(seg_ids.iter().copied());
     let mut current: std::collections::HashSet<(i64, i64)> = std::collections::HashSet::new();
-    for row in q.query().fetch_all(&mut *tx).await.map_err(backend_err)? {
+    for row in q
+        .query(dialect)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(backend_err)?
+    {
         current.insert((get(&row, "segment_id")?, get(&row, "contact_id")?));
     }
     let mut entered: Vec<Vec<Arg>> = Vec::new();
@@ -543,12 +575,18 @@ async fn refresh_memberships(
         entered,
         "ON CONFLICT (segment_id, contact_id) DO NOTHING",
     ) {
-        sql.query().execute(&mut *tx).await.map_err(backend_err)?;
+        sql.query(dialect)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend_err)?;
     }
     for (seg, c) in left {
         let mut del = Sql::new("DELETE FROM segment_members WHERE segment_id = ");
         del.arg(seg).push(" AND contact_id = ").arg(c);
-        del.query().execute(&mut *tx).await.map_err(backend_err)?;
+        del.query(dialect)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend_err)?;
     }
     log_derived(tx, dialect, events).await?;
     Ok(dues)
@@ -586,7 +624,7 @@ impl ScoringStore for SqlStore {
         ])
         .push(" RETURNING version");
         let row = ins
-            .query()
+            .query(self.dialect)
             .fetch_one(self.pool())
             .await
             .map_err(backend_err)?;
@@ -597,7 +635,7 @@ impl ScoringStore for SqlStore {
         let sql = Sql::new(&format!(
             "{RULE_SET_COLUMNS} WHERE live_since IS NOT NULL ORDER BY live_since DESC, version DESC LIMIT 1"
         ));
-        sql.query()
+        sql.query(self.dialect)
             .fetch_optional(self.pool())
             .await
             .map_err(backend_err)?
@@ -607,7 +645,7 @@ impl ScoringStore for SqlStore {
 
     async fn rule_sets(&self) -> StoreResult<Vec<RuleSetVersion>> {
         let sql = Sql::new(&format!("{RULE_SET_COLUMNS} ORDER BY version DESC"));
-        sql.query()
+        sql.query(self.dialect)
             .fetch_all(self.pool())
             .await
             .map_err(backend_err)?
@@ -693,7 +731,7 @@ impl ScoringStore for SqlStore {
         );
         sql.arg(id.get())
             .push(" ORDER BY at, COALESCE(event_seq, -1), rule_id");
-        sql.query()
+        sql.query(self.dialect)
             .fetch_all(self.pool())
             .await
             .map_err(backend_err)?

@@ -91,7 +91,7 @@ impl EventStore for SqlStore {
             .push(")")
             .push(" ORDER BY at DESC, seq DESC LIMIT ")
             .arg(limit.clamp(1, 10_000));
-        sql.query()
+        sql.query(self.dialect)
             .fetch_all(self.pool())
             .await
             .map_err(backend_err)?
@@ -117,7 +117,12 @@ pub(crate) async fn append_in(
         rows,
         "ON CONFLICT (client_id) DO NOTHING RETURNING seq, client_id",
     ) {
-        for row in sql.query().fetch_all(&mut *tx).await.map_err(backend_err)? {
+        for row in sql
+            .query(dialect)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(backend_err)?
+        {
             stored_ids.insert(get(&row, "client_id")?, get(&row, "seq")?);
         }
     }
@@ -155,7 +160,10 @@ pub(crate) async fn append_in(
             ") UPDATE contacts SET last_activity_at = v.at FROM v WHERE contacts.id = v.id \
                  AND (contacts.last_activity_at IS NULL OR contacts.last_activity_at < v.at)",
         );
-        up.query().execute(&mut *tx).await.map_err(backend_err)?;
+        up.query(dialect)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend_err)?;
     }
     let touched: Vec<ContactId> = latest.iter().map(|(c, _)| ContactId::new(*c)).collect();
     crate::derive::refresh_in(tx, dialect, &touched, Utc::now()).await?;

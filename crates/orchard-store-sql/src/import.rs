@@ -19,7 +19,7 @@ use crate::records::{
     ACTIVITY_COLUMNS, DEAL_COLUMNS, ORDER_COLUMNS, SUBSCRIPTION_COLUMNS, activity_row, deal_row,
     order_row, subscription_row,
 };
-use crate::{Arg, Sql, SqlStore, backend_err, ms};
+use crate::{Arg, Dialect, Sql, SqlStore, backend_err, ms};
 
 /// Links resolved to ids, with the lookups of a batch remembered (an import names the same few
 /// accounts and owners on many rows).
@@ -41,7 +41,7 @@ impl Resolver {
         let mut q = Sql::new(sql);
         q.arg(key);
         let row = q
-            .query()
+            .query(Dialect::of(tx))
             .fetch_optional(&mut *tx)
             .await
             .map_err(backend_err)?;
@@ -96,7 +96,11 @@ impl Resolver {
             .arg(lower.as_str())
             .push(" OR lower(name) = ")
             .arg(lower.as_str());
-        let rows = q.query().fetch_all(&mut *tx).await.map_err(backend_err)?;
+        let rows = q
+            .query(Dialect::of(tx))
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(backend_err)?;
         let mut candidates = Vec::with_capacity(rows.len());
         for r in rows {
             let id: i64 = r.try_get(0).map_err(backend_err)?;
@@ -186,7 +190,7 @@ async fn upsert_by_key(
     ));
     find.arg(external_id);
     let row = find
-        .query()
+        .query(Dialect::of(tx))
         .fetch_optional(&mut *tx)
         .await
         .map_err(backend_err)?;
@@ -205,7 +209,10 @@ async fn upsert_by_key(
                     .chain(vals)
                     .chain(extra_val),
             );
-            ins.query().execute(&mut *tx).await.map_err(backend_err)?;
+            ins.query(Dialect::of(tx))
+                .execute(&mut *tx)
+                .await
+                .map_err(backend_err)?;
             Ok(Upserted::Created)
         }
         Some(row) => {
@@ -219,7 +226,10 @@ async fn upsert_by_key(
             }
             let mut up = Sql::new(&format!("UPDATE {table} SET ({}) = ", cols.join(", ")));
             up.list(vals).push(" WHERE external_id = ").arg(external_id);
-            up.query().execute(&mut *tx).await.map_err(backend_err)?;
+            up.query(Dialect::of(tx))
+                .execute(&mut *tx)
+                .await
+                .map_err(backend_err)?;
             Ok(Upserted::Updated)
         }
     }

@@ -33,6 +33,15 @@ pub enum Dialect {
 }
 
 impl Dialect {
+    /// The backend behind a connection of the `Any` driver.
+    pub(crate) fn of(conn: &sqlx::AnyConnection) -> Self {
+        if conn.backend_name().eq_ignore_ascii_case("postgresql") {
+            Dialect::Postgres
+        } else {
+            Dialect::Sqlite
+        }
+    }
+
     /// Rows per multi-row INSERT. Measured here (`orchard bench ingest --batch N`): sqlx's SQLite
     /// driver slows down more than linearly with the parameters of one statement (a plain
     /// INSERT loop ran at 97k rows/s with 300 parameters a statement, 13k rows/s with 6 000), so
@@ -57,9 +66,6 @@ pub struct SqlStore {
 impl SqlStore {
     /// Wraps a pool whose schema the backend crate has already migrated.
     pub fn new(pool: AnyPool, dialect: Dialect) -> Self {
-        if dialect == Dialect::Postgres {
-            FRESH_PREPARE_FOR_NULLS.store(true, std::sync::atomic::Ordering::Relaxed);
-        }
         Self { pool, dialect }
     }
 
@@ -82,7 +88,7 @@ pub fn pool_options(max_connections: u32) -> AnyPoolOptions {
 
 impl SqlStore {
     pub(crate) async fn one(&self, sql: Sql) -> StoreResult<AnyRow> {
-        sql.query()
+        sql.query(self.dialect)
             .fetch_optional(self.pool())
             .await
             .map_err(backend_err)?
@@ -92,7 +98,7 @@ impl SqlStore {
     /// Runs a statement that must touch a row; none touched is `NotFound`.
     pub(crate) async fn exec_expecting_row(&self, sql: Sql) -> StoreResult<()> {
         let done = sql
-            .query()
+            .query(self.dialect)
             .execute(self.pool())
             .await
             .map_err(backend_err)?;
@@ -109,7 +115,10 @@ impl orchard_store::SettingsStore for SqlStore {
         let mut ins = Sql::new("INSERT INTO settings (name, value) VALUES ");
         ins.list([name, candidate])
             .push(" ON CONFLICT (name) DO NOTHING");
-        ins.query().execute(&self.pool).await.map_err(backend_err)?;
+        ins.query(self.dialect)
+            .execute(&self.pool)
+            .await
+            .map_err(backend_err)?;
         let mut sql = Sql::new("SELECT value FROM settings WHERE name = ");
         sql.arg(name);
         get(&self.one(sql).await?, "value")
@@ -127,7 +136,7 @@ impl orchard_store::Store for SqlStore {
 
     async fn ping(&self) -> orchard_store::StoreResult<()> {
         Sql::new("SELECT 1 AS one")
-            .query()
+            .query(self.dialect)
             .fetch_one(&self.pool)
             .await
             .map(|_| ())
@@ -169,12 +178,6 @@ pub(crate) enum Arg {
     Real(Option<f64>),
     Text(Option<String>),
 }
-
-/// Set once a PostgreSQL store exists in this process: see `Sql::query`. (The statement builder
-/// does not know its backend; a process runs one backend outside of the benchmark, where the
-/// only cost of the flag is SQLite re-preparing some statements after PostgreSQL ran.)
-static FRESH_PREPARE_FOR_NULLS: std::sync::atomic::AtomicBool =
-    std::sync::atomic::AtomicBool::new(false);
 
 impl Arg {
     fn is_null(&self) -> bool {
@@ -223,8 +226,12 @@ impl From<Option<&str>> for Arg {
     }
 }
 
-/// A statement assembled at run time with its arguments, numbered `$1, $2, ...` in the order
-/// they are pushed (both backends accept that form).
+/// Marks a placeholder in a statement's text until [`Sql::query`] renders it for the backend.
+const PLACEHOLDER: char = '\u{1}';
+
+/// A statement assembled at run time with its arguments, bound in the order they are pushed.
+/// Placeholders are rendered per backend when the statement runs: `$1, $2, ...` on PostgreSQL,
+/// anonymous `?` on SQLite (see [`Sql::render`]).
 #[derive(Debug, Default)]
 pub(crate) struct Sql {
     text: String,
@@ -247,9 +254,7 @@ impl Sql {
     /// Appends a placeholder for `arg`.
     pub(crate) fn arg(&mut self, arg: impl Into<Arg>) -> &mut Self {
         self.args.push(arg.into());
-        let n = self.args.len();
-        self.text.push('$');
-        self.text.push_str(&n.to_string());
+        self.text.push(PLACEHOLDER);
         self
     }
 
@@ -266,16 +271,39 @@ impl Sql {
         self
     }
 
-    pub(crate) fn query(self) -> Query<'static, Any, AnyArguments> {
+    /// The statement's text for `dialect`. SQLite gets anonymous `?` placeholders: sqlx binds a
+    /// named or numbered one by asking SQLite for its name, a linear search per parameter
+    /// (`sqlite3_bind_parameter_name`), which made binding quadratic in a statement's
+    /// parameters and was the largest single cost of a SQLite ingest profile.
+    fn render(&self, dialect: Dialect) -> String {
+        let mut out = String::with_capacity(self.text.len() + 4 * self.args.len());
+        let mut n = 0usize;
+        for ch in self.text.chars() {
+            if ch != PLACEHOLDER {
+                out.push(ch);
+                continue;
+            }
+            n += 1;
+            match dialect {
+                Dialect::Sqlite => out.push('?'),
+                Dialect::Postgres => {
+                    out.push('$');
+                    out.push_str(&n.to_string());
+                }
+            }
+        }
+        out
+    }
+
+    pub(crate) fn query(self, dialect: Dialect) -> Query<'static, Any, AnyArguments> {
         // A statement is prepared once and cached by its text, with the parameter types of its
         // first run. Through sqlx's Any driver a NULL has no type of its own, so PostgreSQL picks
         // one then and a later run with a value there fails ("incorrect binary data format"):
         // on PostgreSQL, statements with a NULL argument are prepared afresh each time. SQLite
         // has no such problem and keeps its cache (re-preparing cost it a quarter of its ingest
         // rate).
-        let cache = !(FRESH_PREPARE_FOR_NULLS.load(std::sync::atomic::Ordering::Relaxed)
-            && self.args.iter().any(Arg::is_null));
-        let mut q = sqlx::query(AssertSqlSafe(self.text)).persistent(cache);
+        let cache = dialect == Dialect::Sqlite || !self.args.iter().any(Arg::is_null);
+        let mut q = sqlx::query(AssertSqlSafe(self.render(dialect))).persistent(cache);
         for a in self.args {
             q = match a {
                 Arg::Int(v) => q.bind(v),
@@ -330,7 +358,14 @@ mod tests {
     fn placeholders_are_numbered_in_push_order() {
         let mut s = Sql::new("SELECT * FROM t WHERE a = ");
         s.arg(1i64).push(" AND b = ").arg("x");
-        assert_eq!(s.text, "SELECT * FROM t WHERE a = $1 AND b = $2");
+        assert_eq!(
+            s.render(Dialect::Postgres),
+            "SELECT * FROM t WHERE a = $1 AND b = $2"
+        );
+        assert_eq!(
+            s.render(Dialect::Sqlite),
+            "SELECT * FROM t WHERE a = ? AND b = ?"
+        );
         assert_eq!(s.args.len(), 2);
     }
 

@@ -30,7 +30,7 @@ fn summary(row: &sqlx::any::AnyRow) -> StoreResult<SegmentSummary> {
 
 impl SqlStore {
     async fn summaries(&self, sql: Sql) -> StoreResult<Vec<SegmentSummary>> {
-        sql.query()
+        sql.query(self.dialect)
             .fetch_all(self.pool())
             .await
             .map_err(backend_err)?
@@ -56,7 +56,7 @@ impl SegmentStore for SqlStore {
         ])
         .push(" RETURNING id");
         let row = ins
-            .query()
+            .query(self.dialect)
             .fetch_one(self.pool())
             .await
             .map_err(backend_err)?;
@@ -82,13 +82,17 @@ impl SegmentStore for SqlStore {
         let mut members = Sql::new("DELETE FROM segment_members WHERE segment_id = ");
         members.arg(id.get());
         members
-            .query()
+            .query(self.dialect)
             .execute(&mut *tx)
             .await
             .map_err(backend_err)?;
         let mut del = Sql::new("DELETE FROM segments WHERE id = ");
         del.arg(id.get());
-        let done = del.query().execute(&mut *tx).await.map_err(backend_err)?;
+        let done = del
+            .query(self.dialect)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend_err)?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
@@ -108,7 +112,7 @@ impl SegmentStore for SqlStore {
             .arg(after.map_or(0, ContactId::get))
             .push(" ORDER BY id LIMIT ")
             .arg(limit.clamp(1, 10_000));
-        sql.query()
+        sql.query(self.dialect)
             .fetch_all(self.pool())
             .await
             .map_err(backend_err)?

@@ -12,7 +12,7 @@ use chrono::{DurationRound, TimeDelta, Utc};
 use clap::Subcommand;
 use orchard_core::demo::{self, DemoSettings};
 use orchard_core::event::NewEvent;
-use orchard_store::{AuthStore, BulkStore, EventStore, ScoringStore};
+use orchard_store::{AuthStore, BulkStore, EventStore, ScoringStore, SegmentStore};
 use orchard_store_sql::SqlStore;
 use serde::Serialize;
 use sqlx::AssertSqlSafe;
@@ -38,8 +38,9 @@ pub enum BenchCommand {
         postgres: Option<String>,
         #[arg(long, default_value = "table")]
         format: String,
-        /// Keep scores current while ingesting: the seed rule set is live, so every batch
-        /// rescores the contacts it touched in its transaction.
+        /// Keep scores and segments current while ingesting: the seed rule set is live and the
+        /// 20 benchmark segments exist, so every batch rescores the contacts it touched and
+        /// decides their memberships in its transaction.
         #[arg(long)]
         scoring: bool,
     },
@@ -70,7 +71,7 @@ struct IngestResult {
     /// Through `POST /api/v1/events` over loopback HTTP, `concurrency` clients at once.
     api_events_per_s: f64,
     concurrency: usize,
-    /// Whether scores were kept current (the seed rule set live).
+    /// Whether scores and 20 segments were kept current (the seed rule set live).
     scoring: bool,
     /// With scoring: milliseconds from sending one event to reading its effect on the score
     /// through the API (300 single-event requests), median and 99th percentile.
@@ -315,6 +316,21 @@ async fn through_api(
     Ok((rate, latency))
 }
 
+/// Makes the seed rule set live and creates the 20 benchmark segments: what `--scoring`
+/// keeps current while ingesting.
+async fn keep_current(store: &SqlStore) -> anyhow::Result<()> {
+    let now = Utc::now();
+    store
+        .save_rule_set(&orchard_core::scoring::seed(), true, now)
+        .await?;
+    for (name, filter, _) in crate::bench_rebuild::SEGMENTS {
+        store
+            .create_segment(&orchard_core::segment::define(name, filter, now)?, now)
+            .await?;
+    }
+    Ok(())
+}
+
 /// What an ingestion run looks like.
 #[derive(Debug)]
 struct Shape {
@@ -351,14 +367,13 @@ async fn ingest(
     let bodies = api_bodies(&events, batch)?;
     for run in 0..runs {
         let (store, scratch) = fresh(backend, pg_base, run).await?;
+        // Rules and segments before the data, while there is nobody to refresh.
+        if scoring {
+            keep_current(&store).await?;
+        }
         store.load_company(&company).await?;
         store.load_contact_batch(&generated).await?;
         store.finish_load().await?;
-        if scoring {
-            store
-                .save_rule_set(&orchard_core::scoring::seed(), true, Utc::now())
-                .await?;
-        }
 
         let t = Instant::now();
         for chunk in events.chunks(batch) {
@@ -368,14 +383,13 @@ async fn ingest(
 
         // The same events through the HTTP API, into a second fresh database.
         let (api_store, api_scratch) = fresh(backend, pg_base, run + 1_000).await?;
+        // Rules and segments before the data, while there is nobody to refresh.
+        if scoring {
+            keep_current(&api_store).await?;
+        }
         api_store.load_company(&company).await?;
         api_store.load_contact_batch(&generated).await?;
         api_store.finish_load().await?;
-        if scoring {
-            api_store
-                .save_rule_set(&orchard_core::scoring::seed(), true, Utc::now())
-                .await?;
-        }
         let probe: Vec<String> = if scoring && run == 0 {
             generated
                 .contacts
@@ -410,19 +424,25 @@ async fn ingest(
                     "INSERT INTO events_baseline (client_id, type, contact_id, visitor_id, at, properties) VALUES ",
                 );
                 for i in 0..chunk.len() {
-                    let b = i * 6;
                     if i > 0 {
                         sql.push_str(", ");
                     }
-                    sql.push_str(&format!(
-                        "(${}, ${}, ${}, ${}, ${}, ${})",
-                        b + 1,
-                        b + 2,
-                        b + 3,
-                        b + 4,
-                        b + 5,
-                        b + 6
-                    ));
+                    // Each backend's fastest placeholders: anonymous on SQLite (sqlx looks up
+                    // named ones linearly), numbered on PostgreSQL.
+                    if store.dialect() == orchard_store_sql::Dialect::Sqlite {
+                        sql.push_str("(?, ?, ?, ?, ?, ?)");
+                    } else {
+                        let b = i * 6;
+                        sql.push_str(&format!(
+                            "(${}, ${}, ${}, ${}, ${}, ${})",
+                            b + 1,
+                            b + 2,
+                            b + 3,
+                            b + 4,
+                            b + 5,
+                            b + 6
+                        ));
+                    }
                 }
                 let mut q = sqlx::query(AssertSqlSafe(sql));
                 for e in chunk {

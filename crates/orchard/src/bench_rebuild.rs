@@ -17,7 +17,7 @@ use crate::bench::{fresh, median};
 
 /// The 20 segments, in the rule language and as the SQL a CRM user would write for them.
 /// `{now}` is the rebuild's time in epoch milliseconds.
-const SEGMENTS: [(&str, &str, &str); 20] = [
+pub(crate) const SEGMENTS: [(&str, &str, &str); 20] = [
     ("de", r#"country = "DE""#, "c.country = 'DE'"),
     (
         "dach",
