@@ -35,6 +35,16 @@ pub struct DealFact {
 /// The property a `stage_changed` event carries to say it was made by hand.
 pub const STAGE_CHANGED: &str = "stage_changed";
 
+/// The event types the stage rules read (`transitions`); other events cannot move a stage.
+pub const EVENT_TYPES: [&str; 6] = [
+    "appointment_booked",
+    "form_submitted",
+    "page_viewed",
+    "purchase",
+    STAGE_CHANGED,
+    "trial_started",
+];
+
 /// Everything the rules read about one contact.
 #[derive(Debug, Clone, Copy)]
 pub struct Facts<'a> {
@@ -264,6 +274,24 @@ mod tests {
                 sql: Some(70),
             },
             now: at(100),
+        }
+    }
+
+    /// A store loads only `EVENT_TYPES` for the stage rules: no other event, whatever its
+    /// properties, moves a stage.
+    #[test]
+    fn only_the_listed_event_types_move_stages() {
+        let props = json!({"funnel_stage": "bottom", "url": "/pricing", "manual": true,
+                           "lead_magnet": "demo", "from": "subscriber", "to": "customer"});
+        for ty in EventType::known().chain(["segment_entered", "segment_left", "chat_started"]) {
+            let events = [ev(1, ty, 1, props.clone())];
+            let moved =
+                !transitions(&facts(LifecycleStage::Subscriber, &events, &[], &[])).is_empty();
+            assert_eq!(
+                moved,
+                EVENT_TYPES.contains(&ty) && ty != STAGE_CHANGED,
+                "{ty}"
+            );
         }
     }
 

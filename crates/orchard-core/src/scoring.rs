@@ -54,6 +54,48 @@ pub struct RuleSetDef {
     /// Scores that make a lead an MQL or an SQL (sales-ready).
     #[serde(default)]
     pub thresholds: crate::lifecycle::Thresholds,
+    /// Optional decay of behaviour points as they age: activity from last year says less
+    /// than activity from last week.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decay: Option<Decay>,
+}
+
+/// Behaviour points lose `percent` of what is left of them every `every_days` days after the
+/// event that earned them (rounded toward zero, so they reach zero). Each step is a score
+/// change of its own, at its time, caused by the passing of time after that event. Fit,
+/// absence and disqualifying rules describe the present and do not decay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Decay {
+    /// 1-100.
+    pub percent: u8,
+    /// 1-3650.
+    pub every_days: u32,
+}
+
+impl Decay {
+    /// The steps of `points` earned at `at`: (time, change), as many as it takes to reach 0.
+    pub fn steps(
+        self,
+        points: i64,
+        at: DateTime<Utc>,
+    ) -> impl Iterator<Item = (DateTime<Utc>, i64)> {
+        let keep = 100 - i64::from(self.percent.min(100));
+        let every = Duration::days(i64::from(self.every_days.max(1)));
+        let mut left = points;
+        let mut k = 0;
+        std::iter::from_fn(move || {
+            if left == 0 {
+                return None;
+            }
+            k += 1;
+            // |left| shrinks at every step (percent >= 1), so this ends.
+            let next = left * keep / 100;
+            let change = next - left;
+            left = next;
+            Some((at + every * k, change))
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -86,6 +128,7 @@ pub struct RuleSet {
     pub version: i64,
     pub rules: Vec<Rule>,
     pub thresholds: crate::lifecycle::Thresholds,
+    pub decay: Option<Decay>,
 }
 
 /// Why a rule set cannot be used: which rule, and what is wrong with it.
@@ -202,12 +245,73 @@ impl RuleSet {
                 problem: "thresholds: mql must not be above sql".into(),
             });
         }
+        if let Some(d) = def.decay
+            && !((1..=100).contains(&d.percent) && (1..=3650).contains(&d.every_days))
+        {
+            return Err(RuleError {
+                rule: "(set)".into(),
+                problem: "decay: percent 1-100 every 1-3650 days".into(),
+            });
+        }
         Ok(RuleSet {
             name: name.to_owned(),
             version,
             rules,
             thresholds: t,
+            decay: def.decay,
         })
+    }
+}
+
+impl RuleSet {
+    /// The event types the rules look at: the only events scoring needs to read.
+    pub fn event_types(&self) -> Vec<&str> {
+        let mut out = Vec::new();
+        for r in &self.rules {
+            let (on, condition) = match &r.kind {
+                RuleKind::Behaviour { on, when } => (Some(on), when.as_ref()),
+                RuleKind::State { condition } | RuleKind::Disqualify { condition } => {
+                    (None, Some(condition))
+                }
+            };
+            out.extend(on.map(|p| p.event_type.as_str()));
+            out.extend(
+                condition
+                    .into_iter()
+                    .flat_map(Expr::patterns)
+                    .map(|p| p.event_type.as_str()),
+            );
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+}
+
+impl Scored {
+    /// A digest of the score history under rule set `version`, stable across builds and
+    /// platforms (FNV-1a over every change), so that a store can tell an unchanged history
+    /// without reading it back.
+    pub fn digest(&self, version: i64) -> i64 {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        let mut eat = |bytes: &[u8]| {
+            for b in bytes {
+                h ^= u64::from(*b);
+                h = h.wrapping_mul(0x0100_0000_01b3);
+            }
+            // A separator, so that ("ab", "c") and ("a", "bc") differ.
+            h ^= 0xff;
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        };
+        eat(&version.to_le_bytes());
+        for c in &self.changes {
+            eat(c.rule_id.as_bytes());
+            eat(&c.points.to_le_bytes());
+            eat(&c.at.timestamp_millis().to_le_bytes());
+            eat(&c.event.map_or(-1, EventSeq::get).to_le_bytes());
+            eat(c.cause.as_bytes());
+        }
+        h as i64
     }
 }
 
@@ -285,6 +389,7 @@ pub fn seed() -> RuleSetDef {
             mql: Some(40),
             sql: Some(70),
         },
+        decay: None,
     }
 }
 
@@ -368,7 +473,17 @@ impl Replay<'_> {
                     rule_id: r.id.clone(),
                     points,
                     at: now,
-                    event: cause.map(|e| e.seq),
+                    // Only an event the condition reads can have caused the flip; otherwise it
+                    // was the passing of time (and the history does not depend on events no
+                    // rule reads, which a store need not load).
+                    event: cause
+                        .filter(|e| {
+                            condition
+                                .patterns()
+                                .iter()
+                                .any(|p| p.event_type == e.event_type)
+                        })
+                        .map(|e| e.seq),
                     cause: match (disqualifies, holds) {
                         (true, true) => "disqualifies".into(),
                         (true, false) => "no longer disqualifies".into(),
@@ -496,7 +611,36 @@ pub fn score(
         t = e.at;
     }
     r.advance(&events, t, now, true);
-    let due = r.next_due(&events, now);
+    let mut due = r.next_due(&events, now);
+    if let Some(decay) = set.decay {
+        let earned: Vec<ScoreChange> = r
+            .changes
+            .iter()
+            .filter(|c| {
+                set.rules
+                    .iter()
+                    .any(|x| x.id == c.rule_id && matches!(x.kind, RuleKind::Behaviour { .. }))
+            })
+            .cloned()
+            .collect();
+        for c in earned {
+            for (at, change) in decay.steps(c.points, c.at) {
+                if at > now {
+                    due = Some(due.map_or(at, |d| d.min(at)));
+                    break;
+                }
+                r.changes.push(ScoreChange {
+                    rule_id: c.rule_id.clone(),
+                    points: change,
+                    at,
+                    event: c.event,
+                    cause: "decayed".into(),
+                });
+            }
+        }
+        // In time order, as the thresholds read them.
+        r.changes.sort_by_key(|c| c.at);
+    }
     let score = r.changes.iter().map(|c| c.points).sum();
     let disqualified_by = set
         .rules

@@ -119,13 +119,33 @@ pub(crate) struct Derivations {
     /// The live rule set, if any: scores.
     pub scoring: Option<RuleSet>,
     pub segments: Vec<Segment>,
+    /// The event types that scoring, stage rules and segments read: the only ones a refresh
+    /// loads (derived events such as `segment_entered` pile up and nothing may read them).
+    pub event_types: Vec<String>,
 }
 
 impl Derivations {
     pub(crate) async fn current(tx: &mut AnyConnection) -> StoreResult<Self> {
+        let scoring = live_in(tx).await?;
+        let segments = segments_in(tx).await?;
+        let mut event_types: Vec<String> = orchard_core::lifecycle::EVENT_TYPES
+            .iter()
+            .copied()
+            .chain(scoring.iter().flat_map(RuleSet::event_types))
+            .chain(
+                segments
+                    .iter()
+                    .flat_map(|s| s.filter.patterns())
+                    .map(|p| p.event_type.as_str()),
+            )
+            .map(str::to_owned)
+            .collect();
+        event_types.sort_unstable();
+        event_types.dedup();
         Ok(Self {
-            scoring: live_in(tx).await?,
-            segments: segments_in(tx).await?,
+            scoring,
+            segments,
+            event_types,
         })
     }
 }
@@ -230,20 +250,57 @@ pub(crate) async fn load_subjects(
             q.push(" AND e.type IN ").list(t.iter().map(String::as_str));
         }
     };
-    // The third branch reads anonymous events through the contacts' visitor ids. Written as
-    // `COALESCE(contact_id, 0) = 0` rather than `contact_id IS NULL` so that SQLite starts from
-    // the visitor ids instead of walking every anonymous event in the log.
+    // On SQLite, one row per contact with its events packed into a JSON array: sqlx's SQLite
+    // driver hands each row across threads, and a contact has dozens of events; grouped by the
+    // indexed contact id, SQLite packs them in index order without sorting. `properties` is
+    // JSON text as written (`event_row`), spliced in without re-parsing. On PostgreSQL rows
+    // are cheap, so it reads them row by row.
+    if Dialect::of(tx) == Dialect::Sqlite {
+        let mut q = Sql::new(
+            "SELECT e.contact_id AS owner, '[' || group_concat(rtrim(json_array(e.seq, \
+             e.client_id, e.type, e.contact_id, e.visitor_id, e.at), ']') || ',' || \
+             e.properties || ']', ',') || ']' AS events FROM events e WHERE e.contact_id IN ",
+        );
+        q.list(live.iter().copied());
+        types(&mut q);
+        q.push(" GROUP BY e.contact_id");
+        for row in q
+            .query(Dialect::Sqlite)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(backend_err)?
+        {
+            let packed: String = get(&row, "events")?;
+            out.events
+                .insert(get(&row, "owner")?, events_from_packed(&packed)?);
+        }
+    } else {
+        let mut q = Sql::new(&format!(
+            "SELECT {COLS}, e.contact_id AS owner FROM events e WHERE e.contact_id IN "
+        ));
+        q.list(live.iter().copied());
+        types(&mut q);
+        for row in q
+            .query(Dialect::Postgres)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(backend_err)?
+        {
+            out.events
+                .entry(get(&row, "owner")?)
+                .or_default()
+                .push(event_from_row(&row)?);
+        }
+    }
+    // The rarer rest, row by row: events of contacts merged into these, and anonymous events
+    // of their visitor ids. Written as `COALESCE(contact_id, 0) = 0` rather than `contact_id
+    // IS NULL` so that SQLite starts from the visitor ids instead of walking every anonymous
+    // event in the log.
     let mut q = Sql::new(&format!(
-        "SELECT {COLS}, COALESCE(c.merged_into, c.id) AS owner FROM events e \
-         JOIN contacts c ON c.id = e.contact_id WHERE e.contact_id IN "
+        "SELECT {COLS}, c.merged_into AS owner FROM events e \
+         JOIN contacts c ON c.id = e.contact_id WHERE c.merged_into IN "
     ));
     q.list(live.iter().copied());
-    types(&mut q);
-    q.push(&format!(
-        " UNION ALL SELECT {COLS}, c.merged_into AS owner FROM events e \
-         JOIN contacts c ON c.id = e.contact_id WHERE c.merged_into IN "
-    ))
-    .list(live.iter().copied());
     types(&mut q);
     q.push(&format!(
         " UNION ALL SELECT {COLS}, v.contact_id AS owner FROM events e \
@@ -269,6 +326,66 @@ pub(crate) async fn load_subjects(
     Ok(out)
 }
 
+/// Events as `load_subjects` packs them: `[[seq, client_id, type, contact_id, visitor_id, at,
+/// properties], ...]`.
+fn events_from_packed(packed: &str) -> StoreResult<Vec<Event>> {
+    type Packed = (
+        i64,
+        String,
+        String,
+        Option<i64>,
+        Option<String>,
+        i64,
+        serde_json::Map<String, serde_json::Value>,
+    );
+    let rows: Vec<Packed> = serde_json::from_str(packed).map_err(json_err)?;
+    rows.into_iter()
+        .map(
+            |(seq, client_id, t, contact_id, visitor_id, at, properties)| {
+                Ok(Event {
+                    seq: EventSeq::new(seq),
+                    client_id,
+                    event_type: EventType::parse(&t)
+                        .map_err(|e| StoreError::Backend(Box::new(e)))?,
+                    contact_id: contact_id.map(ContactId::new),
+                    visitor_id,
+                    at: from_ms(at),
+                    properties,
+                })
+            },
+        )
+        .collect()
+}
+
+/// The derived columns as stored, to write only what a refresh changes.
+#[derive(Debug, Clone, Copy, Default)]
+struct Stored {
+    score: i64,
+    due: Option<i64>,
+    digest: Option<i64>,
+}
+
+async fn stored_state(tx: &mut AnyConnection, ids: &[i64]) -> StoreResult<HashMap<i64, Stored>> {
+    let mut q = Sql::new("SELECT id, score, due_at, score_digest FROM contacts WHERE id IN ");
+    q.list(ids.iter().copied());
+    q.query(Dialect::of(tx))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(backend_err)?
+        .iter()
+        .map(|r| {
+            Ok((
+                get(r, "id")?,
+                Stored {
+                    score: get(r, "score")?,
+                    due: get(r, "due_at")?,
+                    digest: get(r, "score_digest")?,
+                },
+            ))
+        })
+        .collect()
+}
+
 async fn refresh_chunk(
     tx: &mut AnyConnection,
     dialect: Dialect,
@@ -277,22 +394,31 @@ async fn refresh_chunk(
     now: DateTime<Utc>,
 ) -> StoreResult<()> {
     let raw: Vec<i64> = ids.iter().map(|c| c.get()).collect();
-    let mut subjects = load_subjects(tx, &raw, None).await?;
+    let mut subjects = load_subjects(tx, &raw, Some(&what.event_types)).await?;
     if subjects.contacts.is_empty() {
         return Ok(());
     }
     let live: Vec<i64> = subjects.contacts.iter().map(|c| c.id.get()).collect();
+    let stored = stored_state(tx, &live).await?;
 
     let mut changes: Vec<Vec<Arg>> = Vec::new();
+    let mut rewrite: Vec<i64> = Vec::new();
+    let mut digests: HashMap<i64, i64> = HashMap::new();
     let mut dues: HashMap<i64, Option<i64>> = HashMap::with_capacity(live.len());
-    let mut scores: Vec<(i64, i64)> = Vec::new();
+    let mut scores: HashMap<i64, i64> = HashMap::new();
     let mut scored_by: HashMap<i64, orchard_core::scoring::Scored> = HashMap::new();
     if let Some(set) = &what.scoring {
         let mut contacts = std::mem::take(&mut subjects.contacts);
         for c in &mut contacts {
             let s = subjects.subject(c, now);
             let scored = score(set, c, s.account, s.events, now);
-            for ch in &scored.changes {
+            let digest = scored.digest(set.version);
+            digests.insert(c.id.get(), digest);
+            let unchanged = stored.get(&c.id.get()).and_then(|s| s.digest) == Some(digest);
+            if !unchanged {
+                rewrite.push(c.id.get());
+            }
+            for ch in scored.changes.iter().filter(|_| !unchanged) {
                 changes.push(vec![
                     c.id.get().into(),
                     set.version.into(),
@@ -303,19 +429,22 @@ async fn refresh_chunk(
                     ch.cause.as_str().into(),
                 ]);
             }
-            scores.push((c.id.get(), scored.score));
+            scores.insert(c.id.get(), scored.score);
             dues.insert(c.id.get(), scored.due.map(ms));
             // Stages and segments read the new score.
             c.score = scored.score;
             scored_by.insert(c.id.get(), scored);
         }
         subjects.contacts = contacts;
-        let mut del = Sql::new("DELETE FROM score_changes WHERE contact_id IN ");
-        del.list(live.iter().copied());
-        del.query(dialect)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend_err)?;
+        // Only the histories that changed are rewritten.
+        for ids in rewrite.chunks(dialect.rows_per_statement(1)) {
+            let mut del = Sql::new("DELETE FROM score_changes WHERE contact_id IN ");
+            del.list(ids.iter().copied());
+            del.query(dialect)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend_err)?;
+        }
         for sql in multi_insert(
             dialect,
             "score_changes",
@@ -352,21 +481,32 @@ async fn refresh_chunk(
         }
     }
 
-    // One statement per few hundred contacts: score (when scored) and the next due time.
-    let rows: Vec<[Arg; 4]> = live
+    // Only contacts whose derived columns changed are written, a few hundred per statement.
+    let rows: Vec<[Arg; 5]> = live
         .iter()
-        .map(|c| {
-            let score = scores.iter().find(|(id, _)| id == c).map(|(_, s)| *s);
-            [
-                Arg::Int(Some(*c)),
-                Arg::Int(score),
-                Arg::Int(dues.get(c).copied().flatten()),
-                Arg::Text(stages.get(c).map(|s| s.as_str().to_owned())),
-            ]
+        .filter_map(|c| {
+            let was = stored.get(c).copied().unwrap_or_default();
+            let score = scores.get(c).copied();
+            let due = dues.get(c).copied().flatten();
+            let stage = stages.get(c);
+            let digest = digests.get(c).copied();
+            let changed = score.is_some_and(|s| s != was.score)
+                || due != was.due
+                || stage.is_some()
+                || digest.is_some_and(|d| Some(d) != was.digest);
+            changed.then(|| {
+                [
+                    Arg::Int(Some(*c)),
+                    Arg::Int(score),
+                    Arg::Int(due),
+                    Arg::Text(stage.map(|s| s.as_str().to_owned())),
+                    Arg::Int(digest),
+                ]
+            })
         })
         .collect();
-    for chunk in rows.chunks(dialect.rows_per_statement(4)) {
-        let mut up = Sql::new("WITH v(id, score, due, stage) AS (VALUES ");
+    for chunk in rows.chunks(dialect.rows_per_statement(5)) {
+        let mut up = Sql::new("WITH v(id, score, due, stage, digest) AS (VALUES ");
         for (i, row) in chunk.iter().enumerate() {
             if i > 0 {
                 up.push(", ");
@@ -376,7 +516,9 @@ async fn refresh_chunk(
         up.push(
             ") UPDATE contacts SET score = COALESCE(CAST(v.score AS BIGINT), contacts.score), \
              due_at = CAST(v.due AS BIGINT), \
-             stage = COALESCE(CAST(v.stage AS TEXT), contacts.stage) FROM v WHERE contacts.id = v.id",
+             stage = COALESCE(CAST(v.stage AS TEXT), contacts.stage), \
+             score_digest = COALESCE(CAST(v.digest AS BIGINT), contacts.score_digest) \
+             FROM v WHERE contacts.id = v.id",
         );
         up.query(dialect)
             .execute(&mut *tx)

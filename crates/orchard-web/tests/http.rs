@@ -1679,6 +1679,21 @@ async fn scores_are_explained_and_current_when_the_append_returns() {
             .contains("rule pricing-visit: on: at column"),
         "{b}"
     );
+    let mut no_decay = seed.clone();
+    no_decay["decay"] = serde_json::json!({"percent": 0, "every_days": 30});
+    let (s, b) = app
+        .call(
+            Method::PUT,
+            "/api/v1/scoring/rule-set",
+            &admin,
+            Some(no_decay),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
+    assert!(
+        b["error"]["message"].as_str().unwrap().contains("decay"),
+        "{b}"
+    );
     let (s, _) = app
         .call(
             Method::PUT,

@@ -75,7 +75,7 @@ enum Command {
         #[command(subcommand)]
         command: SegmentCommand,
     },
-    /// Recompute every derived figure from the event log (today: scores).
+    /// Recompute scores, lifecycle stages and segment memberships from the event log.
     Rebuild,
     /// API tokens.
     Token {

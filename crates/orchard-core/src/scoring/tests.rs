@@ -143,6 +143,7 @@ fn caps_limit_how_often_a_rule_counts() {
             }),
         }],
         thresholds: Default::default(),
+        decay: None,
     };
     let set = RuleSet::compile(&def, 1).unwrap();
     let events: Vec<Event> = (0..5)
@@ -181,6 +182,7 @@ fn fit_and_disqualifying_rules_read_attributes() {
             },
         ],
         thresholds: Default::default(),
+        decay: None,
     };
     let set = RuleSet::compile(&def, 3).unwrap();
     let mut c = contact();
@@ -244,5 +246,127 @@ proptest! {
         let mut reversed = events.clone();
         reversed.reverse();
         prop_assert_eq!(score(&set, &contact(), None, &reversed, at(now)), s);
+    }
+
+    /// A store loads only the event types a rule set reads: dropping every other event changes
+    /// nothing.
+    #[test]
+    fn scoring_reads_only_its_event_types(
+        raw in proptest::collection::vec((0usize..13, 0i64..90), 0..40),
+        now in 0i64..120,
+    ) {
+        let types = ["email_subscribed", "email_opened", "email_clicked", "page_viewed", "email_replied",
+                     "appointment_booked", "trial_started", "appointment_cancelled", "email_unsubscribed",
+                     "email_sent", "segment_entered", "chat_started", "email_bounced"];
+        let events: Vec<Event> = raw.iter().enumerate().map(|(i, (t, d))| ev(i as i64, types[*t], *d)).collect();
+        let set = seed_set();
+        let read = set.event_types();
+        let kept: Vec<Event> = events.iter().filter(|e| read.contains(&e.event_type.as_str())).cloned().collect();
+        prop_assert_eq!(score(&set, &contact(), None, &kept, at(now)), score(&set, &contact(), None, &events, at(now)));
+    }
+}
+
+#[test]
+fn the_seed_reads_the_event_types_of_its_rules() {
+    assert_eq!(
+        seed_set().event_types(),
+        [
+            "appointment_booked",
+            "appointment_cancelled",
+            "email_clicked",
+            "email_opened",
+            "email_replied",
+            "email_sent",
+            "email_subscribed",
+            "email_unsubscribed",
+            "page_viewed",
+            "trial_started",
+        ]
+    );
+}
+
+#[test]
+fn the_digest_tells_histories_and_versions_apart() {
+    let events = [ev(1, "email_opened", 1), ev(2, "email_clicked", 2)];
+    let set = seed_set();
+    let a = score(&set, &contact(), None, &events, at(10));
+    let b = score(&set, &contact(), None, &events[..1], at(10));
+    assert_eq!(a.digest(1), a.clone().digest(1));
+    assert_ne!(a.digest(1), b.digest(1));
+    assert_ne!(a.digest(1), a.digest(2));
+    let mut moved = a.clone();
+    moved.changes[0].at += Duration::milliseconds(1);
+    assert_ne!(a.digest(1), moved.digest(1));
+}
+
+#[test]
+fn decay_takes_its_share_of_what_is_left_each_period_down_to_zero() {
+    let d = Decay {
+        percent: 50,
+        every_days: 30,
+    };
+    let steps: Vec<(DateTime<Utc>, i64)> = d.steps(10, at(0)).collect();
+    // 10 → 5 → 2 → 1 → 0 (rounded toward zero).
+    assert_eq!(
+        steps,
+        [(at(30), -5), (at(60), -3), (at(90), -1), (at(120), -1)]
+    );
+    assert_eq!(d.steps(-25, at(0)).map(|(_, c)| c).sum::<i64>(), 25);
+}
+
+#[test]
+fn decayed_points_are_changes_of_their_own_and_set_the_next_due_time() {
+    let mut def = seed();
+    def.decay = Some(Decay {
+        percent: 50,
+        every_days: 30,
+    });
+    let set = RuleSet::compile(&def, 2).unwrap();
+    // A click (+10) on day 1; no email sent, so the absence rule never holds.
+    let events = [ev(1, "email_clicked", 1)];
+    let s = score(&set, &contact(), None, &events, at(70));
+    assert_eq!(s.score, 2, "10, then -5 on day 31 and -3 on day 61");
+    let decayed: Vec<(i64, DateTime<Utc>, &str)> = s
+        .changes
+        .iter()
+        .filter(|c| c.cause == "decayed")
+        .map(|c| (c.points, c.at, c.rule_id.as_str()))
+        .collect();
+    assert_eq!(decayed, [(-5, at(31), "clicked"), (-3, at(61), "clicked")]);
+    assert!(s.changes.iter().all(|c| c.event == Some(EventSeq::new(1))));
+    assert_eq!(
+        s.due,
+        Some(at(91)),
+        "the next step is due with no new event"
+    );
+    assert_eq!(s.score_at(at(40)), 5);
+    let bad = RuleSetDef {
+        decay: Some(Decay {
+            percent: 0,
+            every_days: 30,
+        }),
+        ..seed()
+    };
+    assert!(
+        RuleSet::compile(&bad, 1)
+            .unwrap_err()
+            .problem
+            .contains("decay")
+    );
+}
+
+proptest! {
+    /// With decay, every behaviour rule's points still add up to what its events earned
+    /// minus what time took, never changing sign, and reaching zero after enough periods.
+    #[test]
+    fn decay_never_overshoots(points in -1000i64..1000, percent in 1u8..=100, every in 1u32..400) {
+        let d = Decay { percent, every_days: every };
+        let mut left = points;
+        for (_, change) in d.steps(points, at(0)) {
+            left += change;
+            prop_assert!(left == 0 || left.signum() == points.signum());
+            prop_assert!(left.abs() < (left - change).abs());
+        }
+        prop_assert_eq!(left, 0);
     }
 }

@@ -301,6 +301,7 @@ pub async fn run_backtest(
             version: 0,
             rules: Vec::new(),
             thresholds: Default::default(),
+            decay: None,
         },
     };
     let scored = store.backtest_scores(&live_set, &draft, cutoff).await?;

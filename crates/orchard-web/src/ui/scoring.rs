@@ -45,6 +45,7 @@ async fn page(state: &AppState, user: &WebUser, status: StatusCode, extra: Value
             "version": l.version, "name": l.definition.name,
             "since": l.live_since.map(|t| t.format("%Y-%m-%d %H:%M").to_string()),
             "rules": l.definition.rules,
+            "decay": l.definition.decay,
         })),
         "versions": versions.iter().map(|v| json!({
             "version": v.version, "name": v.definition.name, "rules": v.definition.rules.len(),
