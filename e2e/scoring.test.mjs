@@ -21,6 +21,7 @@ test('backtest a draft over the history, then publish it', async () => {
   const set = JSON.parse(await area.inputValue());
   set.rules.find((r) => r.id === 'pricing-visit').points = 40;
   set.name = 'pricing-heavy';
+  set.decay = { percent: 25, every_days: 90 };
   await area.fill(JSON.stringify(set, null, 2));
   await draft.getByRole('button', { name: 'Backtest' }).click();
 
@@ -36,5 +37,6 @@ test('backtest a draft over the history, then publish it', async () => {
   await page.getByRole('region', { name: 'Draft' }).getByRole('button', { name: 'Publish' }).click();
   await page.getByRole('status').filter({ hasText: 'Version 2 is live' }).waitFor();
   await live.getByRole('heading', { name: 'Live: pricing-heavy, version 2' }).waitFor();
+  assert.equal(await live.getByTestId('decay').innerText(), 'Behaviour points decay by 25% every 90 days.');
   await page.close();
 });

@@ -414,20 +414,19 @@ async fn refresh_chunk(
             let scored = score(set, c, s.account, s.events, now);
             let digest = scored.digest(set.version);
             digests.insert(c.id.get(), digest);
-            let unchanged = stored.get(&c.id.get()).and_then(|s| s.digest) == Some(digest);
-            if !unchanged {
+            if stored.get(&c.id.get()).and_then(|s| s.digest) != Some(digest) {
                 rewrite.push(c.id.get());
-            }
-            for ch in scored.changes.iter().filter(|_| !unchanged) {
-                changes.push(vec![
-                    c.id.get().into(),
-                    set.version.into(),
-                    ch.rule_id.as_str().into(),
-                    ch.points.into(),
-                    ms(ch.at).into(),
-                    ch.event.map(EventSeq::get).into(),
-                    ch.cause.as_str().into(),
-                ]);
+                changes.extend(scored.changes.iter().map(|ch| {
+                    vec![
+                        c.id.get().into(),
+                        set.version.into(),
+                        ch.rule_id.as_str().into(),
+                        ch.points.into(),
+                        ms(ch.at).into(),
+                        ch.event.map(EventSeq::get).into(),
+                        ch.cause.as_str().into(),
+                    ]
+                }))
             }
             scores.insert(c.id.get(), scored.score);
             dues.insert(c.id.get(), scored.due.map(ms));

@@ -46,4 +46,7 @@
     clearTimeout(timer);
     timer = setTimeout(ask, 300);
   });
+  // Text typed before this script ran (or restored by the browser on going back) is counted
+  // too: without this a fast typist, or a browser test, saw no count.
+  if (filter.value.trim()) ask();
 })();
