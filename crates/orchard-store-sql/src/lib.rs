@@ -179,12 +179,6 @@ pub(crate) enum Arg {
     Text(Option<String>),
 }
 
-impl Arg {
-    fn is_null(&self) -> bool {
-        matches!(self, Arg::Int(None) | Arg::Real(None) | Arg::Text(None))
-    }
-}
-
 impl From<i64> for Arg {
     fn from(v: i64) -> Self {
         Arg::Int(Some(v))
@@ -296,17 +290,17 @@ impl Sql {
     }
 
     pub(crate) fn query(self, dialect: Dialect) -> Query<'static, Any, AnyArguments> {
-        // A statement is prepared once and cached by its text, with the parameter types of its
-        // first run. Through sqlx's Any driver a NULL has no type of its own, so PostgreSQL picks
-        // one then and a later run with a value there fails ("incorrect binary data format"):
-        // on PostgreSQL, statements with a NULL argument are prepared afresh each time. SQLite
-        // has no such problem and keeps its cache (re-preparing cost it a quarter of its ingest
-        // rate).
-        let cache = dialect == Dialect::Sqlite || !self.args.iter().any(Arg::is_null);
-        let mut q = sqlx::query(AssertSqlSafe(self.render(dialect))).persistent(cache);
+        // Statements are prepared once and cached by their text, with the parameter types of
+        // their first run, so a NULL must carry the same type as a value in its place would.
+        // sqlx's `Any` driver (0.9) swaps the two float widths for NULLs when it hands them to
+        // PostgreSQL: an `f64` NULL arrives as `float4` and a later `f64` value in that
+        // statement then fails ("incorrect binary data format"). An `f32` NULL arrives as
+        // `float8`, so that is what a real NULL is bound as. SQLite has one NULL.
+        let mut q = sqlx::query(AssertSqlSafe(self.render(dialect)));
         for a in self.args {
             q = match a {
                 Arg::Int(v) => q.bind(v),
+                Arg::Real(None) => q.bind(None::<f32>),
                 Arg::Real(v) => q.bind(v),
                 Arg::Text(v) => q.bind(v),
             };

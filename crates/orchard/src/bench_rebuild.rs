@@ -231,6 +231,13 @@ async fn one(
         let now_ms = Utc::now().timestamp_millis().to_string();
         let t = Instant::now();
         let mut tx = store.pool().begin().await?;
+        if backend == "postgres" {
+            // The baseline gets PostgreSQL's default parallelism, which Orchard's own
+            // connections turn off (see `orchard_store_postgres::connect`).
+            sqlx::query("SET LOCAL max_parallel_workers_per_gather = 2")
+                .execute(&mut *tx)
+                .await?;
+        }
         for stmt in [
             "DROP TABLE IF EXISTS baseline_scores",
             "DROP TABLE IF EXISTS baseline_members",
