@@ -293,25 +293,39 @@ impl Scored {
     /// platforms (FNV-1a over every change), so that a store can tell an unchanged history
     /// without reading it back.
     pub fn digest(&self, version: i64) -> i64 {
+        *self
+            .prefix_digests(version)
+            .last()
+            .expect("the empty prefix is always there")
+    }
+
+    /// The digest of each prefix of the history: element `k` is what [`Scored::digest`] would
+    /// be for the first `k` changes alone, so there are `changes.len() + 1`. A store holding a
+    /// history whose digest is element `k` holds exactly the first `k` changes of this one and
+    /// need only append the rest, which is what a new event usually does to a history.
+    pub fn prefix_digests(&self, version: i64) -> Vec<i64> {
         let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        let mut eat = |bytes: &[u8]| {
+        let eat = |h: &mut u64, bytes: &[u8]| {
             for b in bytes {
-                h ^= u64::from(*b);
-                h = h.wrapping_mul(0x0100_0000_01b3);
+                *h ^= u64::from(*b);
+                *h = h.wrapping_mul(0x0100_0000_01b3);
             }
             // A separator, so that ("ab", "c") and ("a", "bc") differ.
-            h ^= 0xff;
-            h = h.wrapping_mul(0x0100_0000_01b3);
+            *h ^= 0xff;
+            *h = h.wrapping_mul(0x0100_0000_01b3);
         };
-        eat(&version.to_le_bytes());
+        eat(&mut h, &version.to_le_bytes());
+        let mut out = Vec::with_capacity(self.changes.len() + 1);
+        out.push(h as i64);
         for c in &self.changes {
-            eat(c.rule_id.as_bytes());
-            eat(&c.points.to_le_bytes());
-            eat(&c.at.timestamp_millis().to_le_bytes());
-            eat(&c.event.map_or(-1, EventSeq::get).to_le_bytes());
-            eat(c.cause.as_bytes());
+            eat(&mut h, c.rule_id.as_bytes());
+            eat(&mut h, &c.points.to_le_bytes());
+            eat(&mut h, &c.at.timestamp_millis().to_le_bytes());
+            eat(&mut h, &c.event.map_or(-1, EventSeq::get).to_le_bytes());
+            eat(&mut h, c.cause.as_bytes());
+            out.push(h as i64);
         }
-        h as i64
+        out
     }
 }
 

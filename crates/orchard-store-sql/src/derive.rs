@@ -4,7 +4,8 @@
 //! the contacts they touched, so a score is visible as soon as its event is acknowledged; the due-time worker calls it for contacts whose windows moved; a
 //! rebuild calls it for everyone. One function for all three, so they cannot disagree.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -162,9 +163,28 @@ pub(crate) async fn refresh_in(
         return Ok(());
     }
     // Stage rules always apply, so there is always something to derive.
-    let what = Derivations::current(tx).await?;
-    for chunk in ids.chunks(CHUNK) {
-        refresh_chunk(tx, dialect, &what, chunk, now).await?;
+    let what = Arc::new(Derivations::current(tx).await?);
+    // A pipeline over the chunks: while one chunk is decided on a blocking thread, the next is
+    // loaded, so the database and the fold keep both cores busy. Chunks are disjoint sets of
+    // contacts and a chunk's writes are not read by the next one's load.
+    let mut chunks = ids.chunks(CHUNK);
+    let mut next = match chunks.next() {
+        Some(c) => Some(load_chunk(tx, dialect, &what, c).await?),
+        None => None,
+    };
+    while let Some(loaded) = next.take() {
+        let writes = match chunks.next() {
+            None => decide(&what, loaded, now)?,
+            Some(following) => {
+                let w = Arc::clone(&what);
+                let deciding = tokio::task::spawn_blocking(move || decide(&w, loaded, now));
+                next = Some(load_chunk(tx, dialect, &what, following).await?);
+                deciding
+                    .await
+                    .map_err(|e| StoreError::Backend(Box::new(e)))??
+            }
+        };
+        write_chunk(tx, dialect, writes).await?;
     }
     Ok(())
 }
@@ -250,47 +270,32 @@ pub(crate) async fn load_subjects(
             q.push(" AND e.type IN ").list(t.iter().map(String::as_str));
         }
     };
-    // On SQLite, one row per contact with its events packed into a JSON array: sqlx's SQLite
-    // driver hands each row across threads, and a contact has dozens of events; grouped by the
-    // indexed contact id, SQLite packs them in index order without sorting. `properties` is
-    // JSON text as written (`event_row`), spliced in without re-parsing. On PostgreSQL rows
-    // are cheap, so it reads them row by row.
-    if Dialect::of(tx) == Dialect::Sqlite {
-        let mut q = Sql::new(
-            "SELECT e.contact_id AS owner, '[' || group_concat(rtrim(json_array(e.seq, \
-             e.client_id, e.type, e.contact_id, e.visitor_id, e.at), ']') || ',' || \
-             e.properties || ']', ',') || ']' AS events FROM events e WHERE e.contact_id IN ",
-        );
-        q.list(live.iter().copied());
-        types(&mut q);
-        q.push(" GROUP BY e.contact_id");
-        for row in q
-            .query(Dialect::Sqlite)
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(backend_err)?
-        {
-            let packed: String = get(&row, "events")?;
-            out.events
-                .insert(get(&row, "owner")?, events_from_packed(&packed)?);
-        }
-    } else {
-        let mut q = Sql::new(&format!(
-            "SELECT {COLS}, e.contact_id AS owner FROM events e WHERE e.contact_id IN "
-        ));
-        q.list(live.iter().copied());
-        types(&mut q);
-        for row in q
-            .query(Dialect::Postgres)
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(backend_err)?
-        {
-            out.events
-                .entry(get(&row, "owner")?)
-                .or_default()
-                .push(event_from_row(&row)?);
-        }
+    // One row per contact with its events packed into a JSON array: sqlx's SQLite driver
+    // hands each row across threads and its `Any` layer converts each row, and a contact has
+    // dozens of events. `properties` is JSON text as written (`event_row`), spliced in without
+    // re-parsing. The packed order does not matter: the lists are sorted below.
+    let dialect = Dialect::of(tx);
+    let (agg, array) = match dialect {
+        Dialect::Sqlite => ("group_concat", "json_array"),
+        Dialect::Postgres => ("string_agg", "json_build_array"),
+    };
+    let mut q = Sql::new(&format!(
+        "SELECT e.contact_id AS owner, '[' || {agg}(rtrim(CAST({array}(e.seq, e.client_id, \
+         e.type, e.contact_id, e.visitor_id, e.at) AS TEXT), ']') || ',' || e.properties || \
+         ']', ',') || ']' AS events FROM events e WHERE e.contact_id IN "
+    ));
+    q.list(live.iter().copied());
+    types(&mut q);
+    q.push(" GROUP BY e.contact_id");
+    for row in q
+        .query(dialect)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(backend_err)?
+    {
+        let packed: String = get(&row, "events")?;
+        out.events
+            .insert(get(&row, "owner")?, events_from_packed(&packed)?);
     }
     // The rarer rest, row by row: events of contacts merged into these, and anonymous events
     // of their visitor ids. Written as `COALESCE(contact_id, 0) = 0` rather than `contact_id
@@ -386,23 +391,110 @@ async fn stored_state(tx: &mut AnyConnection, ids: &[i64]) -> StoreResult<HashMa
         .collect()
 }
 
-async fn refresh_chunk(
+/// What a chunk's derivations read, all loaded before any is decided.
+struct Loaded {
+    subjects: Subjects,
+    /// Ids of the live contacts among those asked for.
+    live: Vec<i64>,
+    stored: HashMap<i64, Stored>,
+    deals: HashMap<i64, Vec<DealFact>>,
+    /// (segment, contact) pairs as `segment_members` holds them now.
+    members: HashSet<(i64, i64)>,
+}
+
+async fn load_chunk(
     tx: &mut AnyConnection,
     dialect: Dialect,
     what: &Derivations,
     ids: &[ContactId],
-    now: DateTime<Utc>,
-) -> StoreResult<()> {
+) -> StoreResult<Loaded> {
     let raw: Vec<i64> = ids.iter().map(|c| c.get()).collect();
-    let mut subjects = load_subjects(tx, &raw, Some(&what.event_types)).await?;
-    if subjects.contacts.is_empty() {
-        return Ok(());
-    }
+    let subjects = load_subjects(tx, &raw, Some(&what.event_types)).await?;
     let live: Vec<i64> = subjects.contacts.iter().map(|c| c.id.get()).collect();
-    let stored = stored_state(tx, &live).await?;
+    let mut loaded = Loaded {
+        subjects,
+        stored: HashMap::new(),
+        deals: HashMap::new(),
+        members: HashSet::new(),
+        live,
+    };
+    if loaded.live.is_empty() {
+        return Ok(loaded);
+    }
+    loaded.stored = stored_state(tx, &loaded.live).await?;
 
-    let mut changes: Vec<Vec<Arg>> = Vec::new();
-    let mut rewrite: Vec<i64> = Vec::new();
+    let mut q = Sql::new(
+        "SELECT contact_id, status, created_at, closed_at FROM deals WHERE contact_id IN ",
+    );
+    q.list(loaded.live.iter().copied());
+    for row in q
+        .query(dialect)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(backend_err)?
+    {
+        let status: String = get(&row, "status")?;
+        loaded
+            .deals
+            .entry(get(&row, "contact_id")?)
+            .or_default()
+            .push(DealFact {
+                status: DealStatus::parse(&status).unwrap_or(DealStatus::Open),
+                created_at: from_ms(get(&row, "created_at")?),
+                closed_at: get::<Option<i64>>(&row, "closed_at")?.map(from_ms),
+            });
+    }
+
+    if !what.segments.is_empty() {
+        // By contact alone: a second IN list over the segments let PostgreSQL, with statistics
+        // taken while the table was still empty, scan the whole table comparing each row with
+        // both lists (0.8 s a chunk). Memberships of other segments are read and ignored.
+        let mut q =
+            Sql::new("SELECT segment_id, contact_id FROM segment_members WHERE contact_id IN ");
+        q.list(loaded.live.iter().copied());
+        for row in q
+            .query(dialect)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(backend_err)?
+        {
+            loaded
+                .members
+                .insert((get(&row, "segment_id")?, get(&row, "contact_id")?));
+        }
+    }
+    Ok(loaded)
+}
+
+/// The writes a chunk's derivations decided, as rows ready to bind.
+#[derive(Default)]
+struct Writes {
+    /// Contacts whose score history is replaced whole (the rest only grew).
+    rewrite: Vec<i64>,
+    score_changes: Vec<Vec<Arg>>,
+    /// `stage_changed`, `segment_entered` and `segment_left` events.
+    derived: Vec<Vec<Arg>>,
+    entered: Vec<Vec<Arg>>,
+    left: Vec<(i64, i64)>,
+    /// (id, score, due, stage, digest) of the contacts whose derived columns changed.
+    contacts: Vec<[Arg; 5]>,
+}
+
+/// Decides a loaded chunk: scores, stage moves and memberships, and what to write for them.
+/// Reads nothing but its arguments, so it can run beside the loading of the next chunk.
+fn decide(what: &Derivations, loaded: Loaded, now: DateTime<Utc>) -> StoreResult<Writes> {
+    let Loaded {
+        mut subjects,
+        live,
+        stored,
+        deals,
+        members,
+    } = loaded;
+    let mut out = Writes::default();
+    if live.is_empty() {
+        return Ok(out);
+    }
+    let received = ms(Utc::now());
     let mut digests: HashMap<i64, i64> = HashMap::new();
     let mut dues: HashMap<i64, Option<i64>> = HashMap::with_capacity(live.len());
     let mut scores: HashMap<i64, i64> = HashMap::new();
@@ -412,21 +504,31 @@ async fn refresh_chunk(
         for c in &mut contacts {
             let s = subjects.subject(c, now);
             let scored = score(set, c, s.account, s.events, now);
-            let digest = scored.digest(set.version);
+            let prefixes = scored.prefix_digests(set.version);
+            let digest = *prefixes.last().expect("the empty prefix is always there");
             digests.insert(c.id.get(), digest);
-            if stored.get(&c.id.get()).and_then(|s| s.digest) != Some(digest) {
-                rewrite.push(c.id.get());
-                changes.extend(scored.changes.iter().map(|ch| {
-                    vec![
-                        c.id.get().into(),
-                        set.version.into(),
-                        ch.rule_id.as_str().into(),
-                        ch.points.into(),
-                        ms(ch.at).into(),
-                        ch.event.map(EventSeq::get).into(),
-                        ch.cause.as_str().into(),
-                    ]
-                }))
+            let was = stored.get(&c.id.get()).and_then(|s| s.digest);
+            if was != Some(digest) {
+                // A new event usually extends the history: when the stored one is a prefix of
+                // the new one, only the rest is written; otherwise it is rewritten whole.
+                let kept = was
+                    .and_then(|w| prefixes.iter().rposition(|d| *d == w))
+                    .unwrap_or_else(|| {
+                        out.rewrite.push(c.id.get());
+                        0
+                    });
+                out.score_changes
+                    .extend(scored.changes[kept..].iter().map(|ch| {
+                        vec![
+                            c.id.get().into(),
+                            set.version.into(),
+                            ch.rule_id.as_str().into(),
+                            ch.points.into(),
+                            ms(ch.at).into(),
+                            ch.event.map(EventSeq::get).into(),
+                            ch.cause.as_str().into(),
+                        ]
+                    }));
             }
             scores.insert(c.id.get(), scored.score);
             dues.insert(c.id.get(), scored.due.map(ms));
@@ -435,53 +537,30 @@ async fn refresh_chunk(
             scored_by.insert(c.id.get(), scored);
         }
         subjects.contacts = contacts;
-        // Only the histories that changed are rewritten.
-        for ids in rewrite.chunks(dialect.rows_per_statement(1)) {
-            let mut del = Sql::new("DELETE FROM score_changes WHERE contact_id IN ");
-            del.list(ids.iter().copied());
-            del.query(dialect)
-                .execute(&mut *tx)
-                .await
-                .map_err(backend_err)?;
-        }
-        for sql in multi_insert(
-            dialect,
-            "score_changes",
-            &[
-                "contact_id",
-                "rule_version",
-                "rule_id",
-                "points",
-                "at",
-                "event_seq",
-                "cause",
-            ],
-            changes,
-            "",
-        ) {
-            sql.query(dialect)
-                .execute(&mut *tx)
-                .await
-                .map_err(backend_err)?;
-        }
     }
 
-    let stages = refresh_stages(tx, dialect, what, &mut subjects, &scored_by, &live, now).await?;
+    let stages = decide_stages(
+        what,
+        &mut subjects,
+        &scored_by,
+        &deals,
+        now,
+        received,
+        &mut out,
+    )?;
 
-    if !what.segments.is_empty() {
-        let segment_dues =
-            refresh_memberships(tx, dialect, &what.segments, &subjects, &live, now).await?;
-        for (c, due) in segment_dues {
-            let d = dues.entry(c).or_default();
-            *d = match (*d, due) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
-        }
+    for (c, due) in
+        decide_memberships(&what.segments, &subjects, &members, now, received, &mut out)?
+    {
+        let d = dues.entry(c).or_default();
+        *d = match (*d, due) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
     }
 
-    // Only contacts whose derived columns changed are written, a few hundred per statement.
-    let rows: Vec<[Arg; 5]> = live
+    // Only contacts whose derived columns changed are written.
+    out.contacts = live
         .iter()
         .filter_map(|c| {
             let was = stored.get(c).copied().unwrap_or_default();
@@ -504,7 +583,66 @@ async fn refresh_chunk(
             })
         })
         .collect();
-    for chunk in rows.chunks(dialect.rows_per_statement(5)) {
+    Ok(out)
+}
+
+async fn write_chunk(tx: &mut AnyConnection, dialect: Dialect, w: Writes) -> StoreResult<()> {
+    async fn run(tx: &mut AnyConnection, dialect: Dialect, sql: Sql) -> StoreResult<()> {
+        sql.query(dialect)
+            .execute(&mut *tx)
+            .await
+            .map(|_| ())
+            .map_err(backend_err)
+    }
+    for ids in w.rewrite.chunks(dialect.rows_per_statement(1)) {
+        let mut del = Sql::new("DELETE FROM score_changes WHERE contact_id IN ");
+        del.list(ids.iter().copied());
+        run(tx, dialect, del).await?;
+    }
+    // Derived events are logged, not applied: they do not feed back into the refresh that
+    // made them, and their ids make a repeated refresh store nothing twice.
+    /// Table, columns, rows, conflict clause.
+    type Insert<'a> = (&'a str, &'a [&'a str], Vec<Vec<Arg>>, &'a str);
+    let inserts: [Insert; 3] = [
+        (
+            "score_changes",
+            &[
+                "contact_id",
+                "rule_version",
+                "rule_id",
+                "points",
+                "at",
+                "event_seq",
+                "cause",
+            ],
+            w.score_changes,
+            "",
+        ),
+        (
+            "events",
+            &EVENT_COLUMNS,
+            w.derived,
+            "ON CONFLICT (client_id) DO NOTHING",
+        ),
+        (
+            "segment_members",
+            &["segment_id", "contact_id", "since"],
+            w.entered,
+            "ON CONFLICT (segment_id, contact_id) DO NOTHING",
+        ),
+    ];
+    for (table, columns, rows, suffix) in inserts {
+        for sql in multi_insert(dialect, table, columns, rows, suffix) {
+            run(tx, dialect, sql).await?;
+        }
+    }
+    for (seg, c) in w.left {
+        let mut del = Sql::new("DELETE FROM segment_members WHERE segment_id = ");
+        del.arg(seg).push(" AND contact_id = ").arg(c);
+        run(tx, dialect, del).await?;
+    }
+    // A few hundred contacts per statement.
+    for chunk in w.contacts.chunks(dialect.rows_per_statement(5)) {
         let mut up = Sql::new("WITH v(id, score, due, stage, digest) AS (VALUES ");
         for (i, row) in chunk.iter().enumerate() {
             if i > 0 {
@@ -519,77 +657,28 @@ async fn refresh_chunk(
              score_digest = COALESCE(CAST(v.digest AS BIGINT), contacts.score_digest) \
              FROM v WHERE contacts.id = v.id",
         );
-        up.query(dialect)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend_err)?;
-    }
-    Ok(())
-}
-
-/// Appends events that derivations produce (stage changes, segment entries and exits). They are
-/// logged, not applied: they do not feed back into the refresh that made them, and their ids
-/// make a repeated refresh store nothing twice.
-async fn log_derived(
-    tx: &mut AnyConnection,
-    dialect: Dialect,
-    rows: Vec<Vec<Arg>>,
-) -> StoreResult<()> {
-    for sql in multi_insert(
-        dialect,
-        "events",
-        &EVENT_COLUMNS,
-        rows,
-        "ON CONFLICT (client_id) DO NOTHING",
-    ) {
-        sql.query(dialect)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend_err)?;
+        run(tx, dialect, up).await?;
     }
     Ok(())
 }
 
 /// Applies the lifecycle stage rules (`orchard_core::lifecycle`) to the loaded contacts: each
-/// transition logged as a `stage_changed` event with its cause, the new stage returned for the
-/// contacts that moved (and set on `subjects`, so that segments read it).
-async fn refresh_stages(
-    tx: &mut AnyConnection,
-    dialect: Dialect,
+/// transition becomes a `stage_changed` event with its cause, and the new stage is returned for
+/// the contacts that moved (and set on `subjects`, so that segments read it).
+fn decide_stages(
     what: &Derivations,
     subjects: &mut Subjects,
     scored_by: &HashMap<i64, orchard_core::scoring::Scored>,
-    live: &[i64],
+    deals: &HashMap<i64, Vec<DealFact>>,
     now: DateTime<Utc>,
+    received: i64,
+    out: &mut Writes,
 ) -> StoreResult<HashMap<i64, LifecycleStage>> {
-    let mut q = Sql::new(
-        "SELECT contact_id, status, created_at, closed_at FROM deals WHERE contact_id IN ",
-    );
-    q.list(live.iter().copied());
-    let mut deals: HashMap<i64, Vec<DealFact>> = HashMap::new();
-    for row in q
-        .query(dialect)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(backend_err)?
-    {
-        let status: String = get(&row, "status")?;
-        deals
-            .entry(get(&row, "contact_id")?)
-            .or_default()
-            .push(DealFact {
-                status: DealStatus::parse(&status).unwrap_or(DealStatus::Open),
-                created_at: from_ms(get(&row, "created_at")?),
-                closed_at: get::<Option<i64>>(&row, "closed_at")?.map(from_ms),
-            });
-    }
     let thresholds = what
         .scoring
         .as_ref()
         .map(|s| s.thresholds)
         .unwrap_or_default();
-    let received = ms(Utc::now());
-    let mut events = Vec::new();
     let mut moved = HashMap::new();
     let mut contacts = std::mem::take(&mut subjects.contacts);
     for c in &mut contacts {
@@ -627,7 +716,7 @@ async fn refresh_stages(
                 at: t.at,
                 properties: props,
             };
-            events.push(event_row(&event, received)?);
+            out.derived.push(event_row(&event, received)?);
         }
         if let Some(last) = steps.last() {
             c.stage = last.to;
@@ -635,40 +724,24 @@ async fn refresh_stages(
         }
     }
     subjects.contacts = contacts;
-    log_derived(tx, dialect, events).await?;
     Ok(moved)
 }
 
-/// Decides every segment for the loaded contacts, writes the differences to `segment_members`
-/// and logs each as a `segment_entered` / `segment_left` event. Returns each contact's earliest
-/// segment due time.
-async fn refresh_memberships(
-    tx: &mut AnyConnection,
-    dialect: Dialect,
+/// Decides every segment for the loaded contacts against `members` (what `segment_members`
+/// holds): each difference becomes a membership write and a `segment_entered` /
+/// `segment_left` event. Returns each contact's earliest segment due time.
+fn decide_memberships(
     segments: &[Segment],
     subjects: &Subjects,
-    live: &[i64],
+    members: &HashSet<(i64, i64)>,
     now: DateTime<Utc>,
+    received: i64,
+    out: &mut Writes,
 ) -> StoreResult<HashMap<i64, Option<i64>>> {
-    let seg_ids: Vec<i64> = segments.iter().map(|s| s.id.get()).collect();
-    let mut q = Sql::new("SELECT segment_id, contact_id FROM segment_members WHERE contact_id IN ");
-    q.list(live.iter().copied())
-        .push(" AND segment_id IN ")
-        .list(seg_ids.iter().copied());
-    let mut current: std::collections::HashSet<(i64, i64)> = std::collections::HashSet::new();
-    for row in q
-        .query(dialect)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(backend_err)?
-    {
-        current.insert((get(&row, "segment_id")?, get(&row, "contact_id")?));
-    }
-    let mut entered: Vec<Vec<Arg>> = Vec::new();
-    let mut left: Vec<(i64, i64)> = Vec::new();
-    let mut events: Vec<Vec<Arg>> = Vec::new();
     let mut dues = HashMap::new();
-    let received = ms(Utc::now());
+    if segments.is_empty() {
+        return Ok(dues);
+    }
     for c in &subjects.contacts {
         let s = subjects.subject(c, now);
         let mut due: Option<i64> = None;
@@ -677,15 +750,16 @@ async fn refresh_memberships(
             if let Some(t) = next {
                 due = Some(due.map_or(ms(t), |d| d.min(ms(t))));
             }
-            let was = current.contains(&(seg.id.get(), c.id.get()));
+            let was = members.contains(&(seg.id.get(), c.id.get()));
             let Some(ch) = change(was, is) else {
                 continue;
             };
             match ch {
                 Change::Entered => {
-                    entered.push(vec![seg.id.get().into(), c.id.get().into(), ms(now).into()])
+                    out.entered
+                        .push(vec![seg.id.get().into(), c.id.get().into(), ms(now).into()])
                 }
-                Change::Left => left.push((seg.id.get(), c.id.get())),
+                Change::Left => out.left.push((seg.id.get(), c.id.get())),
             }
             let mut props = serde_json::Map::new();
             props.insert("segment_id".into(), seg.id.get().into());
@@ -705,31 +779,10 @@ async fn refresh_memberships(
                 at: now,
                 properties: props,
             };
-            events.push(event_row(&event, received)?);
+            out.derived.push(event_row(&event, received)?);
         }
         dues.insert(c.id.get(), due);
     }
-    for sql in multi_insert(
-        dialect,
-        "segment_members",
-        &["segment_id", "contact_id", "since"],
-        entered,
-        "ON CONFLICT (segment_id, contact_id) DO NOTHING",
-    ) {
-        sql.query(dialect)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend_err)?;
-    }
-    for (seg, c) in left {
-        let mut del = Sql::new("DELETE FROM segment_members WHERE segment_id = ");
-        del.arg(seg).push(" AND contact_id = ").arg(c);
-        del.query(dialect)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend_err)?;
-    }
-    log_derived(tx, dialect, events).await?;
     Ok(dues)
 }
 

@@ -43,6 +43,8 @@ macro_rules! conformance_tests {
             imported_deals_revenue_and_activities_resolve_their_links,
             merging_two_contacts_keeps_both_timelines,
             scores_follow_each_event_and_the_passing_of_time,
+            decayed_points_are_taken_on_time_with_no_new_event,
+            a_rebuild_in_chunks_equals_refreshing_contacts_one_by_one,
             segment_members_match_a_brute_force_count_after_random_events,
             a_contact_leaves_a_window_segment_when_time_passes,
             stages_follow_the_rules_and_respect_a_manual_change,
@@ -1044,6 +1046,159 @@ pub async fn scores_follow_each_event_and_the_passing_of_time<S: Store>(s: &S) {
     assert_eq!(s.contact(ann).await.unwrap().score, 65);
 }
 
+/// What derivations keep for a contact, as a reader sees it (score history without the rule
+/// version, which a republished rule set changes).
+#[derive(Debug, PartialEq)]
+struct Derived {
+    score: i64,
+    stage: orchard_core::stage::LifecycleStage,
+    changes: Vec<orchard_core::scoring::ScoreChange>,
+    segments: Vec<String>,
+}
+
+async fn derived_state<S: Store>(s: &S, id: ContactId) -> Derived {
+    let c = s.contact(id).await.unwrap();
+    Derived {
+        score: c.score,
+        stage: c.stage,
+        changes: s
+            .score_changes(id)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|c| c.change)
+            .collect(),
+        segments: s
+            .contact_segments(id)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|x| x.segment.name)
+            .collect(),
+    }
+}
+
+/// With a decay in the live rule set, behaviour points lose their share when each period ends
+/// with no new event: the due-time index holds the next step, and each step is logged as a
+/// `decayed` score change credited to the event that earned the points.
+pub async fn decayed_points_are_taken_on_time_with_no_new_event<S: Store>(s: &S) {
+    use orchard_core::scoring;
+    let now = Utc::now();
+    let mut def = scoring::seed();
+    def.decay = Some(scoring::Decay {
+        percent: 50,
+        every_days: 30,
+    });
+    let v = s.save_rule_set(&def, true, now).await.unwrap();
+    let (cy, _) = s
+        .upsert_contact(&NewContact::new(
+            email("cy@example.com"),
+            now - Duration::days(40),
+        ))
+        .await
+        .unwrap();
+    let stored = s
+        .append_events(&[event(
+            "k1",
+            "email_clicked",
+            Some(cy),
+            ms(now - Duration::days(20)),
+        )])
+        .await
+        .unwrap();
+    let click = stored.stored[0];
+    assert_eq!(s.contact(cy).await.unwrap().score, 10);
+    assert!(s.due_for_refresh(now, 10).await.unwrap().is_empty());
+
+    // Day 30 after the click: half of the 10 points go.
+    let later = now + Duration::days(11);
+    assert_eq!(s.due_for_refresh(later, 10).await.unwrap(), vec![cy]);
+    s.refresh(&[cy], later).await.unwrap();
+    assert_eq!(s.contact(cy).await.unwrap().score, 5);
+    let last = s.score_changes(cy).await.unwrap().pop().unwrap();
+    assert_eq!(
+        (
+            last.change.rule_id.as_str(),
+            last.change.points,
+            last.change.cause.as_str(),
+            last.change.event,
+            last.version
+        ),
+        ("clicked", -5, "decayed", Some(click), v)
+    );
+    assert!(
+        s.due_for_refresh(later, 10).await.unwrap().is_empty(),
+        "the next step is a period away"
+    );
+
+    // Day 60: half of what is left, rounded toward zero (5 → 2).
+    let much_later = now + Duration::days(41);
+    assert_eq!(s.due_for_refresh(much_later, 10).await.unwrap(), vec![cy]);
+    s.refresh(&[cy], much_later).await.unwrap();
+    assert_eq!(s.contact(cy).await.unwrap().score, 2);
+    assert_eq!(s.score_changes(cy).await.unwrap().len(), 3);
+}
+
+/// A rebuild refreshes contacts in chunks, deciding one chunk while it loads the next; refreshing
+/// contacts one at a time (no pipeline) gives the same scores, histories, stages and segments.
+pub async fn a_rebuild_in_chunks_equals_refreshing_contacts_one_by_one<S: Store>(s: &S) {
+    use orchard_core::segment;
+    let settings = DemoSettings {
+        seed: 11,
+        contacts: 1_300,
+        now: t(1_780_000_000_000),
+    };
+    let now = settings.now;
+    let company = demo::company(&settings);
+    s.load_company(&company).await.unwrap();
+    s.load_contact_batch(&demo::contact_batch(
+        &settings,
+        &company,
+        0..settings.contacts,
+    ))
+    .await
+    .unwrap();
+    s.finish_load().await.unwrap();
+    s.save_rule_set(&orchard_core::scoring::seed(), true, now)
+        .await
+        .unwrap();
+    for (name, f) in [
+        ("Warm", "score >= 20"),
+        ("Opened lately", "count(email_opened, 30d) >= 1"),
+    ] {
+        s.create_segment(&segment::define(name, f, now).unwrap(), now)
+            .await
+            .unwrap();
+    }
+    let rebuilt = crate::refresh_all(s, now, &|_| {}).await.unwrap();
+    assert_eq!(rebuilt, 1_300);
+
+    let sample: Vec<ContactId> = s
+        .contact_ids_after(None, 10_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .step_by(13)
+        .collect();
+    let mut chunked = Vec::new();
+    for id in &sample {
+        chunked.push(derived_state(s, *id).await);
+    }
+    assert!(
+        chunked.iter().any(|d| d.score > 0),
+        "the demo scores someone"
+    );
+    // A new version of the same rules makes every history stale, so each one-by-one refresh
+    // rewrites its contact's history whole.
+    s.save_rule_set(&orchard_core::scoring::seed(), true, now)
+        .await
+        .unwrap();
+    for (id, expected) in sample.iter().zip(&chunked) {
+        s.refresh(&[*id], now).await.unwrap();
+        assert_eq!(&derived_state(s, *id).await, expected, "contact {id:?}");
+    }
+}
+
 /// A property checked over several seeded random streams: after any sequence of events and
 /// attribute changes, each segment's kept members equal a from-scratch evaluation of its filter
 /// over every contact (the builder's preview, which shares nothing with the apply step but the
@@ -1152,26 +1307,35 @@ pub async fn segment_members_match_a_brute_force_count_after_random_events<S: St
     );
 
     // Incremental equals rebuild: recomputing everyone from the log changes no score, no
-    // explanation and no membership.
+    // explanation and no membership. The same rules are published again as a new version
+    // first, so that the rebuild rewrites every history whole rather than finding it current
+    // (incremental refreshes append to a history they find to be a prefix of the new one).
     let snapshot = async || {
         let mut out = Vec::new();
         for id in s.contact_ids_after(None, 10_000).await.unwrap() {
-            let c = s.contact(id).await.unwrap();
-            let changes = s.score_changes(id).await.unwrap();
-            let segments: Vec<String> = s
-                .contact_segments(id)
-                .await
-                .unwrap()
-                .into_iter()
-                .map(|x| x.segment.name)
-                .collect();
-            out.push((id, c.score, changes, segments));
+            out.push((id, derived_state(s, id).await));
         }
         out
     };
     let incremental = snapshot().await;
+    let again = s
+        .save_rule_set(&orchard_core::scoring::seed(), true, now)
+        .await
+        .unwrap();
     crate::refresh_all(s, Utc::now(), &|_| {}).await.unwrap();
     assert_eq!(snapshot().await, incremental);
+    let any = incremental
+        .iter()
+        .find(|(_, d)| !d.changes.is_empty())
+        .unwrap();
+    assert!(
+        s.score_changes(any.0)
+            .await
+            .unwrap()
+            .iter()
+            .all(|c| c.version == again),
+        "the rebuild rewrote the history under the new version"
+    );
 }
 
 /// "Opened in the last 7 days" loses a contact when the 7 days pass, with no new event: the

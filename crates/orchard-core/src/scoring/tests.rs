@@ -264,6 +264,26 @@ proptest! {
         let kept: Vec<Event> = events.iter().filter(|e| read.contains(&e.event_type.as_str())).cloned().collect();
         prop_assert_eq!(score(&set, &contact(), None, &kept, at(now)), score(&set, &contact(), None, &events, at(now)));
     }
+
+    /// Each prefix digest is the digest of that prefix of the history alone, so a store that
+    /// finds its stored digest among them holds exactly that prefix.
+    #[test]
+    fn prefix_digests_are_the_digests_of_the_prefixes(
+        raw in proptest::collection::vec((0usize..10, 0i64..90), 0..30),
+        version in 1i64..5,
+    ) {
+        let types = ["email_subscribed", "email_opened", "email_clicked", "page_viewed", "email_replied",
+                     "appointment_booked", "trial_started", "appointment_cancelled", "email_unsubscribed", "email_sent"];
+        let events: Vec<Event> = raw.iter().enumerate().map(|(i, (t, d))| ev(i as i64, types[*t], *d)).collect();
+        let s = score(&seed_set(), &contact(), None, &events, at(120));
+        let all = s.prefix_digests(version);
+        prop_assert_eq!(all.len(), s.changes.len() + 1);
+        prop_assert_eq!(*all.last().unwrap(), s.digest(version));
+        for (k, d) in all.iter().enumerate() {
+            let prefix = Scored { changes: s.changes[..k].to_vec(), ..s.clone() };
+            prop_assert_eq!(*d, prefix.digest(version));
+        }
+    }
 }
 
 #[test]
@@ -297,6 +317,18 @@ fn the_digest_tells_histories_and_versions_apart() {
     let mut moved = a.clone();
     moved.changes[0].at += Duration::milliseconds(1);
     assert_ne!(a.digest(1), moved.digest(1));
+    // Stored digests outlive the build that wrote them: the algorithm must not drift.
+    let pinned = Scored {
+        changes: vec![ScoreChange {
+            rule_id: "opened".into(),
+            points: 5,
+            at: DateTime::from_timestamp_millis(1_790_000_000_000).unwrap(),
+            event: Some(EventSeq::new(7)),
+            cause: "email_opened".into(),
+        }],
+        ..Scored::default()
+    };
+    assert_eq!(pinned.digest(1), 3_258_108_737_262_889_086);
 }
 
 #[test]
