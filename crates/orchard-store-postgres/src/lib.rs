@@ -44,6 +44,9 @@ pub async fn create_scratch_database(base_url: &str, prefix: &str) -> Result<Str
     let mut conn = sqlx::PgConnection::connect(base_url)
         .await
         .map_err(|e| StoreError::Backend(Box::new(e)))?;
+    if !SWEPT.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        sweep_abandoned(&mut conn, prefix).await?;
+    }
     let name = format!(
         "{prefix}_{}_{}",
         std::process::id(),
@@ -84,3 +87,44 @@ pub async fn drop_scratch_database(base_url: &str, scratch_url: &str) -> Result<
 }
 
 static SCRATCH: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+/// Whether this process has swept abandoned scratch databases yet (once is enough).
+static SWEPT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Drops scratch databases named `{prefix}_{pid}_...` whose process has exited. A test that
+/// fails or is killed never drops its database, and the tests make one each: on a machine that
+/// runs the suite often they piled up by the hundred. Only databases whose process is known to
+/// be gone are dropped (where `/proc` tells), so a run in progress keeps its own.
+async fn sweep_abandoned(conn: &mut sqlx::PgConnection, prefix: &str) -> Result<(), StoreError> {
+    let proc_fs = std::path::Path::new("/proc/self").exists();
+    if !proc_fs {
+        return Ok(());
+    }
+    let names: Vec<(String,)> =
+        sqlx::query_as("SELECT datname FROM pg_database WHERE starts_with(datname, $1)")
+            .bind(format!("{prefix}_"))
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(|e| StoreError::Backend(Box::new(e)))?;
+    for (name,) in names {
+        let Some(pid) = name[prefix.len() + 1..]
+            .split('_')
+            .next()
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            continue;
+        }
+        // Another process may be sweeping the same one: a failed drop is left for next time.
+        let dropped = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+        )))
+        .execute(&mut *conn)
+        .await;
+        if let Err(e) = dropped {
+            tracing::debug!(database = %name, error = %e, "abandoned scratch database left");
+        }
+    }
+    Ok(())
+}
