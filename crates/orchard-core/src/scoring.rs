@@ -458,7 +458,9 @@ struct Replay<'a> {
 
 impl Replay<'_> {
     /// Re-evaluates state and disqualifying rules at `now` over `events`, recording flips.
-    fn states(&mut self, events: &[Event], now: DateTime<Utc>, cause: Option<&Event>) {
+    /// Decides the state rules as of `now` over `events`; `cause` holds the events at `now`
+    /// (none when only time has passed).
+    fn states(&mut self, events: &[Event], now: DateTime<Utc>, cause: &[Event]) {
         let s = Subject {
             contact: self.contact,
             account: self.account,
@@ -487,11 +489,14 @@ impl Replay<'_> {
                     rule_id: r.id.clone(),
                     points,
                     at: now,
-                    // Only an event the condition reads can have caused the flip; otherwise it
-                    // was the passing of time (and the history does not depend on events no
-                    // rule reads, which a store need not load).
+                    // Only an event the condition reads can have caused the flip (the last
+                    // such at this instant); otherwise it was the passing of time (and the
+                    // history does not depend on events no rule reads, which a store need not
+                    // load).
                     event: cause
-                        .filter(|e| {
+                        .iter()
+                        .rev()
+                        .find(|e| {
                             condition
                                 .patterns()
                                 .iter()
@@ -548,7 +553,7 @@ impl Replay<'_> {
             if due > until || (!inclusive && due == until) {
                 return;
             }
-            self.states(events, due, None);
+            self.states(events, due, &[]);
             t = due;
         }
     }
@@ -578,7 +583,7 @@ pub fn score(
     let start = events
         .first()
         .map_or(contact.created_at, |e| e.at.min(contact.created_at));
-    r.states(&[], start, None);
+    r.states(&[], start, &[]);
     let mut t = start;
     for i in 0..events.len() {
         let e = &events[i];
@@ -621,7 +626,16 @@ pub fn score(
                 cause: e.event_type.as_str().to_owned(),
             });
         }
-        r.states(upto, e.at, Some(e));
+        // State rules are decided once per instant, after every event at it: deciding them
+        // between two events of one instant would log flips that the same instant undoes, and
+        // an event no rule reads would change the history by adding such a stop.
+        if events.get(i + 1).is_none_or(|next| next.at != e.at) {
+            let first = events[..i]
+                .iter()
+                .rposition(|x| x.at != e.at)
+                .map_or(0, |p| p + 1);
+            r.states(upto, e.at, &events[first..=i]);
+        }
         t = e.at;
     }
     r.advance(&events, t, now, true);
