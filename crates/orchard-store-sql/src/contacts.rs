@@ -82,12 +82,26 @@ pub(crate) fn contact_from_row(row: &AnyRow) -> StoreResult<Contact> {
     })
 }
 
-pub(crate) const SELECT: &str = "SELECT id, email, first_name, last_name, company, job_title, industry, \
-     country, city, details, account_id, owner_id, stage, score, source, created_at, updated_at, \
-     last_activity_at FROM contacts";
-const SELECT_WITH_MERGE: &str = "SELECT id, email, first_name, last_name, company, job_title, \
-     industry, country, city, details, account_id, owner_id, stage, score, source, created_at, \
-     updated_at, last_activity_at, merged_into, first_touch, last_touch, consent FROM contacts";
+/// The columns `contact_from_row` reads, as a literal so that the selects below can extend it.
+macro_rules! contact_columns {
+    () => {
+        "id, email, first_name, last_name, company, job_title, industry, country, city, details, \
+         account_id, owner_id, stage, score, source, created_at, updated_at, last_activity_at"
+    };
+}
+
+pub(crate) const SELECT: &str = concat!("SELECT ", contact_columns!(), " FROM contacts");
+const SELECT_WITH_MERGE: &str = concat!(
+    "SELECT ",
+    contact_columns!(),
+    ", merged_into, first_touch, last_touch, consent FROM contacts"
+);
+/// With the derived columns a refresh compares against (`derive::load_subjects`).
+pub(crate) const SELECT_WITH_DERIVED: &str = concat!(
+    "SELECT ",
+    contact_columns!(),
+    ", due_at, score_digest FROM contacts"
+);
 
 impl SqlStore {
     async fn fetch_contact(&self, sql: Sql) -> StoreResult<Contact> {

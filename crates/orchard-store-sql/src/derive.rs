@@ -24,7 +24,7 @@ use orchard_store::{RuleSetVersion, ScoringStore, StoreError, StoreResult, Store
 use sqlx::AnyConnection;
 use sqlx::any::AnyRow;
 
-use crate::contacts::{SELECT as CONTACTS, contact_from_row};
+use crate::contacts::{SELECT_WITH_DERIVED, contact_from_row};
 use crate::events::{EVENT_COLUMNS, event_from_row, event_row};
 use crate::{Arg, Dialect, Sql, SqlStore, backend_err, from_ms, get, json_err, ms, multi_insert};
 
@@ -192,6 +192,8 @@ pub(crate) async fn refresh_in(
 /// Contacts with their accounts and events, as derivations read them.
 pub(crate) struct Subjects {
     pub contacts: Vec<Contact>,
+    /// The derived columns of `contacts` as stored, to write only what a refresh changes.
+    pub stored: HashMap<i64, Stored>,
     pub accounts: HashMap<AccountId, Account>,
     pub events: HashMap<i64, Vec<Event>>,
 }
@@ -219,22 +221,32 @@ pub(crate) async fn load_subjects(
     ids: &[i64],
     event_types: Option<&[String]>,
 ) -> StoreResult<Subjects> {
-    let mut q = Sql::new(CONTACTS);
+    let mut q = Sql::new(SELECT_WITH_DERIVED);
     q.push(" WHERE merged_into IS NULL AND id IN ")
         .list(ids.iter().copied());
-    let contacts: Vec<Contact> = q
+    let mut out = Subjects {
+        contacts: Vec::new(),
+        stored: HashMap::new(),
+        accounts: HashMap::new(),
+        events: HashMap::new(),
+    };
+    for row in q
         .query(Dialect::of(tx))
         .fetch_all(&mut *tx)
         .await
         .map_err(backend_err)?
-        .iter()
-        .map(contact_from_row)
-        .collect::<StoreResult<_>>()?;
-    let mut out = Subjects {
-        accounts: HashMap::new(),
-        events: HashMap::new(),
-        contacts,
-    };
+    {
+        let c = contact_from_row(&row)?;
+        out.stored.insert(
+            c.id.get(),
+            Stored {
+                score: c.score,
+                due: get(&row, "due_at")?,
+                digest: get(&row, "score_digest")?,
+            },
+        );
+        out.contacts.push(c);
+    }
     if out.contacts.is_empty() {
         return Ok(out);
     }
@@ -362,33 +374,12 @@ fn events_from_packed(packed: &str) -> StoreResult<Vec<Event>> {
         .collect()
 }
 
-/// The derived columns as stored, to write only what a refresh changes.
+/// A contact's derived columns as stored.
 #[derive(Debug, Clone, Copy, Default)]
-struct Stored {
+pub(crate) struct Stored {
     score: i64,
     due: Option<i64>,
     digest: Option<i64>,
-}
-
-async fn stored_state(tx: &mut AnyConnection, ids: &[i64]) -> StoreResult<HashMap<i64, Stored>> {
-    let mut q = Sql::new("SELECT id, score, due_at, score_digest FROM contacts WHERE id IN ");
-    q.list(ids.iter().copied());
-    q.query(Dialect::of(tx))
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(backend_err)?
-        .iter()
-        .map(|r| {
-            Ok((
-                get(r, "id")?,
-                Stored {
-                    score: get(r, "score")?,
-                    due: get(r, "due_at")?,
-                    digest: get(r, "score_digest")?,
-                },
-            ))
-        })
-        .collect()
 }
 
 /// What a chunk's derivations read, all loaded before any is decided.
@@ -396,7 +387,6 @@ struct Loaded {
     subjects: Subjects,
     /// Ids of the live contacts among those asked for.
     live: Vec<i64>,
-    stored: HashMap<i64, Stored>,
     deals: HashMap<i64, Vec<DealFact>>,
     /// (segment, contact) pairs as `segment_members` holds them now.
     members: HashSet<(i64, i64)>,
@@ -413,7 +403,6 @@ async fn load_chunk(
     let live: Vec<i64> = subjects.contacts.iter().map(|c| c.id.get()).collect();
     let mut loaded = Loaded {
         subjects,
-        stored: HashMap::new(),
         deals: HashMap::new(),
         members: HashSet::new(),
         live,
@@ -421,7 +410,6 @@ async fn load_chunk(
     if loaded.live.is_empty() {
         return Ok(loaded);
     }
-    loaded.stored = stored_state(tx, &loaded.live).await?;
 
     let mut q = Sql::new(
         "SELECT contact_id, status, created_at, closed_at FROM deals WHERE contact_id IN ",
@@ -486,10 +474,10 @@ fn decide(what: &Derivations, loaded: Loaded, now: DateTime<Utc>) -> StoreResult
     let Loaded {
         mut subjects,
         live,
-        stored,
         deals,
         members,
     } = loaded;
+    let stored = std::mem::take(&mut subjects.stored);
     let mut out = Writes::default();
     if live.is_empty() {
         return Ok(out);
