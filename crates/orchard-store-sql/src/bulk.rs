@@ -81,7 +81,7 @@ type Table = (&'static str, &'static [&'static str], Vec<Vec<Arg>>);
 
 impl SqlStore {
     async fn load_tables(&self, tables: Vec<Table>) -> StoreResult<()> {
-        let mut tx = self.pool().begin().await.map_err(backend_err)?;
+        let mut tx = self.begin().await?;
         for (table, columns, rows) in tables {
             for sql in multi_insert(self.dialect(), table, columns, rows, "") {
                 sql.query(self.dialect)
@@ -90,7 +90,7 @@ impl SqlStore {
                     .map_err(backend_err)?;
             }
         }
-        tx.commit().await.map_err(backend_err)
+        tx.commit().await
     }
 }
 

@@ -33,7 +33,7 @@ impl CaptureStore for SqlStore {
             .map(serde_json::to_string)
             .transpose()
             .map_err(json_err)?;
-        let mut tx = self.pool().begin().await.map_err(backend_err)?;
+        let mut tx = self.begin().await?;
         let (id, created) = upsert_in(&mut tx, &new).await?;
         let mut up = Sql::new("UPDATE contacts SET first_touch = COALESCE(first_touch, ");
         up.arg(touch_json.as_str())
@@ -76,7 +76,7 @@ impl CaptureStore for SqlStore {
         }
         let rows = vec![event_row(&event, ms(Utc::now()))?];
         append_in(&mut tx, self.dialect(), std::slice::from_ref(&event), rows).await?;
-        tx.commit().await.map_err(backend_err)?;
+        tx.commit().await?;
         Ok((id, created))
     }
 

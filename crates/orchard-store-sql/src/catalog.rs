@@ -131,7 +131,7 @@ impl CatalogStore for SqlStore {
     }
 
     async fn delete_lead_magnet(&self, id: LeadMagnetId) -> StoreResult<()> {
-        let mut tx = self.pool().begin().await.map_err(backend_err)?;
+        let mut tx = self.begin().await?;
         let mut detach = Sql::new("UPDATE forms SET lead_magnet_id = NULL WHERE lead_magnet_id = ");
         detach.arg(id.get());
         detach
@@ -149,7 +149,7 @@ impl CatalogStore for SqlStore {
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
-        tx.commit().await.map_err(backend_err)
+        tx.commit().await
     }
 
     async fn forms(&self) -> StoreResult<Vec<Form>> {

@@ -175,11 +175,11 @@ fn push_filters(sql: &mut Sql, q: &ContactQuery, owner_scope: Option<UserId>) {
 impl ContactStore for SqlStore {
     #[tracing::instrument(skip_all, fields(email = %new.email))]
     async fn upsert_contact(&self, new: &NewContact) -> StoreResult<(ContactId, bool)> {
-        let mut tx = self.pool().begin().await.map_err(backend_err)?;
+        let mut tx = self.begin().await?;
         let out = upsert_in(&mut tx, new).await?;
         // Fit rules read attributes: a changed contact is rescored with its change.
         crate::derive::refresh_in(&mut tx, self.dialect(), &[out.0], Utc::now()).await?;
-        tx.commit().await.map_err(backend_err)?;
+        tx.commit().await?;
         Ok(out)
     }
 
@@ -193,7 +193,7 @@ impl ContactStore for SqlStore {
             return Ok(out);
         }
         let empty_details = serde_json::to_string(&ContactDetails::default()).map_err(json_err)?;
-        let mut tx = self.pool().begin().await.map_err(backend_err)?;
+        let mut tx = self.begin().await?;
         for chunk in emails.chunks(1_000) {
             let rows = chunk
                 .iter()
@@ -234,7 +234,7 @@ impl ContactStore for SqlStore {
                 out.insert(email, ContactId::new(get(&row, "id")?));
             }
         }
-        tx.commit().await.map_err(backend_err)?;
+        tx.commit().await?;
         Ok(out)
     }
 
@@ -286,7 +286,7 @@ impl ContactStore for SqlStore {
         at: DateTime<Utc>,
     ) -> StoreResult<Contact> {
         let before = self.contact(id).await?;
-        let mut tx = self.pool().begin().await.map_err(backend_err)?;
+        let mut tx = self.begin().await?;
         let mut up = Sql::new("UPDATE contacts SET stage = ");
         up.arg(to.as_str())
             .push(" WHERE id = ")
@@ -310,7 +310,7 @@ impl ContactStore for SqlStore {
         };
         let rows = vec![event_row(&event, ms(Utc::now()))?];
         append_in(&mut tx, self.dialect(), std::slice::from_ref(&event), rows).await?;
-        tx.commit().await.map_err(backend_err)?;
+        tx.commit().await?;
         self.contact(before.id).await
     }
 
@@ -336,7 +336,7 @@ impl ContactStore for SqlStore {
         other: ContactId,
         at: DateTime<Utc>,
     ) -> StoreResult<Contact> {
-        let mut tx = self.pool().begin().await.map_err(backend_err)?;
+        let mut tx = self.begin().await?;
         let mut load = async |id: ContactId| -> StoreResult<(Contact, Option<i64>, Attribution)> {
             let mut sql = Sql::new(SELECT_WITH_MERGE);
             sql.push(" WHERE id = ").arg(id.get());
@@ -451,7 +451,7 @@ impl ContactStore for SqlStore {
         };
         let rows = vec![event_row(&event, ms(Utc::now()))?];
         append_in(&mut tx, self.dialect(), std::slice::from_ref(&event), rows).await?;
-        tx.commit().await.map_err(backend_err)?;
+        tx.commit().await?;
         self.contact(keep).await
     }
 

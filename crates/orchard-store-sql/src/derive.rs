@@ -838,9 +838,9 @@ impl ScoringStore for SqlStore {
 
     #[tracing::instrument(skip_all, fields(contacts = ids.len()))]
     async fn refresh(&self, ids: &[ContactId], now: DateTime<Utc>) -> StoreResult<()> {
-        let mut tx = self.pool().begin().await.map_err(backend_err)?;
+        let mut tx = self.begin().await?;
         refresh_in(&mut tx, self.dialect(), ids, now).await?;
-        tx.commit().await.map_err(backend_err)
+        tx.commit().await
     }
 
     async fn due_for_refresh(&self, now: DateTime<Utc>, limit: i64) -> StoreResult<Vec<ContactId>> {

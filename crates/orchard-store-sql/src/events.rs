@@ -64,9 +64,9 @@ impl EventStore for SqlStore {
             .iter()
             .map(|e| event_row(e, received_at))
             .collect::<StoreResult<Vec<_>>>()?;
-        let mut tx = self.pool().begin().await.map_err(backend_err)?;
+        let mut tx = self.begin().await?;
         let outcome = append_in(&mut tx, self.dialect(), events, rows).await?;
-        tx.commit().await.map_err(backend_err)?;
+        tx.commit().await?;
         Ok(outcome)
     }
 

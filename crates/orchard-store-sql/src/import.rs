@@ -278,7 +278,7 @@ impl ImportStore for SqlStore {
         let mut report = ImportReport::default();
         let mut resolver = Resolver::default();
         let mut changed_contacts = Vec::new();
-        let mut tx = self.pool().begin().await.map_err(backend_err)?;
+        let mut tx = self.begin().await?;
         for (row, r) in records {
             let links = match r {
                 Record::Deal(_, l)
@@ -409,9 +409,9 @@ impl ImportStore for SqlStore {
         )
         .await?;
         if dry_run {
-            tx.rollback().await.map_err(backend_err)?;
+            tx.rollback().await?;
         } else {
-            tx.commit().await.map_err(backend_err)?;
+            tx.commit().await?;
         }
         Ok(report)
     }

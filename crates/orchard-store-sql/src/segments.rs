@@ -78,7 +78,7 @@ impl SegmentStore for SqlStore {
     }
 
     async fn delete_segment(&self, id: SegmentId) -> StoreResult<()> {
-        let mut tx = self.pool().begin().await.map_err(backend_err)?;
+        let mut tx = self.begin().await?;
         let mut members = Sql::new("DELETE FROM segment_members WHERE segment_id = ");
         members.arg(id.get());
         members
@@ -96,7 +96,7 @@ impl SegmentStore for SqlStore {
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
-        tx.commit().await.map_err(backend_err)
+        tx.commit().await
     }
 
     async fn segment_members(

@@ -3,10 +3,11 @@
 //! shared ones in `orchard-store-sql`.
 
 use std::path::Path;
+use std::time::Duration;
 
 use orchard_store::StoreError;
 use orchard_store_sql::{Dialect, SqlStore, pool_options};
-use sqlx::Executor;
+use sqlx::{AnyPool, Executor};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -47,11 +48,13 @@ pub async fn connect(url: &str) -> Result<SqlStore, StoreError> {
             Box::pin(async move {
                 // WAL: readers never block the writer; NORMAL sync is durable across a process
                 // kill (only an OS crash can lose the last commits); a busy timeout lets
-                // concurrent writers queue instead of failing.
+                // concurrent writers queue instead of failing. No checkpoints on commit: the
+                // checkpointer below runs them, so no acknowledgement waits for one.
                 conn.execute(
                     "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
                      PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; \
-                     PRAGMA temp_store = MEMORY; PRAGMA cache_size = -65536;",
+                     PRAGMA temp_store = MEMORY; PRAGMA cache_size = -65536; \
+                     PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 67108864;",
                 )
                 .await?;
                 Ok(())
@@ -65,5 +68,38 @@ pub async fn connect(url: &str) -> Result<SqlStore, StoreError> {
         .await
         .map_err(|e| StoreError::Backend(Box::new(e)))?;
     tracing::info!(file, "opened SQLite database");
-    Ok(SqlStore::new(pool, Dialect::Sqlite))
+    let checkpoints = tokio::spawn(checkpointer(pool.clone()));
+    Ok(SqlStore::new(pool, Dialect::Sqlite).with_upkeep(checkpoints))
+}
+
+/// How often the WAL is copied back into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
+
+/// Copies the WAL back into the database file in the background. SQLite's default runs that
+/// checkpoint inside whichever commit first finds the WAL past 1 000 pages, so about one
+/// acknowledgement in a hundred waited for it (the p99 of sent → visible went from 2.6 to 12 ms
+/// with it on). `PASSIVE` never blocks readers or the writer; it runs on a pool connection's
+/// own thread. When the last connection closes, SQLite checkpoints once more by itself.
+async fn checkpointer(pool: AnyPool) {
+    let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut warned = false;
+    loop {
+        tick.tick().await;
+        if pool.is_closed() {
+            return;
+        }
+        match sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(&pool)
+            .await
+        {
+            Ok(_) => warned = false,
+            Err(sqlx::Error::PoolClosed) => return,
+            Err(e) if !warned => {
+                warned = true;
+                tracing::warn!(error = %e, "SQLite checkpoint failed; will retry");
+            }
+            Err(_) => {}
+        }
+    }
 }

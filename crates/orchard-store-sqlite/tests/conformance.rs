@@ -1,16 +1,11 @@
 //! The storage conformance story on SQLite, each test in a fresh database file.
 
+mod common;
+
 use orchard_store_sql::SqlStore;
 
 async fn fresh() -> Option<SqlStore> {
-    let dir = std::env::temp_dir().join(format!(
-        "orchard-conformance-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .expect("clock after 1970")
-            .as_nanos()
-    ));
+    let dir = common::scratch_dir("orchard-conformance");
     let url = format!("sqlite://{}/orchard.db", dir.display());
     Some(
         orchard_store_sqlite::connect(&url)
