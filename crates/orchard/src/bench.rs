@@ -160,18 +160,41 @@ pub(crate) fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
+/// Where a benchmark's fresh database lives, removed when the run is done.
+pub(crate) enum Scratch {
+    /// A SQLite file's folder.
+    Dir(std::path::PathBuf),
+    /// A scratch PostgreSQL database, and the URL it was made beside.
+    Database { base: String, url: String },
+}
+
+impl Scratch {
+    pub(crate) async fn remove(self) -> anyhow::Result<()> {
+        match self {
+            Scratch::Dir(dir) => {
+                std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))
+            }
+            Scratch::Database { base, url } => {
+                Ok(orchard_store_postgres::drop_scratch_database(&base, &url).await?)
+            }
+        }
+    }
+}
+
+/// A fresh, migrated database for one run: a SQLite file in the temp dir, or a scratch
+/// PostgreSQL database beside `pg_base`.
 pub(crate) async fn fresh(
     backend: &str,
     pg_base: Option<&str>,
     run: usize,
-) -> anyhow::Result<(SqlStore, Option<String>)> {
+) -> anyhow::Result<(SqlStore, Scratch)> {
     match pg_base {
         None => {
             let dir =
                 std::env::temp_dir().join(format!("orchard-bench-{}-{run}", std::process::id()));
             let _ = std::fs::remove_dir_all(&dir);
             let url = format!("sqlite://{}/bench.db", dir.display());
-            Ok((crate::store::open_sql(&url).await?, None))
+            Ok((crate::store::open_sql(&url).await?, Scratch::Dir(dir)))
         }
         Some(base) => {
             let url =
@@ -180,7 +203,10 @@ pub(crate) async fn fresh(
                 crate::store::open_sql(&url)
                     .await
                     .context(backend.to_owned())?,
-                Some(url),
+                Scratch::Database {
+                    base: base.to_owned(),
+                    url,
+                },
             ))
         }
     }
@@ -403,9 +429,7 @@ async fn ingest(
         let (rate, lat) = through_api(api_store, &bodies, concurrency, &probe).await?;
         api.push(rate);
         latency = latency.or(lat);
-        if let (Some(base), Some(url)) = (pg_base, api_scratch) {
-            orchard_store_postgres::drop_scratch_database(base, &url).await?;
-        }
+        api_scratch.remove().await?;
 
         sqlx::query(
             "CREATE TABLE events_baseline (client_id TEXT NOT NULL UNIQUE, type TEXT NOT NULL, \
@@ -460,9 +484,7 @@ async fn ingest(
         }
         baseline.push(events.len() as f64 / t.elapsed().as_secs_f64());
         store.pool().close().await;
-        if let (Some(base), Some(url)) = (pg_base, scratch) {
-            orchard_store_postgres::drop_scratch_database(base, &url).await?;
-        }
+        scratch.remove().await?;
     }
     let (o, a, b) = (median(orchard), median(api), median(baseline));
     Ok(IngestResult {

@@ -271,9 +271,7 @@ async fn one(
         sql.push(t.elapsed().as_secs_f64());
     }
     store.pool().close().await;
-    if let (Some(base), Some(url)) = (pg_base, scratch) {
-        orchard_store_postgres::drop_scratch_database(base, &url).await?;
-    }
+    scratch.remove().await?;
     let (o, b) = (median(orchard), median(sql));
     Ok(RebuildResult {
         backend,

@@ -451,7 +451,18 @@ fn score_preset_explain_and_rebuild_from_the_command_line() {
 
 #[test]
 fn the_benchmarks_run_and_report_their_baselines() {
-    let out = orchard(&[
+    // The benchmarks' databases go to the temp dir and must not be left there.
+    let tmp = std::env::temp_dir().join(format!("orchard-bench-tmp-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).unwrap();
+    let bench = |args: &[&str]| {
+        Command::new(BIN)
+            .args(args)
+            .env("ORCHARD_LOG", "error")
+            .env("TMPDIR", &tmp)
+            .output()
+            .expect("run orchard")
+    };
+    let out = bench(&[
         "bench",
         "ingest",
         "--contacts",
@@ -470,7 +481,7 @@ fn the_benchmarks_run_and_report_their_baselines() {
     let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(r[0]["backend"], "sqlite");
     assert!(r[0]["baseline_events_per_s"].as_f64().unwrap() > 0.0 && r[0]["scoring"] == true);
-    let out = orchard(&[
+    let out = bench(&[
         "bench",
         "rebuild",
         "--contacts",
@@ -491,6 +502,12 @@ fn the_benchmarks_run_and_report_their_baselines() {
         (Some(40), Some(20))
     );
     assert!(r[0]["sql_seconds"].as_f64().unwrap() > 0.0);
+    let left: Vec<_> = std::fs::read_dir(&tmp)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(left.is_empty(), "the benchmarks left {left:?} behind");
+    std::fs::remove_dir_all(&tmp).unwrap();
 }
 
 #[test]
