@@ -124,6 +124,12 @@ impl SqlStore {
         }
     }
 
+    /// The queue this process's SQLite writers take turns on (see `SqlStore::begin`), for
+    /// upkeep that must run while no writer is active.
+    pub fn writer_queue(&self) -> Arc<tokio::sync::Mutex<()>> {
+        Arc::clone(&self.writer)
+    }
+
     /// Begins a write transaction; on SQLite, once this process's previous writer is done.
     pub(crate) async fn begin(&self) -> StoreResult<WriteTx> {
         let turn = match self.dialect {
