@@ -171,6 +171,19 @@ fn push_filters(sql: &mut Sql, q: &ContactQuery, owner_scope: Option<UserId>) {
     }
 }
 
+/// Live contact ids by email; the email list is appended by the caller.
+const FIND_BY_EMAIL: &str =
+    "SELECT COALESCE(merged_into, id) AS id, email FROM contacts WHERE email IN ";
+
+fn found_by_email(rows: &[AnyRow], out: &mut HashMap<Email, ContactId>) -> StoreResult<()> {
+    for row in rows {
+        let email: String = get(row, "email")?;
+        let email = Email::parse(&email).map_err(|e| StoreError::Backend(Box::new(e)))?;
+        out.insert(email, ContactId::new(get(row, "id")?));
+    }
+    Ok(())
+}
+
 #[async_trait]
 impl ContactStore for SqlStore {
     #[tracing::instrument(skip_all, fields(email = %new.email))]
@@ -192,9 +205,28 @@ impl ContactStore for SqlStore {
         if emails.is_empty() {
             return Ok(out);
         }
+        // Most events name contacts that exist: they are found without a write transaction,
+        // so resolving a batch does not wait for (or hold up) the writer.
+        for chunk in emails.chunks(1_000) {
+            let mut find = Sql::new(FIND_BY_EMAIL);
+            find.list(chunk.iter().map(|(e, _)| e.as_str()));
+            let rows = find
+                .query(self.dialect)
+                .fetch_all(self.pool())
+                .await
+                .map_err(backend_err)?;
+            found_by_email(&rows, &mut out)?;
+        }
+        let missing: Vec<&(Email, DateTime<Utc>)> = emails
+            .iter()
+            .filter(|(e, _)| !out.contains_key(e))
+            .collect();
+        if missing.is_empty() {
+            return Ok(out);
+        }
         let empty_details = serde_json::to_string(&ContactDetails::default()).map_err(json_err)?;
         let mut tx = self.begin().await?;
-        for chunk in emails.chunks(1_000) {
+        for chunk in missing.chunks(1_000) {
             let rows = chunk
                 .iter()
                 .map(|(e, at)| {
@@ -207,6 +239,7 @@ impl ContactStore for SqlStore {
                     ]
                 })
                 .collect();
+            // Another request may have created some meanwhile: those are kept and found below.
             for sql in multi_insert(
                 self.dialect(),
                 "contacts",
@@ -219,20 +252,14 @@ impl ContactStore for SqlStore {
                     .await
                     .map_err(backend_err)?;
             }
-            let mut find = Sql::new(
-                "SELECT COALESCE(merged_into, id) AS id, email FROM contacts WHERE email IN ",
-            );
+            let mut find = Sql::new(FIND_BY_EMAIL);
             find.list(chunk.iter().map(|(e, _)| e.as_str()));
-            for row in find
+            let rows = find
                 .query(self.dialect)
                 .fetch_all(&mut *tx)
                 .await
-                .map_err(backend_err)?
-            {
-                let email: String = get(&row, "email")?;
-                let email = Email::parse(&email).map_err(|e| StoreError::Backend(Box::new(e)))?;
-                out.insert(email, ContactId::new(get(&row, "id")?));
-            }
+                .map_err(backend_err)?;
+            found_by_email(&rows, &mut out)?;
         }
         tx.commit().await?;
         Ok(out)
