@@ -568,8 +568,19 @@ pub fn score(
     events: &[Event],
     now: DateTime<Utc>,
 ) -> Scored {
-    let mut events: Vec<Event> = events.iter().filter(|e| e.at <= now).cloned().collect();
-    events.sort_by_key(|e| (e.at, e.seq));
+    // Stores hand events over sorted, and a refresh at the present has none after `now`:
+    // then they are read as given, not copied.
+    let owned: Vec<Event>;
+    let events: &[Event] = if events.is_sorted_by_key(|e| (e.at, e.seq))
+        && events.last().is_none_or(|e| e.at <= now)
+    {
+        events
+    } else {
+        let mut copy: Vec<Event> = events.iter().filter(|e| e.at <= now).cloned().collect();
+        copy.sort_by_key(|e| (e.at, e.seq));
+        owned = copy;
+        &owned
+    };
     let n = set.rules.len();
     let mut r = Replay {
         set,
@@ -638,8 +649,8 @@ pub fn score(
         }
         t = e.at;
     }
-    r.advance(&events, t, now, true);
-    let mut due = r.next_due(&events, now);
+    r.advance(events, t, now, true);
+    let mut due = r.next_due(events, now);
     if let Some(decay) = set.decay {
         let earned: Vec<ScoreChange> = r
             .changes

@@ -196,9 +196,29 @@ pub(crate) struct Subjects {
     pub stored: HashMap<i64, Stored>,
     pub accounts: HashMap<AccountId, Account>,
     pub events: HashMap<i64, Vec<Event>>,
+    /// Contacts' own events as loaded, packed (`load_packed`), until `unpack` parses them.
+    packed: Vec<(i64, String)>,
 }
 
 impl Subjects {
+    /// Parses the packed events into `events`, each contact's oldest first. A refresh leaves
+    /// this to the thread that decides, so the thread that loads the next chunk does not.
+    fn unpack(&mut self) -> StoreResult<()> {
+        for (owner, packed) in std::mem::take(&mut self.packed) {
+            let mut parsed = events_from_packed(&packed)?;
+            let list = self.events.entry(owner).or_default();
+            if list.is_empty() {
+                *list = parsed;
+            } else {
+                list.append(&mut parsed);
+            }
+        }
+        for list in self.events.values_mut() {
+            list.sort_by_key(|e| (e.at, e.seq));
+        }
+        Ok(())
+    }
+
     pub(crate) fn subject<'a>(&'a self, c: &'a Contact, now: DateTime<Utc>) -> Subject<'a> {
         Subject {
             contact: c,
@@ -221,6 +241,17 @@ pub(crate) async fn load_subjects(
     ids: &[i64],
     event_types: Option<&[String]>,
 ) -> StoreResult<Subjects> {
+    let mut out = load_packed(tx, ids, event_types).await?;
+    out.unpack()?;
+    Ok(out)
+}
+
+/// `load_subjects` with the contacts' own events still packed.
+async fn load_packed(
+    tx: &mut AnyConnection,
+    ids: &[i64],
+    event_types: Option<&[String]>,
+) -> StoreResult<Subjects> {
     let mut q = Sql::new(SELECT_WITH_DERIVED);
     q.push(" WHERE merged_into IS NULL AND id IN ")
         .list(ids.iter().copied());
@@ -229,6 +260,7 @@ pub(crate) async fn load_subjects(
         stored: HashMap::new(),
         accounts: HashMap::new(),
         events: HashMap::new(),
+        packed: Vec::new(),
     };
     for row in q
         .query(Dialect::of(tx))
@@ -305,9 +337,7 @@ pub(crate) async fn load_subjects(
         .await
         .map_err(backend_err)?
     {
-        let packed: String = get(&row, "events")?;
-        out.events
-            .insert(get(&row, "owner")?, events_from_packed(&packed)?);
+        out.packed.push((get(&row, "owner")?, get(&row, "events")?));
     }
     // The rarer rest, row by row: events of contacts merged into these, and anonymous events
     // of their visitor ids. Written as `COALESCE(contact_id, 0) = 0` rather than `contact_id
@@ -336,9 +366,6 @@ pub(crate) async fn load_subjects(
             .entry(get(&row, "owner")?)
             .or_default()
             .push(event_from_row(&row)?);
-    }
-    for list in out.events.values_mut() {
-        list.sort_by_key(|e| (e.at, e.seq));
     }
     Ok(out)
 }
@@ -399,7 +426,7 @@ async fn load_chunk(
     ids: &[ContactId],
 ) -> StoreResult<Loaded> {
     let raw: Vec<i64> = ids.iter().map(|c| c.get()).collect();
-    let subjects = load_subjects(tx, &raw, Some(&what.event_types)).await?;
+    let subjects = load_packed(tx, &raw, Some(&what.event_types)).await?;
     let live: Vec<i64> = subjects.contacts.iter().map(|c| c.id.get()).collect();
     let mut loaded = Loaded {
         subjects,
@@ -477,6 +504,7 @@ fn decide(what: &Derivations, loaded: Loaded, now: DateTime<Utc>) -> StoreResult
         deals,
         members,
     } = loaded;
+    subjects.unpack()?;
     let stored = std::mem::take(&mut subjects.stored);
     let mut out = Writes::default();
     if live.is_empty() {
