@@ -364,6 +364,8 @@ impl ContactStore for SqlStore {
         at: DateTime<Utc>,
     ) -> StoreResult<Contact> {
         let mut tx = self.begin().await?;
+        // Both rows, in the order every refresh takes them.
+        crate::derive::lock_contacts(&mut tx, self.dialect, &[keep.get(), other.get()]).await?;
         let mut load = async |id: ContactId| -> StoreResult<(Contact, Option<i64>, Attribution)> {
             let mut sql = Sql::new(SELECT_WITH_MERGE);
             sql.push(" WHERE id = ").arg(id.get());

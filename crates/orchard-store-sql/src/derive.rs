@@ -151,6 +151,36 @@ impl Derivations {
     }
 }
 
+/// Takes the rows of `ids` for the caller's transaction before anything of theirs is read, so
+/// that two transactions refreshing one contact run one after the other and the second sees
+/// the first's events. Without it two concurrent batches for a contact each derived its state
+/// from their own events and the last to commit won, leaving a score a refresh from the log
+/// would change. In id order, so that two such transactions never wait on each other in a
+/// cycle; `FOR NO KEY UPDATE`, which does not conflict with the key-share locks that inserting
+/// events took. PostgreSQL only: SQLite has one writer at a time.
+pub(crate) async fn lock_contacts(
+    tx: &mut AnyConnection,
+    dialect: Dialect,
+    ids: &[i64],
+) -> StoreResult<()> {
+    if dialect != Dialect::Postgres || ids.is_empty() {
+        return Ok(());
+    }
+    let mut sorted = ids.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    for chunk in sorted.chunks(dialect.rows_per_statement(1)) {
+        let mut q = Sql::new("SELECT id FROM contacts WHERE id IN ");
+        q.list(chunk.iter().copied())
+            .push(" ORDER BY id FOR NO KEY UPDATE");
+        q.query(dialect)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(backend_err)?;
+    }
+    Ok(())
+}
+
 /// Recomputes the derived state of `ids` (scores with the live rule set, segment memberships)
 /// as of `now`, inside the caller's transaction.
 pub(crate) async fn refresh_in(
@@ -162,6 +192,8 @@ pub(crate) async fn refresh_in(
     if ids.is_empty() {
         return Ok(());
     }
+    let raw: Vec<i64> = ids.iter().map(|c| c.get()).collect();
+    lock_contacts(tx, dialect, &raw).await?;
     // Stage rules always apply, so there is always something to derive.
     let what = Arc::new(Derivations::current(tx).await?);
     // A pipeline over the chunks: while one chunk is decided on a blocking thread, the next is

@@ -145,9 +145,13 @@ pub(crate) async fn append_in(
             _ => outcome.duplicates.push(e.client_id.clone()),
         }
     }
+    // The contacts' rows first, in id order (see `lock_contacts`): the update below would
+    // otherwise lock them in any order, and skips those whose last activity is later anyway.
+    let latest: Vec<(i64, i64)> = latest.into_iter().collect();
+    let ids: Vec<i64> = latest.iter().map(|(c, _)| *c).collect();
+    crate::derive::lock_contacts(tx, dialect, &ids).await?;
     // One statement per few hundred contacts, not one per contact: on PostgreSQL each
     // statement is a network round trip.
-    let latest: Vec<(i64, i64)> = latest.into_iter().collect();
     for chunk in latest.chunks(dialect.rows_per_statement(2)) {
         let mut up = Sql::new("WITH v(id, at) AS (VALUES ");
         for (i, (contact, at)) in chunk.iter().enumerate() {

@@ -45,6 +45,7 @@ macro_rules! conformance_tests {
             scores_follow_each_event_and_the_passing_of_time,
             decayed_points_are_taken_on_time_with_no_new_event,
             a_rebuild_in_chunks_equals_refreshing_contacts_one_by_one,
+            concurrent_batches_for_one_contact_converge,
             segment_members_match_a_brute_force_count_after_random_events,
             a_contact_leaves_a_window_segment_when_time_passes,
             stages_follow_the_rules_and_respect_a_manual_change,
@@ -1137,6 +1138,91 @@ pub async fn decayed_points_are_taken_on_time_with_no_new_event<S: Store>(s: &S)
     s.refresh(&[cy], much_later).await.unwrap();
     assert_eq!(s.contact(cy).await.unwrap().score, 2);
     assert_eq!(s.score_changes(cy).await.unwrap().len(), 3);
+}
+
+/// Batches for one contact appended at once (two API clients, or a client and an import) leave
+/// it as a refresh from the whole log does: each refresh must see every event committed before
+/// it, so the last to commit has seen them all. The events are older than the contact's last
+/// activity, so updating that column orders nothing; only the refresh's own lock does.
+pub async fn concurrent_batches_for_one_contact_converge<S: Store>(s: &S) {
+    use orchard_core::{scoring, segment};
+    let now = Utc::now();
+    let ago = |days: i64| ms(now - Duration::days(days));
+    s.save_rule_set(&scoring::seed(), true, now).await.unwrap();
+    s.create_segment(
+        &segment::define("browsers", "count(page_viewed) >= 3", now).unwrap(),
+        now,
+    )
+    .await
+    .unwrap();
+    let types = [
+        "page_viewed",
+        "email_opened",
+        "email_clicked",
+        "page_viewed",
+        "email_replied",
+        "page_viewed",
+    ];
+    for round in 0..4 {
+        let (c, _) = s
+            .upsert_contact(&NewContact::new(
+                email(&format!("race{round}@example.com")),
+                now - Duration::days(200),
+            ))
+            .await
+            .unwrap();
+        s.append_events(&[event(
+            &format!("r{round}-last"),
+            "chat_started",
+            Some(c),
+            ago(1),
+        )])
+        .await
+        .unwrap();
+        let batches: Vec<Vec<NewEvent>> = (0..8)
+            .map(|b| {
+                (0..3)
+                    .map(|i| {
+                        let n = b * 3 + i;
+                        event(
+                            &format!("r{round}-{n}"),
+                            types[n % types.len()],
+                            Some(c),
+                            ago(100 - n as i64),
+                        )
+                    })
+                    .collect()
+            })
+            .collect();
+        // Four writers, two batches each, all at once.
+        let send = |from: usize| {
+            let batches = &batches;
+            async move {
+                for batch in &batches[from..from + 2] {
+                    s.append_events(batch).await.unwrap();
+                }
+            }
+        };
+        tokio::join!(send(0), send(2), send(4), send(6));
+        let incremental = derived_state(s, c).await;
+        let entered = s
+            .contact_events(c, 1_000)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.event_type.as_str() == "segment_entered")
+            .count();
+        s.refresh(&[c], Utc::now()).await.unwrap();
+        assert_eq!(
+            incremental,
+            derived_state(s, c).await,
+            "round {round}: concurrent batches left a state that a refresh from the log changes"
+        );
+        assert_eq!(
+            entered, 1,
+            "round {round}: entered the segment {entered} times"
+        );
+    }
 }
 
 /// A rebuild refreshes contacts in chunks, deciding one chunk while it loads the next; refreshing
