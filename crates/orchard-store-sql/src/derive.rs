@@ -182,8 +182,20 @@ pub(crate) async fn lock_contacts(
 }
 
 /// Recomputes the derived state of `ids` (scores with the live rule set, segment memberships)
-/// as of `now`, inside the caller's transaction.
+/// as of `now`, inside the caller's transaction, having taken their rows (`lock_contacts`).
 pub(crate) async fn refresh_in(
+    tx: &mut AnyConnection,
+    dialect: Dialect,
+    ids: &[ContactId],
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    let raw: Vec<i64> = ids.iter().map(|c| c.get()).collect();
+    lock_contacts(tx, dialect, &raw).await?;
+    refresh_locked(tx, dialect, ids, now).await
+}
+
+/// `refresh_in` for a caller that has already taken the rows of `ids` in this transaction.
+pub(crate) async fn refresh_locked(
     tx: &mut AnyConnection,
     dialect: Dialect,
     ids: &[ContactId],
@@ -192,8 +204,6 @@ pub(crate) async fn refresh_in(
     if ids.is_empty() {
         return Ok(());
     }
-    let raw: Vec<i64> = ids.iter().map(|c| c.get()).collect();
-    lock_contacts(tx, dialect, &raw).await?;
     // Stage rules always apply, so there is always something to derive.
     let what = Arc::new(Derivations::current(tx).await?);
     // A pipeline over the chunks: while one chunk is decided on a blocking thread, the next is

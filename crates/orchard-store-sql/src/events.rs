@@ -170,6 +170,7 @@ pub(crate) async fn append_in(
             .map_err(backend_err)?;
     }
     let touched: Vec<ContactId> = latest.iter().map(|(c, _)| ContactId::new(*c)).collect();
-    crate::derive::refresh_in(tx, dialect, &touched, Utc::now()).await?;
+    // Their rows were taken above.
+    crate::derive::refresh_locked(tx, dialect, &touched, Utc::now()).await?;
     Ok(outcome)
 }
