@@ -43,6 +43,11 @@ pub enum BenchCommand {
         /// decides their memberships in its transaction.
         #[arg(long)]
         scoring: bool,
+        /// The order events arrive in: each contact's history in turn (`contact`), or all
+        /// contacts interleaved by time (`time`), as a live tracking stream delivers them, so
+        /// that nearly every event of a batch belongs to a different contact.
+        #[arg(long, value_enum, default_value_t = Order::Contact)]
+        order: Order,
     },
     /// Rebuilding scores, stages and 20 segments from the log, against the same scoring and
     /// segments written as SQL queries and run by the database on the same data.
@@ -56,6 +61,14 @@ pub enum BenchCommand {
         #[arg(long, default_value = "table")]
         format: String,
     },
+}
+
+/// The order `bench ingest` sends events in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Order {
+    Contact,
+    Time,
 }
 
 #[derive(Debug, Serialize)]
@@ -73,6 +86,7 @@ struct IngestResult {
     concurrency: usize,
     /// Whether scores and 20 segments were kept current (the seed rule set live).
     scoring: bool,
+    order: Order,
     /// With scoring: milliseconds from sending one event to reading its effect on the score
     /// through the API (300 single-event requests), median and 99th percentile.
     visible_p50_ms: Option<f64>,
@@ -97,6 +111,7 @@ pub async fn run(cmd: BenchCommand, _config: &Config) -> anyhow::Result<()> {
         postgres,
         format,
         scoring,
+        order,
     } = cmd
     else {
         unreachable!("rebuild handled above")
@@ -111,6 +126,7 @@ pub async fn run(cmd: BenchCommand, _config: &Config) -> anyhow::Result<()> {
         runs,
         concurrency,
         scoring,
+        order,
     };
     let mut results = vec![ingest("sqlite", None, &shape).await?];
     if let Some(base) = postgres {
@@ -120,9 +136,10 @@ pub async fn run(cmd: BenchCommand, _config: &Config) -> anyhow::Result<()> {
         "json" => println!("{}", serde_json::to_string_pretty(&results)?),
         _ => {
             println!(
-                "{:<10} {:>9} {:>6} {:>5} {:>14} {:>18} {:>18} {:>6}",
+                "{:<10} {:>9} {:>8} {:>6} {:>5} {:>14} {:>18} {:>18} {:>6}",
                 "backend",
                 "events",
+                "order",
                 "batch",
                 "runs",
                 "store ev/s",
@@ -132,9 +149,13 @@ pub async fn run(cmd: BenchCommand, _config: &Config) -> anyhow::Result<()> {
             );
             for r in &results {
                 println!(
-                    "{:<10} {:>9} {:>6} {:>5} {:>14.0} {:>12.0} ({}x) {:>18.0} {:>6.2}",
+                    "{:<10} {:>9} {:>8} {:>6} {:>5} {:>14.0} {:>12.0} ({}x) {:>18.0} {:>6.2}",
                     r.backend,
                     r.events,
+                    match r.order {
+                        Order::Contact => "contact",
+                        Order::Time => "time",
+                    },
                     r.batch,
                     r.runs,
                     r.orchard_events_per_s,
@@ -365,6 +386,7 @@ struct Shape {
     runs: usize,
     concurrency: usize,
     scoring: bool,
+    order: Order,
 }
 
 async fn ingest(
@@ -378,6 +400,7 @@ async fn ingest(
         runs,
         concurrency,
         scoring,
+        order,
     } = shape;
     let now = Utc::now().duration_trunc(TimeDelta::days(1))?;
     let settings = DemoSettings {
@@ -387,7 +410,11 @@ async fn ingest(
     };
     let company = demo::company(&settings);
     let mut generated = demo::contact_batch(&settings, &company, 0..contacts);
-    let events: Vec<NewEvent> = std::mem::take(&mut generated.events);
+    let mut events: Vec<NewEvent> = std::mem::take(&mut generated.events);
+    if order == Order::Time {
+        // Stable: a contact's events at one instant keep their order.
+        events.sort_by_key(|e| e.at);
+    }
     let (mut orchard, mut api, mut baseline) = (Vec::new(), Vec::new(), Vec::new());
     let mut latency = None;
     let bodies = api_bodies(&events, batch)?;
@@ -496,6 +523,7 @@ async fn ingest(
         api_events_per_s: a,
         concurrency,
         scoring,
+        order,
         visible_p50_ms: latency.map(|l| l.0),
         visible_p99_ms: latency.map(|l| l.1),
         baseline_events_per_s: b,

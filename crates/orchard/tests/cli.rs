@@ -470,6 +470,8 @@ fn the_benchmarks_run_and_report_their_baselines() {
         "--runs",
         "1",
         "--scoring",
+        "--order",
+        "time",
         "--format",
         "json",
     ]);
@@ -481,6 +483,7 @@ fn the_benchmarks_run_and_report_their_baselines() {
     let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(r[0]["backend"], "sqlite");
     assert!(r[0]["baseline_events_per_s"].as_f64().unwrap() > 0.0 && r[0]["scoring"] == true);
+    assert_eq!(r[0]["order"], "time");
     let out = bench(&[
         "bench",
         "rebuild",
