@@ -217,10 +217,13 @@ impl ContactStore for SqlStore {
                 .map_err(backend_err)?;
             found_by_email(&rows, &mut out)?;
         }
-        let missing: Vec<&(Email, DateTime<Utc>)> = emails
+        let mut missing: Vec<&(Email, DateTime<Utc>)> = emails
             .iter()
             .filter(|(e, _)| !out.contains_key(e))
             .collect();
+        // In one order for every writer: on PostgreSQL two batches inserting the same new
+        // emails in different orders would wait on each other's unique-index entries.
+        missing.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
         if missing.is_empty() {
             return Ok(out);
         }

@@ -267,6 +267,33 @@ async fn upsert_row(
     upsert_by_key(tx, table, &key, &cols, vals, extra).await
 }
 
+/// On PostgreSQL, takes the rows of the existing contacts the records update, in the order every
+/// refresh takes them (`derive::lock_contacts`): updated one by one in file order, they could
+/// otherwise wait in a cycle with an append touching the same contacts.
+async fn lock_imported_contacts(
+    tx: &mut AnyConnection,
+    dialect: Dialect,
+    records: &[(usize, Record)],
+) -> StoreResult<()> {
+    if dialect != Dialect::Postgres {
+        return Ok(());
+    }
+    let emails: Vec<&str> = records
+        .iter()
+        .filter_map(|(_, r)| match r {
+            Record::Contact(c) => Some(c.email.as_str()),
+            _ => None,
+        })
+        .collect();
+    let mut ids = Vec::new();
+    for chunk in emails.chunks(dialect.rows_per_statement(1)) {
+        let mut q = Sql::new("SELECT id FROM contacts WHERE email IN ");
+        q.list(chunk.iter().copied());
+        ids.extend(crate::derive::ids_of(tx, q).await?);
+    }
+    crate::derive::lock_contacts(tx, dialect, &ids).await
+}
+
 #[async_trait]
 impl ImportStore for SqlStore {
     #[tracing::instrument(skip_all, fields(rows = records.len()))]
@@ -279,6 +306,7 @@ impl ImportStore for SqlStore {
         let mut resolver = Resolver::default();
         let mut changed_contacts = Vec::new();
         let mut tx = self.begin().await?;
+        lock_imported_contacts(&mut tx, self.dialect(), records).await?;
         for (row, r) in records {
             let links = match r {
                 Record::Deal(_, l)

@@ -101,6 +101,8 @@ async fn checkpointer(pool: AnyPool, writers: Arc<tokio::sync::Mutex<()>>) {
             return;
         }
         let mut result = checkpoint(&pool).await;
+        // Even when the first pass reports every frame copied, a writer may have added more
+        // while it ran; the second pass, with writers held, makes sure of it.
         if let Ok(frames) = result
             && frames > RESTART_AT
         {

@@ -46,6 +46,7 @@ macro_rules! conformance_tests {
             decayed_points_are_taken_on_time_with_no_new_event,
             a_rebuild_in_chunks_equals_refreshing_contacts_one_by_one,
             concurrent_batches_for_one_contact_converge,
+            an_import_beside_appends_to_the_same_contacts_finishes,
             segment_members_match_a_brute_force_count_after_random_events,
             a_contact_leaves_a_window_segment_when_time_passes,
             stages_follow_the_rules_and_respect_a_manual_change,
@@ -468,6 +469,16 @@ pub async fn ensure_contacts_creates_only_the_missing<S: Store>(s: &S) {
         present.into_iter().collect::<Vec<_>>(),
         vec![(known, known)]
     );
+
+    // Two batches naming the same new emails in opposite orders, at once: both finish (on
+    // PostgreSQL neither waits on the other's uncommitted unique-index entries in a cycle)
+    // and agree on every id.
+    let forward: Vec<(Email, DateTime<Utc>)> = (0..300)
+        .map(|i| (email(&format!("both{i}@example.com")), t(7_000)))
+        .collect();
+    let backward: Vec<(Email, DateTime<Utc>)> = forward.iter().rev().cloned().collect();
+    let (a, b) = tokio::join!(s.ensure_contacts(&forward), s.ensure_contacts(&backward));
+    assert_eq!(a.unwrap(), b.unwrap());
 }
 
 fn magnet(slug: &str, stage: FunnelStage) -> LeadMagnet {
@@ -1222,6 +1233,62 @@ pub async fn concurrent_batches_for_one_contact_converge<S: Store>(s: &S) {
             entered, 1,
             "round {round}: entered the segment {entered} times"
         );
+    }
+}
+
+/// An import updating contacts in file order while appends touch the same contacts: both
+/// finish. On PostgreSQL the import takes the rows in the order every refresh does, so neither
+/// waits on the other in a cycle and is aborted as a deadlock victim.
+pub async fn an_import_beside_appends_to_the_same_contacts_finishes<S: Store>(s: &S) {
+    use orchard_core::import::Record;
+    let now = Utc::now();
+    let mut ids = Vec::new();
+    for i in 0..40 {
+        let (id, _) = s
+            .upsert_contact(&NewContact::new(
+                email(&format!("imp{i}@example.com")),
+                now - Duration::days(50),
+            ))
+            .await
+            .unwrap();
+        ids.push(id);
+    }
+    for round in 0..3 {
+        // The file names the contacts newest first: against the id order.
+        let records: Vec<(usize, Record)> = (0..40)
+            .rev()
+            .enumerate()
+            .map(|(row, i)| {
+                let mut c = NewContact::new(
+                    email(&format!("imp{i}@example.com")),
+                    now - Duration::days(50),
+                );
+                c.details.first_name = Some(format!("Round{round}"));
+                (row + 2, Record::Contact(Box::new(c)))
+            })
+            .collect();
+        let batch = |w: usize| -> Vec<NewEvent> {
+            ids.iter()
+                .enumerate()
+                .map(|(k, id)| {
+                    event(
+                        &format!("imp-{round}-{w}-{k}"),
+                        "email_opened",
+                        Some(*id),
+                        ms(now - Duration::days(10)),
+                    )
+                })
+                .collect()
+        };
+        let (first, second) = (batch(0), batch(1));
+        let (imported, a, b) = tokio::join!(
+            s.import(&records, false),
+            s.append_events(&first),
+            s.append_events(&second),
+        );
+        assert_eq!(imported.unwrap().counts.updated, 40, "round {round}");
+        a.unwrap();
+        b.unwrap();
     }
 }
 
