@@ -457,9 +457,8 @@ struct Replay<'a> {
 }
 
 impl Replay<'_> {
-    /// Re-evaluates state and disqualifying rules at `now` over `events`, recording flips.
-    /// Decides the state rules as of `now` over `events`; `cause` holds the events at `now`
-    /// (none when only time has passed).
+    /// Decides the state and disqualifying rules as of `now` over `events`, recording flips;
+    /// `cause` holds the events at `now` (none when only time has passed).
     fn states(&mut self, events: &[Event], now: DateTime<Utc>, cause: &[Event]) {
         let s = Subject {
             contact: self.contact,

@@ -257,11 +257,7 @@ impl ContactStore for SqlStore {
             }
             let mut find = Sql::new(FIND_BY_EMAIL);
             find.list(chunk.iter().map(|(e, _)| e.as_str()));
-            let rows = find
-                .query(self.dialect)
-                .fetch_all(&mut *tx)
-                .await
-                .map_err(backend_err)?;
+            let rows = find.fetch_all_in(&mut tx).await?;
             found_by_email(&rows, &mut out)?;
         }
         tx.commit().await?;

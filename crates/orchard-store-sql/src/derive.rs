@@ -82,10 +82,8 @@ fn account_from_row(row: &AnyRow) -> StoreResult<Account> {
 /// The segments, compiled, in id order.
 pub(crate) async fn segments_in(tx: &mut AnyConnection) -> StoreResult<Vec<Segment>> {
     let sql = Sql::new("SELECT id, name, filter, created_at FROM segments ORDER BY id");
-    sql.query(Dialect::of(tx))
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(backend_err)?
+    sql.fetch_all_in(&mut *tx)
+        .await?
         .iter()
         .map(segment_from_row)
         .collect()
@@ -106,10 +104,8 @@ pub(crate) fn segment_from_row(row: &AnyRow) -> StoreResult<Segment> {
 
 /// The `id` column of a query's rows.
 pub(crate) async fn ids_of(conn: &mut AnyConnection, sql: Sql) -> StoreResult<Vec<i64>> {
-    sql.query(Dialect::of(conn))
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(backend_err)?
+    sql.fetch_all_in(&mut *conn)
+        .await?
         .iter()
         .map(|r| get(r, "id"))
         .collect()
@@ -173,10 +169,7 @@ pub(crate) async fn lock_contacts(
         let mut q = Sql::new("SELECT id FROM contacts WHERE id IN ");
         q.list(chunk.iter().copied())
             .push(" ORDER BY id FOR NO KEY UPDATE");
-        q.query(dialect)
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(backend_err)?;
+        q.fetch_all_in(&mut *tx).await?;
     }
     Ok(())
 }
@@ -211,7 +204,7 @@ pub(crate) async fn refresh_locked(
     // contacts and a chunk's writes are not read by the next one's load.
     let mut chunks = ids.chunks(CHUNK);
     let mut next = match chunks.next() {
-        Some(c) => Some(load_chunk(tx, dialect, &what, c).await?),
+        Some(c) => Some(load_chunk(tx, &what, c).await?),
         None => None,
     };
     while let Some(loaded) = next.take() {
@@ -220,7 +213,7 @@ pub(crate) async fn refresh_locked(
             Some(following) => {
                 let w = Arc::clone(&what);
                 let deciding = tokio::task::spawn_blocking(move || decide(&w, loaded, now));
-                next = Some(load_chunk(tx, dialect, &what, following).await?);
+                next = Some(load_chunk(tx, &what, following).await?);
                 deciding
                     .await
                     .map_err(|e| StoreError::Backend(Box::new(e)))??
@@ -304,12 +297,7 @@ async fn load_packed(
         events: HashMap::new(),
         packed: Vec::new(),
     };
-    for row in q
-        .query(Dialect::of(tx))
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(backend_err)?
-    {
+    for row in q.fetch_all_in(&mut *tx).await? {
         let c = contact_from_row(&row)?;
         out.stored.insert(
             c.id.get(),
@@ -337,12 +325,7 @@ async fn load_packed(
              service_hours, cost_to_serve, created_at FROM accounts WHERE id IN ",
         );
         q.list(account_ids);
-        for row in q
-            .query(Dialect::of(tx))
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(backend_err)?
-        {
+        for row in q.fetch_all_in(&mut *tx).await? {
             let a = account_from_row(&row)?;
             out.accounts.insert(a.id, a);
         }
@@ -373,12 +356,7 @@ async fn load_packed(
     q.list(live.iter().copied());
     types(&mut q);
     q.push(" GROUP BY e.contact_id");
-    for row in q
-        .query(dialect)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(backend_err)?
-    {
+    for row in q.fetch_all_in(&mut *tx).await? {
         out.packed.push((get(&row, "owner")?, get(&row, "events")?));
     }
     // The rarer rest, row by row: events of contacts merged into these, and anonymous events
@@ -398,12 +376,7 @@ async fn load_packed(
     ))
     .list(live.iter().copied());
     types(&mut q);
-    for row in q
-        .query(Dialect::of(tx))
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(backend_err)?
-    {
+    for row in q.fetch_all_in(&mut *tx).await? {
         out.events
             .entry(get(&row, "owner")?)
             .or_default()
@@ -463,7 +436,6 @@ struct Loaded {
 
 async fn load_chunk(
     tx: &mut AnyConnection,
-    dialect: Dialect,
     what: &Derivations,
     ids: &[ContactId],
 ) -> StoreResult<Loaded> {
@@ -484,12 +456,7 @@ async fn load_chunk(
         "SELECT contact_id, status, created_at, closed_at FROM deals WHERE contact_id IN ",
     );
     q.list(loaded.live.iter().copied());
-    for row in q
-        .query(dialect)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(backend_err)?
-    {
+    for row in q.fetch_all_in(&mut *tx).await? {
         let status: String = get(&row, "status")?;
         loaded
             .deals
@@ -509,12 +476,7 @@ async fn load_chunk(
         let mut q =
             Sql::new("SELECT segment_id, contact_id FROM segment_members WHERE contact_id IN ");
         q.list(loaded.live.iter().copied());
-        for row in q
-            .query(dialect)
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(backend_err)?
-        {
+        for row in q.fetch_all_in(&mut *tx).await? {
             loaded
                 .members
                 .insert((get(&row, "segment_id")?, get(&row, "contact_id")?));

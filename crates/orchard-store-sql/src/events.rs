@@ -117,12 +117,7 @@ pub(crate) async fn append_in(
         rows,
         "ON CONFLICT (client_id) DO NOTHING RETURNING seq, client_id",
     ) {
-        for row in sql
-            .query(dialect)
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(backend_err)?
-        {
+        for row in sql.fetch_all_in(&mut *tx).await? {
             stored_ids.insert(get(&row, "client_id")?, get(&row, "seq")?);
         }
     }

@@ -96,11 +96,7 @@ impl Resolver {
             .arg(lower.as_str())
             .push(" OR lower(name) = ")
             .arg(lower.as_str());
-        let rows = q
-            .query(Dialect::of(tx))
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(backend_err)?;
+        let rows = q.fetch_all_in(&mut *tx).await?;
         let mut candidates = Vec::with_capacity(rows.len());
         for r in rows {
             let id: i64 = r.try_get(0).map_err(backend_err)?;

@@ -370,6 +370,18 @@ impl Sql {
         out
     }
 
+    /// Every row of this query, run on `conn` (a transaction, or a connection of its own).
+    pub(crate) async fn fetch_all_in(
+        self,
+        conn: &mut sqlx::AnyConnection,
+    ) -> StoreResult<Vec<AnyRow>> {
+        let dialect = Dialect::of(conn);
+        self.query(dialect)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(backend_err)
+    }
+
     pub(crate) fn query(self, dialect: Dialect) -> Query<'static, Any, AnyArguments> {
         // Statements are prepared once and cached by their text, with the parameter types of
         // their first run, so a NULL must carry the same type as a value in its place would.
