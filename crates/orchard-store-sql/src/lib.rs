@@ -69,37 +69,127 @@ pub struct SqlStore {
     /// order, instead of meeting SQLite's busy handler, which sleeps 1, 2, 5, 10… ms between
     /// retries and so leaves the database idle after each commit (with two clients sending
     /// batches the API path lost about a tenth of its rate to those sleeps). Other processes
-    /// still queue on the busy timeout.
-    writer: Arc<tokio::sync::Mutex<()>>,
+    /// still queue on the busy timeout. The turn comes with the connection every writer uses
+    /// (see [`Writer`]).
+    writer: Arc<tokio::sync::Mutex<Writer>>,
 }
 
-/// A write transaction, holding the writer's turn on SQLite until it commits or is dropped.
-/// Derefs to the connection, as `sqlx::Transaction` does.
-pub(crate) struct WriteTx {
-    tx: sqlx::Transaction<'static, Any>,
-    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+/// SQLite's writer connection, kept from one write transaction to the next. SQLite drops a
+/// connection's whole page cache when it begins a transaction and finds that another
+/// connection has written since its last one, and sqlx's pool hands its idle connections out in
+/// turn, so a writer drawn from the pool started nearly every transaction with a cold cache and
+/// read every page it touched back from the file (`pread` and copies were a tenth of a
+/// time-ordered ingest profile). Writes made on this connection leave its cache warm.
+#[derive(Debug, Default)]
+pub struct Writer {
+    /// Taken out of the pool (`detach`), so that it counts against nothing and closing the pool
+    /// does not wait for it; opened on first use and again after a failure.
+    conn: Option<sqlx::AnyConnection>,
+}
+
+/// A write transaction, holding the writer's turn on SQLite until it commits, rolls back or is
+/// dropped. Derefs to the connection, as `sqlx::Transaction` does.
+pub(crate) struct WriteTx(Open);
+
+enum Open {
+    /// PostgreSQL: a transaction on any pooled connection; its writers run side by side.
+    Pooled(sqlx::Transaction<'static, Any>),
+    /// SQLite: `BEGIN IMMEDIATE` on the writer connection, which the turn guards. `None` once
+    /// finished.
+    Turn(Option<tokio::sync::OwnedMutexGuard<Writer>>),
 }
 
 impl WriteTx {
     pub(crate) async fn commit(self) -> StoreResult<()> {
-        self.tx.commit().await.map_err(backend_err)
+        self.finish("COMMIT").await
     }
 
     pub(crate) async fn rollback(self) -> StoreResult<()> {
-        self.tx.rollback().await.map_err(backend_err)
+        self.finish("ROLLBACK").await
+    }
+
+    async fn finish(mut self, verb: &'static str) -> StoreResult<()> {
+        match &mut self.0 {
+            Open::Pooled(_) => {
+                let Open::Pooled(tx) = std::mem::replace(&mut self.0, Open::Turn(None)) else {
+                    unreachable!("matched above")
+                };
+                if verb == "COMMIT" {
+                    tx.commit().await
+                } else {
+                    tx.rollback().await
+                }
+                .map_err(backend_err)
+            }
+            Open::Turn(turn) => {
+                let mut turn = turn.take().expect("a transaction is finished once");
+                let conn = turn
+                    .conn
+                    .as_mut()
+                    .expect("an open transaction has its connection");
+                let done = sqlx::Executor::execute(&mut *conn, verb).await;
+                if done.is_err() {
+                    // Whatever state the connection is in, the next writer starts on a new one
+                    // (closing this one rolls back anything still open).
+                    turn.conn = None;
+                }
+                done.map(|_| ()).map_err(backend_err)
+            }
+        }
+    }
+}
+
+impl Drop for WriteTx {
+    /// A transaction dropped unfinished (an error path) is rolled back before the next writer
+    /// gets the turn. Rolling back needs the connection's thread, so it runs on a task that
+    /// holds the turn meanwhile; with no runtime left, the connection is closed instead, which
+    /// rolls back too. (PostgreSQL's `sqlx::Transaction` does its own rollback on drop.)
+    fn drop(&mut self) {
+        let Open::Turn(turn) = &mut self.0 else {
+            return;
+        };
+        let Some(mut turn) = turn.take() else {
+            return;
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(async move {
+                    if let Some(conn) = turn.conn.as_mut()
+                        && sqlx::Executor::execute(&mut *conn, "ROLLBACK")
+                            .await
+                            .is_err()
+                    {
+                        turn.conn = None;
+                    }
+                });
+            }
+            Err(_) => turn.conn = None,
+        }
     }
 }
 
 impl std::ops::Deref for WriteTx {
     type Target = sqlx::AnyConnection;
     fn deref(&self) -> &Self::Target {
-        &self.tx
+        match &self.0 {
+            Open::Pooled(tx) => tx,
+            Open::Turn(turn) => turn
+                .as_ref()
+                .and_then(|t| t.conn.as_ref())
+                .expect("an open transaction has its connection"),
+        }
     }
 }
 
 impl std::ops::DerefMut for WriteTx {
     fn deref_mut(&mut self) -> &mut Self::Target {
-        &mut self.tx
+        match &mut self.0 {
+            Open::Pooled(tx) => tx,
+            Open::Turn(turn) => turn
+                .as_mut()
+                .and_then(|t| t.conn.as_mut())
+                .expect("an open transaction has its connection"),
+        }
     }
 }
 
@@ -126,20 +216,32 @@ impl SqlStore {
 
     /// The queue this process's SQLite writers take turns on (see `SqlStore::begin`), for
     /// upkeep that must run while no writer is active.
-    pub fn writer_queue(&self) -> Arc<tokio::sync::Mutex<()>> {
+    pub fn writer_queue(&self) -> Arc<tokio::sync::Mutex<Writer>> {
         Arc::clone(&self.writer)
     }
 
-    /// Begins a write transaction; on SQLite, once this process's previous writer is done.
+    /// Begins a write transaction; on SQLite, once this process's previous writer is done, on
+    /// the writer connection, with the write lock taken at once (`IMMEDIATE`: a deferred
+    /// transaction that reads first can find another process has written meanwhile and fail
+    /// instead of waiting for its turn).
     pub(crate) async fn begin(&self) -> StoreResult<WriteTx> {
-        let turn = match self.dialect {
-            Dialect::Sqlite => Some(Arc::clone(&self.writer).lock_owned().await),
-            Dialect::Postgres => None,
+        if self.dialect == Dialect::Postgres {
+            let tx = self.pool.begin().await.map_err(backend_err)?;
+            return Ok(WriteTx(Open::Pooled(tx)));
+        }
+        let mut turn = Arc::clone(&self.writer).lock_owned().await;
+        let conn = match &mut turn.conn {
+            Some(conn) => conn,
+            empty => {
+                let pooled = self.pool.acquire().await.map_err(backend_err)?;
+                empty.insert(pooled.detach())
+            }
         };
-        Ok(WriteTx {
-            tx: self.pool.begin().await.map_err(backend_err)?,
-            _turn: turn,
-        })
+        if let Err(e) = sqlx::Executor::execute(&mut *conn, "BEGIN IMMEDIATE").await {
+            turn.conn = None;
+            return Err(backend_err(e));
+        }
+        Ok(WriteTx(Open::Turn(Some(turn))))
     }
 
     /// Ties a backend's background task to this store: it is aborted when the store and all
@@ -466,22 +568,41 @@ mod tests {
 
     #[tokio::test]
     async fn sqlite_writers_take_turns_and_a_dropped_transaction_gives_its_turn_back() {
+        async fn rows(tx: &mut WriteTx) -> i64 {
+            sqlx::query_scalar::<_, i64>("SELECT count(*) FROM mark")
+                .fetch_one(&mut **tx)
+                .await
+                .expect("the table the first writer made")
+        }
         let store = sqlite_in_memory().await;
-        let first = store.begin().await.expect("first writer");
+        let mut first = store.begin().await.expect("first writer");
+        // A table of this connection alone (each connection to `:memory:` is its own
+        // database): the writers after this one see it only on the same connection.
+        sqlx::query("CREATE TEMP TABLE mark (x INTEGER)")
+            .execute(&mut *first)
+            .await
+            .expect("create");
         // The second writer waits for the first, however long it holds the turn.
         let waiting = tokio::time::timeout(Duration::from_millis(100), store.begin()).await;
         assert!(waiting.is_err(), "a second writer began beside the first");
         first.commit().await.expect("commit");
-        let second = tokio::time::timeout(Duration::from_secs(5), store.begin())
+        let mut second = tokio::time::timeout(Duration::from_secs(5), store.begin())
             .await
             .expect("the turn passes on after a commit")
             .expect("second writer");
-        // A transaction dropped on an error path (never committed) gives the turn back too.
+        assert_eq!(rows(&mut second).await, 0, "writers share one connection");
+        sqlx::query("INSERT INTO mark VALUES (1)")
+            .execute(&mut *second)
+            .await
+            .expect("insert");
+        // A transaction dropped on an error path (never committed) is rolled back and gives
+        // the turn back.
         drop(second);
-        let third = tokio::time::timeout(Duration::from_secs(5), store.begin())
+        let mut third = tokio::time::timeout(Duration::from_secs(5), store.begin())
             .await
             .expect("the turn passes on after a drop")
             .expect("third writer");
+        assert_eq!(rows(&mut third).await, 0, "a dropped writer's rows stayed");
         third.rollback().await.expect("rollback");
         // Clones share the turn: they are the same store.
         let clone = store.clone();

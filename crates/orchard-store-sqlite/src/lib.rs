@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use orchard_store::StoreError;
-use orchard_store_sql::{Dialect, SqlStore, pool_options};
+use orchard_store_sql::{Dialect, SqlStore, Writer, pool_options};
 use sqlx::{AnyPool, Executor, Row};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -91,7 +91,7 @@ const RESTART_AT: i64 = 4_096;
 /// WAL grew past 500 MB. So when it holds more than `RESTART_AT` frames, a second pass runs in
 /// the writers' queue, copying only what arrived during the first; the next writer then starts
 /// the WAL from its beginning (`journal_size_limit` trims the file).
-async fn checkpointer(pool: AnyPool, writers: Arc<tokio::sync::Mutex<()>>) {
+async fn checkpointer(pool: AnyPool, writers: Arc<tokio::sync::Mutex<Writer>>) {
     let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut warned = false;
