@@ -363,8 +363,16 @@ impl ContactStore for SqlStore {
         at: DateTime<Utc>,
     ) -> StoreResult<Contact> {
         let mut tx = self.begin().await?;
-        // Both rows, in the order every refresh takes them.
-        crate::derive::lock_contacts(&mut tx, self.dialect, &[keep.get(), other.get()]).await?;
+        // Both rows and those merged into `other` before (they are repointed below), in the
+        // id order every refresh takes rows in.
+        if self.dialect == Dialect::Postgres {
+            let mut rows = Sql::new("SELECT id FROM contacts WHERE id IN ");
+            rows.list([keep.get(), other.get()])
+                .push(" OR merged_into = ")
+                .arg(other.get())
+                .push(" ORDER BY id FOR NO KEY UPDATE");
+            rows.fetch_all_in(&mut tx).await?;
+        }
         let mut load = async |id: ContactId| -> StoreResult<(Contact, Option<i64>, Attribution)> {
             let mut sql = Sql::new(SELECT_WITH_MERGE);
             sql.push(" WHERE id = ").arg(id.get());

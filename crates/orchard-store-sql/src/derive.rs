@@ -174,6 +174,66 @@ pub(crate) async fn lock_contacts(
     Ok(())
 }
 
+/// The live contacts that events logged for `ids` count for: each id itself, or the contact it
+/// was merged into (merges point straight at the survivor), with the rows of both taken for
+/// the caller's transaction as `lock_contacts` takes them. An API batch resolves its contacts
+/// before its transaction begins, so a merge can land in between; the events then stay logged
+/// for the merged contact (its timeline is the survivor's) and it is the survivor whose state
+/// they change. Each id maps to the contact it lives on.
+pub(crate) async fn lock_live(
+    tx: &mut AnyConnection,
+    dialect: Dialect,
+    ids: &[i64],
+) -> StoreResult<HashMap<i64, i64>> {
+    async fn merged_into(
+        tx: &mut AnyConnection,
+        dialect: Dialect,
+        ids: &[i64],
+        lock: bool,
+    ) -> StoreResult<Vec<(i64, Option<i64>)>> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(dialect.rows_per_statement(1)) {
+            let mut q = Sql::new("SELECT id, merged_into FROM contacts WHERE id IN ");
+            q.list(chunk.iter().copied()).push(" ORDER BY id");
+            if lock {
+                q.push(" FOR NO KEY UPDATE");
+            }
+            for row in q.fetch_all_in(&mut *tx).await? {
+                out.push((get(&row, "id")?, get(&row, "merged_into")?));
+            }
+        }
+        Ok(out)
+    }
+    let mut wanted: std::collections::BTreeSet<i64> = ids.iter().copied().collect();
+    let lock = dialect == Dialect::Postgres;
+    // Survivors are taken in a second round, after the rows that name them and so out of id
+    // order; PostgreSQL reports the rare cycle that can make as a deadlock, which fails the
+    // batch cleanly. Once taken, a row's `merged_into` stays as read until this transaction
+    // ends (a merge takes the rows it changes).
+    let mut seen: HashMap<i64, Option<i64>> = HashMap::with_capacity(wanted.len());
+    for _ in 0..3 {
+        let todo: Vec<i64> = wanted
+            .iter()
+            .copied()
+            .filter(|id| !seen.contains_key(id))
+            .collect();
+        if todo.is_empty() {
+            break;
+        }
+        for (id, into) in merged_into(tx, dialect, &todo, lock).await? {
+            seen.insert(id, into);
+            wanted.extend(into);
+        }
+        for id in todo {
+            seen.entry(id).or_insert(None);
+        }
+    }
+    Ok(ids
+        .iter()
+        .map(|id| (*id, seen.get(id).copied().flatten().unwrap_or(*id)))
+        .collect())
+}
+
 /// Recomputes the derived state of `ids` (scores with the live rule set, segment memberships)
 /// as of `now`, inside the caller's transaction, having taken their rows (`lock_contacts`).
 pub(crate) async fn refresh_in(

@@ -141,12 +141,21 @@ pub(crate) async fn append_in(
         }
     }
     // The contacts' rows first, in id order (see `lock_contacts`): the update below would
-    // otherwise lock them in any order, and skips those whose last activity is later anyway.
-    let latest: Vec<(i64, i64)> = latest.into_iter().collect();
-    let ids: Vec<i64> = latest.iter().map(|(c, _)| *c).collect();
-    crate::derive::lock_contacts(tx, dialect, &ids).await?;
+    // otherwise lock them in any order. Events of a contact merged since its batch was
+    // resolved count for the survivor (`lock_live`).
+    let ids: Vec<i64> = latest.keys().copied().collect();
+    let live = crate::derive::lock_live(tx, dialect, &ids).await?;
+    let mut on_live: HashMap<i64, i64> = HashMap::with_capacity(latest.len());
+    for (c, at) in latest {
+        let t = on_live
+            .entry(live.get(&c).copied().unwrap_or(c))
+            .or_insert(i64::MIN);
+        *t = (*t).max(at);
+    }
+    let mut latest: Vec<(i64, i64)> = on_live.into_iter().collect();
+    latest.sort_unstable();
     // One statement per few hundred contacts, not one per contact: on PostgreSQL each
-    // statement is a network round trip.
+    // statement is a network round trip. It skips contacts whose last activity is later.
     for chunk in latest.chunks(dialect.rows_per_statement(2)) {
         let mut up = Sql::new("WITH v(id, at) AS (VALUES ");
         for (i, (contact, at)) in chunk.iter().enumerate() {

@@ -42,6 +42,7 @@ macro_rules! conformance_tests {
             a_second_import_of_the_same_rows_changes_nothing,
             imported_deals_revenue_and_activities_resolve_their_links,
             merging_two_contacts_keeps_both_timelines,
+            events_for_a_contact_merged_meanwhile_count_for_its_survivor,
             scores_follow_each_event_and_the_passing_of_time,
             decayed_points_are_taken_on_time_with_no_new_event,
             a_rebuild_in_chunks_equals_refreshing_contacts_one_by_one,
@@ -931,6 +932,50 @@ pub async fn merging_two_contacts_keeps_both_timelines<S: Store>(s: &S) {
             .await,
         Err(StoreError::NotFound)
     ));
+}
+
+/// An API batch resolves its contacts before its transaction begins, so a merge can land in
+/// between: the events stay logged for the merged contact, and the survivor's score, segments
+/// and last activity take them in as the append returns, as a refresh from the log would.
+pub async fn events_for_a_contact_merged_meanwhile_count_for_its_survivor<S: Store>(s: &S) {
+    use orchard_core::{scoring, segment};
+    let now = Utc::now();
+    let ago = |days: i64| now - Duration::days(days);
+    s.save_rule_set(&scoring::seed(), true, now).await.unwrap();
+    let clickers = segment::define("clickers", "count(email_clicked) >= 1", now).unwrap();
+    s.create_segment(&clickers, now).await.unwrap();
+    let (keep, _) = s
+        .upsert_contact(&NewContact::new(email("bo@work.com"), ago(20)))
+        .await
+        .unwrap();
+    let (other, _) = s
+        .upsert_contact(&NewContact::new(email("bo@home.com"), ago(20)))
+        .await
+        .unwrap();
+    s.append_events(&[event("o1", "email_opened", Some(keep), ms(ago(10)))])
+        .await
+        .unwrap();
+    s.merge_contacts(keep, other, ago(5)).await.unwrap();
+
+    // Resolved to `other` before the merge, appended after it.
+    let late = [
+        event("late-click", "email_clicked", Some(other), ms(ago(2))),
+        event("late-open", "email_opened", Some(other), ms(ago(1))),
+    ];
+    let outcome = s.append_events(&late).await.unwrap();
+    assert_eq!(outcome.stored.len(), 2);
+    let survivor = s.contact(keep).await.unwrap();
+    assert_eq!(survivor.score, 20, "open 5 + click 10 + open 5");
+    assert_eq!(
+        survivor.last_activity_at.map(ms),
+        Some(ms(ago(1))),
+        "the survivor's last activity"
+    );
+    let live = derived_state(s, keep).await;
+    assert_eq!(live.segments, ["clickers"]);
+    assert!(live.changes.iter().any(|c| c.rule_id == "clicked"));
+    s.refresh(&[keep], now).await.unwrap();
+    assert_eq!(derived_state(s, keep).await, live, "what a refresh gives");
 }
 
 /// With the seed preset live, each appended event moves the score before the append returns;
