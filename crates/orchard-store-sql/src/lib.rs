@@ -72,7 +72,13 @@ pub struct SqlStore {
     /// still queue on the busy timeout. The turn comes with the connection every writer uses
     /// (see [`Writer`]).
     writer: Arc<tokio::sync::Mutex<Writer>>,
+    /// How long a writer waits for its turn before giving up with `StoreError::Busy`, so that
+    /// a request never hangs behind a queue that does not move.
+    writer_wait: Duration,
 }
+
+/// The default `SqlStore::with_writer_wait`: as long as the pool waits for a connection.
+const WRITER_WAIT: Duration = Duration::from_secs(30);
 
 /// SQLite's writer connection, kept from one write transaction to the next. SQLite drops a
 /// connection's whole page cache when it begins a transaction and finds that another
@@ -211,7 +217,16 @@ impl SqlStore {
             dialect,
             upkeep: None,
             writer: Arc::default(),
+            writer_wait: WRITER_WAIT,
         }
+    }
+
+    /// How long a SQLite writer waits for its turn before the call fails with
+    /// `StoreError::Busy`, changing nothing (default 30 s).
+    #[must_use]
+    pub fn with_writer_wait(mut self, wait: Duration) -> Self {
+        self.writer_wait = wait;
+        self
     }
 
     /// The queue this process's SQLite writers take turns on (see `SqlStore::begin`), for
@@ -229,7 +244,15 @@ impl SqlStore {
             let tx = self.pool.begin().await.map_err(backend_err)?;
             return Ok(WriteTx(Open::Pooled(tx)));
         }
-        let mut turn = Arc::clone(&self.writer).lock_owned().await;
+        let queue = Arc::clone(&self.writer).lock_owned();
+        let mut turn = tokio::time::timeout(self.writer_wait, queue)
+            .await
+            .map_err(|_| {
+                StoreError::Busy(format!(
+                    "other writes held the database for {} s; nothing was changed, try again",
+                    self.writer_wait.as_secs_f64()
+                ))
+            })?;
         let conn = match &mut turn.conn {
             Some(conn) => conn,
             empty => {
@@ -332,6 +355,24 @@ pub(crate) fn backend_err(e: sqlx::Error) -> StoreError {
         sqlx::Error::RowNotFound => StoreError::NotFound,
         sqlx::Error::Database(db) if db.is_unique_violation() => {
             StoreError::Conflict(db.message().to_owned())
+        }
+        // Transient, and the transaction they ended changed nothing: another process held
+        // SQLite's lock past the busy timeout (SQLITE_BUSY or SQLITE_LOCKED, with their
+        // extended codes), PostgreSQL broke a deadlock or a serialization conflict, or every
+        // pooled connection stayed in use.
+        sqlx::Error::Database(db)
+            if db.code().is_some_and(|c| {
+                matches!(c.as_ref(), "40P01" | "40001" | "55P03")
+                    || c.parse::<i32>().is_ok_and(|n| matches!(n & 0xff, 5 | 6))
+            }) =>
+        {
+            StoreError::Busy(format!(
+                "the database is busy ({}); try again",
+                db.message()
+            ))
+        }
+        sqlx::Error::PoolTimedOut => {
+            StoreError::Busy("every database connection stayed in use; try again".into())
         }
         _ => StoreError::Backend(Box::new(e)),
     }
@@ -614,6 +655,75 @@ mod tests {
             "a clone's writer did not hold the turn"
         );
         held.commit().await.expect("commit");
+
+        // A writer that cannot get its turn in time gives up, changing nothing.
+        let impatient = store.clone().with_writer_wait(Duration::from_millis(50));
+        let held = store.begin().await.expect("writer");
+        assert!(matches!(impatient.begin().await, Err(StoreError::Busy(_))));
+        held.commit().await.expect("commit");
+        impatient
+            .begin()
+            .await
+            .expect("its turn once the queue moves")
+            .rollback()
+            .await
+            .expect("rollback");
+    }
+
+    /// A database's error as a driver reports it: a code and a message.
+    #[derive(Debug)]
+    struct Reported(&'static str);
+
+    impl std::fmt::Display for Reported {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "error {}", self.0)
+        }
+    }
+
+    impl std::error::Error for Reported {}
+
+    impl sqlx::error::DatabaseError for Reported {
+        fn message(&self) -> &str {
+            "reported"
+        }
+        fn code(&self) -> Option<std::borrow::Cow<'_, str>> {
+            Some(self.0.into())
+        }
+        fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+            self
+        }
+        fn kind(&self) -> sqlx::error::ErrorKind {
+            sqlx::error::ErrorKind::Other
+        }
+    }
+
+    #[test]
+    fn transient_failures_are_busy_and_the_rest_are_backend_failures() {
+        let busy = |code| {
+            matches!(
+                backend_err(sqlx::Error::Database(Box::new(Reported(code)))),
+                StoreError::Busy(_)
+            )
+        };
+        // SQLITE_BUSY, SQLITE_BUSY_SNAPSHOT, SQLITE_LOCKED; PostgreSQL's deadlock,
+        // serialization failure and lock timeout.
+        for code in ["5", "517", "6", "40P01", "40001", "55P03"] {
+            assert!(busy(code), "{code} is transient");
+        }
+        // SQLITE_CORRUPT, SQLITE_FULL (13), a PostgreSQL syntax error.
+        for code in ["11", "13", "42601"] {
+            assert!(!busy(code), "{code} is not");
+        }
+        assert!(matches!(
+            backend_err(sqlx::Error::PoolTimedOut),
+            StoreError::Busy(_)
+        ));
     }
 
     #[test]

@@ -29,6 +29,10 @@ pub enum StoreError {
     Conflict(String),
     #[error("invalid input: {0}")]
     Invalid(String),
+    /// Too many writers were ahead for this one to get its turn in time; nothing was changed and
+    /// the same call can be made again shortly.
+    #[error("busy: {0}")]
+    Busy(String),
     /// The database could not be reached or failed; the cause is for the log, not the user.
     #[error("storage backend failed: {0}")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),

@@ -24,7 +24,8 @@ pub struct ErrorBody {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ErrorDetail {
     /// Stable, machine-readable: `bad_request`, `unauthorized`, `forbidden`, `not_found`,
-    /// `conflict`, `payload_too_large`, `internal`.
+    /// `conflict`, `payload_too_large`, `busy` (503 with `Retry-After`: nothing was changed,
+    /// send it again), `internal`.
     pub code: String,
     pub message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -78,6 +79,10 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound => Self::not_found("resource"),
             StoreError::Conflict(m) => Self::new(StatusCode::CONFLICT, "conflict", m),
             StoreError::Invalid(m) => Self::bad_request(m),
+            StoreError::Busy(m) => {
+                tracing::warn!(reason = %m, "turned a request away: the database is busy");
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, "busy", m)
+            }
             StoreError::Backend(cause) => {
                 tracing::error!(error = %cause, "storage failure");
                 Self::new(
@@ -99,6 +104,28 @@ impl IntoResponse for ApiError {
                 details: self.details,
             },
         };
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            // Nothing was changed: the same request can be sent again in a moment.
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("1"),
+            );
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_busy_store_is_a_503_to_send_again() {
+        let r = ApiError::from(StoreError::Busy("queue".into())).into_response();
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(r.headers()[axum::http::header::RETRY_AFTER], "1");
+        let other = ApiError::from(StoreError::Invalid("x".into())).into_response();
+        assert!(other.headers().get(axum::http::header::RETRY_AFTER).is_none());
     }
 }
