@@ -74,12 +74,7 @@ impl AuthStore for SqlStore {
                 .skip(1),
         );
         sql.push(" RETURNING id");
-        let row = sql
-            .query(self.dialect)
-            .fetch_one(self.pool())
-            .await
-            .map_err(backend_err)?;
-        Ok(UserId::new(get(&row, "id")?))
+        Ok(UserId::new(self.insert_returning_id(sql).await?))
     }
 
     async fn user_credentials(&self, email: &Email) -> StoreResult<Credentials> {
@@ -135,12 +130,7 @@ impl AuthStore for SqlStore {
             .push(", ")
             .arg(ms(Utc::now()))
             .push(") RETURNING id");
-        let row = sql
-            .query(self.dialect)
-            .fetch_one(self.pool())
-            .await
-            .map_err(backend_err)?;
-        Ok(TokenId::new(get(&row, "id")?))
+        Ok(TokenId::new(self.insert_returning_id(sql).await?))
     }
 
     async fn token_by_hash(&self, token_hash: &str) -> StoreResult<ApiToken> {
@@ -181,10 +171,7 @@ impl AuthStore for SqlStore {
             .push(", ")
             .arg(ms(s.expires_at))
             .push(")");
-        sql.query(self.dialect)
-            .execute(self.pool())
-            .await
-            .map_err(backend_err)?;
+        self.write(sql).await?;
         Ok(())
     }
 
@@ -203,21 +190,13 @@ impl AuthStore for SqlStore {
     async fn delete_session(&self, id_hash: &str) -> StoreResult<()> {
         let mut sql = Sql::new("DELETE FROM sessions WHERE id_hash = ");
         sql.arg(id_hash);
-        sql.query(self.dialect)
-            .execute(self.pool())
-            .await
-            .map_err(backend_err)?;
+        self.write(sql).await?;
         Ok(())
     }
 
     async fn purge_sessions(&self, now: DateTime<Utc>) -> StoreResult<u64> {
         let mut sql = Sql::new("DELETE FROM sessions WHERE expires_at <= ");
         sql.arg(ms(now));
-        Ok(sql
-            .query(self.dialect)
-            .execute(self.pool())
-            .await
-            .map_err(backend_err)?
-            .rows_affected())
+        self.write(sql).await
     }
 }

@@ -72,15 +72,6 @@ impl SqlStore {
             .map(map)
             .collect()
     }
-
-    async fn insert_returning_id(&self, sql: Sql) -> StoreResult<i64> {
-        let row = sql
-            .query(self.dialect)
-            .fetch_one(self.pool())
-            .await
-            .map_err(backend_err)?;
-        get(&row, "id")
-    }
 }
 
 #[async_trait]

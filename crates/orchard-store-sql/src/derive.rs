@@ -897,12 +897,8 @@ impl ScoringStore for SqlStore {
             Arg::Int(live.then(|| ms(at))),
         ])
         .push(" RETURNING version");
-        let row = ins
-            .query(self.dialect)
-            .fetch_one(self.pool())
-            .await
-            .map_err(backend_err)?;
-        get(&row, "version")
+        let rows = self.write_rows(ins).await?;
+        get(rows.first().ok_or(StoreError::NotFound)?, "version")
     }
 
     async fn live_rule_set(&self) -> StoreResult<Option<RuleSetVersion>> {

@@ -301,14 +301,54 @@ impl SqlStore {
             .ok_or(StoreError::NotFound)
     }
 
-    /// Runs a statement that must touch a row; none touched is `NotFound`.
-    pub(crate) async fn exec_expecting_row(&self, sql: Sql) -> StoreResult<()> {
+    /// Runs one writing statement in a transaction of its own and returns the rows it returns
+    /// (`RETURNING`). On SQLite it takes the writers' turn on the writer connection
+    /// (`SqlStore::begin`): on a pooled connection it met SQLite's busy handler beside a long
+    /// batch, whose sleeps are not a queue, and a login could wait out the busy timeout during
+    /// a steady import. PostgreSQL runs it on any pooled connection.
+    pub(crate) async fn write_rows(&self, sql: Sql) -> StoreResult<Vec<AnyRow>> {
+        if self.dialect == Dialect::Postgres {
+            return sql
+                .query(self.dialect)
+                .fetch_all(self.pool())
+                .await
+                .map_err(backend_err);
+        }
+        let mut tx = self.begin().await?;
+        let rows = sql.fetch_all_in(&mut tx).await?;
+        tx.commit().await?;
+        Ok(rows)
+    }
+
+    /// `write_rows` for a statement that returns nothing: the rows it changed.
+    pub(crate) async fn write(&self, sql: Sql) -> StoreResult<u64> {
+        if self.dialect == Dialect::Postgres {
+            return Ok(sql
+                .query(self.dialect)
+                .execute(self.pool())
+                .await
+                .map_err(backend_err)?
+                .rows_affected());
+        }
+        let mut tx = self.begin().await?;
         let done = sql
             .query(self.dialect)
-            .execute(self.pool())
+            .execute(&mut *tx)
             .await
             .map_err(backend_err)?;
-        if done.rows_affected() == 0 {
+        tx.commit().await?;
+        Ok(done.rows_affected())
+    }
+
+    /// `write_rows` for an `INSERT … RETURNING id`.
+    pub(crate) async fn insert_returning_id(&self, sql: Sql) -> StoreResult<i64> {
+        let rows = self.write_rows(sql).await?;
+        get(rows.first().ok_or(StoreError::NotFound)?, "id")
+    }
+
+    /// Runs a statement that must touch a row; none touched is `NotFound`.
+    pub(crate) async fn exec_expecting_row(&self, sql: Sql) -> StoreResult<()> {
+        if self.write(sql).await? == 0 {
             return Err(StoreError::NotFound);
         }
         Ok(())
@@ -321,10 +361,7 @@ impl orchard_store::SettingsStore for SqlStore {
         let mut ins = Sql::new("INSERT INTO settings (name, value) VALUES ");
         ins.list([name, candidate])
             .push(" ON CONFLICT (name) DO NOTHING");
-        ins.query(self.dialect)
-            .execute(&self.pool)
-            .await
-            .map_err(backend_err)?;
+        self.write(ins).await?;
         let mut sql = Sql::new("SELECT value FROM settings WHERE name = ");
         sql.arg(name);
         get(&self.one(sql).await?, "value")

@@ -55,12 +55,7 @@ impl SegmentStore for SqlStore {
             ms(segment.created_at).into(),
         ])
         .push(" RETURNING id");
-        let row = ins
-            .query(self.dialect)
-            .fetch_one(self.pool())
-            .await
-            .map_err(backend_err)?;
-        let id = SegmentId::new(get(&row, "id")?);
+        let id = SegmentId::new(self.insert_returning_id(ins).await?);
         // Everyone's membership (and due time) decided now, through the same path appends use.
         orchard_store::refresh_all(self, now, &|_| {}).await?;
         Ok(id)

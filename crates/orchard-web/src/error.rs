@@ -126,6 +126,11 @@ mod tests {
         assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(r.headers()[axum::http::header::RETRY_AFTER], "1");
         let other = ApiError::from(StoreError::Invalid("x".into())).into_response();
-        assert!(other.headers().get(axum::http::header::RETRY_AFTER).is_none());
+        assert!(
+            other
+                .headers()
+                .get(axum::http::header::RETRY_AFTER)
+                .is_none()
+        );
     }
 }
