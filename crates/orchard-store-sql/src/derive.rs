@@ -290,6 +290,8 @@ pub(crate) struct Subjects {
     /// The derived columns of `contacts` as stored, to write only what a refresh changes.
     pub stored: HashMap<i64, Stored>,
     pub accounts: HashMap<AccountId, Account>,
+    /// Each contact's events, for derivations: a contact's own events come without their
+    /// client and visitor ids, which no derivation reads (`events_from_packed`).
     pub events: HashMap<i64, Vec<Event>>,
     /// Contacts' own events as loaded, packed (`load_packed`), until `unpack` parses them.
     packed: Vec<(i64, String)>,
@@ -300,7 +302,7 @@ impl Subjects {
     /// this to the thread that decides, so the thread that loads the next chunk does not.
     fn unpack(&mut self) -> StoreResult<()> {
         for (owner, packed) in std::mem::take(&mut self.packed) {
-            let mut parsed = events_from_packed(&packed)?;
+            let mut parsed = events_from_packed(owner, &packed)?;
             let list = self.events.entry(owner).or_default();
             if list.is_empty() {
                 *list = parsed;
@@ -401,17 +403,20 @@ async fn load_packed(
     };
     // One row per contact with its events packed into a JSON array: sqlx's SQLite driver
     // hands each row across threads and its `Any` layer converts each row, and a contact has
-    // dozens of events. `properties` is JSON text as written (`event_row`), spliced in without
-    // re-parsing. The packed order does not matter: the lists are sorted below.
-    let dialect = Dialect::of(tx);
-    let (agg, array) = match dialect {
-        Dialect::Sqlite => ("group_concat", "json_array"),
-        Dialect::Postgres => ("string_agg", "json_build_array"),
+    // dozens of events. Only what derivations read is packed, `[seq, at, "type", properties]`,
+    // by plain concatenation: the numbers print as JSON numbers, a type is a slug that needs
+    // no escaping (`EventType::parse` admits nothing else into the log), and `properties` is
+    // JSON text as written (`event_row`), spliced in without re-parsing. Building the same
+    // with `json_array` over all seven columns cost SQLite more than reading the rows. The
+    // packed order does not matter: the lists are sorted below.
+    let agg = match Dialect::of(tx) {
+        Dialect::Sqlite => "group_concat",
+        Dialect::Postgres => "string_agg",
     };
     let mut q = Sql::new(&format!(
-        "SELECT e.contact_id AS owner, '[' || {agg}(rtrim(CAST({array}(e.seq, e.client_id, \
-         e.type, e.contact_id, e.visitor_id, e.at) AS TEXT), ']') || ',' || e.properties || \
-         ']', ',') || ']' AS events FROM events e WHERE e.contact_id IN "
+        "SELECT e.contact_id AS owner, '[' || {agg}('[' || e.seq || ',' || e.at || ',\"' || \
+         e.type || '\",' || e.properties || ']', ',') || ']' AS events FROM events e \
+         WHERE e.contact_id IN "
     ));
     q.list(live.iter().copied());
     types(&mut q);
@@ -445,34 +450,28 @@ async fn load_packed(
     Ok(out)
 }
 
-/// Events as `load_subjects` packs them: `[[seq, client_id, type, contact_id, visitor_id, at,
-/// properties], ...]`.
-fn events_from_packed(packed: &str) -> StoreResult<Vec<Event>> {
-    type Packed = (
+/// The events of `owner` as `load_packed` packs them: `[[seq, at, "type", properties], ...]`.
+/// Derivations read neither client nor visitor ids, so those stay empty.
+fn events_from_packed(owner: i64, packed: &str) -> StoreResult<Vec<Event>> {
+    type Packed<'a> = (
         i64,
-        String,
-        String,
-        Option<i64>,
-        Option<String>,
         i64,
+        &'a str,
         serde_json::Map<String, serde_json::Value>,
     );
     let rows: Vec<Packed> = serde_json::from_str(packed).map_err(json_err)?;
     rows.into_iter()
-        .map(
-            |(seq, client_id, t, contact_id, visitor_id, at, properties)| {
-                Ok(Event {
-                    seq: EventSeq::new(seq),
-                    client_id,
-                    event_type: EventType::parse(&t)
-                        .map_err(|e| StoreError::Backend(Box::new(e)))?,
-                    contact_id: contact_id.map(ContactId::new),
-                    visitor_id,
-                    at: from_ms(at),
-                    properties,
-                })
-            },
-        )
+        .map(|(seq, at, t, properties)| {
+            Ok(Event {
+                seq: EventSeq::new(seq),
+                client_id: String::new(),
+                event_type: EventType::parse(t).map_err(|e| StoreError::Backend(Box::new(e)))?,
+                contact_id: Some(ContactId::new(owner)),
+                visitor_id: None,
+                at: from_ms(at),
+                properties,
+            })
+        })
         .collect()
 }
 
