@@ -269,6 +269,15 @@ async fn one(
         }
         tx.commit().await?;
         sql.push(t.elapsed().as_secs_f64());
+        // Each run as it ends: a large run takes minutes, and the first one, which writes
+        // every derived row, differs from the rest.
+        tracing::info!(
+            backend,
+            run = orchard.len(),
+            orchard_s = orchard.last().copied().unwrap_or_default(),
+            sql_s = sql.last().copied().unwrap_or_default(),
+            "rebuild run done"
+        );
     }
     store.pool().close().await;
     scratch.remove().await?;
