@@ -176,9 +176,15 @@ pub async fn run(cmd: BenchCommand, _config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The median of the runs: the middle one, or the mean of the middle two.
 pub(crate) fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
+    let mid = v.len() / 2;
+    if v.len().is_multiple_of(2) {
+        (v[mid - 1] + v[mid]) / 2.0
+    } else {
+        v[mid]
+    }
 }
 
 /// Where a benchmark's fresh database lives, removed when the run is done.
@@ -529,4 +535,14 @@ async fn ingest(
         baseline_events_per_s: b,
         ratio: o / b,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_median_of_an_even_count_is_the_mean_of_the_middle_two() {
+        assert_eq!(super::median(vec![3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(super::median(vec![90.0, 50.0]), 70.0);
+        assert_eq!(super::median(vec![4.0, 1.0, 3.0, 2.0]), 2.5);
+    }
 }
