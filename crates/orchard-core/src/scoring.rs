@@ -266,6 +266,19 @@ impl RuleSet {
 impl RuleSet {
     /// The event types the rules look at: the only events scoring needs to read.
     pub fn event_types(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = self
+            .patterns()
+            .into_iter()
+            .map(|p| p.event_type.as_str())
+            .collect();
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    /// Every event pattern the rules match events with: what they fire on and what their
+    /// conditions count. Scoring reads an event's properties only through these.
+    pub fn patterns(&self) -> Vec<&EventPattern> {
         let mut out = Vec::new();
         for r in &self.rules {
             let (on, condition) = match &r.kind {
@@ -274,16 +287,9 @@ impl RuleSet {
                     (None, Some(condition))
                 }
             };
-            out.extend(on.map(|p| p.event_type.as_str()));
-            out.extend(
-                condition
-                    .into_iter()
-                    .flat_map(Expr::patterns)
-                    .map(|p| p.event_type.as_str()),
-            );
+            out.extend(on);
+            out.extend(condition.into_iter().flat_map(Expr::patterns));
         }
-        out.sort_unstable();
-        out.dedup();
         out
     }
 }

@@ -119,30 +119,50 @@ pub(crate) struct Derivations {
     /// The event types that scoring, stage rules and segments read: the only ones a refresh
     /// loads (derived events such as `segment_entered` pile up and nothing may read them).
     pub event_types: Vec<String>,
+    /// Among those, the types whose properties something reads: the stage rules' types
+    /// (`transitions` reads funnel stages, URLs, the manual flag) and those of patterns with a
+    /// property filter (`page_viewed where url ~ "/pricing"`). The rest load with empty
+    /// properties: most of a log's events are counted, never looked into.
+    pub property_types: Vec<String>,
 }
 
 impl Derivations {
     pub(crate) async fn current(tx: &mut AnyConnection) -> StoreResult<Self> {
         let scoring = live_in(tx).await?;
         let segments = segments_in(tx).await?;
-        let mut event_types: Vec<String> = orchard_core::lifecycle::EVENT_TYPES
+        let patterns: Vec<&orchard_core::rules::EventPattern> = scoring
             .iter()
-            .copied()
-            .chain(scoring.iter().flat_map(RuleSet::event_types))
-            .chain(
-                segments
-                    .iter()
-                    .flat_map(|s| s.filter.patterns())
-                    .map(|p| p.event_type.as_str()),
-            )
-            .map(str::to_owned)
+            .flat_map(RuleSet::patterns)
+            .chain(segments.iter().flat_map(|s| s.filter.patterns()))
             .collect();
-        event_types.sort_unstable();
-        event_types.dedup();
+        let stage_types = orchard_core::lifecycle::EVENT_TYPES.iter().copied();
+        let sorted = |types: Vec<&str>| {
+            let mut out: Vec<String> = types.into_iter().map(str::to_owned).collect();
+            out.sort_unstable();
+            out.dedup();
+            out
+        };
+        let event_types = sorted(
+            stage_types
+                .clone()
+                .chain(patterns.iter().map(|p| p.event_type.as_str()))
+                .collect(),
+        );
+        let property_types = sorted(
+            stage_types
+                .chain(
+                    patterns
+                        .iter()
+                        .filter(|p| !p.filters.is_empty())
+                        .map(|p| p.event_type.as_str()),
+                )
+                .collect(),
+        );
         Ok(Self {
             scoring,
             segments,
             event_types,
+            property_types,
         })
     }
 }
@@ -338,16 +358,18 @@ pub(crate) async fn load_subjects(
     ids: &[i64],
     event_types: Option<&[String]>,
 ) -> StoreResult<Subjects> {
-    let mut out = load_packed(tx, ids, event_types).await?;
+    let mut out = load_packed(tx, ids, event_types, None).await?;
     out.unpack()?;
     Ok(out)
 }
 
-/// `load_subjects` with the contacts' own events still packed.
+/// `load_subjects` with the contacts' own events still packed; their properties only for the
+/// types in `property_types`, when given (the others' are empty).
 async fn load_packed(
     tx: &mut AnyConnection,
     ids: &[i64],
     event_types: Option<&[String]>,
+    property_types: Option<&[String]>,
 ) -> StoreResult<Subjects> {
     let mut q = Sql::new(SELECT_WITH_DERIVED);
     q.push(" WHERE merged_into IS NULL AND id IN ")
@@ -415,10 +437,18 @@ async fn load_packed(
     };
     let mut q = Sql::new(&format!(
         "SELECT e.contact_id AS owner, '[' || {agg}('[' || e.seq || ',' || e.at || ',\"' || \
-         e.type || '\",' || e.properties || ']', ',') || ']' AS events FROM events e \
-         WHERE e.contact_id IN "
+         e.type || '\",' || "
     ));
-    q.list(live.iter().copied());
+    match property_types {
+        None => q.push("e.properties"),
+        Some([]) => q.push("'{}'"),
+        Some(t) => q
+            .push("CASE WHEN e.type IN ")
+            .list(t.iter().map(String::as_str))
+            .push(" THEN e.properties ELSE '{}' END"),
+    };
+    q.push(" || ']', ',') || ']' AS events FROM events e WHERE e.contact_id IN ")
+        .list(live.iter().copied());
     types(&mut q);
     q.push(" GROUP BY e.contact_id");
     for row in q.fetch_all_in(&mut *tx).await? {
@@ -499,7 +529,13 @@ async fn load_chunk(
     ids: &[ContactId],
 ) -> StoreResult<Loaded> {
     let raw: Vec<i64> = ids.iter().map(|c| c.get()).collect();
-    let subjects = load_packed(tx, &raw, Some(&what.event_types)).await?;
+    let subjects = load_packed(
+        tx,
+        &raw,
+        Some(&what.event_types),
+        Some(&what.property_types),
+    )
+    .await?;
     let live: Vec<i64> = subjects.contacts.iter().map(|c| c.id.get()).collect();
     let mut loaded = Loaded {
         subjects,
