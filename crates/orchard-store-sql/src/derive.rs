@@ -568,13 +568,27 @@ async fn load_chunk(
         // By contact alone: a second IN list over the segments let PostgreSQL, with statistics
         // taken while the table was still empty, scan the whole table comparing each row with
         // both lists (0.8 s a chunk). Memberships of other segments are read and ignored.
-        let mut q =
-            Sql::new("SELECT segment_id, contact_id FROM segment_members WHERE contact_id IN ");
-        q.list(loaded.live.iter().copied());
+        // One row per contact with its segment ids joined by commas: a contact is in several
+        // segments, and each row crosses sqlx's driver thread on its own.
+        let agg = match Dialect::of(tx) {
+            Dialect::Sqlite => "group_concat",
+            Dialect::Postgres => "string_agg",
+        };
+        let mut q = Sql::new(&format!(
+            "SELECT contact_id, {agg}(CAST(segment_id AS TEXT), ',') AS segments \
+             FROM segment_members WHERE contact_id IN "
+        ));
+        q.list(loaded.live.iter().copied())
+            .push(" GROUP BY contact_id");
         for row in q.fetch_all_in(&mut *tx).await? {
-            loaded
-                .members
-                .insert((get(&row, "segment_id")?, get(&row, "contact_id")?));
+            let contact: i64 = get(&row, "contact_id")?;
+            let segments: String = get(&row, "segments")?;
+            for id in segments.split(',') {
+                let id = id.trim().parse::<i64>().map_err(|e| {
+                    StoreError::Backend(format!("a segment id read back as {id:?}: {e}").into())
+                })?;
+                loaded.members.insert((id, contact));
+            }
         }
     }
     Ok(loaded)
