@@ -314,15 +314,15 @@ pub(crate) struct Subjects {
     /// client and visitor ids, which no derivation reads (`events_from_packed`).
     pub events: HashMap<i64, Vec<Event>>,
     /// Contacts' own events as loaded, packed (`load_packed`), until `unpack` parses them.
-    packed: Vec<(i64, String)>,
+    packed: Option<String>,
 }
 
 impl Subjects {
     /// Parses the packed events into `events`, each contact's oldest first. A refresh leaves
     /// this to the thread that decides, so the thread that loads the next chunk does not.
     fn unpack(&mut self) -> StoreResult<()> {
-        for (owner, packed) in std::mem::take(&mut self.packed) {
-            let mut parsed = events_from_packed(owner, &packed)?;
+        let packed = self.packed.take().unwrap_or_default();
+        for (owner, mut parsed) in events_from_packed(&packed)? {
             let list = self.events.entry(owner).or_default();
             if list.is_empty() {
                 *list = parsed;
@@ -379,7 +379,7 @@ async fn load_packed(
         stored: HashMap::new(),
         accounts: HashMap::new(),
         events: HashMap::new(),
-        packed: Vec::new(),
+        packed: None,
     };
     for row in q.fetch_all_in(&mut *tx).await? {
         let c = contact_from_row(&row)?;
@@ -423,9 +423,10 @@ async fn load_packed(
             q.push(" AND e.type IN ").list(t.iter().map(String::as_str));
         }
     };
-    // One row per contact with its events packed into a JSON array: sqlx's SQLite driver
-    // hands each row across threads and its `Any` layer converts each row, and a contact has
-    // dozens of events. Only what derivations read is packed, `[seq, at, "type", properties]`,
+    // One row in all, the contacts' events packed into JSON: sqlx's SQLite driver hands each
+    // row across threads (a wake-up each time) and its `Any` layer converts each row; a row
+    // per event, then a row per contact, kept the driver's thread switching more than
+    // working. `[[owner, [event, ...]], ...]`. Only what derivations read is packed, `[seq, at, "type", properties]`,
     // by plain concatenation: the numbers print as JSON numbers, a type is a slug that needs
     // no escaping (`EventType::parse` admits nothing else into the log), and `properties` is
     // JSON text as written (`event_row`), spliced in without re-parsing. Building the same
@@ -436,8 +437,8 @@ async fn load_packed(
         Dialect::Postgres => "string_agg",
     };
     let mut q = Sql::new(&format!(
-        "SELECT e.contact_id AS owner, '[' || {agg}('[' || e.seq || ',' || e.at || ',\"' || \
-         e.type || '\",' || "
+        "SELECT '[' || {agg}(one, ',') || ']' AS events FROM (SELECT '[' || e.contact_id || \
+         ',[' || {agg}('[' || e.seq || ',' || e.at || ',\"' || e.type || '\",' || "
     ));
     match property_types {
         None => q.push("e.properties"),
@@ -447,12 +448,12 @@ async fn load_packed(
             .list(t.iter().map(String::as_str))
             .push(" THEN e.properties ELSE '{}' END"),
     };
-    q.push(" || ']', ',') || ']' AS events FROM events e WHERE e.contact_id IN ")
+    q.push(" || ']', ',') || ']]' AS one FROM events e WHERE e.contact_id IN ")
         .list(live.iter().copied());
     types(&mut q);
-    q.push(" GROUP BY e.contact_id");
-    for row in q.fetch_all_in(&mut *tx).await? {
-        out.packed.push((get(&row, "owner")?, get(&row, "events")?));
+    q.push(" GROUP BY e.contact_id) per_contact");
+    if let Some(row) = q.fetch_all_in(&mut *tx).await?.first() {
+        out.packed = get(row, "events")?;
     }
     // The rarer rest, row by row: events of contacts merged into these, and anonymous events
     // of their visitor ids. Written as `COALESCE(contact_id, 0) = 0` rather than `contact_id
@@ -480,27 +481,38 @@ async fn load_packed(
     Ok(out)
 }
 
-/// The events of `owner` as `load_packed` packs them: `[[seq, at, "type", properties], ...]`.
+/// Events as `load_packed` packs them: `[[owner, [[seq, at, "type", properties], ...]], ...]`.
 /// Derivations read neither client nor visitor ids, so those stay empty.
-fn events_from_packed(owner: i64, packed: &str) -> StoreResult<Vec<Event>> {
+fn events_from_packed(packed: &str) -> StoreResult<Vec<(i64, Vec<Event>)>> {
     type Packed<'a> = (
         i64,
         i64,
         &'a str,
         serde_json::Map<String, serde_json::Value>,
     );
-    let rows: Vec<Packed> = serde_json::from_str(packed).map_err(json_err)?;
-    rows.into_iter()
-        .map(|(seq, at, t, properties)| {
-            Ok(Event {
-                seq: EventSeq::new(seq),
-                client_id: String::new(),
-                event_type: EventType::parse(t).map_err(|e| StoreError::Backend(Box::new(e)))?,
-                contact_id: Some(ContactId::new(owner)),
-                visitor_id: None,
-                at: from_ms(at),
-                properties,
-            })
+    if packed.is_empty() {
+        return Ok(Vec::new());
+    }
+    let owners: Vec<(i64, Vec<Packed>)> = serde_json::from_str(packed).map_err(json_err)?;
+    owners
+        .into_iter()
+        .map(|(owner, rows)| {
+            let events = rows
+                .into_iter()
+                .map(|(seq, at, t, properties)| {
+                    Ok(Event {
+                        seq: EventSeq::new(seq),
+                        client_id: String::new(),
+                        event_type: EventType::parse(t)
+                            .map_err(|e| StoreError::Backend(Box::new(e)))?,
+                        contact_id: Some(ContactId::new(owner)),
+                        visitor_id: None,
+                        at: from_ms(at),
+                        properties,
+                    })
+                })
+                .collect::<StoreResult<Vec<Event>>>()?;
+            Ok((owner, events))
         })
         .collect()
 }
