@@ -580,27 +580,34 @@ async fn load_chunk(
         // By contact alone: a second IN list over the segments let PostgreSQL, with statistics
         // taken while the table was still empty, scan the whole table comparing each row with
         // both lists (0.8 s a chunk). Memberships of other segments are read and ignored.
-        // One row per contact with its segment ids joined by commas: a contact is in several
-        // segments, and each row crosses sqlx's driver thread on its own.
+        // One row in all, `contact:segment` pairs joined by commas: each row crosses sqlx's
+        // driver thread on its own, and a contact is in several segments.
         let agg = match Dialect::of(tx) {
             Dialect::Sqlite => "group_concat",
             Dialect::Postgres => "string_agg",
         };
         let mut q = Sql::new(&format!(
-            "SELECT contact_id, {agg}(CAST(segment_id AS TEXT), ',') AS segments \
-             FROM segment_members WHERE contact_id IN "
+            "SELECT {agg}(CAST(contact_id AS TEXT) || ':' || CAST(segment_id AS TEXT), ',') \
+             AS pairs FROM segment_members WHERE contact_id IN "
         ));
-        q.list(loaded.live.iter().copied())
-            .push(" GROUP BY contact_id");
-        for row in q.fetch_all_in(&mut *tx).await? {
-            let contact: i64 = get(&row, "contact_id")?;
-            let segments: String = get(&row, "segments")?;
-            for id in segments.split(',') {
-                let id = id.trim().parse::<i64>().map_err(|e| {
-                    StoreError::Backend(format!("a segment id read back as {id:?}: {e}").into())
-                })?;
-                loaded.members.insert((id, contact));
-            }
+        q.list(loaded.live.iter().copied());
+        let rows = q.fetch_all_in(&mut *tx).await?;
+        let pairs: Option<String> = rows.first().map(|r| get(r, "pairs")).transpose()?.flatten();
+        for pair in pairs
+            .as_deref()
+            .unwrap_or_default()
+            .split(',')
+            .filter(|p| !p.is_empty())
+        {
+            let parsed = pair
+                .split_once(':')
+                .and_then(|(c, s)| Some((s.trim().parse().ok()?, c.trim().parse().ok()?)));
+            let Some((segment, contact)) = parsed else {
+                return Err(StoreError::Backend(
+                    format!("a membership read back as {pair:?}").into(),
+                ));
+            };
+            loaded.members.insert((segment, contact));
         }
     }
     Ok(loaded)
