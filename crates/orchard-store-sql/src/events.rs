@@ -109,17 +109,57 @@ pub(crate) async fn append_in(
     events: &[NewEvent],
     rows: Vec<Vec<Arg>>,
 ) -> StoreResult<AppendOutcome> {
-    let mut stored_ids: HashMap<String, i64> = HashMap::with_capacity(events.len());
-    for sql in multi_insert(
+    // Which events were new, and their sequence numbers, as one JSON row rather than a row
+    // per event: each row crosses sqlx's SQLite driver thread on its own. SQLite has one
+    // writer, so the new rows are those past the largest sequence number before the insert;
+    // PostgreSQL aggregates what the insert returns.
+    let inserts = multi_insert(
         dialect,
         "events",
         &EVENT_COLUMNS,
         rows,
-        "ON CONFLICT (client_id) DO NOTHING RETURNING seq, client_id",
-    ) {
-        for row in sql.fetch_all_in(&mut *tx).await? {
-            stored_ids.insert(get(&row, "client_id")?, get(&row, "seq")?);
+        "ON CONFLICT (client_id) DO NOTHING",
+    );
+    let mut stored_json: Vec<Option<String>> = Vec::new();
+    match dialect {
+        Dialect::Sqlite => {
+            let before = Sql::new("SELECT COALESCE(MAX(seq), 0) AS seq FROM events");
+            let before: i64 = match before.fetch_all_in(&mut *tx).await?.first() {
+                Some(row) => get(row, "seq")?,
+                None => 0,
+            };
+            for sql in inserts {
+                sql.query(dialect)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(backend_err)?;
+            }
+            let mut new = Sql::new(
+                "SELECT json_group_array(json_array(seq, client_id)) AS stored FROM events \
+                 WHERE seq > ",
+            );
+            new.arg(before);
+            for row in new.fetch_all_in(&mut *tx).await? {
+                stored_json.push(get(&row, "stored")?);
+            }
         }
+        Dialect::Postgres => {
+            for sql in inserts {
+                let sql = sql.wrap(
+                    "WITH ins AS (",
+                    " RETURNING seq, client_id) SELECT \
+                     json_agg(json_build_array(seq, client_id))::text AS stored FROM ins",
+                );
+                for row in sql.fetch_all_in(&mut *tx).await? {
+                    stored_json.push(get(&row, "stored")?);
+                }
+            }
+        }
+    }
+    let mut stored_ids: HashMap<String, i64> = HashMap::with_capacity(events.len());
+    for json in stored_json.into_iter().flatten() {
+        let pairs: Vec<(i64, String)> = serde_json::from_str(&json).map_err(json_err)?;
+        stored_ids.extend(pairs.into_iter().map(|(seq, id)| (id, seq)));
     }
 
     // Apply: the latest activity per contact among the events stored now, then their scores

@@ -506,6 +506,13 @@ impl Sql {
         self
     }
 
+    /// The statement between `before` and `after`, its arguments in place.
+    pub(crate) fn wrap(mut self, before: &str, after: &str) -> Self {
+        self.text.insert_str(0, before);
+        self.text.push_str(after);
+        self
+    }
+
     /// Appends a placeholder for `arg`.
     pub(crate) fn arg(&mut self, arg: impl Into<Arg>) -> &mut Self {
         self.args.push(arg.into());
