@@ -185,13 +185,30 @@ pub(crate) async fn lock_contacts(
     let mut sorted = ids.to_vec();
     sorted.sort_unstable();
     sorted.dedup();
-    for chunk in sorted.chunks(dialect.rows_per_statement(1)) {
-        let mut q = Sql::new("SELECT id FROM contacts WHERE id IN ");
-        q.list(chunk.iter().copied())
-            .push(" ORDER BY id FOR NO KEY UPDATE");
-        q.fetch_all_in(&mut *tx).await?;
-    }
+    merged_into(tx, dialect, &sorted, true).await?;
     Ok(())
+}
+
+/// `(id, merged_into)` of the contacts among `ids`, in id order; with their rows taken
+/// (`FOR NO KEY UPDATE`, PostgreSQL only) when `lock`.
+async fn merged_into(
+    tx: &mut AnyConnection,
+    dialect: Dialect,
+    ids: &[i64],
+    lock: bool,
+) -> StoreResult<Vec<(i64, Option<i64>)>> {
+    let mut out = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(dialect.rows_per_statement(1)) {
+        let mut q = Sql::new("SELECT id, merged_into FROM contacts WHERE id IN ");
+        q.list(chunk.iter().copied()).push(" ORDER BY id");
+        if lock && dialect == Dialect::Postgres {
+            q.push(" FOR NO KEY UPDATE");
+        }
+        for row in q.fetch_all_in(&mut *tx).await? {
+            out.push((get(&row, "id")?, get(&row, "merged_into")?));
+        }
+    }
+    Ok(out)
 }
 
 /// The live contacts that events logged for `ids` count for: each id itself, or the contact it
@@ -205,30 +222,10 @@ pub(crate) async fn lock_live(
     dialect: Dialect,
     ids: &[i64],
 ) -> StoreResult<HashMap<i64, i64>> {
-    async fn merged_into(
-        tx: &mut AnyConnection,
-        dialect: Dialect,
-        ids: &[i64],
-        lock: bool,
-    ) -> StoreResult<Vec<(i64, Option<i64>)>> {
-        let mut out = Vec::with_capacity(ids.len());
-        for chunk in ids.chunks(dialect.rows_per_statement(1)) {
-            let mut q = Sql::new("SELECT id, merged_into FROM contacts WHERE id IN ");
-            q.list(chunk.iter().copied()).push(" ORDER BY id");
-            if lock {
-                q.push(" FOR NO KEY UPDATE");
-            }
-            for row in q.fetch_all_in(&mut *tx).await? {
-                out.push((get(&row, "id")?, get(&row, "merged_into")?));
-            }
-        }
-        Ok(out)
-    }
     let mut wanted: std::collections::BTreeSet<i64> = ids.iter().copied().collect();
-    let lock = dialect == Dialect::Postgres;
     // Survivors are taken in a second round, after the rows that name them and so out of id
     // order; PostgreSQL reports the rare cycle that can make as a deadlock, which fails the
-    // batch cleanly. Once taken, a row's `merged_into` stays as read until this transaction
+    // batch as `busy` with nothing changed. Once taken, a row's `merged_into` stays as read until this transaction
     // ends (a merge takes the rows it changes).
     let mut seen: HashMap<i64, Option<i64>> = HashMap::with_capacity(wanted.len());
     for _ in 0..3 {
@@ -240,7 +237,7 @@ pub(crate) async fn lock_live(
         if todo.is_empty() {
             break;
         }
-        for (id, into) in merged_into(tx, dialect, &todo, lock).await? {
+        for (id, into) in merged_into(tx, dialect, &todo, true).await? {
             seen.insert(id, into);
             wanted.extend(into);
         }
@@ -426,16 +423,13 @@ async fn load_packed(
     // One row in all, the contacts' events packed into JSON: sqlx's SQLite driver hands each
     // row across threads (a wake-up each time) and its `Any` layer converts each row; a row
     // per event, then a row per contact, kept the driver's thread switching more than
-    // working. `[[owner, [event, ...]], ...]`. Only what derivations read is packed, `[seq, at, "type", properties]`,
-    // by plain concatenation: the numbers print as JSON numbers, a type is a slug that needs
+    // working. `[[owner, [event, ...]], ...]`, where an event is only what derivations read,
+    // `[seq, at, "type", properties]`, by plain concatenation: the numbers print as JSON numbers, a type is a slug that needs
     // no escaping (`EventType::parse` admits nothing else into the log), and `properties` is
     // JSON text as written (`event_row`), spliced in without re-parsing. Building the same
     // with `json_array` over all seven columns cost SQLite more than reading the rows. The
     // packed order does not matter: the lists are sorted below.
-    let agg = match Dialect::of(tx) {
-        Dialect::Sqlite => "group_concat",
-        Dialect::Postgres => "string_agg",
-    };
+    let agg = Dialect::of(tx).string_agg();
     let mut q = Sql::new(&format!(
         "SELECT '[' || {agg}(one, ',') || ']' AS events FROM (SELECT '[' || e.contact_id || \
          ',[' || {agg}('[' || e.seq || ',' || e.at || ',\"' || e.type || '\",' || "
@@ -582,10 +576,7 @@ async fn load_chunk(
         // both lists (0.8 s a chunk). Memberships of other segments are read and ignored.
         // One row in all, `contact:segment` pairs joined by commas: each row crosses sqlx's
         // driver thread on its own, and a contact is in several segments.
-        let agg = match Dialect::of(tx) {
-            Dialect::Sqlite => "group_concat",
-            Dialect::Postgres => "string_agg",
-        };
+        let agg = Dialect::of(tx).string_agg();
         let mut q = Sql::new(&format!(
             "SELECT {agg}(CAST(contact_id AS TEXT) || ':' || CAST(segment_id AS TEXT), ',') \
              AS pairs FROM segment_members WHERE contact_id IN "
@@ -965,8 +956,7 @@ impl ScoringStore for SqlStore {
             Arg::Int(live.then(|| ms(at))),
         ])
         .push(" RETURNING version");
-        let rows = self.write_rows(ins).await?;
-        get(rows.first().ok_or(StoreError::NotFound)?, "version")
+        self.insert_returning(ins, "version").await
     }
 
     async fn live_rule_set(&self) -> StoreResult<Option<RuleSetVersion>> {

@@ -43,6 +43,14 @@ impl Dialect {
         }
     }
 
+    /// The aggregate that joins text values with a separator: `agg(value, ',')`.
+    pub(crate) fn string_agg(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "group_concat",
+            Dialect::Postgres => "string_agg",
+        }
+    }
+
     /// Rows per multi-row INSERT. Measured here (`orchard bench ingest --batch N`): sqlx's SQLite
     /// driver slows down more than linearly with the parameters of one statement (a plain
     /// INSERT loop ran at 97k rows/s with 300 parameters a statement, 13k rows/s with 6 000), so
@@ -340,10 +348,15 @@ impl SqlStore {
         Ok(done.rows_affected())
     }
 
-    /// `write_rows` for an `INSERT … RETURNING id`.
-    pub(crate) async fn insert_returning_id(&self, sql: Sql) -> StoreResult<i64> {
+    /// `write_rows` for an `INSERT … RETURNING column`: the one value it returns.
+    pub(crate) async fn insert_returning(&self, sql: Sql, column: &str) -> StoreResult<i64> {
         let rows = self.write_rows(sql).await?;
-        get(rows.first().ok_or(StoreError::NotFound)?, "id")
+        get(rows.first().ok_or(StoreError::NotFound)?, column)
+    }
+
+    /// `insert_returning` for the usual `RETURNING id`.
+    pub(crate) async fn insert_returning_id(&self, sql: Sql) -> StoreResult<i64> {
+        self.insert_returning(sql, "id").await
     }
 
     /// Runs a statement that must touch a row; none touched is `NotFound`.
