@@ -82,6 +82,78 @@ pub(crate) fn contact_from_row(row: &AnyRow) -> StoreResult<Contact> {
     })
 }
 
+/// What a refresh reads of a contact, as one JSON array: `[id, email, details, account_id,
+/// owner_id, stage, score, source, created_at, updated_at, last_activity_at, due_at,
+/// score_digest]`, built by concatenation (`derive::load_packed` joins a chunk's into one row,
+/// `contacts_from_packed` reads them back). `details` is JSON as written (`contact_row`) and is
+/// spliced in without re-parsing; the other texts are quoted by the database.
+pub(crate) fn packed_contact(dialect: Dialect) -> String {
+    let int = |col: &str| format!("COALESCE(CAST({col} AS TEXT), 'null')");
+    let text = |col: &str| dialect.json_text(col);
+    [
+        int("id"),
+        text("email"),
+        "details".to_owned(),
+        int("account_id"),
+        int("owner_id"),
+        text("stage"),
+        int("score"),
+        text("source"),
+        int("created_at"),
+        int("updated_at"),
+        int("last_activity_at"),
+        int("due_at"),
+        int("score_digest"),
+    ]
+    .join(" || ',' || ")
+}
+
+/// A contact as `packed_contact` packs it, with its stored due time and score digest.
+pub(crate) type PackedContact = (Contact, Option<i64>, Option<i64>);
+
+/// Reads `[packed_contact, ...]` back.
+pub(crate) fn contacts_from_packed(packed: &str) -> StoreResult<Vec<PackedContact>> {
+    type Row = (
+        i64,
+        String,
+        ContactDetails,
+        Option<i64>,
+        Option<i64>,
+        String,
+        i64,
+        Option<String>,
+        i64,
+        i64,
+        Option<i64>,
+        Option<i64>,
+        Option<i64>,
+    );
+    if packed.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows: Vec<Row> = serde_json::from_str(packed).map_err(json_err)?;
+    rows.into_iter()
+        .map(|r| {
+            let (id, email, details, account, owner, stage, score, source) =
+                (r.0, r.1, r.2, r.3, r.4, r.5, r.6, r.7);
+            let contact = Contact {
+                id: ContactId::new(id),
+                email: Email::parse(&email).map_err(|e| StoreError::Backend(Box::new(e)))?,
+                details,
+                account_id: account.map(AccountId::new),
+                owner_id: owner.map(UserId::new),
+                stage: LifecycleStage::parse(&stage).unwrap_or(LifecycleStage::Subscriber),
+                score,
+                source,
+                created_at: from_ms(r.8),
+                updated_at: from_ms(r.9),
+                last_activity_at: r.10.map(from_ms),
+            };
+            Ok((contact, r.11, r.12))
+        })
+        .collect()
+}
+
 /// The columns `contact_from_row` reads, as a literal so that the selects below can extend it.
 macro_rules! contact_columns {
     () => {
@@ -95,12 +167,6 @@ const SELECT_WITH_MERGE: &str = concat!(
     "SELECT ",
     contact_columns!(),
     ", merged_into, first_touch, last_touch, consent FROM contacts"
-);
-/// With the derived columns a refresh compares against (`derive::load_subjects`).
-pub(crate) const SELECT_WITH_DERIVED: &str = concat!(
-    "SELECT ",
-    contact_columns!(),
-    ", due_at, score_digest FROM contacts"
 );
 
 impl SqlStore {

@@ -24,7 +24,6 @@ use orchard_store::{RuleSetVersion, ScoringStore, StoreError, StoreResult, Store
 use sqlx::AnyConnection;
 use sqlx::any::AnyRow;
 
-use crate::contacts::{SELECT_WITH_DERIVED, contact_from_row};
 use crate::events::{EVENT_COLUMNS, event_from_row, event_row};
 use crate::{Arg, Dialect, Sql, SqlStore, backend_err, from_ms, get, json_err, ms, multi_insert};
 
@@ -312,12 +311,30 @@ pub(crate) struct Subjects {
     pub events: HashMap<i64, Vec<Event>>,
     /// Contacts' own events as loaded, packed (`load_packed`), until `unpack` parses them.
     packed: Option<String>,
+    /// The contacts as loaded, packed (`contacts::packed_contact`), until `unpack` parses
+    /// them into `contacts` and `stored`.
+    packed_contacts: Option<String>,
 }
 
 impl Subjects {
     /// Parses the packed events into `events`, each contact's oldest first. A refresh leaves
     /// this to the thread that decides, so the thread that loads the next chunk does not.
     fn unpack(&mut self) -> StoreResult<()> {
+        let contacts = self.packed_contacts.take().unwrap_or_default();
+        for (c, due, digest) in crate::contacts::contacts_from_packed(&contacts)? {
+            self.stored.insert(
+                c.id.get(),
+                Stored {
+                    score: c.score,
+                    due,
+                    digest,
+                },
+            );
+            self.contacts.push(c);
+        }
+        // In id order, whatever order the database packed them in: derived events are written
+        // in this order.
+        self.contacts.sort_by_key(|c| c.id);
         let packed = self.packed.take().unwrap_or_default();
         for (owner, mut parsed) in events_from_packed(&packed)? {
             let list = self.events.entry(owner).or_default();
@@ -368,49 +385,45 @@ async fn load_packed(
     event_types: Option<&[String]>,
     property_types: Option<&[String]>,
 ) -> StoreResult<Subjects> {
-    let mut q = Sql::new(SELECT_WITH_DERIVED);
-    q.push(" WHERE merged_into IS NULL AND id IN ")
-        .list(ids.iter().copied());
+    // Everything is read by the ids asked for; those of contacts merged away load what no
+    // derivation reads (their own rows are not live, and `unpack` keeps live contacts only).
+    // The contacts come as one row, like their events (see below): a row per contact, each
+    // column converted by sqlx's `Any` layer, cost the loading thread more than the database
+    // spent building the text, and the deciding thread parses it.
+    let dialect = Dialect::of(tx);
+    let agg = dialect.string_agg();
+    let mut q = Sql::new(&format!(
+        "SELECT '[' || {agg}('[' || {} || ']', ',') || ']' AS contacts FROM contacts \
+         WHERE merged_into IS NULL AND id IN ",
+        crate::contacts::packed_contact(dialect)
+    ));
+    q.list(ids.iter().copied());
     let mut out = Subjects {
         contacts: Vec::new(),
         stored: HashMap::new(),
         accounts: HashMap::new(),
         events: HashMap::new(),
         packed: None,
+        packed_contacts: None,
     };
-    for row in q.fetch_all_in(&mut *tx).await? {
-        let c = contact_from_row(&row)?;
-        out.stored.insert(
-            c.id.get(),
-            Stored {
-                score: c.score,
-                due: get(&row, "due_at")?,
-                digest: get(&row, "score_digest")?,
-            },
-        );
-        out.contacts.push(c);
+    if let Some(row) = q.fetch_all_in(&mut *tx).await?.first() {
+        out.packed_contacts = get(row, "contacts")?;
     }
-    if out.contacts.is_empty() {
+    if out.packed_contacts.is_none() {
+        // None of them is live.
         return Ok(out);
     }
-    let live: Vec<i64> = out.contacts.iter().map(|c| c.id.get()).collect();
-    let account_ids: Vec<i64> = out
-        .contacts
-        .iter()
-        .filter_map(|c| c.account_id)
-        .map(AccountId::get)
-        .collect();
-    if !account_ids.is_empty() {
-        let mut q = Sql::new(
-            "SELECT id, external_id, name, domain, industry, employees, region, country, owner_id, \
-             service_hours, cost_to_serve, created_at FROM accounts WHERE id IN ",
-        );
-        q.list(account_ids);
-        for row in q.fetch_all_in(&mut *tx).await? {
-            let a = account_from_row(&row)?;
-            out.accounts.insert(a.id, a);
-        }
+    let mut q = Sql::new(
+        "SELECT id, external_id, name, domain, industry, employees, region, country, owner_id, \
+         service_hours, cost_to_serve, created_at FROM accounts WHERE id IN \
+         (SELECT account_id FROM contacts WHERE merged_into IS NULL AND id IN ",
+    );
+    q.list(ids.iter().copied()).push(")");
+    for row in q.fetch_all_in(&mut *tx).await? {
+        let a = account_from_row(&row)?;
+        out.accounts.insert(a.id, a);
     }
+    let live = ids;
     if event_types.is_some_and(<[String]>::is_empty) {
         return Ok(out);
     }
@@ -429,7 +442,6 @@ async fn load_packed(
     // JSON text as written (`event_row`), spliced in without re-parsing. Building the same
     // with `json_array` over all seven columns cost SQLite more than reading the rows. The
     // packed order does not matter: the lists are sorted below.
-    let agg = Dialect::of(tx).string_agg();
     let mut q = Sql::new(&format!(
         "SELECT '[' || {agg}(one, ',') || ']' AS events FROM (SELECT '[' || e.contact_id || \
          ',[' || {agg}('[' || e.seq || ',' || e.at || ',\"' || e.type || '\",' || "
@@ -522,8 +534,6 @@ pub(crate) struct Stored {
 /// What a chunk's derivations read, all loaded before any is decided.
 struct Loaded {
     subjects: Subjects,
-    /// Ids of the live contacts among those asked for.
-    live: Vec<i64>,
     deals: HashMap<i64, Vec<DealFact>>,
     /// (segment, contact) pairs as `segment_members` holds them now.
     members: HashSet<(i64, i64)>,
@@ -542,21 +552,21 @@ async fn load_chunk(
         Some(&what.property_types),
     )
     .await?;
-    let live: Vec<i64> = subjects.contacts.iter().map(|c| c.id.get()).collect();
     let mut loaded = Loaded {
         subjects,
         deals: HashMap::new(),
         members: HashSet::new(),
-        live,
     };
-    if loaded.live.is_empty() {
+    if loaded.subjects.packed_contacts.is_none() {
+        // None of them is live.
         return Ok(loaded);
     }
+    // By the ids asked for, like the subjects: the rows of contacts merged away are ignored.
 
     let mut q = Sql::new(
         "SELECT contact_id, status, created_at, closed_at FROM deals WHERE contact_id IN ",
     );
-    q.list(loaded.live.iter().copied());
+    q.list(raw.iter().copied());
     for row in q.fetch_all_in(&mut *tx).await? {
         let status: String = get(&row, "status")?;
         loaded
@@ -581,7 +591,7 @@ async fn load_chunk(
             "SELECT {agg}(CAST(contact_id AS TEXT) || ':' || CAST(segment_id AS TEXT), ',') \
              AS pairs FROM segment_members WHERE contact_id IN "
         ));
-        q.list(loaded.live.iter().copied());
+        q.list(raw.iter().copied());
         let rows = q.fetch_all_in(&mut *tx).await?;
         let pairs: Option<String> = rows.first().map(|r| get(r, "pairs")).transpose()?.flatten();
         for pair in pairs
@@ -623,11 +633,11 @@ struct Writes {
 fn decide(what: &Derivations, loaded: Loaded, now: DateTime<Utc>) -> StoreResult<Writes> {
     let Loaded {
         mut subjects,
-        live,
         deals,
         members,
     } = loaded;
     subjects.unpack()?;
+    let live: Vec<i64> = subjects.contacts.iter().map(|c| c.id.get()).collect();
     let stored = std::mem::take(&mut subjects.stored);
     let mut out = Writes::default();
     if live.is_empty() {

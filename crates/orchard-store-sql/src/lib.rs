@@ -51,6 +51,15 @@ impl Dialect {
         }
     }
 
+    /// A text expression as a JSON string literal, `null` for NULL, for rows packed into JSON
+    /// by concatenation.
+    pub(crate) fn json_text(self, expr: &str) -> String {
+        match self {
+            Dialect::Sqlite => format!("json_quote({expr})"),
+            Dialect::Postgres => format!("COALESCE(to_json({expr})::text, 'null')"),
+        }
+    }
+
     /// Rows per multi-row INSERT. Measured here (`orchard bench ingest --batch N`): sqlx's SQLite
     /// driver slows down more than linearly with the parameters of one statement (a plain
     /// INSERT loop ran at 97k rows/s with 300 parameters a statement, 13k rows/s with 6 000), so

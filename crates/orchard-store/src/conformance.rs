@@ -52,6 +52,7 @@ macro_rules! conformance_tests {
             a_contact_leaves_a_window_segment_when_time_passes,
             stages_follow_the_rules_and_respect_a_manual_change,
             a_repeated_statement_with_nulls_in_new_places_is_stored,
+            texts_that_need_quoting_survive_a_refresh,
         );
     };
     (@each $fresh:expr; $($story:ident),* $(,)?) => {$(
@@ -1702,4 +1703,52 @@ pub async fn a_repeated_statement_with_nulls_in_new_places_is_stored<S: Store>(s
         s.table_counts().await.unwrap()["accounts"],
         company.accounts.len() as i64
     );
+}
+
+/// A refresh reads contacts packed into JSON text by the database: names, sources and custom
+/// values with quotes, backslashes, control characters and non-ASCII letters must come back as
+/// they were written, and filters must see them so.
+pub async fn texts_that_need_quoting_survive_a_refresh<S: Store>(s: &S) {
+    use orchard_core::segment;
+    let now = Utc::now();
+    let mut new = NewContact::new(email("o'brien+tag@example.com"), now - Duration::days(3));
+    new.details.first_name = Some("Zoë \"Z\" \\ O'Brien".into());
+    new.details.last_name = Some("tab\there, line\nbreak, 東京 🍎".into());
+    new.details
+        .custom
+        .insert("note".into(), "a \"quoted\" \\ value".into());
+    new.source = Some("ad \"spring\" \\ campaign".into());
+    let (id, _) = s.upsert_contact(&new).await.unwrap();
+    let before = s.contact(id).await.unwrap();
+    let seg = s
+        .create_segment(
+            &segment::define(
+                "Spring Zoë",
+                r#"source ~ "spring" and first_name ~ "Zoë" and count(email_opened, 30d) >= 1"#,
+                now,
+            )
+            .unwrap(),
+            now,
+        )
+        .await
+        .unwrap();
+    assert_eq!(s.segment(seg).await.unwrap().member_count, 0);
+    s.append_events(&[event(
+        "q1",
+        "email_opened",
+        Some(id),
+        ms(now - Duration::days(1)),
+    )])
+    .await
+    .unwrap();
+    assert_eq!(s.segment(seg).await.unwrap().member_count, 1);
+    let after = s.contact(id).await.unwrap();
+    assert_eq!(after.details, before.details);
+    assert_eq!(after.source, before.source);
+    assert_eq!(after.email, before.email);
+    let filter =
+        orchard_core::rules::parse(r#"first_name ~ "\"Z\" \\" and source ~ "\\ camp""#).unwrap();
+    let (count, sample) = s.preview_segment(&filter, now, 5).await.unwrap();
+    assert_eq!(count, 1);
+    assert_eq!(sample[0].details, before.details);
 }
