@@ -423,7 +423,6 @@ async fn load_packed(
         let a = account_from_row(&row)?;
         out.accounts.insert(a.id, a);
     }
-    let live = ids;
     if event_types.is_some_and(<[String]>::is_empty) {
         return Ok(out);
     }
@@ -455,7 +454,7 @@ async fn load_packed(
             .push(" THEN e.properties ELSE '{}' END"),
     };
     q.push(" || ']', ',') || ']]' AS one FROM events e WHERE e.contact_id IN ")
-        .list(live.iter().copied());
+        .list(ids.iter().copied());
     types(&mut q);
     q.push(" GROUP BY e.contact_id) per_contact");
     if let Some(row) = q.fetch_all_in(&mut *tx).await?.first() {
@@ -469,14 +468,14 @@ async fn load_packed(
         "SELECT {COLS}, c.merged_into AS owner FROM events e \
          JOIN contacts c ON c.id = e.contact_id WHERE c.merged_into IN "
     ));
-    q.list(live.iter().copied());
+    q.list(ids.iter().copied());
     types(&mut q);
     q.push(&format!(
         " UNION ALL SELECT {COLS}, v.contact_id AS owner FROM events e \
          JOIN visitor_identities v ON v.visitor_id = e.visitor_id \
          WHERE COALESCE(e.contact_id, 0) = 0 AND v.contact_id IN "
     ))
-    .list(live.iter().copied());
+    .list(ids.iter().copied());
     types(&mut q);
     for row in q.fetch_all_in(&mut *tx).await? {
         out.events
@@ -785,9 +784,20 @@ async fn write_chunk(tx: &mut AnyConnection, dialect: Dialect, w: Writes) -> Sto
             run(tx, dialect, sql).await?;
         }
     }
-    for (seg, c) in w.left {
-        let mut del = Sql::new("DELETE FROM segment_members WHERE segment_id = ");
-        del.arg(seg).push(" AND contact_id = ").arg(c);
+    // A few hundred memberships per statement: one each was a round trip apiece on
+    // PostgreSQL. By contact first, so that SQLite searches its contact index rather than
+    // scanning the table for the pairs.
+    for pairs in w.left.chunks(dialect.rows_per_statement(3)) {
+        let mut del = Sql::new("DELETE FROM segment_members WHERE contact_id IN ");
+        del.list(pairs.iter().map(|(_, c)| *c))
+            .push(" AND (segment_id, contact_id) IN (VALUES ");
+        for (i, (seg, c)) in pairs.iter().enumerate() {
+            if i > 0 {
+                del.push(", ");
+            }
+            del.list([*seg, *c]);
+        }
+        del.push(")");
         run(tx, dialect, del).await?;
     }
     // A few hundred contacts per statement.
