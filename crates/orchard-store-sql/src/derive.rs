@@ -260,15 +260,19 @@ pub(crate) async fn refresh_in(
 ) -> StoreResult<()> {
     let raw: Vec<i64> = ids.iter().map(|c| c.get()).collect();
     lock_contacts(tx, dialect, &raw).await?;
-    refresh_locked(tx, dialect, ids, now).await
+    refresh_locked(tx, dialect, ids, now, &HashMap::new()).await
 }
 
 /// `refresh_in` for a caller that has already taken the rows of `ids` in this transaction.
+/// `activity`: the latest time (epoch ms) of events just stored, by contact, which becomes the
+/// contact's last activity where it is later, in the same write as its derived columns (an
+/// append's own update of every touched row cost a statement and a row version apiece).
 pub(crate) async fn refresh_locked(
     tx: &mut AnyConnection,
     dialect: Dialect,
     ids: &[ContactId],
     now: DateTime<Utc>,
+    activity: &HashMap<i64, i64>,
 ) -> StoreResult<()> {
     if ids.is_empty() {
         return Ok(());
@@ -280,7 +284,7 @@ pub(crate) async fn refresh_locked(
     // contacts and a chunk's writes are not read by the next one's load.
     let mut chunks = ids.chunks(CHUNK);
     let mut next = match chunks.next() {
-        Some(c) => Some(load_chunk(tx, &what, c).await?),
+        Some(c) => Some(load_chunk(tx, &what, c, activity).await?),
         None => None,
     };
     while let Some(loaded) = next.take() {
@@ -289,7 +293,7 @@ pub(crate) async fn refresh_locked(
             Some(following) => {
                 let w = Arc::clone(&what);
                 let deciding = tokio::task::spawn_blocking(move || decide(&w, loaded, now));
-                next = Some(load_chunk(tx, &what, following).await?);
+                next = Some(load_chunk(tx, &what, following, activity).await?);
                 deciding
                     .await
                     .map_err(|e| StoreError::Backend(Box::new(e)))??
@@ -536,12 +540,15 @@ struct Loaded {
     deals: HashMap<i64, Vec<DealFact>>,
     /// (segment, contact) pairs as `segment_members` holds them now.
     members: HashSet<(i64, i64)>,
+    /// The chunk's share of `refresh_locked`'s `activity`.
+    activity: HashMap<i64, i64>,
 }
 
 async fn load_chunk(
     tx: &mut AnyConnection,
     what: &Derivations,
     ids: &[ContactId],
+    activity: &HashMap<i64, i64>,
 ) -> StoreResult<Loaded> {
     let raw: Vec<i64> = ids.iter().map(|c| c.get()).collect();
     let subjects = load_packed(
@@ -555,6 +562,10 @@ async fn load_chunk(
         subjects,
         deals: HashMap::new(),
         members: HashSet::new(),
+        activity: raw
+            .iter()
+            .filter_map(|c| Some((*c, *activity.get(c)?)))
+            .collect(),
     };
     if loaded.subjects.packed_contacts.is_none() {
         // None of them is live.
@@ -623,8 +634,9 @@ struct Writes {
     derived: Vec<Vec<Arg>>,
     entered: Vec<Vec<Arg>>,
     left: Vec<(i64, i64)>,
-    /// (id, score, due, stage, digest) of the contacts whose derived columns changed.
-    contacts: Vec<[Arg; 5]>,
+    /// (id, score, due, stage, digest, last activity) of the contacts whose derived columns
+    /// or last activity changed.
+    contacts: Vec<[Arg; 6]>,
 }
 
 /// Decides a loaded chunk: scores, stage moves and memberships, and what to write for them.
@@ -634,6 +646,7 @@ fn decide(what: &Derivations, loaded: Loaded, now: DateTime<Utc>) -> StoreResult
         mut subjects,
         deals,
         members,
+        activity,
     } = loaded;
     subjects.unpack()?;
     let live: Vec<i64> = subjects.contacts.iter().map(|c| c.id.get()).collect();
@@ -643,6 +656,16 @@ fn decide(what: &Derivations, loaded: Loaded, now: DateTime<Utc>) -> StoreResult
         return Ok(out);
     }
     let received = ms(Utc::now());
+    // Last activity first, although no derivation reads it yet.
+    let mut active: HashMap<i64, i64> = HashMap::new();
+    for c in &mut subjects.contacts {
+        if let Some(at) = activity.get(&c.id.get()).copied()
+            && c.last_activity_at.is_none_or(|was| ms(was) < at)
+        {
+            c.last_activity_at = Some(from_ms(at));
+            active.insert(c.id.get(), at);
+        }
+    }
     let mut digests: HashMap<i64, i64> = HashMap::new();
     let mut dues: HashMap<i64, Option<i64>> = HashMap::with_capacity(live.len());
     let mut scores: HashMap<i64, i64> = HashMap::new();
@@ -716,7 +739,9 @@ fn decide(what: &Derivations, loaded: Loaded, now: DateTime<Utc>) -> StoreResult
             let due = dues.get(c).copied().flatten();
             let stage = stages.get(c);
             let digest = digests.get(c).copied();
-            let changed = score.is_some_and(|s| s != was.score)
+            let last = active.get(c).copied();
+            let changed = last.is_some()
+                || score.is_some_and(|s| s != was.score)
                 || due != was.due
                 || stage.is_some()
                 || digest.is_some_and(|d| Some(d) != was.digest);
@@ -727,6 +752,7 @@ fn decide(what: &Derivations, loaded: Loaded, now: DateTime<Utc>) -> StoreResult
                     Arg::Int(due),
                     Arg::Text(stage.map(|s| s.as_str().to_owned())),
                     Arg::Int(digest),
+                    Arg::Int(last),
                 ]
             })
         })
@@ -801,8 +827,8 @@ async fn write_chunk(tx: &mut AnyConnection, dialect: Dialect, w: Writes) -> Sto
         run(tx, dialect, del).await?;
     }
     // A few hundred contacts per statement.
-    for chunk in w.contacts.chunks(dialect.rows_per_statement(5)) {
-        let mut up = Sql::new("WITH v(id, score, due, stage, digest) AS (VALUES ");
+    for chunk in w.contacts.chunks(dialect.rows_per_statement(6)) {
+        let mut up = Sql::new("WITH v(id, score, due, stage, digest, last) AS (VALUES ");
         for (i, row) in chunk.iter().enumerate() {
             if i > 0 {
                 up.push(", ");
@@ -813,7 +839,8 @@ async fn write_chunk(tx: &mut AnyConnection, dialect: Dialect, w: Writes) -> Sto
             ") UPDATE contacts SET score = COALESCE(CAST(v.score AS BIGINT), contacts.score), \
              due_at = CAST(v.due AS BIGINT), \
              stage = COALESCE(CAST(v.stage AS TEXT), contacts.stage), \
-             score_digest = COALESCE(CAST(v.digest AS BIGINT), contacts.score_digest) \
+             score_digest = COALESCE(CAST(v.digest AS BIGINT), contacts.score_digest), \
+             last_activity_at = COALESCE(CAST(v.last AS BIGINT), contacts.last_activity_at) \
              FROM v WHERE contacts.id = v.id",
         );
         run(tx, dialect, up).await?;

@@ -180,8 +180,8 @@ pub(crate) async fn append_in(
             _ => outcome.duplicates.push(e.client_id.clone()),
         }
     }
-    // The contacts' rows first, in id order (see `lock_contacts`): the update below would
-    // otherwise lock them in any order. Events of a contact merged since its batch was
+    // The contacts' rows first, in id order (see `lock_contacts`): the update of their
+    // derived columns would otherwise lock them in any order. Events of a contact merged since its batch was
     // resolved count for the survivor (`lock_live`).
     let ids: Vec<i64> = latest.keys().copied().collect();
     let live = crate::derive::lock_live(tx, dialect, &ids).await?;
@@ -192,29 +192,11 @@ pub(crate) async fn append_in(
             .or_insert(i64::MIN);
         *t = (*t).max(at);
     }
-    let mut latest: Vec<(i64, i64)> = on_live.into_iter().collect();
-    latest.sort_unstable();
-    // One statement per few hundred contacts, not one per contact: on PostgreSQL each
-    // statement is a network round trip. It skips contacts whose last activity is later.
-    for chunk in latest.chunks(dialect.rows_per_statement(2)) {
-        let mut up = Sql::new("WITH v(id, at) AS (VALUES ");
-        for (i, (contact, at)) in chunk.iter().enumerate() {
-            if i > 0 {
-                up.push(", ");
-            }
-            up.list([*contact, *at]);
-        }
-        up.push(
-            ") UPDATE contacts SET last_activity_at = v.at FROM v WHERE contacts.id = v.id \
-                 AND (contacts.last_activity_at IS NULL OR contacts.last_activity_at < v.at)",
-        );
-        up.query(dialect)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend_err)?;
-    }
-    let touched: Vec<ContactId> = latest.iter().map(|(c, _)| ContactId::new(*c)).collect();
+    // The last activity is written with the derived columns (`refresh_locked`), one row
+    // version per contact.
+    let mut touched: Vec<ContactId> = on_live.keys().copied().map(ContactId::new).collect();
+    touched.sort_unstable();
     // Their rows were taken above.
-    crate::derive::refresh_locked(tx, dialect, &touched, Utc::now()).await?;
+    crate::derive::refresh_locked(tx, dialect, &touched, Utc::now(), &on_live).await?;
     Ok(outcome)
 }
