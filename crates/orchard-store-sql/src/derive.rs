@@ -184,24 +184,36 @@ pub(crate) async fn lock_contacts(
     let mut sorted = ids.to_vec();
     sorted.sort_unstable();
     sorted.dedup();
-    merged_into(tx, dialect, &sorted, true).await?;
+    lock_merged(tx, dialect, &sorted).await?;
     Ok(())
 }
 
-/// `(id, merged_into)` of the contacts among `ids`, in id order; with their rows taken
-/// (`FOR NO KEY UPDATE`, PostgreSQL only) when `lock`.
-async fn merged_into(
+/// The contacts among `ids` (sorted) that were merged into another, with that other, having
+/// taken the rows of all of `ids` in id order (`FOR NO KEY UPDATE`, PostgreSQL only). Only
+/// merged rows come back: nearly every contact is live, and each row returned is converted by
+/// sqlx on its own. On PostgreSQL the rows are taken in a materialized CTE, which is read to
+/// the end, so every row is taken whatever the outer filter keeps.
+async fn lock_merged(
     tx: &mut AnyConnection,
     dialect: Dialect,
     ids: &[i64],
-    lock: bool,
-) -> StoreResult<Vec<(i64, Option<i64>)>> {
-    let mut out = Vec::with_capacity(ids.len());
+) -> StoreResult<Vec<(i64, i64)>> {
+    let mut out = Vec::new();
     for chunk in ids.chunks(dialect.rows_per_statement(1)) {
-        let mut q = Sql::new("SELECT id, merged_into FROM contacts WHERE id IN ");
-        q.list(chunk.iter().copied()).push(" ORDER BY id");
-        if lock && dialect == Dialect::Postgres {
-            q.push(" FOR NO KEY UPDATE");
+        let mut q = match dialect {
+            Dialect::Postgres => Sql::new(
+                "WITH taken AS MATERIALIZED (SELECT id, merged_into FROM contacts WHERE id IN ",
+            ),
+            Dialect::Sqlite => Sql::new(
+                "SELECT id, merged_into FROM contacts WHERE merged_into IS NOT NULL AND id IN ",
+            ),
+        };
+        q.list(chunk.iter().copied());
+        if dialect == Dialect::Postgres {
+            q.push(
+                " ORDER BY id FOR NO KEY UPDATE) SELECT id, merged_into FROM taken \
+                 WHERE merged_into IS NOT NULL",
+            );
         }
         for row in q.fetch_all_in(&mut *tx).await? {
             out.push((get(&row, "id")?, get(&row, "merged_into")?));
@@ -236,9 +248,9 @@ pub(crate) async fn lock_live(
         if todo.is_empty() {
             break;
         }
-        for (id, into) in merged_into(tx, dialect, &todo, true).await? {
-            seen.insert(id, into);
-            wanted.extend(into);
+        for (id, into) in lock_merged(tx, dialect, &todo).await? {
+            seen.insert(id, Some(into));
+            wanted.insert(into);
         }
         for id in todo {
             seen.entry(id).or_insert(None);
