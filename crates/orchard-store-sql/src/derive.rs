@@ -202,13 +202,13 @@ async fn lock_merged(
     for chunk in ids.chunks(dialect.rows_per_statement(1)) {
         let mut q = match dialect {
             Dialect::Postgres => Sql::new(
-                "WITH taken AS MATERIALIZED (SELECT id, merged_into FROM contacts WHERE id IN ",
+                "WITH taken AS MATERIALIZED (SELECT id, merged_into FROM contacts WHERE id",
             ),
             Dialect::Sqlite => Sql::new(
-                "SELECT id, merged_into FROM contacts WHERE merged_into IS NOT NULL AND id IN ",
+                "SELECT id, merged_into FROM contacts WHERE merged_into IS NOT NULL AND id",
             ),
         };
-        q.list(chunk.iter().copied());
+        q.in_ids(dialect, chunk.iter().copied());
         if dialect == Dialect::Postgres {
             q.push(
                 " ORDER BY id FOR NO KEY UPDATE) SELECT id, merged_into FROM taken \
@@ -410,10 +410,10 @@ async fn load_packed(
     let agg = dialect.string_agg();
     let mut q = Sql::new(&format!(
         "SELECT '[' || {agg}('[' || {} || ']', ',') || ']' AS contacts FROM contacts \
-         WHERE merged_into IS NULL AND id IN ",
+         WHERE merged_into IS NULL AND id",
         crate::contacts::packed_contact(dialect)
     ));
-    q.list(ids.iter().copied());
+    q.in_ids(dialect, ids.iter().copied());
     let mut out = Subjects {
         contacts: Vec::new(),
         stored: HashMap::new(),
@@ -432,9 +432,9 @@ async fn load_packed(
     let mut q = Sql::new(
         "SELECT id, external_id, name, domain, industry, employees, region, country, owner_id, \
          service_hours, cost_to_serve, created_at FROM accounts WHERE id IN \
-         (SELECT account_id FROM contacts WHERE merged_into IS NULL AND id IN ",
+         (SELECT account_id FROM contacts WHERE merged_into IS NULL AND id",
     );
-    q.list(ids.iter().copied()).push(")");
+    q.in_ids(dialect, ids.iter().copied()).push(")");
     for row in q.fetch_all_in(&mut *tx).await? {
         let a = account_from_row(&row)?;
         out.accounts.insert(a.id, a);
@@ -469,8 +469,8 @@ async fn load_packed(
             .list(t.iter().map(String::as_str))
             .push(" THEN e.properties ELSE '{}' END"),
     };
-    q.push(" || ']', ',') || ']]' AS one FROM events e WHERE e.contact_id IN ")
-        .list(ids.iter().copied());
+    q.push(" || ']', ',') || ']]' AS one FROM events e WHERE e.contact_id")
+        .in_ids(dialect, ids.iter().copied());
     types(&mut q);
     q.push(" GROUP BY e.contact_id) per_contact");
     if let Some(row) = q.fetch_all_in(&mut *tx).await?.first() {
@@ -482,16 +482,16 @@ async fn load_packed(
     // event in the log.
     let mut q = Sql::new(&format!(
         "SELECT {COLS}, c.merged_into AS owner FROM events e \
-         JOIN contacts c ON c.id = e.contact_id WHERE c.merged_into IN "
+         JOIN contacts c ON c.id = e.contact_id WHERE c.merged_into"
     ));
-    q.list(ids.iter().copied());
+    q.in_ids(dialect, ids.iter().copied());
     types(&mut q);
     q.push(&format!(
         " UNION ALL SELECT {COLS}, v.contact_id AS owner FROM events e \
          JOIN visitor_identities v ON v.visitor_id = e.visitor_id \
-         WHERE COALESCE(e.contact_id, 0) = 0 AND v.contact_id IN "
+         WHERE COALESCE(e.contact_id, 0) = 0 AND v.contact_id"
     ))
-    .list(ids.iter().copied());
+    .in_ids(dialect, ids.iter().copied());
     types(&mut q);
     for row in q.fetch_all_in(&mut *tx).await? {
         out.events
@@ -584,11 +584,10 @@ async fn load_chunk(
         return Ok(loaded);
     }
     // By the ids asked for, like the subjects: the rows of contacts merged away are ignored.
-
-    let mut q = Sql::new(
-        "SELECT contact_id, status, created_at, closed_at FROM deals WHERE contact_id IN ",
-    );
-    q.list(raw.iter().copied());
+    let dialect = Dialect::of(tx);
+    let mut q =
+        Sql::new("SELECT contact_id, status, created_at, closed_at FROM deals WHERE contact_id");
+    q.in_ids(dialect, raw.iter().copied());
     for row in q.fetch_all_in(&mut *tx).await? {
         let status: String = get(&row, "status")?;
         loaded
@@ -608,12 +607,12 @@ async fn load_chunk(
         // both lists (0.8 s a chunk). Memberships of other segments are read and ignored.
         // One row in all, `contact:segment` pairs joined by commas: each row crosses sqlx's
         // driver thread on its own, and a contact is in several segments.
-        let agg = Dialect::of(tx).string_agg();
+        let agg = dialect.string_agg();
         let mut q = Sql::new(&format!(
             "SELECT {agg}(CAST(contact_id AS TEXT) || ':' || CAST(segment_id AS TEXT), ',') \
-             AS pairs FROM segment_members WHERE contact_id IN "
+             AS pairs FROM segment_members WHERE contact_id"
         ));
-        q.list(raw.iter().copied());
+        q.in_ids(dialect, raw.iter().copied());
         let rows = q.fetch_all_in(&mut *tx).await?;
         let pairs: Option<String> = rows.first().map(|r| get(r, "pairs")).transpose()?.flatten();
         for pair in pairs
@@ -781,8 +780,8 @@ async fn write_chunk(tx: &mut AnyConnection, dialect: Dialect, w: Writes) -> Sto
             .map_err(backend_err)
     }
     for ids in w.rewrite.chunks(dialect.rows_per_statement(1)) {
-        let mut del = Sql::new("DELETE FROM score_changes WHERE contact_id IN ");
-        del.list(ids.iter().copied());
+        let mut del = Sql::new("DELETE FROM score_changes WHERE contact_id");
+        del.in_ids(dialect, ids.iter().copied());
         run(tx, dialect, del).await?;
     }
     // Derived events are logged, not applied: they do not feed back into the refresh that
@@ -826,8 +825,8 @@ async fn write_chunk(tx: &mut AnyConnection, dialect: Dialect, w: Writes) -> Sto
     // PostgreSQL. By contact first, so that SQLite searches its contact index rather than
     // scanning the table for the pairs.
     for pairs in w.left.chunks(dialect.rows_per_statement(3)) {
-        let mut del = Sql::new("DELETE FROM segment_members WHERE contact_id IN ");
-        del.list(pairs.iter().map(|(_, c)| *c))
+        let mut del = Sql::new("DELETE FROM segment_members WHERE contact_id");
+        del.in_ids(dialect, pairs.iter().map(|(_, c)| *c))
             .push(" AND (segment_id, contact_id) IN (VALUES ");
         for (i, (seg, c)) in pairs.iter().enumerate() {
             if i > 0 {

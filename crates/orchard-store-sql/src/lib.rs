@@ -555,6 +555,32 @@ impl Sql {
         self
     }
 
+    /// Appends a test that the expression before it is one of `ids`: an `IN` list on SQLite;
+    /// on PostgreSQL `= ANY` of one text parameter split into an array. The `Any` driver cannot
+    /// bind arrays, and a parameter per id made every statement's text depend on the list's
+    /// length, so PostgreSQL planned each one afresh and sqlx bound hundreds of values.
+    pub(crate) fn in_ids(
+        &mut self,
+        dialect: Dialect,
+        ids: impl IntoIterator<Item = i64>,
+    ) -> &mut Self {
+        match dialect {
+            Dialect::Sqlite => self.push(" IN ").list(ids),
+            Dialect::Postgres => {
+                let mut joined = String::new();
+                for (i, id) in ids.into_iter().enumerate() {
+                    if i > 0 {
+                        joined.push(',');
+                    }
+                    joined.push_str(&id.to_string());
+                }
+                self.push(" = ANY(string_to_array(")
+                    .arg(joined)
+                    .push(", ',')::bigint[])")
+            }
+        }
+    }
+
     /// The statement's text for `dialect`. SQLite gets anonymous `?` placeholders: sqlx binds a
     /// named or numbered one by asking SQLite for its name, a linear search per parameter
     /// (`sqlite3_bind_parameter_name`), which made binding quadratic in a statement's
