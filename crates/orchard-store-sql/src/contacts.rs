@@ -136,6 +136,7 @@ pub(crate) fn contacts_from_packed(packed: &str) -> StoreResult<Vec<PackedContac
         .map(|r| {
             let (id, email, details, account, owner, stage, score, source) =
                 (r.0, r.1, r.2, r.3, r.4, r.5, r.6, r.7);
+            let (created, updated, last, due, digest) = (r.8, r.9, r.10, r.11, r.12);
             let contact = Contact {
                 id: ContactId::new(id),
                 email: Email::parse(&email).map_err(|e| StoreError::Backend(Box::new(e)))?,
@@ -145,11 +146,11 @@ pub(crate) fn contacts_from_packed(packed: &str) -> StoreResult<Vec<PackedContac
                 stage: LifecycleStage::parse(&stage).unwrap_or(LifecycleStage::Subscriber),
                 score,
                 source,
-                created_at: from_ms(r.8),
-                updated_at: from_ms(r.9),
-                last_activity_at: r.10.map(from_ms),
+                created_at: from_ms(created),
+                updated_at: from_ms(updated),
+                last_activity_at: last.map(from_ms),
             };
-            Ok((contact, r.11, r.12))
+            Ok((contact, due, digest))
         })
         .collect()
 }

@@ -236,8 +236,8 @@ pub(crate) async fn lock_live(
     let mut wanted: std::collections::BTreeSet<i64> = ids.iter().copied().collect();
     // Survivors are taken in a second round, after the rows that name them and so out of id
     // order; PostgreSQL reports the rare cycle that can make as a deadlock, which fails the
-    // batch as `busy` with nothing changed. Once taken, a row's `merged_into` stays as read until this transaction
-    // ends (a merge takes the rows it changes).
+    // batch as `busy` with nothing changed. Once taken, a row's `merged_into` stays as read
+    // until this transaction ends (a merge takes the rows it changes).
     let mut seen: HashMap<i64, Option<i64>> = HashMap::with_capacity(wanted.len());
     for _ in 0..3 {
         let todo: Vec<i64> = wanted
@@ -452,9 +452,10 @@ async fn load_packed(
     // row across threads (a wake-up each time) and its `Any` layer converts each row; a row
     // per event, then a row per contact, kept the driver's thread switching more than
     // working. `[[owner, [event, ...]], ...]`, where an event is only what derivations read,
-    // `[seq, at, "type", properties]`, by plain concatenation: the numbers print as JSON numbers, a type is a slug that needs
-    // no escaping (`EventType::parse` admits nothing else into the log), and `properties` is
-    // JSON text as written (`event_row`), spliced in without re-parsing. Building the same
+    // `[seq, at, "type", properties]`, by plain concatenation: the numbers print as JSON
+    // numbers, a type is a slug that needs no escaping (`EventType::parse` admits nothing else
+    // into the log), and `properties` is JSON text as written (`event_row`), spliced in
+    // without re-parsing. Building the same
     // with `json_array` over all seven columns cost SQLite more than reading the rows. The
     // packed order does not matter: the lists are sorted below.
     let mut q = Sql::new(&format!(

@@ -181,8 +181,8 @@ pub(crate) async fn append_in(
         }
     }
     // The contacts' rows first, in id order (see `lock_contacts`): the update of their
-    // derived columns would otherwise lock them in any order. Events of a contact merged since its batch was
-    // resolved count for the survivor (`lock_live`).
+    // derived columns would otherwise lock them in any order. Events of a contact merged since
+    // its batch was resolved count for the survivor (`lock_live`).
     let ids: Vec<i64> = latest.keys().copied().collect();
     let live = crate::derive::lock_live(tx, dialect, &ids).await?;
     let mut on_live: HashMap<i64, i64> = HashMap::with_capacity(latest.len());

@@ -293,17 +293,29 @@ pub async fn events_advance_last_activity_and_form_the_timeline<S: Store>(s: &S)
         .await
         .unwrap();
     assert_eq!(s.contact(c).await.unwrap().last_activity_at, Some(t(7_000)));
+    // A later event that no score, stage or segment reads still advances it: last activity
+    // is written beside the derived columns, and nothing else changes for this one.
+    s.append_events(&[event("web-1", "webinar_attended", Some(c), 9_000)])
+        .await
+        .unwrap();
+    assert_eq!(s.contact(c).await.unwrap().last_activity_at, Some(t(9_000)));
     let tl = s.contact_events(c, 10).await.unwrap();
     let kinds: Vec<&str> = tl.iter().map(|e| e.event_type.as_str()).collect();
     // The pricing visit made the contact an MQL: the transition is on the timeline too.
     assert_eq!(
         kinds,
-        ["email_opened", "stage_changed", "page_viewed", "email_sent"]
+        [
+            "webinar_attended",
+            "email_opened",
+            "stage_changed",
+            "page_viewed",
+            "email_sent"
+        ]
     );
-    assert_eq!(tl[1].properties["cause"], "visited the pricing page");
+    assert_eq!(tl[2].properties["cause"], "visited the pricing page");
     assert_eq!(s.contact(c).await.unwrap().stage, LifecycleStage::Mql);
-    assert_eq!(tl[2].properties["url"], "/pricing");
-    assert_eq!(tl[2].visitor_id.as_deref(), Some("v-1"));
+    assert_eq!(tl[3].properties["url"], "/pricing");
+    assert_eq!(tl[3].visitor_id.as_deref(), Some("v-1"));
 }
 
 pub async fn tokens_are_found_by_hash_until_revoked<S: Store>(s: &S) {
