@@ -20,25 +20,26 @@ pub struct Subject<'a> {
     pub now: DateTime<Utc>,
 }
 
-enum FieldValue {
+/// A field's value, borrowed from the subject where it can be: conditions are evaluated for
+/// every contact at every event of a replay, and copying each text cost an allocation apiece.
+enum FieldValue<'a> {
     Num(Option<f64>),
-    Text(Option<String>),
-    List(Vec<String>),
+    Text(Option<&'a str>),
+    List(&'a [String]),
     Stage(crate::stage::LifecycleStage),
 }
 
-fn field_value(s: &Subject<'_>, f: &Field) -> FieldValue {
+fn field_value<'a>(s: &Subject<'a>, f: &Field) -> FieldValue<'a> {
     let c = s.contact;
     let d = &c.details;
-    let t = |v: &Option<String>| FieldValue::Text(v.clone());
+    let t = |v: &'a Option<String>| FieldValue::Text(v.as_deref());
     let n = |v: Option<f64>| FieldValue::Num(v);
+    let text = FieldValue::Text;
     match f {
         Field::Score => n(Some(c.score as f64)),
         Field::Stage => FieldValue::Stage(c.stage),
-        Field::Email => FieldValue::Text(Some(c.email.to_string())),
-        Field::Domain => {
-            FieldValue::Text(c.email.as_str().rsplit_once('@').map(|(_, d)| d.to_owned()))
-        }
+        Field::Email => text(Some(c.email.as_str())),
+        Field::Domain => text(c.email.as_str().rsplit_once('@').map(|(_, d)| d)),
         Field::FirstName => t(&d.first_name),
         Field::LastName => t(&d.last_name),
         Field::Source => t(&c.source),
@@ -54,23 +55,23 @@ fn field_value(s: &Subject<'_>, f: &Field) -> FieldValue {
         Field::Education => t(&d.demographics.education),
         Field::Occupation => t(&d.demographics.occupation),
         Field::Children => n(d.demographics.children.map(f64::from)),
-        Field::Interests => FieldValue::List(d.psychographics.interests.clone()),
-        Field::Values => FieldValue::List(d.psychographics.values.clone()),
-        Field::Tags => FieldValue::List(d.psychographics.tags.clone()),
+        Field::Interests => FieldValue::List(&d.psychographics.interests),
+        Field::Values => FieldValue::List(&d.psychographics.values),
+        Field::Tags => FieldValue::List(&d.psychographics.tags),
         Field::Country => t(&d.geography.country),
         Field::Region => t(&d.geography.region),
         Field::City => t(&d.geography.city),
         Field::TimeZone => t(&d.geography.time_zone),
         Field::Custom(name) => match d.custom.get(name) {
             Some(Json::Number(x)) => n(x.as_f64()),
-            Some(Json::String(s)) => FieldValue::Text(Some(s.clone())),
-            Some(Json::Bool(b)) => FieldValue::Text(Some(b.to_string())),
+            Some(Json::String(s)) => text(Some(s)),
+            Some(Json::Bool(b)) => text(Some(if *b { "true" } else { "false" })),
             _ => FieldValue::Text(None),
         },
-        Field::AccountIndustry => FieldValue::Text(s.account.and_then(|a| a.industry.clone())),
+        Field::AccountIndustry => text(s.account.and_then(|a| a.industry.as_deref())),
         Field::AccountEmployees => n(s.account.and_then(|a| a.employees).map(|v| v as f64)),
-        Field::AccountCountry => FieldValue::Text(s.account.and_then(|a| a.country.clone())),
-        Field::AccountRegion => FieldValue::Text(s.account.and_then(|a| a.region.clone())),
+        Field::AccountCountry => text(s.account.and_then(|a| a.country.as_deref())),
+        Field::AccountRegion => text(s.account.and_then(|a| a.region.as_deref())),
     }
 }
 
@@ -78,7 +79,7 @@ fn text_eq(a: &str, b: &str) -> bool {
     a.trim().eq_ignore_ascii_case(b.trim())
 }
 
-fn compare(v: &FieldValue, op: CmpOp, want: &Value) -> bool {
+fn compare(v: &FieldValue<'_>, op: CmpOp, want: &Value) -> bool {
     let missing = op == CmpOp::Ne;
     match (v, want) {
         (FieldValue::Num(Some(x)), Value::Number(y)) => op.holds(*x, *y),
@@ -110,20 +111,32 @@ fn compare(v: &FieldValue, op: CmpOp, want: &Value) -> bool {
     }
 }
 
+/// Whether `hay` contains `needle` once both are lowercased, without lowercasing copies when
+/// both are ASCII (URLs, titles and tags nearly always are): a pattern such as
+/// `page_viewed where url ~ "/pricing"` is tested against every page view of every replay.
+fn contains_ci(hay: &str, needle: &str) -> bool {
+    if hay.is_ascii() && needle.is_ascii() {
+        let (h, n) = (hay.as_bytes(), needle.as_bytes());
+        n.is_empty() || h.windows(n.len()).any(|w| w.eq_ignore_ascii_case(n))
+    } else {
+        hay.to_lowercase().contains(&needle.to_lowercase())
+    }
+}
+
 fn prop_matches(props: &serde_json::Map<String, Json>, f: &PropFilter) -> bool {
     let Some(v) = props.get(&f.property) else {
         return matches!(f.test, PropTest::Cmp(CmpOp::Ne, _));
     };
     match &f.test {
         PropTest::Contains(needle) => match v {
-            Json::String(s) => s.to_lowercase().contains(&needle.to_lowercase()),
+            Json::String(s) => contains_ci(s, needle),
             _ => false,
         },
         PropTest::Cmp(op, want) => {
             let fv = match v {
                 Json::Number(n) => FieldValue::Num(n.as_f64()),
-                Json::String(s) => FieldValue::Text(Some(s.clone())),
-                Json::Bool(b) => FieldValue::Text(Some(b.to_string())),
+                Json::String(s) => FieldValue::Text(Some(s)),
+                Json::Bool(b) => FieldValue::Text(Some(if *b { "true" } else { "false" })),
                 _ => FieldValue::Text(None),
             };
             compare(&fv, *op, want)
@@ -183,14 +196,11 @@ fn condition(s: &Subject<'_>, c: &Condition) -> bool {
             let v = field_value(s, field);
             values.iter().any(|want| compare(&v, CmpOp::Eq, want))
         }
-        Condition::Contains { field, needle } => {
-            let needle = needle.to_lowercase();
-            match field_value(s, field) {
-                FieldValue::Text(Some(t)) => t.to_lowercase().contains(&needle),
-                FieldValue::List(items) => items.iter().any(|i| i.to_lowercase().contains(&needle)),
-                _ => false,
-            }
-        }
+        Condition::Contains { field, needle } => match field_value(s, field) {
+            FieldValue::Text(Some(t)) => contains_ci(t, needle),
+            FieldValue::List(items) => items.iter().any(|i| contains_ci(i, needle)),
+            _ => false,
+        },
         Condition::IsSet { field, set } => {
             let present = match field_value(s, field) {
                 FieldValue::Num(v) => v.is_some(),
@@ -249,21 +259,26 @@ pub fn next_change(expr: &Expr, s: &Subject<'_>) -> Option<DateTime<Utc>> {
             due = Some(due.map_or(t, |d| d.min(t)));
         }
     };
-    let mut conditions = Vec::new();
-    collect(expr, &mut conditions);
-    for c in conditions {
+    // Walked in place: a replay asks at every event, and gathering the conditions into a
+    // list first cost an allocation each time.
+    each_condition(expr, &mut |c| {
         match c {
             Condition::Count {
                 pattern,
                 window: Some(w),
                 ..
             } => {
+                // Events are oldest first: walk back from the newest until the window's
+                // start, so a replay that asks at every event stays linear in the window
+                // rather than in the whole history.
                 let since = s.now - *w;
                 if let Some(oldest) = seen(s)
                     .iter()
-                    .filter(|e| e.at > since && matches(pattern, e))
+                    .rev()
+                    .take_while(|e| e.at > since)
+                    .filter(|e| matches(pattern, e))
                     .map(|e| e.at)
-                    .min()
+                    .last()
                 {
                     consider(oldest + *w);
                 }
@@ -284,14 +299,14 @@ pub fn next_change(expr: &Expr, s: &Subject<'_>) -> Option<DateTime<Utc>> {
             }
             _ => {}
         }
-    }
+    });
     due
 }
 
-fn collect<'a>(e: &'a Expr, out: &mut Vec<&'a Condition>) {
+fn each_condition(e: &Expr, f: &mut impl FnMut(&Condition)) {
     match e {
-        Expr::And(xs) | Expr::Or(xs) => xs.iter().for_each(|x| collect(x, out)),
-        Expr::Not(x) => collect(x, out),
-        Expr::Cond(c) => out.push(c),
+        Expr::And(xs) | Expr::Or(xs) => xs.iter().for_each(|x| each_condition(x, f)),
+        Expr::Not(x) => each_condition(x, f),
+        Expr::Cond(c) => f(c),
     }
 }

@@ -222,4 +222,42 @@ proptest! {
         prop_assert!(windowed <= total);
         prop_assert_eq!(total as usize, events.iter().filter(|e| e.at <= at(now)).count());
     }
+
+    #[test]
+    fn a_window_count_changes_when_its_oldest_event_leaves(
+        events in proptest::collection::vec((0i64..60, any::<bool>()), 0..30),
+        now in 0i64..70,
+        w in 1i64..40,
+    ) {
+        let mut events: Vec<Event> = events
+            .iter()
+            .enumerate()
+            .map(|(i, (d, open))| event(i as i64, if *open { "email_opened" } else { "page_viewed" }, *d, json!({})))
+            .collect();
+        events.sort_by_key(|e| (e.at, e.seq));
+        let c = contact();
+        let s = Subject { contact: &c, account: None, events: &events, now: at(now) };
+        let rule = parse(&format!("count(email_opened, {w}d) >= 1")).unwrap();
+        // By definition: the oldest counted open still in the window leaves it `w` days on.
+        let since = at(now) - Duration::days(w);
+        let expected = events
+            .iter()
+            .filter(|e| e.at <= at(now) && e.at > since && e.event_type.as_str() == "email_opened")
+            .map(|e| e.at + Duration::days(w))
+            .min()
+            .filter(|t| *t > at(now));
+        prop_assert_eq!(next_change(&rule, &s), expected);
+    }
+
+    #[test]
+    fn contains_ignores_case_as_lowercasing_does(hay in "\\PC{0,12}", needle in "\\PC{0,4}", ascii_hay in "[a-zA-Z/ -]{0,12}", ascii_needle in "[a-zA-Z/]{0,3}") {
+        for (h, n) in [(&hay, &needle), (&ascii_hay, &ascii_needle), (&hay, &ascii_needle)] {
+            let mut c = contact();
+            c.details.demographics.job_title = Some(h.clone());
+            let s = Subject { contact: &c, account: None, events: &[], now: at(0) };
+            let rule = parse(&format!("job_title ~ {}", serde_json::to_string(n).unwrap()));
+            let Ok(rule) = rule else { continue };
+            prop_assert_eq!(eval(&rule, &s), h.to_lowercase().contains(&n.to_lowercase()), "{:?} ~ {:?}", h, n);
+        }
+    }
 }
