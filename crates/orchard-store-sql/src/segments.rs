@@ -57,7 +57,7 @@ impl SegmentStore for SqlStore {
         .push(" RETURNING id");
         let id = SegmentId::new(self.insert_returning_id(ins).await?);
         // Everyone's membership (and due time) decided now, through the same path appends use.
-        orchard_store::refresh_all(self, now, &|_| {}).await?;
+        orchard_store::refresh_all(self, now, orchard_store::LIVE_BATCH, &|_| {}).await?;
         Ok(id)
     }
 

@@ -1381,7 +1381,8 @@ pub async fn a_rebuild_in_chunks_equals_refreshing_contacts_one_by_one<S: Store>
             .await
             .unwrap();
     }
-    let rebuilt = crate::refresh_all(s, now, &|_| {}).await.unwrap();
+    // 700 a transaction: two transactions, each of more than one chunk.
+    let rebuilt = crate::refresh_all(s, now, 700, &|_| {}).await.unwrap();
     assert_eq!(rebuilt, 1_300);
 
     let sample: Vec<ContactId> = s
@@ -1533,7 +1534,9 @@ pub async fn segment_members_match_a_brute_force_count_after_random_events<S: St
         .save_rule_set(&orchard_core::scoring::seed(), true, now)
         .await
         .unwrap();
-    crate::refresh_all(s, Utc::now(), &|_| {}).await.unwrap();
+    crate::refresh_all(s, Utc::now(), crate::LIVE_BATCH, &|_| {})
+        .await
+        .unwrap();
     assert_eq!(snapshot().await, incremental);
     let any = incremental
         .iter()

@@ -292,19 +292,30 @@ pub struct StoredScoreChange {
     pub change: orchard_core::scoring::ScoreChange,
 }
 
-/// Rescores every live contact from the log with the live rule set, in chunks, telling
-/// `progress` how many are done. Returns how many were rescored. `orchard rebuild`, a newly
-/// published rule set and the demo loader all use it.
+/// Contacts per transaction when everyone is refreshed beside live traffic (a new segment, a
+/// published rule set): each transaction holds up writers, SQLite's above all, for a moment.
+pub const LIVE_BATCH: i64 = 2_000;
+
+/// Contacts per transaction for `orchard rebuild`, where nothing is expected to wait on it:
+/// each transaction starts its pipeline with a chunk loaded and nothing to decide, and ends
+/// with one decided and nothing to load, so fewer of them ran about a tenth faster (100 000
+/// demo contacts on SQLite, bench/RESULTS.md), holding writers up for under half a second.
+pub const REBUILD_BATCH: i64 = 10_000;
+
+/// Rescores every live contact from the log with the live rule set, `batch` contacts per
+/// transaction (`LIVE_BATCH` or `REBUILD_BATCH`), telling `progress` how many are done.
+/// Returns how many were rescored. `orchard rebuild`, a newly published rule set, a new
+/// segment and the demo loader all use it.
 pub async fn refresh_all(
     store: &dyn Store,
     now: DateTime<Utc>,
+    batch: i64,
     progress: &(dyn Fn(u64) + Send + Sync),
 ) -> StoreResult<u64> {
-    const CHUNK: i64 = 2_000;
     let mut after = None;
     let mut done = 0u64;
     loop {
-        let ids = store.contact_ids_after(after, CHUNK).await?;
+        let ids = store.contact_ids_after(after, batch).await?;
         let Some(last) = ids.last().copied() else {
             return Ok(done);
         };

@@ -224,7 +224,7 @@ async fn one(
     let (mut orchard, mut sql) = (Vec::new(), Vec::new());
     for _ in 0..runs {
         let t = Instant::now();
-        let n = refresh_all(&store, Utc::now(), &|_| {}).await?;
+        let n = refresh_all(&store, Utc::now(), orchard_store::REBUILD_BATCH, &|_| {}).await?;
         anyhow::ensure!(n as usize == contacts, "rebuilt {n} of {contacts} contacts");
         orchard.push(t.elapsed().as_secs_f64());
 

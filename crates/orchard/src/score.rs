@@ -32,7 +32,11 @@ pub async fn rebuild(store: &dyn Store, progress: bool) -> anyhow::Result<Rebuil
     } else {
         ProgressBar::hidden()
     };
-    let contacts = orchard_store::refresh_all(store, Utc::now(), &|n| bar.set_position(n)).await?;
+    let contacts =
+        orchard_store::refresh_all(store, Utc::now(), orchard_store::REBUILD_BATCH, &|n| {
+            bar.set_position(n)
+        })
+        .await?;
     bar.finish_and_clear();
     Ok(Rebuilt {
         contacts,

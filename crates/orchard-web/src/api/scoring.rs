@@ -179,7 +179,14 @@ pub async fn publish(
     };
     let store = std::sync::Arc::clone(store);
     tokio::spawn(async move {
-        match orchard_store::refresh_all(store.as_ref(), Utc::now(), &|_| {}).await {
+        match orchard_store::refresh_all(
+            store.as_ref(),
+            Utc::now(),
+            orchard_store::LIVE_BATCH,
+            &|_| {},
+        )
+        .await
+        {
             Ok(n) => tracing::info!(version, contacts = n, "rescored with the new rule set"),
             Err(e) => {
                 tracing::error!(version, error = %e, "rescoring with the new rule set failed")
