@@ -455,9 +455,9 @@ async fn load_packed(
     // `[seq, at, "type", properties]`, by plain concatenation: the numbers print as JSON
     // numbers, a type is a slug that needs no escaping (`EventType::parse` admits nothing else
     // into the log), and `properties` is JSON text as written (`event_row`), spliced in
-    // without re-parsing. Building the same
-    // with `json_array` over all seven columns cost SQLite more than reading the rows. The
-    // packed order does not matter: the lists are sorted below.
+    // without re-parsing. Building the same with `json_array` over all seven columns cost
+    // SQLite more than reading the rows. The packed order does not matter: the lists are
+    // sorted below.
     let mut q = Sql::new(&format!(
         "SELECT '[' || {agg}(one, ',') || ']' AS events FROM (SELECT '[' || e.contact_id || \
          ',[' || {agg}('[' || e.seq || ',' || e.at || ',\"' || e.type || '\",' || "
