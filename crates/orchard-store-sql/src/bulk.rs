@@ -251,6 +251,11 @@ impl BulkStore for SqlStore {
     }
 
     async fn finish_load(&self) -> StoreResult<()> {
+        // The contacts' histories in one pass over the loaded log, rather than an upsert per
+        // batch that rewrites the rows of contacts spread over several batches.
+        let mut tx = self.begin().await?;
+        crate::history::repack(&mut tx, self.dialect).await?;
+        tx.commit().await?;
         if self.dialect() == Dialect::Postgres {
             for table in NUMBERED {
                 let sql = Sql::new(&format!(

@@ -24,7 +24,7 @@ use orchard_store::{RuleSetVersion, ScoringStore, StoreError, StoreResult, Store
 use sqlx::AnyConnection;
 use sqlx::any::AnyRow;
 
-use crate::events::{EVENT_COLUMNS, event_from_row, event_row};
+use crate::events::{event_from_row, event_row};
 use crate::{Arg, Dialect, Sql, SqlStore, backend_err, from_ms, get, json_err, ms, multi_insert};
 
 /// Contacts rescored per round of statements.
@@ -327,6 +327,10 @@ pub(crate) struct Subjects {
     pub events: HashMap<i64, Vec<Event>>,
     /// Contacts' own events as loaded, packed (`load_packed`), until `unpack` parses them.
     packed: Option<String>,
+    /// `unpack` keeps the packed events of these types only, when given.
+    event_types: Option<Vec<String>>,
+    /// `unpack` parses the properties of these types only, when given (the others' are empty).
+    property_types: Option<Vec<String>>,
     /// The contacts as loaded, packed (`contacts::packed_contact`), until `unpack` parses
     /// them into `contacts` and `stored`.
     packed_contacts: Option<String>,
@@ -352,7 +356,17 @@ impl Subjects {
         // in this order.
         self.contacts.sort_by_key(|c| c.id);
         let packed = self.packed.take().unwrap_or_default();
-        for (owner, mut parsed) in events_from_packed(&packed)? {
+        let keep = |t: &str| {
+            self.event_types
+                .as_ref()
+                .is_none_or(|k| k.iter().any(|x| x == t))
+        };
+        let with_properties = |t: &str| {
+            self.property_types
+                .as_ref()
+                .is_none_or(|k| k.iter().any(|x| x == t))
+        };
+        for (owner, mut parsed) in events_from_packed(&packed, keep, with_properties)? {
             let list = self.events.entry(owner).or_default();
             if list.is_empty() {
                 *list = parsed;
@@ -362,6 +376,9 @@ impl Subjects {
         }
         for list in self.events.values_mut() {
             list.sort_by_key(|e| (e.at, e.seq));
+            // Appends add only rows just stored, so no history holds an event twice; were one
+            // to, it would count twice in every window from then on.
+            list.dedup_by_key(|e| e.seq);
         }
         Ok(())
     }
@@ -421,6 +438,8 @@ async fn load_packed(
         events: HashMap::new(),
         packed: None,
         packed_contacts: None,
+        event_types: None,
+        property_types: None,
     };
     if let Some(row) = q.fetch_all_in(&mut *tx).await?.first() {
         out.packed_contacts = get(row, "contacts")?;
@@ -448,35 +467,13 @@ async fn load_packed(
             q.push(" AND e.type IN ").list(t.iter().map(String::as_str));
         }
     };
-    // One row in all, the contacts' events packed into JSON: sqlx's SQLite driver hands each
-    // row across threads (a wake-up each time) and its `Any` layer converts each row; a row
-    // per event, then a row per contact, kept the driver's thread switching more than
-    // working. `[[owner, [event, ...]], ...]`, where an event is only what derivations read,
-    // `[seq, at, "type", properties]`, by plain concatenation: the numbers print as JSON
-    // numbers, a type is a slug that needs no escaping (`EventType::parse` admits nothing else
-    // into the log), and `properties` is JSON text as written (`event_row`), spliced in
-    // without re-parsing. Building the same with `json_array` over all seven columns cost
-    // SQLite more than reading the rows. The packed order does not matter: the lists are
-    // sorted below.
-    let mut q = Sql::new(&format!(
-        "SELECT '[' || {agg}(one, ',') || ']' AS events FROM (SELECT '[' || e.contact_id || \
-         ',[' || {agg}('[' || e.seq || ',' || e.at || ',\"' || e.type || '\",' || "
-    ));
-    match property_types {
-        None => q.push("e.properties"),
-        Some([]) => q.push("'{}'"),
-        Some(t) => q
-            .push("CASE WHEN e.type IN ")
-            .list(t.iter().map(String::as_str))
-            .push(" THEN e.properties ELSE '{}' END"),
-    };
-    q.push(" || ']', ',') || ']]' AS one FROM events e WHERE e.contact_id")
-        .in_ids(dialect, ids.iter().copied());
-    types(&mut q);
-    q.push(" GROUP BY e.contact_id) per_contact");
-    if let Some(row) = q.fetch_all_in(&mut *tx).await?.first() {
-        out.packed = get(row, "events")?;
-    }
+    // One row in all, the contacts' histories (`crate::history`) joined into one JSON text:
+    // sqlx's SQLite driver hands each row across threads (a wake-up each time) and its `Any`
+    // layer converts each row. A history holds every type, with properties; the thread that
+    // decides keeps what derivations read (`unpack`).
+    out.packed = crate::history::load(tx, dialect, ids).await?;
+    out.event_types = event_types.map(<[String]>::to_vec);
+    out.property_types = property_types.map(<[String]>::to_vec);
     // The rarer rest, row by row: events of contacts merged into these, and anonymous events
     // of their visitor ids. Written as `COALESCE(contact_id, 0) = 0` rather than `contact_id
     // IS NULL` so that SQLite starts from the visitor ids instead of walking every anonymous
@@ -503,15 +500,16 @@ async fn load_packed(
     Ok(out)
 }
 
-/// Events as `load_packed` packs them: `[[owner, [[seq, at, "type", properties], ...]], ...]`.
-/// Derivations read neither client nor visitor ids, so those stay empty.
-fn events_from_packed(packed: &str) -> StoreResult<Vec<(i64, Vec<Event>)>> {
-    type Packed<'a> = (
-        i64,
-        i64,
-        &'a str,
-        serde_json::Map<String, serde_json::Value>,
-    );
+/// Events as `load_packed` reads them: `[[owner, [[seq, at, "type", properties], ...]], ...]`,
+/// only those whose type `keep` admits, with their properties where `with_properties` admits
+/// the type (empty otherwise; skipped unparsed). Derivations read neither client nor visitor
+/// ids, so those stay empty.
+fn events_from_packed(
+    packed: &str,
+    keep: impl Fn(&str) -> bool,
+    with_properties: impl Fn(&str) -> bool,
+) -> StoreResult<Vec<(i64, Vec<Event>)>> {
+    type Packed<'a> = (i64, i64, &'a str, &'a serde_json::value::RawValue);
     if packed.is_empty() {
         return Ok(Vec::new());
     }
@@ -521,6 +519,7 @@ fn events_from_packed(packed: &str) -> StoreResult<Vec<(i64, Vec<Event>)>> {
         .map(|(owner, rows)| {
             let events = rows
                 .into_iter()
+                .filter(|(_, _, t, _)| keep(t))
                 .map(|(seq, at, t, properties)| {
                     Ok(Event {
                         seq: EventSeq::new(seq),
@@ -530,7 +529,11 @@ fn events_from_packed(packed: &str) -> StoreResult<Vec<(i64, Vec<Event>)>> {
                         contact_id: Some(ContactId::new(owner)),
                         visitor_id: None,
                         at: from_ms(at),
-                        properties,
+                        properties: if with_properties(t) {
+                            serde_json::from_str(properties.get()).map_err(json_err)?
+                        } else {
+                            serde_json::Map::new()
+                        },
                     })
                 })
                 .collect::<StoreResult<Vec<Event>>>()?;
@@ -789,7 +792,10 @@ async fn write_chunk(tx: &mut AnyConnection, dialect: Dialect, w: Writes) -> Sto
     // made them, and their ids make a repeated refresh store nothing twice.
     /// Table, columns, rows, conflict clause.
     type Insert<'a> = (&'a str, &'a [&'a str], Vec<Vec<Arg>>, &'a str);
-    let inserts: [Insert; 3] = [
+    let derived = crate::events::insert_events(tx, dialect, w.derived).await?;
+    // The chunk's contacts were taken by the refresh.
+    crate::history::append(tx, dialect, &derived).await?;
+    let inserts: [Insert; 2] = [
         (
             "score_changes",
             &[
@@ -803,12 +809,6 @@ async fn write_chunk(tx: &mut AnyConnection, dialect: Dialect, w: Writes) -> Sto
             ],
             w.score_changes,
             "",
-        ),
-        (
-            "events",
-            &EVENT_COLUMNS,
-            w.derived,
-            "ON CONFLICT (client_id) DO NOTHING",
         ),
         (
             "segment_members",
@@ -1046,6 +1046,13 @@ impl ScoringStore for SqlStore {
         let mut tx = self.begin().await?;
         refresh_in(&mut tx, self.dialect(), ids, now).await?;
         tx.commit().await
+    }
+
+    async fn repack_histories(&self) -> StoreResult<orchard_store::Repacked> {
+        let mut tx = self.begin().await?;
+        let n = crate::history::repack(&mut tx, self.dialect()).await?;
+        tx.commit().await?;
+        Ok(n)
     }
 
     async fn due_for_refresh(&self, now: DateTime<Utc>, limit: i64) -> StoreResult<Vec<ContactId>> {

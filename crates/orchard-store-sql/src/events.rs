@@ -101,14 +101,33 @@ impl EventStore for SqlStore {
     }
 }
 
-/// Appends a batch inside the caller's transaction and applies its effect on derived contact
-/// state there too; the caller commits. Shared by event ingestion and form capture.
-pub(crate) async fn append_in(
+/// Event rows just stored by `insert_events`, which the caller hands to
+/// `crate::history::append` once it holds their contacts' rows.
+#[must_use = "stored events belong in their contacts' histories: crate::history::append"]
+pub(crate) struct Inserted {
+    /// (sequence number, client id) of each row stored.
+    pub rows: Vec<(i64, String)>,
+    /// SQLite: the largest sequence number before the insert (one writer, so the new rows are
+    /// exactly those past it).
+    pub after: Option<i64>,
+}
+
+/// Inserts event rows (`event_row`), skipping client ids already in the log. Every insert into
+/// `events` goes through here; the caller then appends what was stored to the contacts'
+/// histories (`crate::history::append`) in the same transaction, after taking the contacts'
+/// rows, so that no history misses an event and history rows are only ever taken under their
+/// contacts' locks (in id order, see `derive::lock_contacts`).
+pub(crate) async fn insert_events(
     tx: &mut AnyConnection,
     dialect: Dialect,
-    events: &[NewEvent],
     rows: Vec<Vec<Arg>>,
-) -> StoreResult<AppendOutcome> {
+) -> StoreResult<Inserted> {
+    if rows.is_empty() {
+        return Ok(Inserted {
+            rows: Vec::new(),
+            after: None,
+        });
+    }
     // Which events were new, and their sequence numbers, as one JSON row rather than a row
     // per event: each row crosses sqlx's SQLite driver thread on its own. SQLite has one
     // writer, so the new rows are those past the largest sequence number before the insert;
@@ -121,6 +140,7 @@ pub(crate) async fn append_in(
         "ON CONFLICT (client_id) DO NOTHING",
     );
     let mut stored_json: Vec<Option<String>> = Vec::new();
+    let mut after = None;
     match dialect {
         Dialect::Sqlite => {
             let before = Sql::new("SELECT COALESCE(MAX(seq), 0) AS seq FROM events");
@@ -142,6 +162,7 @@ pub(crate) async fn append_in(
             for row in new.fetch_all_in(&mut *tx).await? {
                 stored_json.push(get(&row, "stored")?);
             }
+            after = Some(before);
         }
         Dialect::Postgres => {
             for sql in inserts {
@@ -156,11 +177,30 @@ pub(crate) async fn append_in(
             }
         }
     }
-    let mut stored_ids: HashMap<String, i64> = HashMap::with_capacity(events.len());
+    let mut stored: Vec<(i64, String)> = Vec::new();
     for json in stored_json.into_iter().flatten() {
-        let pairs: Vec<(i64, String)> = serde_json::from_str(&json).map_err(json_err)?;
-        stored_ids.extend(pairs.into_iter().map(|(seq, id)| (id, seq)));
+        stored.extend(serde_json::from_str::<Vec<(i64, String)>>(&json).map_err(json_err)?);
     }
+    Ok(Inserted {
+        rows: stored,
+        after,
+    })
+}
+
+/// Appends a batch inside the caller's transaction and applies its effect on derived contact
+/// state there too; the caller commits. Shared by event ingestion and form capture.
+pub(crate) async fn append_in(
+    tx: &mut AnyConnection,
+    dialect: Dialect,
+    events: &[NewEvent],
+    rows: Vec<Vec<Arg>>,
+) -> StoreResult<AppendOutcome> {
+    let inserted = insert_events(tx, dialect, rows).await?;
+    let stored_ids: HashMap<&str, i64> = inserted
+        .rows
+        .iter()
+        .map(|(seq, id)| (id.as_str(), *seq))
+        .collect();
 
     // Apply: the latest activity per contact among the events stored now, then their scores
     // (segment membership joins this same step), all in the caller's transaction.
@@ -169,7 +209,7 @@ pub(crate) async fn append_in(
     let mut seen = HashSet::with_capacity(events.len());
     for e in events {
         let fresh = seen.insert(e.client_id.as_str());
-        match stored_ids.get(&e.client_id) {
+        match stored_ids.get(e.client_id.as_str()) {
             Some(seq) if fresh => {
                 outcome.stored.push(EventSeq::new(*seq));
                 if let Some(c) = e.contact_id {
@@ -197,6 +237,7 @@ pub(crate) async fn append_in(
     let mut touched: Vec<ContactId> = on_live.keys().copied().map(ContactId::new).collect();
     touched.sort_unstable();
     // Their rows were taken above.
+    crate::history::append(tx, dialect, &inserted).await?;
     crate::derive::refresh_locked(tx, dialect, &touched, Utc::now(), &on_live).await?;
     Ok(outcome)
 }

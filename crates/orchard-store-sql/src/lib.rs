@@ -20,6 +20,7 @@ mod catalog;
 mod contacts;
 mod derive;
 mod events;
+mod history;
 mod import;
 mod records;
 mod segments;

@@ -989,6 +989,14 @@ pub async fn events_for_a_contact_merged_meanwhile_count_for_its_survivor<S: Sto
     assert!(live.changes.iter().any(|c| c.rule_id == "clicked"));
     s.refresh(&[keep], now).await.unwrap();
     assert_eq!(derived_state(s, keep).await, live, "what a refresh gives");
+    // The histories the appends and the merge kept are the log's.
+    assert_eq!(s.repack_histories().await.unwrap().stale, 0);
+    s.refresh(&[keep], now).await.unwrap();
+    assert_eq!(
+        derived_state(s, keep).await,
+        live,
+        "what a refresh from histories packed afresh gives"
+    );
 }
 
 /// With the seed preset live, each appended event moves the score before the append returns;
@@ -1522,6 +1530,8 @@ pub async fn segment_members_match_a_brute_force_count_after_random_events<S: St
     // explanation and no membership. The same rules are published again as a new version
     // first, so that the rebuild rewrites every history whole rather than finding it current
     // (incremental refreshes append to a history they find to be a prefix of the new one).
+    // The contacts' histories, which appends and refreshes (their derived events) kept, are
+    // packed afresh from the log first, so the rebuild reads the log itself.
     let snapshot = async || {
         let mut out = Vec::new();
         for id in s.contact_ids_after(None, 10_000).await.unwrap() {
@@ -1534,6 +1544,12 @@ pub async fn segment_members_match_a_brute_force_count_after_random_events<S: St
         .save_rule_set(&orchard_core::scoring::seed(), true, now)
         .await
         .unwrap();
+    let repacked = s.repack_histories().await.unwrap();
+    assert_eq!(
+        repacked.stale, 0,
+        "appends and refreshes kept the histories"
+    );
+    assert!(repacked.contacts >= 40, "{repacked:?}");
     crate::refresh_all(s, Utc::now(), crate::LIVE_BATCH, &|_| {})
         .await
         .unwrap();

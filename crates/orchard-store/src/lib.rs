@@ -326,6 +326,15 @@ pub async fn refresh_all(
     }
 }
 
+/// What `ScoringStore::repack_histories` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Repacked {
+    /// Contacts with a history (at least one event of their own).
+    pub contacts: u64,
+    /// Histories that were missing, left over, or did not hold exactly the log's events.
+    pub stale: u64,
+}
+
 /// Scores derived from the log (`orchard_core::scoring`), kept current by the append path.
 #[async_trait]
 pub trait ScoringStore: Send + Sync {
@@ -344,6 +353,11 @@ pub trait ScoringStore: Send + Sync {
     /// Recomputes these contacts' scores from their events with the live rule set as of
     /// `now`: score changes replaced, score and due time updated. Nothing when none is live.
     async fn refresh(&self, ids: &[ContactId], now: DateTime<Utc>) -> StoreResult<()>;
+    /// Writes every contact's history (the contact-ordered copy of the log that refreshes
+    /// read) afresh from the event log, in one transaction. Appends keep the histories
+    /// current; this is for recovery and checks (`orchard rebuild --repack`), and says how
+    /// many histories were not what the log gives.
+    async fn repack_histories(&self) -> StoreResult<Repacked>;
     /// Contacts whose score may have changed by `now` with no new event (a window moved):
     /// read from the due-time index, never by scanning every contact.
     async fn due_for_refresh(&self, now: DateTime<Utc>, limit: i64) -> StoreResult<Vec<ContactId>>;

@@ -81,7 +81,12 @@ enum Command {
         command: SegmentCommand,
     },
     /// Recompute scores, lifecycle stages and segment memberships from the event log.
-    Rebuild,
+    Rebuild {
+        /// First write every contact's history (the contact-ordered copy of the log that
+        /// derivations read) afresh from the log itself.
+        #[arg(long)]
+        repack: bool,
+    },
     /// API tokens.
     Token {
         #[command(subcommand)]
@@ -305,8 +310,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Rebuild => {
+        Command::Rebuild { repack } => {
             let store = store::open(&config.database_url).await?;
+            if repack {
+                let start = std::time::Instant::now();
+                let r = store.repack_histories().await?;
+                println!(
+                    "repacked the histories of {} contacts in {:.1} s; {} of them were not what the log gives",
+                    r.contacts,
+                    start.elapsed().as_secs_f64(),
+                    r.stale
+                );
+            }
             let live = store.live_rule_set().await?;
             let r = score::rebuild(store.as_ref(), true).await?;
             match live {
