@@ -35,6 +35,10 @@ pub struct DealFact {
 /// The property a `stage_changed` event carries to say it was made by hand.
 pub const STAGE_CHANGED: &str = "stage_changed";
 
+/// The properties the stage rules read (`transitions`, `last_manual_change`): a store may load
+/// the events of `EVENT_TYPES` with these alone.
+pub const PROPERTY_KEYS: [&str; 4] = ["funnel_stage", "lead_magnet", "manual", "url"];
+
 /// The event types the stage rules read (`transitions`); other events cannot move a stage.
 pub const EVENT_TYPES: [&str; 6] = [
     "appointment_booked",
@@ -293,6 +297,62 @@ mod tests {
                 "{ty}"
             );
         }
+    }
+
+    /// Events of every type the stage rules read, with their properties cut down to
+    /// `PROPERTY_KEYS`, move the stages exactly as with all of them: each on its own, and all
+    /// together.
+    #[test]
+    fn only_the_listed_properties_move_stages() {
+        let variants = [
+            json!({"funnel_stage": "top", "lead_magnet": "checklist", "form": "f", "utm_source": "x"}),
+            json!({"funnel_stage": "middle", "lead_magnet": "webinar", "landing_page": "/w"}),
+            json!({"url": "/Pricing/plans", "referrer": "https://example.com/", "utm_medium": "cpc"}),
+            json!({"manual": true, "from": "mql", "to": "subscriber", "cause": "by hand"}),
+            json!({"funnel_stage": "bottom", "lead_magnet": "demo", "landing_page": "/demo"}),
+            json!({"plan": "pro", "url": "/pricing"}),
+            json!({"amount": 1200, "currency": "EUR"}),
+        ];
+        let cut = |events: &[Event]| -> Vec<Event> {
+            events
+                .iter()
+                .cloned()
+                .map(|mut e| {
+                    e.properties
+                        .retain(|k, _| PROPERTY_KEYS.contains(&k.as_str()));
+                    e
+                })
+                .collect()
+        };
+        let stages = [LifecycleStage::Subscriber, LifecycleStage::Iql];
+        let mut all = Vec::new();
+        let mut moved = 0;
+        for (day, ty) in EVENT_TYPES.iter().enumerate() {
+            for props in &variants {
+                let seq = all.len() as i64 + 1;
+                let one = [ev(seq, ty, day as i64 * 3 + seq % 3, props.clone())];
+                for stage in stages {
+                    let with_all = transitions(&facts(stage, &one, &[], &[]));
+                    moved += with_all.len();
+                    assert_eq!(
+                        transitions(&facts(stage, &cut(&one), &[], &[])),
+                        with_all,
+                        "{ty} {props}"
+                    );
+                }
+                assert_eq!(last_manual_change(&cut(&one)), last_manual_change(&one));
+                all.extend(one);
+            }
+        }
+        assert!(moved > 10, "the variants move stages: {moved}");
+        all.sort_by_key(|e| (e.at, e.seq));
+        for stage in stages {
+            assert_eq!(
+                transitions(&facts(stage, &cut(&all), &[], &[])),
+                transitions(&facts(stage, &all, &[], &[]))
+            );
+        }
+        assert!(last_manual_change(&all).is_some());
     }
 
     #[test]

@@ -123,6 +123,10 @@ pub(crate) struct Derivations {
     /// property filter (`page_viewed where url ~ "/pricing"`). The rest load with empty
     /// properties: most of a log's events are counted, never looked into.
     pub property_types: Vec<String>,
+    /// The properties those read: the stage rules' (`lifecycle::PROPERTY_KEYS`) and those the
+    /// patterns' filters name. The rest are skipped unparsed: a page view carries its referrer
+    /// and campaign too, and only its URL is read.
+    pub property_keys: Vec<String>,
 }
 
 impl Derivations {
@@ -149,6 +153,7 @@ impl Derivations {
         );
         let property_types = sorted(
             stage_types
+                .clone()
                 .chain(
                     patterns
                         .iter()
@@ -157,11 +162,23 @@ impl Derivations {
                 )
                 .collect(),
         );
+        let property_keys = sorted(
+            orchard_core::lifecycle::PROPERTY_KEYS
+                .iter()
+                .copied()
+                .chain(
+                    patterns
+                        .iter()
+                        .flat_map(|p| p.filters.iter().map(|f| f.property.as_str())),
+                )
+                .collect(),
+        );
         Ok(Self {
             scoring,
             segments,
             event_types,
             property_types,
+            property_keys,
         })
     }
 }
@@ -327,10 +344,8 @@ pub(crate) struct Subjects {
     pub events: HashMap<i64, Vec<Event>>,
     /// Contacts' own events as loaded, packed (`load_packed`), until `unpack` parses them.
     packed: Option<String>,
-    /// `unpack` keeps the packed events of these types only, when given.
-    event_types: Option<Vec<String>>,
-    /// `unpack` parses the properties of these types only, when given (the others' are empty).
-    property_types: Option<Vec<String>>,
+    /// What `unpack` keeps of the packed events.
+    keep: Keep,
     /// The contacts as loaded, packed (`contacts::packed_contact`), until `unpack` parses
     /// them into `contacts` and `stored`.
     packed_contacts: Option<String>,
@@ -356,17 +371,7 @@ impl Subjects {
         // in this order.
         self.contacts.sort_by_key(|c| c.id);
         let packed = self.packed.take().unwrap_or_default();
-        let keep = |t: &str| {
-            self.event_types
-                .as_ref()
-                .is_none_or(|k| k.iter().any(|x| x == t))
-        };
-        let with_properties = |t: &str| {
-            self.property_types
-                .as_ref()
-                .is_none_or(|k| k.iter().any(|x| x == t))
-        };
-        for (owner, mut parsed) in events_from_packed(&packed, keep, with_properties)? {
+        for (owner, mut parsed) in events_from_packed(&packed, &self.keep)? {
             let list = self.events.entry(owner).or_default();
             if list.is_empty() {
                 *list = parsed;
@@ -405,19 +410,19 @@ pub(crate) async fn load_subjects(
     ids: &[i64],
     event_types: Option<&[String]>,
 ) -> StoreResult<Subjects> {
-    let mut out = load_packed(tx, ids, event_types, None).await?;
+    let keep = Keep {
+        event_types: event_types.map(<[String]>::to_vec),
+        ..Keep::default()
+    };
+    let mut out = load_packed(tx, ids, keep).await?;
     out.unpack()?;
     Ok(out)
 }
 
-/// `load_subjects` with the contacts' own events still packed; their properties only for the
-/// types in `property_types`, when given (the others' are empty).
-async fn load_packed(
-    tx: &mut AnyConnection,
-    ids: &[i64],
-    event_types: Option<&[String]>,
-    property_types: Option<&[String]>,
-) -> StoreResult<Subjects> {
+/// `load_subjects` with the contacts' own events still packed, to keep what `keep` says.
+async fn load_packed(tx: &mut AnyConnection, ids: &[i64], keep: Keep) -> StoreResult<Subjects> {
+    let event_types = keep.event_types.clone();
+    let event_types = event_types.as_deref();
     // Everything is read by the ids asked for; those of contacts merged away load what no
     // derivation reads (their own rows are not live, and `unpack` keeps live contacts only).
     // The contacts come as one row, like their events (see below): a row per contact, each
@@ -438,8 +443,7 @@ async fn load_packed(
         events: HashMap::new(),
         packed: None,
         packed_contacts: None,
-        event_types: None,
-        property_types: None,
+        keep: Keep::default(),
     };
     if let Some(row) = q.fetch_all_in(&mut *tx).await?.first() {
         out.packed_contacts = get(row, "contacts")?;
@@ -472,8 +476,7 @@ async fn load_packed(
     // layer converts each row. A history holds every type, with properties; the thread that
     // decides keeps what derivations read (`unpack`).
     out.packed = crate::history::load(tx, dialect, ids).await?;
-    out.event_types = event_types.map(<[String]>::to_vec);
-    out.property_types = property_types.map(<[String]>::to_vec);
+    out.keep = keep;
     // The rarer rest, row by row: events of contacts merged into these, and anonymous events
     // of their visitor ids. Written as `COALESCE(contact_id, 0) = 0` rather than `contact_id
     // IS NULL` so that SQLite starts from the visitor ids instead of walking every anonymous
@@ -500,15 +503,35 @@ async fn load_packed(
     Ok(out)
 }
 
+/// What a load keeps of the contacts' events; `None` keeps everything of that kind.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Keep {
+    /// Only events of these types.
+    pub event_types: Option<Vec<String>>,
+    /// Properties only for these types (the others' are empty).
+    pub property_types: Option<Vec<String>>,
+    /// Of those, only these properties.
+    pub property_keys: Option<Vec<String>>,
+}
+
+impl Keep {
+    fn event(&self, t: &str) -> bool {
+        self.event_types
+            .as_ref()
+            .is_none_or(|k| k.iter().any(|x| x == t))
+    }
+
+    fn properties_of(&self, t: &str) -> bool {
+        self.property_types
+            .as_ref()
+            .is_none_or(|k| k.iter().any(|x| x == t))
+    }
+}
+
 /// Events as `load_packed` reads them: `[[owner, [[seq, at, "type", properties], ...]], ...]`,
-/// only those whose type `keep` admits, with their properties where `with_properties` admits
-/// the type (empty otherwise; skipped unparsed). Derivations read neither client nor visitor
-/// ids, so those stay empty.
-fn events_from_packed(
-    packed: &str,
-    keep: impl Fn(&str) -> bool,
-    with_properties: impl Fn(&str) -> bool,
-) -> StoreResult<Vec<(i64, Vec<Event>)>> {
+/// as much of them as `keep` says; what is not kept is skipped unparsed. Derivations read
+/// neither client nor visitor ids, so those stay empty.
+fn events_from_packed(packed: &str, keep: &Keep) -> StoreResult<Vec<(i64, Vec<Event>)>> {
     type Packed<'a> = (i64, i64, &'a str, &'a serde_json::value::RawValue);
     if packed.is_empty() {
         return Ok(Vec::new());
@@ -519,8 +542,15 @@ fn events_from_packed(
         .map(|(owner, rows)| {
             let events = rows
                 .into_iter()
-                .filter(|(_, _, t, _)| keep(t))
+                .filter(|(_, _, t, _)| keep.event(t))
                 .map(|(seq, at, t, properties)| {
+                    let properties = if !keep.properties_of(t) {
+                        serde_json::Map::new()
+                    } else if let Some(keys) = &keep.property_keys {
+                        properties_only(properties.get(), keys).map_err(json_err)?
+                    } else {
+                        serde_json::from_str(properties.get()).map_err(json_err)?
+                    };
                     Ok(Event {
                         seq: EventSeq::new(seq),
                         client_id: String::new(),
@@ -529,17 +559,73 @@ fn events_from_packed(
                         contact_id: Some(ContactId::new(owner)),
                         visitor_id: None,
                         at: from_ms(at),
-                        properties: if with_properties(t) {
-                            serde_json::from_str(properties.get()).map_err(json_err)?
-                        } else {
-                            serde_json::Map::new()
-                        },
+                        properties,
                     })
                 })
                 .collect::<StoreResult<Vec<Event>>>()?;
             Ok((owner, events))
         })
         .collect()
+}
+
+/// The members of the JSON object `text` named in `keys`; the others are skipped unparsed.
+fn properties_only(
+    text: &str,
+    keys: &[String],
+) -> serde_json::Result<serde_json::Map<String, serde_json::Value>> {
+    use std::borrow::Cow;
+    use std::fmt;
+
+    use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
+
+    /// A key, borrowed from the text unless it holds an escape.
+    struct Key<'de>(Cow<'de, str>);
+    impl<'de> serde::Deserialize<'de> for Key<'de> {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct V;
+            impl<'de> Visitor<'de> for V {
+                type Value = Key<'de>;
+                fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                    f.write_str("a property name")
+                }
+                fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Key<'de>, E> {
+                    Ok(Key(Cow::Borrowed(v)))
+                }
+                fn visit_str<E>(self, v: &str) -> Result<Key<'de>, E> {
+                    Ok(Key(Cow::Owned(v.to_owned())))
+                }
+            }
+            d.deserialize_str(V)
+        }
+    }
+    struct Only<'k>(&'k [String]);
+    impl<'de> Visitor<'de> for Only<'_> {
+        type Value = serde_json::Map<String, serde_json::Value>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("an object of properties")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Self::Value, A::Error> {
+            let mut out = serde_json::Map::new();
+            while let Some(Key(k)) = a.next_key()? {
+                if self.0.iter().any(|w| *w == k) {
+                    out.insert(k.into_owned(), a.next_value()?);
+                } else {
+                    a.next_value::<IgnoredAny>()?;
+                }
+            }
+            Ok(out)
+        }
+    }
+    impl<'de> DeserializeSeed<'de> for Only<'_> {
+        type Value = serde_json::Map<String, serde_json::Value>;
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_map(self)
+        }
+    }
+    let mut de = serde_json::Deserializer::from_str(text);
+    let out = Only(keys).deserialize(&mut de)?;
+    de.end()?;
+    Ok(out)
 }
 
 /// A contact's derived columns as stored.
@@ -567,13 +653,12 @@ async fn load_chunk(
     activity: &HashMap<i64, i64>,
 ) -> StoreResult<Loaded> {
     let raw: Vec<i64> = ids.iter().map(|c| c.get()).collect();
-    let subjects = load_packed(
-        tx,
-        &raw,
-        Some(&what.event_types),
-        Some(&what.property_types),
-    )
-    .await?;
+    let keep = Keep {
+        event_types: Some(what.event_types.clone()),
+        property_types: Some(what.property_types.clone()),
+        property_keys: Some(what.property_keys.clone()),
+    };
+    let subjects = load_packed(tx, &raw, keep).await?;
     let mut loaded = Loaded {
         subjects,
         deals: HashMap::new(),
@@ -1143,5 +1228,69 @@ impl ScoringStore for SqlStore {
                 })
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn only_the_named_properties_are_kept() {
+        let keys = ["url".to_owned(), "funnel\"stage".to_owned()];
+        let text = r#"{"referrer":"https://x.example/?a=[1]","url":"/pricing","utm":{"s":[1,2]},
+                       "funnel\"stage":"top","n":1.5}"#;
+        let kept = properties_only(text, &keys).unwrap();
+        assert_eq!(
+            serde_json::Value::Object(kept),
+            json!({"url": "/pricing", "funnel\"stage": "top"})
+        );
+        // Nested values come whole; nothing named leaves an empty object.
+        let nested = properties_only(r#"{"url":{"path":"/p","q":[1]}}"#, &keys).unwrap();
+        assert_eq!(nested["url"], json!({"path": "/p", "q": [1]}));
+        assert!(properties_only(r#"{"other":1}"#, &keys).unwrap().is_empty());
+        // Not an object, or more after it: an error, as a full parse gives.
+        assert!(properties_only("[1]", &keys).is_err());
+        assert!(properties_only(r#"{"url":"/p"} x"#, &keys).is_err());
+        assert!(properties_only(r#"{"url":"/p""#, &keys).is_err());
+    }
+
+    #[test]
+    fn packed_events_keep_the_types_and_properties_asked_for() {
+        let packed = r#"[[7,[[1,1000,"page_viewed",{"url":"/a","referrer":"r"}],
+                            [2,2000,"email_sent",{"email":"w-1"}],
+                            [3,3000,"segment_entered",{"segment":"de"}]]]]"#;
+        let keep = Keep {
+            event_types: Some(vec!["email_sent".into(), "page_viewed".into()]),
+            property_types: Some(vec!["page_viewed".into()]),
+            property_keys: Some(vec!["url".into()]),
+        };
+        let out = events_from_packed(packed, &keep).unwrap();
+        assert_eq!(out.len(), 1);
+        let (owner, events) = &out[0];
+        assert_eq!(*owner, 7);
+        let seen: Vec<(i64, &str, serde_json::Value)> = events
+            .iter()
+            .map(|e| {
+                (
+                    e.seq.get(),
+                    e.event_type.as_str(),
+                    serde_json::Value::Object(e.properties.clone()),
+                )
+            })
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                (1, "page_viewed", json!({"url": "/a"})),
+                (2, "email_sent", json!({}))
+            ]
+        );
+        // Keeping everything gives everything.
+        let all = events_from_packed(packed, &Keep::default()).unwrap();
+        assert_eq!(all[0].1.len(), 3);
+        assert_eq!(all[0].1[0].properties["referrer"], "r");
     }
 }
