@@ -116,7 +116,8 @@ pub(crate) struct Derivations {
     pub scoring: Option<RuleSet>,
     pub segments: Vec<Segment>,
     /// The event types that scoring, stage rules and segments read: the only ones a refresh
-    /// loads (derived events such as `segment_entered` pile up and nothing may read them).
+    /// keeps of the histories it loads (derived events such as `segment_entered` pile up, and
+    /// are skipped unparsed unless a filter names them).
     pub event_types: Vec<String>,
     /// Among those, the types whose properties something reads: the stage rules' types
     /// (`transitions` reads funnel stages, URLs, the manual flag) and those of patterns with a

@@ -113,10 +113,12 @@ pub(crate) struct Inserted {
 }
 
 /// Inserts event rows (`event_row`), skipping client ids already in the log. Every insert into
-/// `events` goes through here; the caller then appends what was stored to the contacts'
-/// histories (`crate::history::append`) in the same transaction, after taking the contacts'
-/// rows, so that no history misses an event and history rows are only ever taken under their
-/// contacts' locks (in id order, see `derive::lock_contacts`).
+/// `events` but the bulk loader's goes through here (that one packs the histories in one pass
+/// when the load finishes, `finish_load`; a load cut short leaves them to `orchard rebuild
+/// --repack`); the caller then appends what was stored to the contacts' histories
+/// (`crate::history::append`) in the same transaction, after taking the contacts' rows, so that
+/// no history misses an event and history rows are only ever taken under their contacts' locks
+/// (in id order, see `derive::lock_contacts`).
 pub(crate) async fn insert_events(
     tx: &mut AnyConnection,
     dialect: Dialect,

@@ -6,8 +6,10 @@
 //! Why a second layout of the log: a refresh needs every event of a contact, and building that
 //! text from the event rows (number to text, concatenation per row) cost SQLite more than the
 //! rest of a rebuild's statements together; reading it whole costs about a tenth of that.
-//! Appending costs one upsert per batch, and a contact's row is rewritten whole, which is of
-//! the order of what its refresh reads and folds anyway.
+//! Appending costs one upsert per batch, and a contact's row is rewritten whole: of the order of
+//! what its refresh reads anyway (the whole history, every type; the deciding thread skips
+//! what no derivation reads without parsing it), though a write costs more than a read. A
+//! contact with a very long history pays that on every batch that touches it.
 
 use sqlx::AnyConnection;
 
