@@ -1300,6 +1300,32 @@ pub async fn concurrent_batches_for_one_contact_converge<S: Store>(s: &S) {
             "round {round}: entered the segment {entered} times"
         );
     }
+    // The histories the concurrent appends kept hold each event once.
+    assert_eq!(s.repack_histories().await.unwrap().stale, 0);
+    // Appends beside a repack: it waits for those that stored their events before it began,
+    // later ones append to what it wrote; nothing is lost or counted twice.
+    let (c, _) = s
+        .upsert_contact(&NewContact::new(email("repacked@example.com"), now))
+        .await
+        .unwrap();
+    let send = |from: usize| async move {
+        for b in from..from + 12 {
+            let batch: Vec<NewEvent> = (0..4)
+                .map(|i| event(&format!("rp{b}-{i}"), types[i], Some(c), ago(30 - b as i64)))
+                .collect();
+            s.append_events(&batch).await.unwrap();
+        }
+    };
+    let repacks = async {
+        for _ in 0..12 {
+            s.repack_histories().await.unwrap();
+        }
+    };
+    tokio::join!(send(0), repacks, send(12));
+    assert_eq!(s.repack_histories().await.unwrap().stale, 0);
+    let incremental = derived_state(s, c).await;
+    s.refresh(&[c], Utc::now()).await.unwrap();
+    assert_eq!(derived_state(s, c).await, incremental);
 }
 
 /// An import updating contacts in file order while appends touch the same contacts: both
