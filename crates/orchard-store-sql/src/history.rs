@@ -91,14 +91,46 @@ pub(crate) async fn repack(tx: &mut AnyConnection, dialect: Dialect) -> StoreRes
         )
         .await?;
     }
+    let pack = format!(
+        "SELECT e.contact_id, {agg}({ITEM}, ',') AS events FROM events e \
+         WHERE e.contact_id IS NOT NULL GROUP BY e.contact_id"
+    );
+    // None yet (a bulk load just finished): every history is missing, and written at once
+    // rather than through a scratch table.
+    let none = Sql::new("SELECT count(*) AS n FROM (SELECT 1 FROM contact_histories LIMIT 1) h")
+        .fetch_all_in(&mut *tx)
+        .await?;
+    if none
+        .first()
+        .map(|r| crate::get::<i64>(r, "n"))
+        .transpose()?
+        == Some(0)
+    {
+        let contacts = run(
+            tx,
+            dialect,
+            &format!("INSERT INTO contact_histories (contact_id, events) {pack}"),
+        )
+        .await?;
+        return Ok(Repacked {
+            contacts,
+            stale: contacts,
+        });
+    }
+    // Keyed, so that the comparison below looks contacts up rather than scanning for each (a
+    // table made by `CREATE TABLE … AS` has no key, and SQLite compared every pair: minutes
+    // for 100 000 contacts).
     run(
         tx,
         dialect,
-        &format!(
-            "CREATE TEMPORARY TABLE fresh_histories AS \
-             SELECT e.contact_id, {agg}({ITEM}, ',') AS events FROM events e \
-             WHERE e.contact_id IS NOT NULL GROUP BY e.contact_id"
-        ),
+        "CREATE TEMPORARY TABLE fresh_histories \
+         (contact_id BIGINT PRIMARY KEY, events TEXT NOT NULL)",
+    )
+    .await?;
+    run(
+        tx,
+        dialect,
+        &format!("INSERT INTO fresh_histories (contact_id, events) {pack}"),
     )
     .await?;
     let stale = Sql::new(
