@@ -115,19 +115,17 @@ pub(crate) struct Derivations {
     /// The live rule set, if any: scores.
     pub scoring: Option<RuleSet>,
     pub segments: Vec<Segment>,
-    /// The event types that scoring, stage rules and segments read: the only ones a refresh
-    /// keeps of the histories it loads (derived events such as `segment_entered` pile up, and
-    /// are skipped unparsed unless a filter names them).
-    pub event_types: Vec<String>,
-    /// Among those, the types whose properties something reads: the stage rules' types
-    /// (`transitions` reads funnel stages, URLs, the manual flag) and those of patterns with a
-    /// property filter (`page_viewed where url ~ "/pricing"`). The rest load with empty
-    /// properties: most of a log's events are counted, never looked into.
-    pub property_types: Vec<String>,
-    /// The properties those read: the stage rules' (`lifecycle::PROPERTY_KEYS`) and those the
-    /// patterns' filters name. The rest are skipped unparsed: a page view carries its referrer
-    /// and campaign too, and only its URL is read.
-    pub property_keys: Vec<String>,
+    /// What a refresh keeps of the histories it loads, all of it given:
+    /// - the event types that scoring, stage rules and segments read (derived events such as
+    ///   `segment_entered` pile up, and are skipped unparsed unless a filter names them);
+    /// - among those, the types whose properties something reads: the stage rules' types
+    ///   (`transitions` reads funnel stages, URLs, the manual flag) and those of patterns with
+    ///   a property filter (`page_viewed where url ~ "/pricing"`); the rest come with empty
+    ///   properties, as most of a log's events are counted, never looked into;
+    /// - the properties those read: the stage rules' (`lifecycle::PROPERTY_KEYS`) and those the
+    ///   patterns' filters name (a page view carries its referrer and campaign too, and only
+    ///   its URL is read).
+    pub keep: Keep,
 }
 
 impl Derivations {
@@ -177,9 +175,11 @@ impl Derivations {
         Ok(Self {
             scoring,
             segments,
-            event_types,
-            property_types,
-            property_keys,
+            keep: Keep {
+                event_types: Some(event_types),
+                property_types: Some(property_types),
+                property_keys: Some(property_keys),
+            },
         })
     }
 }
@@ -422,8 +422,6 @@ pub(crate) async fn load_subjects(
 
 /// `load_subjects` with the contacts' own events still packed, to keep what `keep` says.
 async fn load_packed(tx: &mut AnyConnection, ids: &[i64], keep: Keep) -> StoreResult<Subjects> {
-    let event_types = keep.event_types.clone();
-    let event_types = event_types.as_deref();
     // Everything is read by the ids asked for; those of contacts merged away load what no
     // derivation reads (their own rows are not live, and `unpack` keeps live contacts only).
     // The contacts come as one row, like their events (see below): a row per contact, each
@@ -444,7 +442,7 @@ async fn load_packed(tx: &mut AnyConnection, ids: &[i64], keep: Keep) -> StoreRe
         events: HashMap::new(),
         packed: None,
         packed_contacts: None,
-        keep: Keep::default(),
+        keep,
     };
     if let Some(row) = q.fetch_all_in(&mut *tx).await?.first() {
         out.packed_contacts = get(row, "contacts")?;
@@ -463,12 +461,17 @@ async fn load_packed(tx: &mut AnyConnection, ids: &[i64], keep: Keep) -> StoreRe
         let a = account_from_row(&row)?;
         out.accounts.insert(a.id, a);
     }
-    if event_types.is_some_and(<[String]>::is_empty) {
+    if out
+        .keep
+        .event_types
+        .as_deref()
+        .is_some_and(<[String]>::is_empty)
+    {
         return Ok(out);
     }
     const COLS: &str = "e.seq, e.client_id, e.type, e.contact_id, e.visitor_id, e.at, e.properties";
     let types = |q: &mut Sql| {
-        if let Some(t) = event_types {
+        if let Some(t) = &out.keep.event_types {
             q.push(" AND e.type IN ").list(t.iter().map(String::as_str));
         }
     };
@@ -477,7 +480,6 @@ async fn load_packed(tx: &mut AnyConnection, ids: &[i64], keep: Keep) -> StoreRe
     // layer converts each row. A history holds every type, with properties; the thread that
     // decides keeps what derivations read (`unpack`).
     out.packed = crate::history::load(tx, dialect, ids).await?;
-    out.keep = keep;
     // The rarer rest, row by row: events of contacts merged into these, and anonymous events
     // of their visitor ids. Written as `COALESCE(contact_id, 0) = 0` rather than `contact_id
     // IS NULL` so that SQLite starts from the visitor ids instead of walking every anonymous
@@ -654,12 +656,7 @@ async fn load_chunk(
     activity: &HashMap<i64, i64>,
 ) -> StoreResult<Loaded> {
     let raw: Vec<i64> = ids.iter().map(|c| c.get()).collect();
-    let keep = Keep {
-        event_types: Some(what.event_types.clone()),
-        property_types: Some(what.property_types.clone()),
-        property_keys: Some(what.property_keys.clone()),
-    };
-    let subjects = load_packed(tx, &raw, keep).await?;
+    let subjects = load_packed(tx, &raw, what.keep.clone()).await?;
     let mut loaded = Loaded {
         subjects,
         deals: HashMap::new(),
