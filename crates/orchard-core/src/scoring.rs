@@ -294,6 +294,24 @@ impl RuleSet {
     }
 }
 
+impl RuleSet {
+    /// The members of a contact's details document the rules read (their fit and absence
+    /// conditions): the only ones a refresh need parse for scoring.
+    pub fn detail_keys(&self) -> Vec<&'static str> {
+        self.rules
+            .iter()
+            .flat_map(|r| match &r.kind {
+                RuleKind::Behaviour { when, .. } => {
+                    when.as_ref().map(Expr::detail_keys).unwrap_or_default()
+                }
+                RuleKind::State { condition } | RuleKind::Disqualify { condition } => {
+                    condition.detail_keys()
+                }
+            })
+            .collect()
+    }
+}
+
 impl Scored {
     /// A digest of the score history under rule set `version`, stable across builds and
     /// platforms (FNV-1a over every change), so that a store can tell an unchanged history

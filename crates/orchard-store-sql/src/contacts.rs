@@ -111,12 +111,16 @@ pub(crate) fn packed_contact(dialect: Dialect) -> String {
 /// A contact as `packed_contact` packs it, with its stored due time and score digest.
 pub(crate) type PackedContact = (Contact, Option<i64>, Option<i64>);
 
-/// Reads `[packed_contact, ...]` back.
-pub(crate) fn contacts_from_packed(packed: &str) -> StoreResult<Vec<PackedContact>> {
-    type Row = (
+/// Reads `[packed_contact, ...]` back; of the details, only the members named in
+/// `detail_keys` when given (the others read as empty).
+pub(crate) fn contacts_from_packed(
+    packed: &str,
+    detail_keys: Option<&[String]>,
+) -> StoreResult<Vec<PackedContact>> {
+    type Row<'a> = (
         i64,
         String,
-        ContactDetails,
+        &'a serde_json::value::RawValue,
         Option<i64>,
         Option<i64>,
         String,
@@ -137,6 +141,13 @@ pub(crate) fn contacts_from_packed(packed: &str) -> StoreResult<Vec<PackedContac
             let (id, email, details, account, owner, stage, score, source) =
                 (r.0, r.1, r.2, r.3, r.4, r.5, r.6, r.7);
             let (created, updated, last, due, digest) = (r.8, r.9, r.10, r.11, r.12);
+            let details: ContactDetails = match detail_keys {
+                None => serde_json::from_str(details.get()).map_err(json_err)?,
+                Some(keys) => serde_json::from_value(serde_json::Value::Object(
+                    crate::derive::members_only(details.get(), keys).map_err(json_err)?,
+                ))
+                .map_err(json_err)?,
+            };
             let contact = Contact {
                 id: ContactId::new(id),
                 email: Email::parse(&email).map_err(|e| StoreError::Backend(Box::new(e)))?,

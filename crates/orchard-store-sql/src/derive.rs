@@ -124,7 +124,9 @@ pub(crate) struct Derivations {
     ///   properties, as most of a log's events are counted, never looked into;
     /// - the properties those read: the stage rules' (`lifecycle::PROPERTY_KEYS`) and those the
     ///   patterns' filters name (a page view carries its referrer and campaign too, and only
-    ///   its URL is read).
+    ///   its URL is read);
+    /// - the members of the contacts' details that the rules and filters read (a contact's
+    ///   details hold two dozen members, most of them texts, and a rule set reads a few).
     pub keep: Keep,
 }
 
@@ -172,6 +174,13 @@ impl Derivations {
                 )
                 .collect(),
         );
+        let detail_keys = sorted(
+            scoring
+                .iter()
+                .flat_map(RuleSet::detail_keys)
+                .chain(segments.iter().flat_map(|s| s.filter.detail_keys()))
+                .collect(),
+        );
         Ok(Self {
             scoring,
             segments,
@@ -179,6 +188,7 @@ impl Derivations {
                 event_types: Some(event_types),
                 property_types: Some(property_types),
                 property_keys: Some(property_keys),
+                detail_keys: Some(detail_keys),
             },
         })
     }
@@ -357,7 +367,9 @@ impl Subjects {
     /// this to the thread that decides, so the thread that loads the next chunk does not.
     fn unpack(&mut self) -> StoreResult<()> {
         let contacts = self.packed_contacts.take().unwrap_or_default();
-        for (c, due, digest) in crate::contacts::contacts_from_packed(&contacts)? {
+        for (c, due, digest) in
+            crate::contacts::contacts_from_packed(&contacts, self.keep.detail_keys.as_deref())?
+        {
             self.stored.insert(
                 c.id.get(),
                 Stored {
@@ -515,6 +527,8 @@ pub(crate) struct Keep {
     pub property_types: Option<Vec<String>>,
     /// Of those, only these properties.
     pub property_keys: Option<Vec<String>>,
+    /// Only these members of the contacts' details (the others read as empty).
+    pub detail_keys: Option<Vec<String>>,
 }
 
 impl Keep {
@@ -550,7 +564,7 @@ fn events_from_packed(packed: &str, keep: &Keep) -> StoreResult<Vec<(i64, Vec<Ev
                     let properties = if !keep.properties_of(t) {
                         serde_json::Map::new()
                     } else if let Some(keys) = &keep.property_keys {
-                        properties_only(properties.get(), keys).map_err(json_err)?
+                        members_only(properties.get(), keys).map_err(json_err)?
                     } else {
                         serde_json::from_str(properties.get()).map_err(json_err)?
                     };
@@ -572,7 +586,7 @@ fn events_from_packed(packed: &str, keep: &Keep) -> StoreResult<Vec<(i64, Vec<Ev
 }
 
 /// The members of the JSON object `text` named in `keys`; the others are skipped unparsed.
-fn properties_only(
+pub(crate) fn members_only(
     text: &str,
     keys: &[String],
 ) -> serde_json::Result<serde_json::Map<String, serde_json::Value>> {
@@ -1236,23 +1250,49 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_the_named_properties_are_kept() {
+    fn only_the_named_members_are_kept() {
         let keys = ["url".to_owned(), "funnel\"stage".to_owned()];
         let text = r#"{"referrer":"https://x.example/?a=[1]","url":"/pricing","utm":{"s":[1,2]},
                        "funnel\"stage":"top","n":1.5}"#;
-        let kept = properties_only(text, &keys).unwrap();
+        let kept = members_only(text, &keys).unwrap();
         assert_eq!(
             serde_json::Value::Object(kept),
             json!({"url": "/pricing", "funnel\"stage": "top"})
         );
         // Nested values come whole; nothing named leaves an empty object.
-        let nested = properties_only(r#"{"url":{"path":"/p","q":[1]}}"#, &keys).unwrap();
+        let nested = members_only(r#"{"url":{"path":"/p","q":[1]}}"#, &keys).unwrap();
         assert_eq!(nested["url"], json!({"path": "/p", "q": [1]}));
-        assert!(properties_only(r#"{"other":1}"#, &keys).unwrap().is_empty());
+        assert!(members_only(r#"{"other":1}"#, &keys).unwrap().is_empty());
         // Not an object, or more after it: an error, as a full parse gives.
-        assert!(properties_only("[1]", &keys).is_err());
-        assert!(properties_only(r#"{"url":"/p"} x"#, &keys).is_err());
-        assert!(properties_only(r#"{"url":"/p""#, &keys).is_err());
+        assert!(members_only("[1]", &keys).is_err());
+        assert!(members_only(r#"{"url":"/p"} x"#, &keys).is_err());
+        assert!(members_only(r#"{"url":"/p""#, &keys).is_err());
+    }
+
+    #[test]
+    fn packed_contacts_keep_the_details_asked_for() {
+        let packed = r#"[[7,"ann@acme.com",{"first_name":"Ann","country":"DE","company_size":120,
+            "tags":["vip"],"custom":{"plan":"pro"}},null,null,"mql",45,"google",1000,2000,null,
+            3000,-9]]"#;
+        let keys = ["company_size".to_owned(), "custom".to_owned()];
+        let (c, due, digest) = crate::contacts::contacts_from_packed(packed, Some(&keys))
+            .unwrap()
+            .remove(0);
+        assert_eq!(
+            (c.id.get(), c.score, due, digest),
+            (7, 45, Some(3000), Some(-9))
+        );
+        assert_eq!(c.details.demographics.company_size, Some(120));
+        assert_eq!(c.details.custom["plan"], "pro");
+        assert_eq!(c.details.first_name, None);
+        assert_eq!(c.details.geography.country, None);
+        assert!(c.details.psychographics.tags.is_empty());
+        let (all, _, _) = crate::contacts::contacts_from_packed(packed, None)
+            .unwrap()
+            .remove(0);
+        assert_eq!(all.details.first_name.as_deref(), Some("Ann"));
+        assert_eq!(all.details.geography.country.as_deref(), Some("DE"));
+        assert_eq!(all.details.psychographics.tags, ["vip"]);
     }
 
     #[test]
@@ -1264,6 +1304,7 @@ mod tests {
             event_types: Some(vec!["email_sent".into(), "page_viewed".into()]),
             property_types: Some(vec!["page_viewed".into()]),
             property_keys: Some(vec!["url".into()]),
+            detail_keys: None,
         };
         let out = events_from_packed(packed, &keep).unwrap();
         assert_eq!(out.len(), 1);

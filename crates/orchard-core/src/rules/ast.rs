@@ -132,6 +132,44 @@ pub const FIELDS: &[(&str, FieldType)] = &[
 ];
 
 impl Field {
+    /// The member of a contact's details document (`ContactDetails` as written) this field
+    /// reads, if it reads one: a refresh parses only the members its rules and filters read.
+    pub fn detail_key(&self) -> Option<&'static str> {
+        Some(match self {
+            Field::Score
+            | Field::Stage
+            | Field::Email
+            | Field::Domain
+            | Field::Source
+            | Field::AccountIndustry
+            | Field::AccountEmployees
+            | Field::AccountCountry
+            | Field::AccountRegion => return None,
+            Field::FirstName => "first_name",
+            Field::LastName => "last_name",
+            Field::JobTitle => "job_title",
+            Field::Seniority => "seniority",
+            Field::Company => "company",
+            Field::CompanySize => "company_size",
+            Field::Industry => "industry",
+            Field::CompanyRevenue => "company_revenue",
+            Field::Age => "age",
+            Field::Gender => "gender",
+            Field::Nationality => "nationality",
+            Field::Education => "education",
+            Field::Occupation => "occupation",
+            Field::Children => "children",
+            Field::Interests => "interests",
+            Field::Values => "values",
+            Field::Tags => "tags",
+            Field::Country => "country",
+            Field::Region => "region",
+            Field::City => "city",
+            Field::TimeZone => "time_zone",
+            Field::Custom(_) => "custom",
+        })
+    }
+
     /// The field a name denotes, with its type.
     pub fn resolve(name: &str) -> Option<(Field, FieldType)> {
         if let Some(custom) = name.strip_prefix("custom.") {
@@ -267,6 +305,21 @@ impl Expr {
             | Condition::Last { pattern, .. }
             | Condition::First { pattern, .. } => out.push(pattern),
             _ => {}
+        });
+        out
+    }
+
+    /// The members of a contact's details document the expression reads (see
+    /// [`Field::detail_key`]); a distance reads the coordinates.
+    pub fn detail_keys(&self) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        self.walk(&mut |c| match c {
+            Condition::Cmp { field, .. }
+            | Condition::In { field, .. }
+            | Condition::Contains { field, .. }
+            | Condition::IsSet { field, .. } => out.extend(field.detail_key()),
+            Condition::Distance { .. } => out.extend(["latitude", "longitude"]),
+            Condition::Count { .. } | Condition::Last { .. } | Condition::First { .. } => {}
         });
         out
     }

@@ -132,6 +132,85 @@ fn the_issues_examples_parse_and_decide() {
 }
 
 #[test]
+fn every_field_reads_only_the_detail_members_it_names() {
+    // A contact with every detail set, and a second with only the members a condition says
+    // it reads: each condition decides both alike (a refresh parses no other member).
+    let mut full = contact();
+    let d = &mut full.details;
+    d.first_name = Some("Ann".into());
+    d.last_name = Some("Lee".into());
+    d.phone = Some("+49 1".into());
+    let m = &mut d.demographics;
+    m.age = Some(40);
+    m.gender = Some("female".into());
+    m.nationality = Some("DE".into());
+    m.education = Some("Master".into());
+    m.occupation = Some("Sales".into());
+    m.children = Some(2);
+    m.job_title = Some("Head of Sales".into());
+    m.seniority = Some("head".into());
+    m.company = Some("Acme".into());
+    m.company_revenue = Some(1_000_000);
+    d.psychographics.interests = vec!["ai".into()];
+    d.psychographics.values = vec!["speed".into()];
+    d.geography.region = Some("DACH".into());
+    d.geography.city = Some("Berlin".into());
+    d.geography.time_zone = Some("Europe/Berlin".into());
+    let account = crate::account::Account {
+        id: crate::AccountId::new(1),
+        external_id: "acme".into(),
+        name: "Acme".into(),
+        domain: Some("acme.com".into()),
+        industry: Some("Logistics".into()),
+        employees: Some(120),
+        region: Some("DACH".into()),
+        country: Some("DE".into()),
+        owner_id: None,
+        service_hours: 0.0,
+        cost_to_serve: None,
+        created_at: at(0),
+    };
+    let document = serde_json::to_value(&full.details).unwrap();
+    let mut rules: Vec<String> = FIELDS
+        .iter()
+        .map(|(name, _)| format!("{name} is set"))
+        .collect();
+    rules.extend([
+        "custom.plan is set".into(),
+        "distance_km(52.5, 13.4) < 50".into(),
+    ]);
+    for rule in rules {
+        let expr = parse(&rule).unwrap();
+        let keys = expr.detail_keys();
+        let mut only = document.clone();
+        only.as_object_mut()
+            .unwrap()
+            .retain(|k, _| keys.contains(&k.as_str()));
+        let mut projected = full.clone();
+        projected.details = serde_json::from_value(only).unwrap();
+        let decide = |c: &Contact| {
+            eval(
+                &expr,
+                &Subject {
+                    contact: c,
+                    account: Some(&account),
+                    events: &[],
+                    now: at(1),
+                },
+            )
+        };
+        assert!(decide(&full), "{rule}");
+        assert_eq!(decide(&projected), decide(&full), "{rule} reads {keys:?}");
+        // And the keys are needed: without them the condition no longer holds.
+        if !keys.is_empty() {
+            let mut none = full.clone();
+            none.details = ContactDetails::default();
+            assert!(!decide(&none), "{rule}");
+        }
+    }
+}
+
+#[test]
 fn errors_point_at_the_column_and_say_what_was_expected() {
     let e = parse("score >= ").unwrap_err();
     assert_eq!((e.column, e.expected.as_str()), (10, "a number"));
