@@ -558,26 +558,36 @@ impl Replay<'_> {
     }
 
     /// Applies the flips that the passing of time causes up to `until` (exclusive when
-    /// `inclusive` is false), over `events`.
+    /// `inclusive` is false), over `events`. `due` carries the next such moment between calls
+    /// (`None`: not known yet): it stays right while no event a state rule reads is added, as
+    /// an edge depends only on those events, so a replay asks `next_change` once per event a
+    /// state rule reads and once per flip, not once per event.
     fn advance(
         &mut self,
         events: &[Event],
         from: DateTime<Utc>,
         until: DateTime<Utc>,
         inclusive: bool,
+        due: &mut Option<Option<DateTime<Utc>>>,
     ) {
         let mut t = from;
         // Each step moves past at least one event's window edge, so this ends; the bound only
         // guards against a rule set that could oscillate.
         for _ in 0..10_000 {
-            let Some(due) = self.next_due(events, t) else {
+            let next = match *due {
+                Some(d) if d.is_none_or(|d| d >= t) => d,
+                _ => *due.insert(self.next_due(events, t)),
+            };
+            let Some(next) = next else {
                 return;
             };
-            if due > until || (!inclusive && due == until) {
+            if next > until || (!inclusive && next == until) {
                 return;
             }
-            self.states(events, due, &[]);
-            t = due;
+            self.states(events, next, &[]);
+            t = next;
+            // Only later edges are left; `next_due` finds them from here.
+            *due = None;
         }
     }
 }
@@ -618,10 +628,24 @@ pub fn score(
         .first()
         .map_or(contact.created_at, |e| e.at.min(contact.created_at));
     r.states(&[], start, &[]);
+    // The event types the state and disqualifying rules read: at an instant with none of
+    // them, only the passing of time can flip those rules.
+    let state_types: Vec<&crate::event::EventType> = set
+        .rules
+        .iter()
+        .flat_map(|r| match &r.kind {
+            RuleKind::State { condition } | RuleKind::Disqualify { condition } => {
+                condition.patterns()
+            }
+            RuleKind::Behaviour { .. } => Vec::new(),
+        })
+        .map(|p| &p.event_type)
+        .collect();
+    let mut pending = None;
     let mut t = start;
     for i in 0..events.len() {
         let e = &events[i];
-        r.advance(&events[..i], t, e.at, false);
+        r.advance(&events[..i], t, e.at, false, &mut pending);
         let upto = &events[..=i];
         for (k, rule) in set.rules.iter().enumerate() {
             let RuleKind::Behaviour { on, when } = &rule.kind else {
@@ -662,17 +686,25 @@ pub fn score(
         }
         // State rules are decided once per instant, after every event at it: deciding them
         // between two events of one instant would log flips that the same instant undoes, and
-        // an event no rule reads would change the history by adding such a stop.
+        // an event no rule reads would change the history by adding such a stop. At an
+        // instant with no event they read, they are left to the passing of time: a flip due
+        // at this very instant is applied, as deciding them here would have.
         if events.get(i + 1).is_none_or(|next| next.at != e.at) {
             let first = events[..i]
                 .iter()
                 .rposition(|x| x.at != e.at)
                 .map_or(0, |p| p + 1);
-            r.states(upto, e.at, &events[first..=i]);
+            let instant = &events[first..=i];
+            if instant.iter().any(|x| state_types.contains(&&x.event_type)) {
+                r.states(upto, e.at, instant);
+                pending = None;
+            } else {
+                r.advance(upto, e.at, e.at, true, &mut pending);
+            }
         }
         t = e.at;
     }
-    r.advance(events, t, now, true);
+    r.advance(events, t, now, true, &mut pending);
     let mut due = r.next_due(events, now);
     if let Some(decay) = set.decay {
         let earned: Vec<ScoreChange> = r

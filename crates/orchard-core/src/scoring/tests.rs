@@ -290,6 +290,76 @@ proptest! {
     }
 }
 
+proptest! {
+    /// A state rule's points stand, at every moment from the contact's first appearance on, as
+    /// its condition decided afresh at that moment says: the replay flips it at every event
+    /// that changes it and at every window edge in between, and nowhere else. Checked at each
+    /// day's start and just after it (the edges of day-long windows and of `older than`), and at
+    /// noon, against conditions of every time-dependent kind, among events they do not read.
+    #[test]
+    fn state_rules_hold_exactly_when_their_conditions_do(
+        raw in proptest::collection::vec((0usize..7, 0i64..60, 0i64..3), 0..30),
+        now in 0i64..90,
+    ) {
+        let types = ["email_sent", "email_opened", "email_clicked", "page_viewed", "chat_started",
+                     "email_bounced", "purchase"];
+        // Some events at noon, some at midnight, so that instants hold several events and
+        // edges coincide with events.
+        let events: Vec<Event> = raw.iter().enumerate().map(|(i, (t, d, h))| {
+            let mut e = ev(i as i64, types[*t], *d);
+            e.at += Duration::hours(12 * (h % 2));
+            e
+        }).collect();
+        let state = |id: &str, condition: &str, points: i64| RuleDef {
+            id: id.into(),
+            description: String::new(),
+            kind: "state".into(),
+            on: None,
+            condition: Some(condition.into()),
+            points,
+            cap: None,
+        };
+        let def = RuleSetDef {
+            name: "states".into(),
+            rules: vec![
+                state("silent", "first(email_sent) older than 30d and count(email_opened, 30d) = 0", -10),
+                state("clicky", "count(email_clicked, 7d) >= 2", 7),
+                state("browsing", "last(page_viewed) within 3d", 3),
+                state("quiet", "not count(email_opened, 14d) >= 1 and count(email_sent) > 0", -2),
+                state("old-hand", "first(email_clicked) older than 20d", 11),
+            ],
+            thresholds: Default::default(),
+            decay: None,
+        };
+        let set = RuleSet::compile(&def, 1).unwrap();
+        let scored = score(&set, &contact(), None, &events, at(now));
+        let start = events.iter().map(|e| e.at).min().map_or(at(0), |t| t.min(at(0)));
+        for day in 0..=now {
+            for probe in [at(day), at(day) + Duration::milliseconds(1), at(day) + Duration::hours(12)] {
+                if probe < start || probe > at(now) {
+                    continue;
+                }
+                let subject = Subject { contact: &contact(), account: None, events: &events, now: probe };
+                for r in &set.rules {
+                    let RuleKind::State { condition } = &r.kind else { unreachable!() };
+                    let stood: i64 = scored.changes.iter()
+                        .filter(|c| c.rule_id == r.id && c.at <= probe)
+                        .map(|c| c.points)
+                        .sum();
+                    let holds = rules::eval(condition, &Subject { events: &sorted(&events), ..subject });
+                    prop_assert_eq!(stood, if holds { r.points } else { 0 }, "{} at {}", r.id, probe);
+                }
+            }
+        }
+    }
+}
+
+fn sorted(events: &[Event]) -> Vec<Event> {
+    let mut out = events.to_vec();
+    out.sort_by_key(|e| (e.at, e.seq));
+    out
+}
+
 #[test]
 fn the_seed_reads_the_event_types_of_its_rules() {
     assert_eq!(
