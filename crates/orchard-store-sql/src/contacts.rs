@@ -90,7 +90,7 @@ pub(crate) fn contact_from_row(row: &AnyRow) -> StoreResult<Contact> {
 pub(crate) fn packed_contact(dialect: Dialect) -> String {
     let int = |col: &str| format!("COALESCE(CAST({col} AS TEXT), 'null')");
     let text = |col: &str| dialect.json_text(col);
-    [
+    let columns = [
         int("id"),
         text("email"),
         "details".to_owned(),
@@ -104,8 +104,16 @@ pub(crate) fn packed_contact(dialect: Dialect) -> String {
         int("last_activity_at"),
         int("due_at"),
         int("score_digest"),
-    ]
-    .join(" || ',' || ")
+    ];
+    let mut parts = vec!["'['"];
+    for (i, c) in columns.iter().enumerate() {
+        if i > 0 {
+            parts.push("','");
+        }
+        parts.push(c);
+    }
+    parts.push("']'");
+    dialect.concat(&parts)
 }
 
 /// A contact as `packed_contact` packs it, with its stored due time and score digest.

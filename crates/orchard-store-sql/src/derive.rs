@@ -442,7 +442,7 @@ async fn load_packed(tx: &mut AnyConnection, ids: &[i64], keep: Keep) -> StoreRe
     let dialect = Dialect::of(tx);
     let agg = dialect.string_agg();
     let mut q = Sql::new(&format!(
-        "SELECT '[' || {agg}('[' || {} || ']', ',') || ']' AS contacts FROM contacts \
+        "SELECT '[' || {agg}({}, ',') || ']' AS contacts FROM contacts \
          WHERE merged_into IS NULL AND id",
         crate::contacts::packed_contact(dialect)
     ));

@@ -22,7 +22,19 @@ use crate::{Dialect, Sql, StoreResult, backend_err};
 /// slug that needs no escaping (`EventType::parse` admits nothing else into the log), and
 /// `properties` is JSON text as written (`events::event_row`). The migration that created the
 /// table spells the same expression.
-const ITEM: &str = "'[' || e.seq || ',' || e.at || ',\"' || e.type || '\",' || e.properties || ']'";
+fn item(dialect: Dialect) -> String {
+    dialect.concat(&[
+        "'['",
+        "e.seq",
+        "','",
+        "e.at",
+        "',\"'",
+        "e.type",
+        "'\",'",
+        "e.properties",
+        "']'",
+    ])
+}
 
 /// Adds the rows just stored to their contacts' histories. The caller holds those contacts'
 /// rows (see `events::insert_events`), so two transactions never append to one history side by
@@ -36,6 +48,8 @@ pub(crate) async fn append(
         return Ok(());
     }
     let agg = dialect.string_agg();
+    let item = item(dialect);
+    let extended = dialect.concat(&["contact_histories.events", "','", "excluded.events"]);
     // One statement for the whole batch. On SQLite the new rows are those past `after`; on
     // PostgreSQL, the sequence numbers as one text parameter (concurrent writers interleave
     // theirs, so a range could take another transaction's rows).
@@ -44,7 +58,7 @@ pub(crate) async fn append(
     // instead of a fraction of one, measured on 100 000 contacts).
     let mut q = Sql::new(&format!(
         "INSERT INTO contact_histories (contact_id, events) \
-         SELECT +e.contact_id, {agg}({ITEM}, ',') FROM events e WHERE e.contact_id IS NOT NULL AND "
+         SELECT +e.contact_id, {agg}({item}, ',') FROM events e WHERE e.contact_id IS NOT NULL AND "
     ));
     match (dialect, inserted.after) {
         (Dialect::Sqlite, Some(after)) => {
@@ -55,11 +69,10 @@ pub(crate) async fn append(
                 .in_ids(dialect, inserted.rows.iter().map(|(seq, _)| *seq));
         }
     }
-    q.push(
+    q.push(&format!(
         " GROUP BY +e.contact_id ORDER BY +e.contact_id \
-         ON CONFLICT (contact_id) DO UPDATE \
-         SET events = contact_histories.events || ',' || excluded.events",
-    );
+         ON CONFLICT (contact_id) DO UPDATE SET events = {extended}"
+    ));
     q.query(dialect)
         .execute(&mut *tx)
         .await
@@ -91,8 +104,9 @@ pub(crate) async fn repack(tx: &mut AnyConnection, dialect: Dialect) -> StoreRes
         )
         .await?;
     }
+    let item = item(dialect);
     let pack = format!(
-        "SELECT e.contact_id, {agg}({ITEM}, ',') AS events FROM events e \
+        "SELECT e.contact_id, {agg}({item}, ',') AS events FROM events e \
          WHERE e.contact_id IS NOT NULL GROUP BY e.contact_id"
     );
     // None yet (a bulk load just finished): every history is missing, and written at once
@@ -169,8 +183,9 @@ pub(crate) async fn load(
     ids: &[i64],
 ) -> StoreResult<Option<String>> {
     let agg = dialect.string_agg();
+    let item = dialect.concat(&["'['", "contact_id", "',['", "events", "']]'"]);
     let mut q = Sql::new(&format!(
-        "SELECT '[' || {agg}('[' || contact_id || ',[' || events || ']]', ',') || ']' AS events \
+        "SELECT '[' || {agg}({item}, ',') || ']' AS events \
          FROM contact_histories WHERE contact_id"
     ));
     q.in_ids(dialect, ids.iter().copied());
