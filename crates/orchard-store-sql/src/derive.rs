@@ -545,30 +545,53 @@ impl Keep {
     }
 }
 
-/// Events as `load_packed` reads them: `[[owner, [[seq, at, "type", properties], ...]], ...]`,
-/// as much of them as `keep` says; what is not kept is skipped unparsed. Derivations read
-/// neither client nor visitor ids, so those stay empty.
+/// Events as `load_packed` reads them: `[[owner, [item, ...]], ...]`, each item `[seq, at,
+/// "type", length, properties]` (`crate::history`), as much of them as `keep` says.
+/// Derivations read neither client nor visitor ids, so those stay empty.
+///
+/// Read by hand rather than through serde: the shape is fixed, and an item's length, the
+/// bytes of its properties, lets what is not kept be stepped over without reading it (most of
+/// a history, most of the time). A length is checked against the text around it, and an item
+/// without one (written before the lengths were) is read through to its end.
 fn events_from_packed(packed: &str, keep: &Keep) -> StoreResult<Vec<(i64, Vec<Event>)>> {
-    type Packed<'a> = (i64, i64, &'a str, &'a serde_json::value::RawValue);
+    let mut out = Vec::new();
     if packed.is_empty() {
-        return Ok(Vec::new());
+        return Ok(out);
     }
-    let owners: Vec<(i64, Vec<Packed>)> = serde_json::from_str(packed).map_err(json_err)?;
-    owners
-        .into_iter()
-        .map(|(owner, rows)| {
-            let events = rows
-                .into_iter()
-                .filter(|(_, _, t, _)| keep.event(t))
-                .map(|(seq, at, t, properties)| {
+    let mut r = Reader {
+        text: packed,
+        at: 0,
+    };
+    r.expect(b'[')?;
+    if r.next_is(b']') {
+        return Ok(out);
+    }
+    loop {
+        r.expect(b'[')?;
+        let owner = r.int()?;
+        r.expect(b',')?;
+        r.expect(b'[')?;
+        let mut events = Vec::new();
+        if !r.next_is(b']') {
+            loop {
+                r.expect(b'[')?;
+                let seq = r.int()?;
+                r.expect(b',')?;
+                let at = r.int()?;
+                r.expect(b',')?;
+                let t = r.slug()?;
+                r.expect(b',')?;
+                let properties = r.properties()?;
+                r.expect(b']')?;
+                if keep.event(t) {
                     let properties = if !keep.properties_of(t) {
                         serde_json::Map::new()
                     } else if let Some(keys) = &keep.property_keys {
-                        members_only(properties.get(), keys).map_err(json_err)?
+                        members_only(properties, keys).map_err(json_err)?
                     } else {
-                        serde_json::from_str(properties.get()).map_err(json_err)?
+                        serde_json::from_str(properties).map_err(json_err)?
                     };
-                    Ok(Event {
+                    events.push(Event {
                         seq: EventSeq::new(seq),
                         client_id: String::new(),
                         event_type: EventType::parse(t)
@@ -577,12 +600,129 @@ fn events_from_packed(packed: &str, keep: &Keep) -> StoreResult<Vec<(i64, Vec<Ev
                         visitor_id: None,
                         at: from_ms(at),
                         properties,
-                    })
-                })
-                .collect::<StoreResult<Vec<Event>>>()?;
-            Ok((owner, events))
-        })
-        .collect()
+                    });
+                }
+                if !r.next_is(b',') {
+                    r.expect(b']')?;
+                    break;
+                }
+            }
+        }
+        r.expect(b']')?;
+        out.push((owner, events));
+        if !r.next_is(b',') {
+            r.expect(b']')?;
+            if r.at != packed.len() {
+                return Err(r.malformed("the end"));
+            }
+            return Ok(out);
+        }
+    }
+}
+
+/// A cursor over packed histories (`events_from_packed`).
+struct Reader<'a> {
+    text: &'a str,
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn malformed(&self, what: &str) -> StoreError {
+        StoreError::Backend(
+            format!(
+                "a packed history is malformed at byte {}: {what} expected",
+                self.at
+            )
+            .into(),
+        )
+    }
+
+    /// Steps over `b` when it comes next.
+    fn next_is(&mut self, b: u8) -> bool {
+        let is = self.text.as_bytes().get(self.at) == Some(&b);
+        if is {
+            self.at += 1;
+        }
+        is
+    }
+
+    fn expect(&mut self, b: u8) -> StoreResult<()> {
+        if self.next_is(b) {
+            Ok(())
+        } else {
+            Err(self.malformed(&format!("'{}'", char::from(b))))
+        }
+    }
+
+    fn int(&mut self) -> StoreResult<i64> {
+        let bytes = self.text.as_bytes();
+        let start = self.at;
+        let negative = self.next_is(b'-');
+        let digits = self.at;
+        let mut n: i64 = 0;
+        while let Some(d) = bytes.get(self.at).filter(|b| b.is_ascii_digit()) {
+            n = n
+                .checked_mul(10)
+                .and_then(|n| n.checked_sub(i64::from(d - b'0')))
+                .ok_or_else(|| self.malformed("a 64-bit integer"))?;
+            self.at += 1;
+        }
+        if self.at == digits {
+            self.at = start;
+            return Err(self.malformed("an integer"));
+        }
+        // Accumulated as a negative number, so that the most negative one fits.
+        if negative {
+            Ok(n)
+        } else {
+            n.checked_neg()
+                .ok_or_else(|| self.malformed("a 64-bit integer"))
+        }
+    }
+
+    /// An event type: a quoted slug, which never holds an escape.
+    fn slug(&mut self) -> StoreResult<&'a str> {
+        self.expect(b'"')?;
+        let rest = &self.text[self.at..];
+        let end = rest
+            .bytes()
+            .position(|b| b == b'"' || b == b'\\')
+            .filter(|&end| rest.as_bytes()[end] == b'"')
+            .ok_or_else(|| self.malformed("an event type"))?;
+        self.at += end + 1;
+        Ok(&rest[..end])
+    }
+
+    /// An item's properties, `length,{...}` or, in an item written before lengths, `{...}`.
+    fn properties(&mut self) -> StoreResult<&'a str> {
+        let bytes = self.text.as_bytes();
+        if bytes.get(self.at).is_some_and(u8::is_ascii_digit) {
+            let len = usize::try_from(self.int()?).map_err(|_| self.malformed("a length"))?;
+            self.expect(b',')?;
+            let (start, end) = (self.at, self.at.saturating_add(len));
+            // The object ends where the length says, and the item right after it.
+            if len >= 2
+                && end < bytes.len()
+                && bytes[start] == b'{'
+                && bytes[end - 1] == b'}'
+                && bytes[end] == b']'
+                && self.text.is_char_boundary(end)
+            {
+                self.at = end;
+                return Ok(&self.text[start..end]);
+            }
+            return Err(self.malformed("properties of the length given"));
+        }
+        let mut stream = serde_json::Deserializer::from_str(&self.text[self.at..])
+            .into_iter::<&serde_json::value::RawValue>();
+        match stream.next() {
+            Some(Ok(raw)) => {
+                self.at += stream.byte_offset();
+                Ok(raw.get())
+            }
+            _ => Err(self.malformed("properties")),
+        }
+    }
 }
 
 /// The members of the JSON object `text` named in `keys`; the others are skipped unparsed.
@@ -1297,9 +1437,13 @@ mod tests {
 
     #[test]
     fn packed_events_keep_the_types_and_properties_asked_for() {
-        let packed = r#"[[7,[[1,1000,"page_viewed",{"url":"/a","referrer":"r"}],
-                            [2,2000,"email_sent",{"email":"w-1"}],
-                            [3,3000,"segment_entered",{"segment":"de"}]]]]"#;
+        let packed = format!(
+            "[[7,[{},{},{}]]]",
+            item(1, "page_viewed", r#"{"url":"/a","referrer":"r"}"#, true),
+            item(2, "email_sent", r#"{"email":"w-1"}"#, true),
+            item(3, "segment_entered", r#"{"segment":"de"}"#, true),
+        );
+        let packed = packed.as_str();
         let keep = Keep {
             event_types: Some(vec!["email_sent".into(), "page_viewed".into()]),
             property_types: Some(vec!["page_viewed".into()]),
@@ -1331,5 +1475,112 @@ mod tests {
         let all = events_from_packed(packed, &Keep::default()).unwrap();
         assert_eq!(all[0].1.len(), 3);
         assert_eq!(all[0].1[0].properties["referrer"], "r");
+    }
+
+    /// An item as `history::item` writes it, its length in bytes or (as before 0009) none.
+    fn item(seq: i64, ty: &str, properties: &str, with_length: bool) -> String {
+        if with_length {
+            format!(
+                "[{seq},{},\"{ty}\",{},{properties}]",
+                seq * 1000,
+                properties.len()
+            )
+        } else {
+            format!("[{seq},{},\"{ty}\",{properties}]", seq * 1000)
+        }
+    }
+
+    #[test]
+    fn items_with_and_without_lengths_read_alike() {
+        let tricky = json!({
+            "url": "/pricing/ü€😀?q=\"a]}\\",
+            "nested": {"list": [1, {"b": "]"}], "quote": "\""},
+            "empty": "",
+        })
+        .to_string();
+        let items = [
+            item(1, "page_viewed", &tricky, true),
+            item(2, "email_sent", "{}", false),
+            item(3, "page_viewed", &tricky, false),
+            item(4, "email_opened", r#"{"n":-1.5e3}"#, true),
+        ];
+        let packed = format!("[[9,[{}]],[10,[]]]", items.join(","));
+        let all = events_from_packed(&packed, &Keep::default()).unwrap();
+        assert_eq!(all.len(), 2);
+        assert_eq!((all[0].0, all[1].0, all[1].1.len()), (9, 10, 0));
+        let read: Vec<(i64, serde_json::Value)> = all[0]
+            .1
+            .iter()
+            .map(|e| (e.seq.get(), serde_json::Value::Object(e.properties.clone())))
+            .collect();
+        let parsed: serde_json::Value = serde_json::from_str(&tricky).unwrap();
+        assert_eq!(
+            read,
+            [
+                (1, parsed.clone()),
+                (2, json!({})),
+                (3, parsed),
+                (4, json!({"n": -1.5e3}))
+            ]
+        );
+        // Stepping over what is not kept lands on the next item alike.
+        let some = Keep {
+            event_types: Some(vec!["email_opened".into()]),
+            ..Keep::default()
+        };
+        let kept = events_from_packed(&packed, &some).unwrap();
+        assert_eq!(kept[0].1.len(), 1);
+        assert_eq!(kept[0].1[0].seq.get(), 4);
+        assert_eq!(events_from_packed("[]", &Keep::default()).unwrap().len(), 0);
+    }
+
+    #[test]
+    fn malformed_histories_are_errors_not_guesses() {
+        let good = item(1, "page_viewed", r#"{"url":"/ü"}"#, true);
+        assert!(events_from_packed(&format!("[[1,[{good}]]]"), &Keep::default()).is_ok());
+        for bad in [
+            // A length one short, one long, past the end, inside a character.
+            r#"[[1,[[1,1000,"page_viewed",12,{"url":"/ü"}]]]]"#.to_owned(),
+            r#"[[1,[[1,1000,"page_viewed",14,{"url":"/ü"}]]]]"#.to_owned(),
+            r#"[[1,[[1,1000,"page_viewed",99,{"url":"/ü"}]]]]"#.to_owned(),
+            r#"[[1,[[1,1000,"page_viewed",10,{"u":"üü"}]]]]"#.to_owned(),
+            // Cut short, an escaped type, a number too large, stray text.
+            format!("[[1,[{good}]]"),
+            format!("[[1,[{}]]]", &good[..good.len() - 1]),
+            r#"[[1,[[1,1000,"page\"viewed",{}]]]]"#.to_owned(),
+            r#"[[1,[[99999999999999999999,1000,"x",{}]]]]"#.to_owned(),
+            // Text after the whole.
+            format!("[[1,[{good}]]] "),
+            format!("[[1,[{good}]],]"),
+            "[[1,[[1,1000,\"x\",{}]]]]x".to_owned(),
+        ] {
+            assert!(events_from_packed(&bad, &Keep::default()).is_err(), "{bad}");
+        }
+    }
+
+    proptest::proptest! {
+        /// Whatever the properties hold, an item reads back what was written, and nothing
+        /// cut or garbled makes the reader panic.
+        #[test]
+        fn items_read_back_what_was_written(
+            values in proptest::collection::vec(("[a-z_]{1,8}", "\\PC{0,12}"), 0..5),
+            with_length in proptest::bool::ANY,
+            cut in 0usize..200,
+        ) {
+            let properties: serde_json::Map<String, serde_json::Value> = values
+                .into_iter()
+                .map(|(k, v)| (k, serde_json::Value::String(v)))
+                .collect();
+            let text = serde_json::Value::Object(properties.clone()).to_string();
+            let packed = format!("[[5,[{},{}]]]", item(1, "x", &text, with_length), item(2, "y", "{}", true));
+            let read = events_from_packed(&packed, &Keep::default()).unwrap();
+            proptest::prop_assert_eq!(&read[0].1[0].properties, &properties);
+            proptest::prop_assert_eq!(read[0].1[1].seq.get(), 2);
+            let mut end = cut.min(packed.len());
+            while !packed.is_char_boundary(end) {
+                end -= 1;
+            }
+            let _ = events_from_packed(&packed[..end], &Keep::default());
+        }
     }
 }

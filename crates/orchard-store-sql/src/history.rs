@@ -1,6 +1,6 @@
 //! `contact_histories`: each contact's own events packed into one text, the layout refreshes
-//! read (`derive::load_packed`). Items are `[seq,at,"type",properties]`, joined by commas in the
-//! order they were stored; the reader sorts them. Written in the same transaction as the
+//! read (`derive::load_packed`). Items are `[seq,at,"type",length,properties]` (`item`), joined
+//! by commas in the order they were stored; the reader sorts them. Written in the same transaction as the
 //! `events` rows they copy (`append`), rewritten from `events` by `repack`.
 //!
 //! Why a second layout of the log: a refresh needs every event of a contact, and building that
@@ -18,10 +18,12 @@ use orchard_store::Repacked;
 use crate::events::Inserted;
 use crate::{Dialect, Sql, StoreResult, backend_err};
 
-/// One event of the row `e` as a history item. The numbers print as JSON numbers, a type is a
-/// slug that needs no escaping (`EventType::parse` admits nothing else into the log), and
-/// `properties` is JSON text as written (`events::event_row`). The migration that created the
-/// table spells the same expression.
+/// One event of the row `e` as a history item: `[seq,at,"type",length,properties]`. The numbers
+/// print as JSON numbers, a type is a slug that needs no escaping (`EventType::parse` admits
+/// nothing else into the log), `properties` is JSON text as written (`events::event_row`), and
+/// `length` is its length in bytes, so that a reader steps over what it does not keep without
+/// reading it (`derive::events_from_packed`). The migration that added the lengths (0009)
+/// spells the same expression.
 fn item(dialect: Dialect) -> String {
     dialect.concat(&[
         "'['",
@@ -31,6 +33,8 @@ fn item(dialect: Dialect) -> String {
         "',\"'",
         "e.type",
         "'\",'",
+        "octet_length(e.properties)",
+        "','",
         "e.properties",
         "']'",
     ])

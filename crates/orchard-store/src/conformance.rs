@@ -1507,9 +1507,15 @@ pub async fn segment_members_match_a_brute_force_count_after_random_events<S: St
                         Some(*rng.pick(&contacts)),
                         ms(at),
                     );
+                    // Multi-byte characters and JSON's own brackets and escapes, which a
+                    // history's lengths (in bytes) and its reader must step over alike.
                     e.properties.insert(
                         "url".into(),
-                        json!(if rng.chance(0.5) { "/pricing" } else { "/blog" }),
+                        json!(if rng.chance(0.5) {
+                            "/pricing/ü€😀?q=\"]}"
+                        } else {
+                            "/blög]},\\"
+                        }),
                     );
                     e
                 })
