@@ -61,21 +61,70 @@ pub(crate) async fn live_in(tx: &mut AnyConnection) -> StoreResult<Option<RuleSe
         .map_err(|e| StoreError::Invalid(format!("the live rule set no longer compiles: {e}")))
 }
 
-fn account_from_row(row: &AnyRow) -> StoreResult<Account> {
-    Ok(Account {
-        id: AccountId::new(get(row, "id")?),
-        external_id: get(row, "external_id")?,
-        name: get(row, "name")?,
-        domain: get(row, "domain")?,
-        industry: get(row, "industry")?,
-        employees: get(row, "employees")?,
-        region: get(row, "region")?,
-        country: get(row, "country")?,
-        owner_id: get::<Option<i64>>(row, "owner_id")?.map(UserId::new),
-        service_hours: get(row, "service_hours")?,
-        cost_to_serve: get(row, "cost_to_serve")?,
-        created_at: from_ms(get(row, "created_at")?),
-    })
+/// An account as one JSON array, `[id, external_id, name, domain, industry, employees, region,
+/// country, owner_id, service_hours, cost_to_serve, created_at]`, built by the database
+/// (`load_packed` joins a chunk's into one row, `accounts_from_packed` reads them back).
+fn packed_account(dialect: Dialect) -> String {
+    let number = |col: &str| format!("COALESCE(CAST({col} AS TEXT), 'null')");
+    let text = |col: &str| dialect.json_text(col);
+    let columns = [
+        number("id"),
+        text("external_id"),
+        text("name"),
+        text("domain"),
+        text("industry"),
+        number("employees"),
+        text("region"),
+        text("country"),
+        number("owner_id"),
+        number("service_hours"),
+        number("cost_to_serve"),
+        number("created_at"),
+    ];
+    let mut parts = vec!["'['"];
+    for (i, c) in columns.iter().enumerate() {
+        if i > 0 {
+            parts.push("','");
+        }
+        parts.push(c);
+    }
+    parts.push("']'");
+    dialect.concat(&parts)
+}
+
+fn accounts_from_packed(packed: &str) -> StoreResult<Vec<Account>> {
+    type Row = (
+        i64,
+        String,
+        String,
+        Option<String>,
+        Option<String>,
+        Option<i64>,
+        Option<String>,
+        Option<String>,
+        Option<i64>,
+        f64,
+        Option<f64>,
+        i64,
+    );
+    let rows: Vec<Row> = serde_json::from_str(packed).map_err(json_err)?;
+    Ok(rows
+        .into_iter()
+        .map(|r| Account {
+            id: AccountId::new(r.0),
+            external_id: r.1,
+            name: r.2,
+            domain: r.3,
+            industry: r.4,
+            employees: r.5,
+            region: r.6,
+            country: r.7,
+            owner_id: r.8.map(UserId::new),
+            service_hours: r.9,
+            cost_to_serve: r.10,
+            created_at: from_ms(r.11),
+        })
+        .collect())
 }
 
 /// The segments, compiled, in id order.
@@ -463,15 +512,19 @@ async fn load_packed(tx: &mut AnyConnection, ids: &[i64], keep: Keep) -> StoreRe
         // None of them is live.
         return Ok(out);
     }
-    let mut q = Sql::new(
-        "SELECT id, external_id, name, domain, industry, employees, region, country, owner_id, \
-         service_hours, cost_to_serve, created_at FROM accounts WHERE id IN \
+    // One row, like the contacts.
+    let mut q = Sql::new(&format!(
+        "SELECT '[' || {agg}({}, ',') || ']' AS accounts FROM accounts WHERE id IN \
          (SELECT account_id FROM contacts WHERE merged_into IS NULL AND id",
-    );
+        packed_account(dialect)
+    ));
     q.in_ids(dialect, ids.iter().copied()).push(")");
-    for row in q.fetch_all_in(&mut *tx).await? {
-        let a = account_from_row(&row)?;
-        out.accounts.insert(a.id, a);
+    if let Some(row) = q.fetch_all_in(&mut *tx).await?.first()
+        && let Some(packed) = get::<Option<String>>(row, "accounts")?
+    {
+        for a in accounts_from_packed(&packed)? {
+            out.accounts.insert(a.id, a);
+        }
     }
     if out
         .keep
@@ -825,53 +878,80 @@ async fn load_chunk(
         return Ok(loaded);
     }
     // By the ids asked for, like the subjects: the rows of contacts merged away are ignored.
+    // One row, each part a text: deals as `contact:status:created:closed` and memberships as
+    // `contact:segment`, joined by commas. A row per deal or membership crossed sqlx's
+    // driver thread on its own, and two statements cost a round trip more than one.
     let dialect = Dialect::of(tx);
-    let mut q =
-        Sql::new("SELECT contact_id, status, created_at, closed_at FROM deals WHERE contact_id");
-    q.in_ids(dialect, raw.iter().copied());
-    for row in q.fetch_all_in(&mut *tx).await? {
-        let status: String = get(&row, "status")?;
+    let agg = dialect.string_agg();
+    let deal = dialect.concat(&[
+        "CAST(contact_id AS TEXT)",
+        "':'",
+        "status",
+        "':'",
+        "CAST(created_at AS TEXT)",
+        "':'",
+        "COALESCE(CAST(closed_at AS TEXT), '')",
+    ]);
+    let pair = dialect.concat(&[
+        "CAST(contact_id AS TEXT)",
+        "':'",
+        "CAST(segment_id AS TEXT)",
+    ]);
+    let mut q = Sql::new(&format!(
+        "SELECT (SELECT {agg}({deal}, ',') FROM deals WHERE contact_id"
+    ));
+    q.in_ids(dialect, raw.iter().copied()).push(") AS deals, ");
+    if what.segments.is_empty() {
+        q.push("NULL AS pairs");
+    } else {
+        // By contact alone: a second IN list over the segments let PostgreSQL, with
+        // statistics taken while the table was still empty, scan the whole table comparing
+        // each row with both lists (0.8 s a chunk). Memberships of other segments are read
+        // and ignored.
+        q.push(&format!(
+            "(SELECT {agg}({pair}, ',') FROM segment_members WHERE contact_id"
+        ))
+        .in_ids(dialect, raw.iter().copied())
+        .push(") AS pairs");
+    }
+    let rows = q.fetch_all_in(&mut *tx).await?;
+    let (deals, pairs): (Option<String>, Option<String>) = match rows.first() {
+        Some(row) => (get(row, "deals")?, get(row, "pairs")?),
+        None => (None, None),
+    };
+    let malformed = |what: &str, text: &str| {
+        StoreError::Backend(format!("a {what} read back as {text:?}").into())
+    };
+    for text in deals.as_deref().unwrap_or_default().split(',') {
+        if text.is_empty() {
+            continue;
+        }
+        let mut parts = text.splitn(4, ':');
+        let mut next = || parts.next().ok_or_else(|| malformed("deal", text));
+        let (contact, status, created, closed) = (next()?, next()?, next()?, next()?);
+        let int = |t: &str| t.parse::<i64>().map_err(|_| malformed("deal", text));
         loaded
             .deals
-            .entry(get(&row, "contact_id")?)
+            .entry(int(contact)?)
             .or_default()
             .push(DealFact {
-                status: DealStatus::parse(&status).unwrap_or(DealStatus::Open),
-                created_at: from_ms(get(&row, "created_at")?),
-                closed_at: get::<Option<i64>>(&row, "closed_at")?.map(from_ms),
+                status: DealStatus::parse(status).unwrap_or(DealStatus::Open),
+                created_at: from_ms(int(created)?),
+                closed_at: match closed {
+                    "" => None,
+                    t => Some(from_ms(int(t)?)),
+                },
             });
     }
-
-    if !what.segments.is_empty() {
-        // By contact alone: a second IN list over the segments let PostgreSQL, with statistics
-        // taken while the table was still empty, scan the whole table comparing each row with
-        // both lists (0.8 s a chunk). Memberships of other segments are read and ignored.
-        // One row in all, `contact:segment` pairs joined by commas: each row crosses sqlx's
-        // driver thread on its own, and a contact is in several segments.
-        let agg = dialect.string_agg();
-        let mut q = Sql::new(&format!(
-            "SELECT {agg}(CAST(contact_id AS TEXT) || ':' || CAST(segment_id AS TEXT), ',') \
-             AS pairs FROM segment_members WHERE contact_id"
-        ));
-        q.in_ids(dialect, raw.iter().copied());
-        let rows = q.fetch_all_in(&mut *tx).await?;
-        let pairs: Option<String> = rows.first().map(|r| get(r, "pairs")).transpose()?.flatten();
-        for pair in pairs
-            .as_deref()
-            .unwrap_or_default()
-            .split(',')
-            .filter(|p| !p.is_empty())
-        {
-            let parsed = pair
-                .split_once(':')
-                .and_then(|(c, s)| Some((s.trim().parse().ok()?, c.trim().parse().ok()?)));
-            let Some((segment, contact)) = parsed else {
-                return Err(StoreError::Backend(
-                    format!("a membership read back as {pair:?}").into(),
-                ));
-            };
-            loaded.members.insert((segment, contact));
+    for text in pairs.as_deref().unwrap_or_default().split(',') {
+        if text.is_empty() {
+            continue;
         }
+        let parsed = text
+            .split_once(':')
+            .and_then(|(c, s)| Some((s.parse().ok()?, c.parse().ok()?)));
+        let (segment, contact) = parsed.ok_or_else(|| malformed("membership", text))?;
+        loaded.members.insert((segment, contact));
     }
     Ok(loaded)
 }

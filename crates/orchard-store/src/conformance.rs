@@ -435,6 +435,35 @@ pub async fn demo_company_loads_and_counts<S: Store>(s: &S) {
         .unwrap();
     assert!(created);
     assert_eq!(id.get(), 201);
+    // Accounts reach derivations whole: a segment over their attributes holds the contacts
+    // whose account has them, as the company loaded says. (Their service hours come in halves,
+    // their costs in whole units: numbers a refresh reads back through text.)
+    let industry = company
+        .accounts
+        .iter()
+        .find_map(|a| a.industry.clone())
+        .unwrap();
+    let filter = format!(r#"account.industry = "{industry}" and account.employees >= 10"#);
+    let now = Utc::now();
+    let segment = s
+        .create_segment(
+            &orchard_core::segment::define("by-account", &filter, now).unwrap(),
+            now,
+        )
+        .await
+        .unwrap();
+    let expected = batch
+        .contacts
+        .iter()
+        .filter_map(|c| company.accounts.iter().find(|a| Some(a.id) == c.account_id))
+        .filter(|a| a.industry.as_deref() == Some(industry.as_str()))
+        .filter(|a| a.employees.is_some_and(|e| e >= 10))
+        .count();
+    assert!(expected > 0);
+    assert_eq!(
+        s.segment(segment).await.unwrap().member_count,
+        expected as i64
+    );
     assert_eq!(
         s.list_contacts(
             &ContactQuery {
