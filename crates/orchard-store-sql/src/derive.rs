@@ -1385,11 +1385,37 @@ impl ScoringStore for SqlStore {
         after: Option<ContactId>,
         limit: i64,
     ) -> StoreResult<Vec<ContactId>> {
-        let mut sql = Sql::new("SELECT id FROM contacts WHERE merged_into IS NULL AND id > ");
+        // One row, the ids joined by commas: a rebuild pages through every contact, and a row
+        // per id crossed sqlx's driver thread on its own.
+        let agg = self.dialect().string_agg();
+        let mut sql = Sql::new(&format!(
+            "SELECT {agg}(CAST(id AS TEXT), ',') AS ids FROM (SELECT id FROM contacts \
+             WHERE merged_into IS NULL AND id > "
+        ));
         sql.arg(after.map_or(0, ContactId::get))
             .push(" ORDER BY id LIMIT ")
-            .arg(limit.clamp(1, 100_000));
-        self.contact_ids(sql).await
+            .arg(limit.clamp(1, 100_000))
+            .push(") page");
+        let mut conn = self.pool().acquire().await.map_err(backend_err)?;
+        let rows = sql.fetch_all_in(&mut conn).await?;
+        let joined: Option<String> = match rows.first() {
+            Some(row) => get(row, "ids")?,
+            None => None,
+        };
+        let mut ids = joined
+            .as_deref()
+            .unwrap_or_default()
+            .split(',')
+            .filter(|t| !t.is_empty())
+            .map(|t| {
+                t.parse().map(ContactId::new).map_err(|_| {
+                    StoreError::Backend(format!("a contact id read back as {t:?}").into())
+                })
+            })
+            .collect::<StoreResult<Vec<ContactId>>>()?;
+        // The order an aggregate joins rows in is not promised.
+        ids.sort_unstable();
+        Ok(ids)
     }
 
     #[tracing::instrument(skip_all)]
