@@ -87,13 +87,13 @@ pub(crate) fn contact_from_row(row: &AnyRow) -> StoreResult<Contact> {
 /// score_digest]`, built by concatenation (`derive::load_packed` joins a chunk's into one row,
 /// `contacts_from_packed` reads them back). `details` is JSON as written (`contact_row`) and is
 /// spliced in without re-parsing; the other texts are quoted by the database.
-pub(crate) fn packed_contact(dialect: Dialect) -> String {
+pub(crate) fn packed_contact(dialect: Dialect, detail_keys: Option<&[String]>) -> String {
     let int = |col: &str| format!("COALESCE(CAST({col} AS TEXT), 'null')");
     let text = |col: &str| dialect.json_text(col);
     let columns = [
         int("id"),
         text("email"),
-        "details".to_owned(),
+        projected_details(dialect, detail_keys),
         int("account_id"),
         int("owner_id"),
         text("stage"),
@@ -114,6 +114,35 @@ pub(crate) fn packed_contact(dialect: Dialect) -> String {
     }
     parts.push("']'");
     dialect.concat(&parts)
+}
+
+/// The details as `packed_contact` packs them. On SQLite, when only some members are wanted
+/// (and their names need no quoting), the database picks them out: `json_extract` with several
+/// paths gives their values as an array, in the order of `detail_keys` (a path is repeated when
+/// there is one, as one path gives the bare value). A contact's details run to some 600 bytes,
+/// and the few members a rule set reads to a tenth of that: the rest was copied three times on
+/// its way out of the database and then stepped over by the deciding thread. PostgreSQL keeps
+/// the details as text, and parsing them there for each contact would cost it more.
+pub(crate) fn projected_details(dialect: Dialect, detail_keys: Option<&[String]>) -> String {
+    let Some(keys) = detail_keys else {
+        return "details".to_owned();
+    };
+    let plain = |k: &String| {
+        !k.is_empty()
+            && k.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+    };
+    if dialect != Dialect::Sqlite || !keys.iter().all(plain) {
+        return "details".to_owned();
+    }
+    match keys {
+        [] => "'[]'".to_owned(),
+        [one] => format!("json_extract(details, '$.{one}', '$.{one}')"),
+        many => {
+            let paths: Vec<String> = many.iter().map(|k| format!("'$.{k}'")).collect();
+            format!("json_extract(details, {})", paths.join(", "))
+        }
+    }
 }
 
 /// A contact as `packed_contact` packs it, with its stored due time and score digest.
@@ -151,6 +180,21 @@ pub(crate) fn contacts_from_packed(
             let (created, updated, last, due, digest) = (r.8, r.9, r.10, r.11, r.12);
             let details: ContactDetails = match detail_keys {
                 None => serde_json::from_str(details.get()).map_err(json_err)?,
+                // Picked out by the database (`projected_details`): values by position.
+                Some(keys) if details.get().starts_with('[') => {
+                    let values: Vec<serde_json::Value> =
+                        serde_json::from_str(details.get()).map_err(json_err)?;
+                    serde_json::from_value(serde_json::Value::Object(
+                        keys.iter()
+                            .zip(values)
+                            // A member the contact lacks comes as null: left out, it reads
+                            // as empty, as it would from the whole document.
+                            .filter(|(_, v)| !v.is_null())
+                            .map(|(k, v)| (k.clone(), v))
+                            .collect(),
+                    ))
+                    .map_err(json_err)?
+                }
                 Some(keys) => serde_json::from_value(serde_json::Value::Object(
                     crate::derive::members_only(details.get(), keys).map_err(json_err)?,
                 ))

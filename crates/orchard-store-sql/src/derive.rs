@@ -493,7 +493,7 @@ async fn load_packed(tx: &mut AnyConnection, ids: &[i64], keep: Keep) -> StoreRe
     let mut q = Sql::new(&format!(
         "SELECT '[' || {agg}({}, ',') || ']' AS contacts FROM contacts \
          WHERE merged_into IS NULL AND id",
-        crate::contacts::packed_contact(dialect)
+        crate::contacts::packed_contact(dialect, keep.detail_keys.as_deref())
     ));
     q.in_ids(dialect, ids.iter().copied());
     let mut out = Subjects {
@@ -1539,6 +1539,41 @@ mod tests {
         assert_eq!(all.details.first_name.as_deref(), Some("Ann"));
         assert_eq!(all.details.geography.country.as_deref(), Some("DE"));
         assert_eq!(all.details.psychographics.tags, ["vip"]);
+        // Picked out by the database: the same members, by position; null is missing.
+        let picked = r#"[[7,"ann@acme.com",[120,{"plan":"pro"}],null,null,"mql",45,"google",
+            1000,2000,null,3000,-9],[8,"bo@acme.com",[null,null],null,null,"iql",0,null,1000,
+            2000,null,null,null]]"#;
+        let read = crate::contacts::contacts_from_packed(picked, Some(&keys)).unwrap();
+        assert_eq!(read[0].0.details, c.details);
+        assert_eq!(
+            read[1].0.details,
+            orchard_core::contact::ContactDetails::default()
+        );
+    }
+
+    #[test]
+    fn sqlite_picks_out_plain_detail_members_only() {
+        let keys = |k: &[&str]| k.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        let pick = |k: &[String]| crate::contacts::projected_details(Dialect::Sqlite, Some(k));
+        assert_eq!(pick(&[]), "'[]'");
+        assert_eq!(
+            pick(&keys(&["country"])),
+            "json_extract(details, '$.country', '$.country')"
+        );
+        assert_eq!(
+            pick(&keys(&["city", "custom"])),
+            "json_extract(details, '$.city', '$.custom')"
+        );
+        // Anything a path would have to quote, all of it, and PostgreSQL: the whole document.
+        assert_eq!(pick(&keys(&["city", "a'b"])), "details");
+        assert_eq!(
+            crate::contacts::projected_details(Dialect::Sqlite, None),
+            "details"
+        );
+        assert_eq!(
+            crate::contacts::projected_details(Dialect::Postgres, Some(&keys(&["city"]))),
+            "details"
+        );
     }
 
     #[test]
