@@ -540,7 +540,7 @@ async fn load_packed(tx: &mut AnyConnection, ids: &[i64], keep: Keep) -> StoreRe
             q.push(" AND e.type IN ").list(t.iter().map(String::as_str));
         }
     };
-    // One row in all, the contacts' histories (`crate::history`) joined into one JSON text:
+    // One row in all, the contacts' histories (`crate::history`) joined into one text:
     // sqlx's SQLite driver hands each row across threads (a wake-up each time) and its `Any`
     // layer converts each row. A history holds every type, with properties; the thread that
     // decides keeps what derivations read (`unpack`).
@@ -598,9 +598,9 @@ impl Keep {
     }
 }
 
-/// Events as `load_packed` reads them: `[[owner, [item, ...]], ...]`, each item `[seq, at,
-/// "type", length, properties]` (`crate::history`), as much of them as `keep` says.
-/// Derivations read neither client nor visitor ids, so those stay empty.
+/// Events as `load_packed` reads them: `[owner, [item, ...]]` entries joined by commas, each
+/// item `[seq, at, "type", length, properties]` (`crate::history`), as much of them as `keep`
+/// says. Derivations read neither client nor visitor ids, so those stay empty.
 ///
 /// Read by hand rather than through serde: the shape is fixed, and an item's length, the
 /// bytes of its properties, lets what is not kept be stepped over without reading it (most of
@@ -615,10 +615,6 @@ fn events_from_packed(packed: &str, keep: &Keep) -> StoreResult<Vec<(i64, Vec<Ev
         text: packed,
         at: 0,
     };
-    r.expect(b'[')?;
-    if r.next_is(b']') {
-        return Ok(out);
-    }
     loop {
         r.expect(b'[')?;
         let owner = r.int()?;
@@ -664,9 +660,8 @@ fn events_from_packed(packed: &str, keep: &Keep) -> StoreResult<Vec<(i64, Vec<Ev
         r.expect(b']')?;
         out.push((owner, events));
         if !r.next_is(b',') {
-            r.expect(b']')?;
             if r.at != packed.len() {
-                return Err(r.malformed("the end"));
+                return Err(r.malformed("',' or the end"));
             }
             return Ok(out);
         }
@@ -1579,7 +1574,7 @@ mod tests {
     #[test]
     fn packed_events_keep_the_types_and_properties_asked_for() {
         let packed = format!(
-            "[[7,[{},{},{}]]]",
+            "[7,[{},{},{}]]",
             item(1, "page_viewed", r#"{"url":"/a","referrer":"r"}"#, true),
             item(2, "email_sent", r#"{"email":"w-1"}"#, true),
             item(3, "segment_entered", r#"{"segment":"de"}"#, true),
@@ -1645,7 +1640,7 @@ mod tests {
             item(3, "page_viewed", &tricky, false),
             item(4, "email_opened", r#"{"n":-1.5e3}"#, true),
         ];
-        let packed = format!("[[9,[{}]],[10,[]]]", items.join(","));
+        let packed = format!("[9,[{}]],[10,[]]", items.join(","));
         let all = events_from_packed(&packed, &Keep::default()).unwrap();
         assert_eq!(all.len(), 2);
         assert_eq!((all[0].0, all[1].0, all[1].1.len()), (9, 10, 0));
@@ -1672,28 +1667,29 @@ mod tests {
         let kept = events_from_packed(&packed, &some).unwrap();
         assert_eq!(kept[0].1.len(), 1);
         assert_eq!(kept[0].1[0].seq.get(), 4);
-        assert_eq!(events_from_packed("[]", &Keep::default()).unwrap().len(), 0);
+        assert_eq!(events_from_packed("", &Keep::default()).unwrap().len(), 0);
     }
 
     #[test]
     fn malformed_histories_are_errors_not_guesses() {
         let good = item(1, "page_viewed", r#"{"url":"/ü"}"#, true);
-        assert!(events_from_packed(&format!("[[1,[{good}]]]"), &Keep::default()).is_ok());
+        assert!(events_from_packed(&format!("[1,[{good}]]"), &Keep::default()).is_ok());
         for bad in [
             // A length one short, one long, past the end, inside a character.
-            r#"[[1,[[1,1000,"page_viewed",12,{"url":"/ü"}]]]]"#.to_owned(),
-            r#"[[1,[[1,1000,"page_viewed",14,{"url":"/ü"}]]]]"#.to_owned(),
-            r#"[[1,[[1,1000,"page_viewed",99,{"url":"/ü"}]]]]"#.to_owned(),
-            r#"[[1,[[1,1000,"page_viewed",10,{"u":"üü"}]]]]"#.to_owned(),
-            // Cut short, an escaped type, a number too large, stray text.
-            format!("[[1,[{good}]]"),
-            format!("[[1,[{}]]]", &good[..good.len() - 1]),
-            r#"[[1,[[1,1000,"page\"viewed",{}]]]]"#.to_owned(),
-            r#"[[1,[[99999999999999999999,1000,"x",{}]]]]"#.to_owned(),
-            // Text after the whole.
-            format!("[[1,[{good}]]] "),
-            format!("[[1,[{good}]],]"),
-            "[[1,[[1,1000,\"x\",{}]]]]x".to_owned(),
+            r#"[1,[[1,1000,"page_viewed",12,{"url":"/ü"}]]]"#.to_owned(),
+            r#"[1,[[1,1000,"page_viewed",14,{"url":"/ü"}]]]"#.to_owned(),
+            r#"[1,[[1,1000,"page_viewed",99,{"url":"/ü"}]]]"#.to_owned(),
+            r#"[1,[[1,1000,"page_viewed",10,{"u":"üü"}]]]"#.to_owned(),
+            // Cut short, an escaped type, a number too large.
+            format!("[1,[{good}]"),
+            format!("[1,[{}]]", &good[..good.len() - 1]),
+            r#"[1,[[1,1000,"page\"viewed",{}]]]"#.to_owned(),
+            r#"[1,[[99999999999999999999,1000,"x",{}]]]"#.to_owned(),
+            // Text after the whole, a trailing comma, brackets around it.
+            format!("[1,[{good}]] "),
+            format!("[1,[{good}]],"),
+            format!("[[1,[{good}]]]"),
+            "[1,[[1,1000,\"x\",{}]]]x".to_owned(),
         ] {
             assert!(events_from_packed(&bad, &Keep::default()).is_err(), "{bad}");
         }
@@ -1713,7 +1709,7 @@ mod tests {
                 .map(|(k, v)| (k, serde_json::Value::String(v)))
                 .collect();
             let text = serde_json::Value::Object(properties.clone()).to_string();
-            let packed = format!("[[5,[{},{}]]]", item(1, "x", &text, with_length), item(2, "y", "{}", true));
+            let packed = format!("[5,[{},{}]]", item(1, "x", &text, with_length), item(2, "y", "{}", true));
             let read = events_from_packed(&packed, &Keep::default()).unwrap();
             proptest::prop_assert_eq!(&read[0].1[0].properties, &properties);
             proptest::prop_assert_eq!(read[0].1[1].seq.get(), 2);
