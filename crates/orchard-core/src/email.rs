@@ -51,19 +51,24 @@ impl Email {
         if local.starts_with('.') || local.ends_with('.') || local.contains("..") {
             return Err(EmailError::BadLocalChar('.'));
         }
-        let domain = domain.to_lowercase();
-        let labels: Vec<&str> = domain.split('.').collect();
-        let label_ok = |l: &&str| {
+        // Lower-cased into one new text, without a copy of each part first: every refresh
+        // reads its contacts' addresses back through here.
+        let mut out = String::with_capacity(trimmed.len());
+        push_lowercase(&mut out, local);
+        out.push('@');
+        push_lowercase(&mut out, domain);
+        let domain = &out[out.len() - domain_len(&out)..];
+        let label_ok = |l: &str| {
             !l.is_empty()
                 && l.len() <= 63
                 && !l.starts_with('-')
                 && !l.ends_with('-')
                 && l.chars().all(|c| c.is_alphanumeric() || c == '-')
         };
-        if labels.len() < 2 || !labels.iter().all(label_ok) {
-            return Err(EmailError::BadDomain(domain));
+        if domain.split('.').count() < 2 || !domain.split('.').all(label_ok) {
+            return Err(EmailError::BadDomain(domain.to_owned()));
         }
-        Ok(Self(format!("{}@{}", local.to_lowercase(), domain)))
+        Ok(Self(out))
     }
 
     pub fn as_str(&self) -> &str {
@@ -99,6 +104,21 @@ impl std::str::FromStr for Email {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Email::parse(s)
     }
+}
+
+/// Appends `s` lower-cased: byte by byte when it is ASCII (nearly every address), without the
+/// intermediate text `to_lowercase` makes.
+fn push_lowercase(out: &mut String, s: &str) {
+    if s.is_ascii() {
+        out.extend(s.bytes().map(|b| char::from(b.to_ascii_lowercase())));
+    } else {
+        out.push_str(&s.to_lowercase());
+    }
+}
+
+/// The length of the domain of `address` (what follows its last `@`).
+fn domain_len(address: &str) -> usize {
+    address.rsplit_once('@').map_or(0, |(_, d)| d.len())
 }
 
 #[cfg(test)]
@@ -145,6 +165,16 @@ mod tests {
             if let Ok(e) = Email::parse(&format!("{local}@{domain}")) {
                 let again = Email::parse(e.as_str()).unwrap();
                 prop_assert_eq!(e, again);
+            }
+        }
+
+        /// An accepted address is its two parts lower-cased, whatever their characters.
+        #[test]
+        fn the_normal_form_is_both_parts_lowercased(local in "\\PC{1,12}", domain in "\\PC{1,8}\\.[a-zA-ZÄÖÜß]{2,4}") {
+            let text = format!(" {local}@{domain} ");
+            if let Ok(e) = Email::parse(&text) {
+                let (l, d) = text.trim().rsplit_once('@').unwrap();
+                prop_assert_eq!(e.as_str(), format!("{}@{}", l.to_lowercase(), d.to_lowercase()));
             }
         }
 

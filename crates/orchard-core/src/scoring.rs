@@ -317,10 +317,9 @@ impl Scored {
     /// platforms (FNV-1a over every change), so that a store can tell an unchanged history
     /// without reading it back.
     pub fn digest(&self, version: i64) -> i64 {
-        *self
-            .prefix_digests(version)
-            .last()
-            .expect("the empty prefix is always there")
+        let mut last = 0;
+        self.each_prefix_digest(version, |d| last = d);
+        last
     }
 
     /// The digest of each prefix of the history: element `k` is what [`Scored::digest`] would
@@ -328,6 +327,12 @@ impl Scored {
     /// history whose digest is element `k` holds exactly the first `k` changes of this one and
     /// need only append the rest, which is what a new event usually does to a history.
     pub fn prefix_digests(&self, version: i64) -> Vec<i64> {
+        let mut out = Vec::with_capacity(self.changes.len() + 1);
+        self.each_prefix_digest(version, |d| out.push(d));
+        out
+    }
+
+    fn each_prefix_digest(&self, version: i64, mut each: impl FnMut(i64)) {
         let mut h: u64 = 0xcbf2_9ce4_8422_2325;
         let eat = |h: &mut u64, bytes: &[u8]| {
             for b in bytes {
@@ -339,17 +344,15 @@ impl Scored {
             *h = h.wrapping_mul(0x0100_0000_01b3);
         };
         eat(&mut h, &version.to_le_bytes());
-        let mut out = Vec::with_capacity(self.changes.len() + 1);
-        out.push(h as i64);
+        each(h as i64);
         for c in &self.changes {
             eat(&mut h, c.rule_id.as_bytes());
             eat(&mut h, &c.points.to_le_bytes());
             eat(&mut h, &c.at.timestamp_millis().to_le_bytes());
             eat(&mut h, &c.event.map_or(-1, EventSeq::get).to_le_bytes());
             eat(&mut h, c.cause.as_bytes());
-            out.push(h as i64);
+            each(h as i64);
         }
-        out
     }
 }
 

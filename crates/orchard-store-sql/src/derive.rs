@@ -1002,13 +1002,13 @@ fn decide(what: &Derivations, loaded: Loaded, now: DateTime<Utc>) -> StoreResult
         for c in &mut contacts {
             let s = subjects.subject(c, now);
             let scored = score(set, c, s.account, s.events, now);
-            let prefixes = scored.prefix_digests(set.version);
-            let digest = *prefixes.last().expect("the empty prefix is always there");
+            let digest = scored.digest(set.version);
             digests.insert(c.id.get(), digest);
             let was = stored.get(&c.id.get()).and_then(|s| s.digest);
             if was != Some(digest) {
                 // A new event usually extends the history: when the stored one is a prefix of
                 // the new one, only the rest is written; otherwise it is rewritten whole.
+                let prefixes = scored.prefix_digests(set.version);
                 let kept = was
                     .and_then(|w| prefixes.iter().rposition(|d| *d == w))
                     .unwrap_or_else(|| {
