@@ -4,7 +4,7 @@
 //! the contacts they touched, so a score is visible as soon as its event is acknowledged; the due-time worker calls it for contacts whose windows moved; a
 //! rebuild calls it for everyone. One function for all three, so they cannot disagree.
 
-use std::collections::{HashMap, HashSet};
+use crate::{IdMap as HashMap, IdSet as HashSet};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -315,7 +315,8 @@ pub(crate) async fn lock_live(
     // order; PostgreSQL reports the rare cycle that can make as a deadlock, which fails the
     // batch as `busy` with nothing changed. Once taken, a row's `merged_into` stays as read
     // until this transaction ends (a merge takes the rows it changes).
-    let mut seen: HashMap<i64, Option<i64>> = HashMap::with_capacity(wanted.len());
+    let mut seen: HashMap<i64, Option<i64>> =
+        HashMap::with_capacity_and_hasher(wanted.len(), Default::default());
     for _ in 0..3 {
         let todo: Vec<i64> = wanted
             .iter()
@@ -349,7 +350,7 @@ pub(crate) async fn refresh_in(
 ) -> StoreResult<()> {
     let raw: Vec<i64> = ids.iter().map(|c| c.get()).collect();
     lock_contacts(tx, dialect, &raw).await?;
-    refresh_locked(tx, dialect, ids, now, &HashMap::new()).await
+    refresh_locked(tx, dialect, ids, now, &HashMap::default()).await
 }
 
 /// `refresh_in` for a caller that has already taken the rows of `ids` in this transaction.
@@ -498,9 +499,9 @@ async fn load_packed(tx: &mut AnyConnection, ids: &[i64], keep: Keep) -> StoreRe
     q.in_ids(dialect, ids.iter().copied());
     let mut out = Subjects {
         contacts: Vec::new(),
-        stored: HashMap::new(),
-        accounts: HashMap::new(),
-        events: HashMap::new(),
+        stored: HashMap::default(),
+        accounts: HashMap::default(),
+        events: HashMap::default(),
         packed: None,
         packed_contacts: None,
         keep,
@@ -861,8 +862,8 @@ async fn load_chunk(
     let subjects = load_packed(tx, &raw, what.keep.clone()).await?;
     let mut loaded = Loaded {
         subjects,
-        deals: HashMap::new(),
-        members: HashSet::new(),
+        deals: HashMap::default(),
+        members: HashSet::default(),
         activity: raw
             .iter()
             .filter_map(|c| Some((*c, *activity.get(c)?)))
@@ -984,7 +985,7 @@ fn decide(what: &Derivations, loaded: Loaded, now: DateTime<Utc>) -> StoreResult
     }
     let received = ms(Utc::now());
     // Last activity first, although no derivation reads it yet.
-    let mut active: HashMap<i64, i64> = HashMap::new();
+    let mut active: HashMap<i64, i64> = HashMap::default();
     for c in &mut subjects.contacts {
         if let Some(at) = activity.get(&c.id.get()).copied()
             && c.last_activity_at.is_none_or(|was| ms(was) < at)
@@ -993,10 +994,11 @@ fn decide(what: &Derivations, loaded: Loaded, now: DateTime<Utc>) -> StoreResult
             active.insert(c.id.get(), at);
         }
     }
-    let mut digests: HashMap<i64, i64> = HashMap::new();
-    let mut dues: HashMap<i64, Option<i64>> = HashMap::with_capacity(live.len());
-    let mut scores: HashMap<i64, i64> = HashMap::new();
-    let mut scored_by: HashMap<i64, orchard_core::scoring::Scored> = HashMap::new();
+    let mut digests: HashMap<i64, i64> = HashMap::default();
+    let mut dues: HashMap<i64, Option<i64>> =
+        HashMap::with_capacity_and_hasher(live.len(), Default::default());
+    let mut scores: HashMap<i64, i64> = HashMap::default();
+    let mut scored_by: HashMap<i64, orchard_core::scoring::Scored> = HashMap::default();
     if let Some(set) = &what.scoring {
         let mut contacts = std::mem::take(&mut subjects.contacts);
         for c in &mut contacts {
@@ -1189,7 +1191,7 @@ fn decide_stages(
         .as_ref()
         .map(|s| s.thresholds)
         .unwrap_or_default();
-    let mut moved = HashMap::new();
+    let mut moved = HashMap::default();
     let mut contacts = std::mem::take(&mut subjects.contacts);
     for c in &mut contacts {
         let scored = scored_by.get(&c.id.get());
@@ -1248,7 +1250,7 @@ fn decide_memberships(
     received: i64,
     out: &mut Writes,
 ) -> StoreResult<HashMap<i64, Option<i64>>> {
-    let mut dues = HashMap::new();
+    let mut dues = HashMap::default();
     if segments.is_empty() {
         return Ok(dues);
     }

@@ -227,7 +227,8 @@ pub(crate) async fn append_in(
     // its batch was resolved count for the survivor (`lock_live`).
     let ids: Vec<i64> = latest.keys().copied().collect();
     let live = crate::derive::lock_live(tx, dialect, &ids).await?;
-    let mut on_live: HashMap<i64, i64> = HashMap::with_capacity(latest.len());
+    let mut on_live: crate::IdMap<i64, i64> =
+        crate::IdMap::with_capacity_and_hasher(latest.len(), Default::default());
     for (c, at) in latest {
         let t = on_live
             .entry(live.get(&c).copied().unwrap_or(c))
