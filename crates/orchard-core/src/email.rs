@@ -42,10 +42,7 @@ impl Email {
         if local.is_empty() || domain.is_empty() || local.len() > 64 {
             return Err(EmailError::MissingAt);
         }
-        if let Some(c) = local
-            .chars()
-            .find(|c| c.is_whitespace() || c.is_control() || "@()<>[]:;,\\\"".contains(*c))
-        {
+        if let Some(c) = local.chars().find(|c| !local_char_ok(*c)) {
             return Err(EmailError::BadLocalChar(c));
         }
         if local.starts_with('.') || local.ends_with('.') || local.contains("..") {
@@ -63,7 +60,11 @@ impl Email {
                 && l.len() <= 63
                 && !l.starts_with('-')
                 && !l.ends_with('-')
-                && l.chars().all(|c| c.is_alphanumeric() || c == '-')
+                && if l.is_ascii() {
+                    l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                } else {
+                    l.chars().all(|c| c.is_alphanumeric() || c == '-')
+                }
         };
         if domain.split('.').count() < 2 || !domain.split('.').all(label_ok) {
             return Err(EmailError::BadDomain(domain.to_owned()));
@@ -103,6 +104,33 @@ impl std::str::FromStr for Email {
     type Err = EmailError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Email::parse(s)
+    }
+}
+
+/// Whether `c` may stand in a local part: not a space, a control character or one of the
+/// specials that would need quoting. Decided by a `match` for ASCII, where a scan of the
+/// specials for each character cost a refresh a tenth of its contact parsing.
+fn local_char_ok(c: char) -> bool {
+    if c.is_ascii() {
+        !matches!(
+            c,
+            '\0'..=' '
+                | '\x7f'
+                | '@'
+                | '('
+                | ')'
+                | '<'
+                | '>'
+                | '['
+                | ']'
+                | ':'
+                | ';'
+                | ','
+                | '\\'
+                | '"'
+        )
+    } else {
+        !(c.is_whitespace() || c.is_control())
     }
 }
 
@@ -166,6 +194,13 @@ mod tests {
                 let again = Email::parse(e.as_str()).unwrap();
                 prop_assert_eq!(e, again);
             }
+        }
+
+        /// A local part is refused for exactly the characters the rule names.
+        #[test]
+        fn local_characters_are_decided_as_named(c in proptest::char::any()) {
+            let named = c.is_whitespace() || c.is_control() || "@()<>[]:;,\\\"".contains(c);
+            prop_assert_eq!(local_char_ok(c), !named);
         }
 
         /// An accepted address is its two parts lower-cased, whatever their characters.

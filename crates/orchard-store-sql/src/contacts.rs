@@ -182,17 +182,21 @@ pub(crate) fn contacts_from_packed(
                 None => serde_json::from_str(details.get()).map_err(json_err)?,
                 // Picked out by the database (`projected_details`): values by position.
                 Some(keys) if details.get().starts_with('[') => {
+                    use serde::Deserialize;
                     let values: Vec<serde_json::Value> =
                         serde_json::from_str(details.get()).map_err(json_err)?;
-                    serde_json::from_value(serde_json::Value::Object(
-                        keys.iter()
-                            .zip(values)
-                            // A member the contact lacks comes as null: left out, it reads
-                            // as empty, as it would from the whole document.
-                            .filter(|(_, v)| !v.is_null())
-                            .map(|(k, v)| (k.clone(), v))
-                            .collect(),
-                    ))
+                    // Read as a map of those members, without building one.
+                    let members = keys
+                        .iter()
+                        .map(String::as_str)
+                        .zip(values)
+                        // A member the contact lacks comes as null: left out, it reads as
+                        // empty, as it would from the whole document.
+                        .filter(|(_, v)| !v.is_null());
+                    ContactDetails::deserialize(serde::de::value::MapDeserializer::<
+                        _,
+                        serde_json::Error,
+                    >::new(members))
                     .map_err(json_err)?
                 }
                 Some(keys) => serde_json::from_value(serde_json::Value::Object(
