@@ -158,13 +158,20 @@ fn seen<'a>(s: &'a Subject<'_>) -> &'a [Event] {
     &s.events[..end]
 }
 
-fn count(s: &Subject<'_>, pattern: &EventPattern, window: Option<chrono::Duration>) -> i64 {
+/// How many events the pattern counts in the window, counting no further than `cap`.
+fn count(
+    s: &Subject<'_>,
+    pattern: &EventPattern,
+    window: Option<chrono::Duration>,
+    cap: usize,
+) -> i64 {
     let since = window.map(|w| s.now - w);
     seen(s)
         .iter()
         .rev()
         .take_while(|e| since.is_none_or(|t| e.at > t))
         .filter(|e| matches(pattern, e))
+        .take(cap)
         .count() as i64
 }
 
@@ -215,7 +222,12 @@ fn condition(s: &Subject<'_>, c: &Condition) -> bool {
             window,
             op,
             n,
-        } => op.holds(count(s, pattern, *window), *n),
+        } => {
+            // Any count past `n` compares with `n` as `n + 1` does, whatever the operator, so
+            // the walk stops there: `count(email_opened) >= 1` looks no further than one open.
+            let cap = usize::try_from(n.saturating_add(1)).unwrap_or(0).max(1);
+            op.holds(count(s, pattern, *window, cap), *n)
+        }
         Condition::Last { pattern, test } => {
             let l = last(s, pattern);
             match test {

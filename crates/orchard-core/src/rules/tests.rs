@@ -290,6 +290,46 @@ proptest! {
         }
     }
 
+    /// A count condition decides as comparing the full count would, for every operator and
+    /// bound, though it stops counting past the bound.
+    #[test]
+    fn a_count_decides_as_the_full_count_would(
+        days in proptest::collection::vec((0i64..40, proptest::bool::ANY), 0..25),
+        n in 0i64..6,
+        op in 0usize..6,
+        window in proptest::option::of(1i64..30),
+        now in 0i64..45,
+    ) {
+        let ops = ["=", "!=", "<", "<=", ">", ">="];
+        let mut events: Vec<Event> = days
+            .iter()
+            .enumerate()
+            .map(|(i, (d, opened))| {
+                event(i as i64, if *opened { "email_opened" } else { "email_sent" }, *d, json!({}))
+            })
+            .collect();
+        events.sort_by_key(|e| (e.at, e.seq));
+        let rule = match window {
+            Some(w) => format!("count(email_opened, {w}d) {} {n}", ops[op]),
+            None => format!("count(email_opened) {} {n}", ops[op]),
+        };
+        let since = window.map(|w| at(now) - Duration::days(w));
+        let full = events
+            .iter()
+            .filter(|e| e.at <= at(now) && since.is_none_or(|t| e.at > t))
+            .filter(|e| e.event_type.as_str() == "email_opened")
+            .count() as i64;
+        let expected = match ops[op] {
+            "=" => full == n,
+            "!=" => full != n,
+            "<" => full < n,
+            "<=" => full <= n,
+            ">" => full > n,
+            _ => full >= n,
+        };
+        prop_assert_eq!(holds(&rule, &events, now), expected, "{} with {} counted", rule, full);
+    }
+
     #[test]
     fn a_window_count_never_exceeds_the_total(days in proptest::collection::vec(0i64..60, 0..30), now in 0i64..70, w in 1i64..40) {
         let mut events: Vec<Event> = days.iter().enumerate().map(|(i, d)| event(i as i64, "email_opened", *d, json!({}))).collect();
