@@ -25,6 +25,12 @@ use crate::{Dialect, Sql, StoreResult, backend_err};
 /// reading it (`derive::events_from_packed`). The migration that added the lengths (0009)
 /// spells the same expression.
 fn item(dialect: Dialect) -> String {
+    // In UTF-8 bytes, as the reader receives the text: a PostgreSQL database in another
+    // encoding counts its own bytes in `octet_length` of a text.
+    let length = match dialect {
+        Dialect::Sqlite => "octet_length(e.properties)",
+        Dialect::Postgres => "octet_length(convert_to(e.properties, 'UTF8'))",
+    };
     dialect.concat(&[
         "'['",
         "e.seq",
@@ -33,7 +39,7 @@ fn item(dialect: Dialect) -> String {
         "',\"'",
         "e.type",
         "'\",'",
-        "octet_length(e.properties)",
+        length,
         "','",
         "e.properties",
         "']'",
