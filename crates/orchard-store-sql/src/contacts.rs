@@ -88,9 +88,9 @@ pub(crate) fn contact_from_row(row: &AnyRow) -> StoreResult<Contact> {
 /// `contacts_from_packed` reads them back). `details` is JSON as written (`contact_row`) and is
 /// spliced in without re-parsing; the other texts are quoted by the database.
 pub(crate) fn packed_contact(dialect: Dialect, detail_keys: Option<&[String]>) -> String {
-    let int = |col: &str| format!("COALESCE(CAST({col} AS TEXT), 'null')");
+    let int = |col: &str| dialect.json_number(col);
     let text = |col: &str| dialect.json_text(col);
-    let columns = [
+    dialect.json_array(&[
         int("id"),
         text("email"),
         projected_details(dialect, detail_keys),
@@ -104,16 +104,7 @@ pub(crate) fn packed_contact(dialect: Dialect, detail_keys: Option<&[String]>) -
         int("last_activity_at"),
         int("due_at"),
         int("score_digest"),
-    ];
-    let mut parts = vec!["'['"];
-    for (i, c) in columns.iter().enumerate() {
-        if i > 0 {
-            parts.push("','");
-        }
-        parts.push(c);
-    }
-    parts.push("']'");
-    dialect.concat(&parts)
+    ])
 }
 
 /// The details as `packed_contact` packs them. On SQLite, when only some members are wanted
@@ -429,18 +420,8 @@ impl ContactStore for SqlStore {
                         .iter()
                         .map(|id| (ContactId::new(*id), ContactId::new(*id))),
                 );
-                for pair in merged.as_deref().unwrap_or_default().split(',') {
-                    if pair.is_empty() {
-                        continue;
-                    }
-                    let parsed = pair
-                        .split_once(':')
-                        .and_then(|(id, live)| Some((id.parse().ok()?, live.parse().ok()?)));
-                    let Some((id, live)) = parsed else {
-                        return Err(StoreError::Backend(
-                            format!("a merge read back as {pair:?}").into(),
-                        ));
-                    };
+                for pair in crate::joined(merged.as_deref()) {
+                    let (id, live) = crate::joined_pair(pair, "merge")?;
                     out.insert(ContactId::new(id), ContactId::new(live));
                 }
                 continue;

@@ -4,7 +4,6 @@
 //! the contacts they touched, so a score is visible as soon as its event is acknowledged; the due-time worker calls it for contacts whose windows moved; a
 //! rebuild calls it for everyone. One function for all three, so they cannot disagree.
 
-use crate::{IdMap as HashMap, IdSet as HashSet};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -25,7 +24,10 @@ use sqlx::AnyConnection;
 use sqlx::any::AnyRow;
 
 use crate::events::{event_from_row, event_row};
-use crate::{Arg, Dialect, Sql, SqlStore, backend_err, from_ms, get, json_err, ms, multi_insert};
+use crate::{
+    Arg, Dialect, IdMap, IdSet, Sql, SqlStore, backend_err, from_ms, get, joined_int, json_err, ms,
+    multi_insert,
+};
 
 /// Contacts rescored per round of statements.
 const CHUNK: usize = 500;
@@ -65,9 +67,9 @@ pub(crate) async fn live_in(tx: &mut AnyConnection) -> StoreResult<Option<RuleSe
 /// country, owner_id, service_hours, cost_to_serve, created_at]`, built by the database
 /// (`load_packed` joins a chunk's into one row, `accounts_from_packed` reads them back).
 fn packed_account(dialect: Dialect) -> String {
-    let number = |col: &str| format!("COALESCE(CAST({col} AS TEXT), 'null')");
+    let number = |col: &str| dialect.json_number(col);
     let text = |col: &str| dialect.json_text(col);
-    let columns = [
+    dialect.json_array(&[
         number("id"),
         text("external_id"),
         text("name"),
@@ -80,16 +82,7 @@ fn packed_account(dialect: Dialect) -> String {
         number("service_hours"),
         number("cost_to_serve"),
         number("created_at"),
-    ];
-    let mut parts = vec!["'['"];
-    for (i, c) in columns.iter().enumerate() {
-        if i > 0 {
-            parts.push("','");
-        }
-        parts.push(c);
-    }
-    parts.push("']'");
-    dialect.concat(&parts)
+    ])
 }
 
 fn accounts_from_packed(packed: &str) -> StoreResult<Vec<Account>> {
@@ -309,14 +302,14 @@ pub(crate) async fn lock_live(
     tx: &mut AnyConnection,
     dialect: Dialect,
     ids: &[i64],
-) -> StoreResult<HashMap<i64, i64>> {
+) -> StoreResult<IdMap<i64, i64>> {
     let mut wanted: std::collections::BTreeSet<i64> = ids.iter().copied().collect();
     // Survivors are taken in a second round, after the rows that name them and so out of id
     // order; PostgreSQL reports the rare cycle that can make as a deadlock, which fails the
     // batch as `busy` with nothing changed. Once taken, a row's `merged_into` stays as read
     // until this transaction ends (a merge takes the rows it changes).
-    let mut seen: HashMap<i64, Option<i64>> =
-        HashMap::with_capacity_and_hasher(wanted.len(), Default::default());
+    let mut seen: IdMap<i64, Option<i64>> =
+        IdMap::with_capacity_and_hasher(wanted.len(), Default::default());
     for _ in 0..3 {
         let todo: Vec<i64> = wanted
             .iter()
@@ -350,7 +343,7 @@ pub(crate) async fn refresh_in(
 ) -> StoreResult<()> {
     let raw: Vec<i64> = ids.iter().map(|c| c.get()).collect();
     lock_contacts(tx, dialect, &raw).await?;
-    refresh_locked(tx, dialect, ids, now, &HashMap::default()).await
+    refresh_locked(tx, dialect, ids, now, &IdMap::default()).await
 }
 
 /// `refresh_in` for a caller that has already taken the rows of `ids` in this transaction.
@@ -362,7 +355,7 @@ pub(crate) async fn refresh_locked(
     dialect: Dialect,
     ids: &[ContactId],
     now: DateTime<Utc>,
-    activity: &HashMap<i64, i64>,
+    activity: &IdMap<i64, i64>,
 ) -> StoreResult<()> {
     if ids.is_empty() {
         return Ok(());
@@ -398,11 +391,11 @@ pub(crate) async fn refresh_locked(
 pub(crate) struct Subjects {
     pub contacts: Vec<Contact>,
     /// The derived columns of `contacts` as stored, to write only what a refresh changes.
-    pub stored: HashMap<i64, Stored>,
-    pub accounts: HashMap<AccountId, Account>,
+    pub stored: IdMap<i64, Stored>,
+    pub accounts: IdMap<AccountId, Account>,
     /// Each contact's events, for derivations: a contact's own events come without their
     /// client and visitor ids, which no derivation reads (`events_from_packed`).
-    pub events: HashMap<i64, Vec<Event>>,
+    pub events: IdMap<i64, Vec<Event>>,
     /// Contacts' own events as loaded, packed (`load_packed`), until `unpack` parses them.
     packed: Option<String>,
     /// What `unpack` keeps of the packed events.
@@ -499,9 +492,9 @@ async fn load_packed(tx: &mut AnyConnection, ids: &[i64], keep: Keep) -> StoreRe
     q.in_ids(dialect, ids.iter().copied());
     let mut out = Subjects {
         contacts: Vec::new(),
-        stored: HashMap::default(),
-        accounts: HashMap::default(),
-        events: HashMap::default(),
+        stored: IdMap::default(),
+        accounts: IdMap::default(),
+        events: IdMap::default(),
         packed: None,
         packed_contacts: None,
         keep,
@@ -845,25 +838,25 @@ pub(crate) struct Stored {
 /// What a chunk's derivations read, all loaded before any is decided.
 struct Loaded {
     subjects: Subjects,
-    deals: HashMap<i64, Vec<DealFact>>,
+    deals: IdMap<i64, Vec<DealFact>>,
     /// (segment, contact) pairs as `segment_members` holds them now.
-    members: HashSet<(i64, i64)>,
+    members: IdSet<(i64, i64)>,
     /// The chunk's share of `refresh_locked`'s `activity`.
-    activity: HashMap<i64, i64>,
+    activity: IdMap<i64, i64>,
 }
 
 async fn load_chunk(
     tx: &mut AnyConnection,
     what: &Derivations,
     ids: &[ContactId],
-    activity: &HashMap<i64, i64>,
+    activity: &IdMap<i64, i64>,
 ) -> StoreResult<Loaded> {
     let raw: Vec<i64> = ids.iter().map(|c| c.get()).collect();
     let subjects = load_packed(tx, &raw, what.keep.clone()).await?;
     let mut loaded = Loaded {
         subjects,
-        deals: HashMap::default(),
-        members: HashSet::default(),
+        deals: IdMap::default(),
+        members: IdSet::default(),
         activity: raw
             .iter()
             .filter_map(|c| Some((*c, *activity.get(c)?)))
@@ -915,38 +908,29 @@ async fn load_chunk(
         Some(row) => (get(row, "deals")?, get(row, "pairs")?),
         None => (None, None),
     };
-    let malformed = |what: &str, text: &str| {
-        StoreError::Backend(format!("a {what} read back as {text:?}").into())
-    };
-    for text in deals.as_deref().unwrap_or_default().split(',') {
-        if text.is_empty() {
-            continue;
-        }
+    for text in crate::joined(deals.as_deref()) {
         let mut parts = text.splitn(4, ':');
-        let mut next = || parts.next().ok_or_else(|| malformed("deal", text));
+        let mut next = || {
+            parts
+                .next()
+                .ok_or_else(|| StoreError::Backend(format!("a deal read back as {text:?}").into()))
+        };
         let (contact, status, created, closed) = (next()?, next()?, next()?, next()?);
-        let int = |t: &str| t.parse::<i64>().map_err(|_| malformed("deal", text));
         loaded
             .deals
-            .entry(int(contact)?)
+            .entry(joined_int(contact, "deal's contact")?)
             .or_default()
             .push(DealFact {
                 status: DealStatus::parse(status).unwrap_or(DealStatus::Open),
-                created_at: from_ms(int(created)?),
+                created_at: from_ms(joined_int(created, "deal's creation time")?),
                 closed_at: match closed {
                     "" => None,
-                    t => Some(from_ms(int(t)?)),
+                    t => Some(from_ms(joined_int(t, "deal's closing time")?)),
                 },
             });
     }
-    for text in pairs.as_deref().unwrap_or_default().split(',') {
-        if text.is_empty() {
-            continue;
-        }
-        let parsed = text
-            .split_once(':')
-            .and_then(|(c, s)| Some((s.parse().ok()?, c.parse().ok()?)));
-        let (segment, contact) = parsed.ok_or_else(|| malformed("membership", text))?;
+    for text in crate::joined(pairs.as_deref()) {
+        let (contact, segment) = crate::joined_pair(text, "membership")?;
         loaded.members.insert((segment, contact));
     }
     Ok(loaded)
@@ -985,7 +969,7 @@ fn decide(what: &Derivations, loaded: Loaded, now: DateTime<Utc>) -> StoreResult
     }
     let received = ms(Utc::now());
     // Last activity first, although no derivation reads it yet.
-    let mut active: HashMap<i64, i64> = HashMap::default();
+    let mut active: IdMap<i64, i64> = IdMap::default();
     for c in &mut subjects.contacts {
         if let Some(at) = activity.get(&c.id.get()).copied()
             && c.last_activity_at.is_none_or(|was| ms(was) < at)
@@ -994,11 +978,11 @@ fn decide(what: &Derivations, loaded: Loaded, now: DateTime<Utc>) -> StoreResult
             active.insert(c.id.get(), at);
         }
     }
-    let mut digests: HashMap<i64, i64> = HashMap::default();
-    let mut dues: HashMap<i64, Option<i64>> =
-        HashMap::with_capacity_and_hasher(live.len(), Default::default());
-    let mut scores: HashMap<i64, i64> = HashMap::default();
-    let mut scored_by: HashMap<i64, orchard_core::scoring::Scored> = HashMap::default();
+    let mut digests: IdMap<i64, i64> = IdMap::default();
+    let mut dues: IdMap<i64, Option<i64>> =
+        IdMap::with_capacity_and_hasher(live.len(), Default::default());
+    let mut scores: IdMap<i64, i64> = IdMap::default();
+    let mut scored_by: IdMap<i64, orchard_core::scoring::Scored> = IdMap::default();
     if let Some(set) = &what.scoring {
         let mut contacts = std::mem::take(&mut subjects.contacts);
         for c in &mut contacts {
@@ -1180,18 +1164,18 @@ async fn write_chunk(tx: &mut AnyConnection, dialect: Dialect, w: Writes) -> Sto
 fn decide_stages(
     what: &Derivations,
     subjects: &mut Subjects,
-    scored_by: &HashMap<i64, orchard_core::scoring::Scored>,
-    deals: &HashMap<i64, Vec<DealFact>>,
+    scored_by: &IdMap<i64, orchard_core::scoring::Scored>,
+    deals: &IdMap<i64, Vec<DealFact>>,
     now: DateTime<Utc>,
     received: i64,
     out: &mut Writes,
-) -> StoreResult<HashMap<i64, LifecycleStage>> {
+) -> StoreResult<IdMap<i64, LifecycleStage>> {
     let thresholds = what
         .scoring
         .as_ref()
         .map(|s| s.thresholds)
         .unwrap_or_default();
-    let mut moved = HashMap::default();
+    let mut moved = IdMap::default();
     let mut contacts = std::mem::take(&mut subjects.contacts);
     for c in &mut contacts {
         let scored = scored_by.get(&c.id.get());
@@ -1245,12 +1229,12 @@ fn decide_stages(
 fn decide_memberships(
     segments: &[Segment],
     subjects: &Subjects,
-    members: &HashSet<(i64, i64)>,
+    members: &IdSet<(i64, i64)>,
     now: DateTime<Utc>,
     received: i64,
     out: &mut Writes,
-) -> StoreResult<HashMap<i64, Option<i64>>> {
-    let mut dues = HashMap::default();
+) -> StoreResult<IdMap<i64, Option<i64>>> {
+    let mut dues = IdMap::default();
     if segments.is_empty() {
         return Ok(dues);
     }
@@ -1399,16 +1383,8 @@ impl ScoringStore for SqlStore {
             Some(row) => get(row, "ids")?,
             None => None,
         };
-        let mut ids = joined
-            .as_deref()
-            .unwrap_or_default()
-            .split(',')
-            .filter(|t| !t.is_empty())
-            .map(|t| {
-                t.parse().map(ContactId::new).map_err(|_| {
-                    StoreError::Backend(format!("a contact id read back as {t:?}").into())
-                })
-            })
+        let mut ids = crate::joined(joined.as_deref())
+            .map(|t| joined_int(t, "contact id").map(ContactId::new))
             .collect::<StoreResult<Vec<ContactId>>>()?;
         // The order an aggregate joins rows in is not promised.
         ids.sort_unstable();

@@ -1,7 +1,7 @@
 //! `contact_histories`: each contact's own events packed into one text, the layout refreshes
 //! read (`derive::load_packed`). Items are `[seq,at,"type",length,properties]` (`item`), joined
-//! by commas in the order they were stored; the reader sorts them. Written in the same transaction as the
-//! `events` rows they copy (`append`), rewritten from `events` by `repack`.
+//! by commas in the order they were stored; the reader sorts them. Written in the same
+//! transaction as the `events` rows they copy (`append`), rewritten from `events` by `repack`.
 //!
 //! Why a second layout of the log: a refresh needs every event of a contact, and building that
 //! text from the event rows (number to text, concatenation per row) cost SQLite more than the

@@ -63,6 +63,25 @@ impl Dialect {
         }
     }
 
+    /// A number column as JSON text, `null` for NULL, for rows packed into JSON.
+    pub(crate) fn json_number(self, column: &str) -> String {
+        format!("COALESCE(CAST({column} AS TEXT), 'null')")
+    }
+
+    /// A JSON array of the given JSON-text expressions (`json_number`, `json_text`, a JSON
+    /// column), built by the database: a row packed as one text, for an aggregate to join.
+    pub(crate) fn json_array(self, items: &[String]) -> String {
+        let mut parts = vec!["'['"];
+        for (i, item) in items.iter().enumerate() {
+            if i > 0 {
+                parts.push("','");
+            }
+            parts.push(item);
+        }
+        parts.push("']'");
+        self.concat(&parts)
+    }
+
     /// A text expression as a JSON string literal, `null` for NULL, for rows packed into JSON
     /// by concatenation.
     pub(crate) fn json_text(self, expr: &str) -> String {
@@ -689,6 +708,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn joined_items_read_back_or_say_what_they_are() {
+        assert_eq!(joined(None).count(), 0);
+        assert_eq!(joined(Some("1,,22")).collect::<Vec<_>>(), ["1", "22"]);
+        assert_eq!(joined_int("-7", "id").unwrap(), -7);
+        assert_eq!(joined_pair("3:4", "pair").unwrap(), (3, 4));
+        for bad in ["3", "3:", "a:4", "3:4:5"] {
+            let e = joined_pair(bad, "membership").unwrap_err().to_string();
+            assert!(e.contains("membership") && e.contains(bad), "{e}");
+        }
+        assert!(joined_int("1.5", "id").is_err());
+    }
+
+    #[test]
     fn id_hashes_spread_sequential_ids() {
         use std::hash::{BuildHasher, BuildHasherDefault};
         let build = BuildHasherDefault::<IdHasher>::default();
@@ -855,6 +887,26 @@ mod tests {
         assert_eq!(total, 50_000);
         assert!(stmts.iter().all(|s| s.args.len() <= 500));
     }
+}
+
+/// The items of a text an aggregate joined with commas (`Dialect::string_agg`); none for NULL.
+pub(crate) fn joined(text: Option<&str>) -> impl Iterator<Item = &str> {
+    text.unwrap_or_default()
+        .split(',')
+        .filter(|t| !t.is_empty())
+}
+
+/// One integer as an aggregate's item; `what` names it in the error.
+pub(crate) fn joined_int(item: &str, what: &str) -> StoreResult<i64> {
+    item.parse()
+        .map_err(|_| StoreError::Backend(format!("a {what} read back as {item:?}").into()))
+}
+
+/// An `a:b` pair of integers as an aggregate's item; `what` names it in the error.
+pub(crate) fn joined_pair(item: &str, what: &str) -> StoreResult<(i64, i64)> {
+    item.split_once(':')
+        .and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)))
+        .ok_or_else(|| StoreError::Backend(format!("a {what} read back as {item:?}").into()))
 }
 
 /// Hashes the integer keys of a refresh's maps (contact, account and segment ids, which the
