@@ -410,9 +410,11 @@ impl Subjects {
     /// this to the thread that decides, so the thread that loads the next chunk does not.
     fn unpack(&mut self) -> StoreResult<()> {
         let contacts = self.packed_contacts.take().unwrap_or_default();
-        for (c, due, digest) in
-            crate::contacts::contacts_from_packed(&contacts, self.keep.detail_keys.as_deref())?
-        {
+        let parsed =
+            crate::contacts::contacts_from_packed(&contacts, self.keep.detail_keys.as_deref())?;
+        self.contacts.reserve(parsed.len());
+        self.stored.reserve(parsed.len());
+        for (c, due, digest) in parsed {
             self.stored.insert(
                 c.id.get(),
                 Stored {
