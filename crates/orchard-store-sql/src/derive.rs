@@ -1147,8 +1147,8 @@ async fn write_chunk(tx: &mut AnyConnection, dialect: Dialect, w: Writes) -> Sto
             }
             up.list(row.iter().cloned());
         }
-        up.push(
-            ") UPDATE contacts SET score = COALESCE(CAST(v.score AS BIGINT), contacts.score), \
+        up.push(") ").push(dialect.update()).push(
+            " contacts SET score = COALESCE(CAST(v.score AS BIGINT), contacts.score), \
              due_at = CAST(v.due AS BIGINT), \
              stage = COALESCE(CAST(v.stage AS TEXT), contacts.stage), \
              score_digest = COALESCE(CAST(v.digest AS BIGINT), contacts.score_digest), \
