@@ -1675,6 +1675,39 @@ mod tests {
         }
     }
 
+    #[test]
+    fn integers_read_back_to_their_limits() {
+        let read = |t: &str| {
+            let mut r = Reader { text: t, at: 0 };
+            r.int().map(|n| (n, r.at))
+        };
+        for n in [
+            0,
+            7,
+            -7,
+            1_000_000_000_000_000_000,
+            i64::MAX,
+            i64::MIN,
+            i64::MIN + 1,
+        ] {
+            let t = format!("{n},");
+            assert_eq!(read(&t).unwrap(), (n, t.len() - 1), "{t}");
+        }
+        assert_eq!(read("0000000000000000000000042]").unwrap(), (42, 25));
+        for bad in [
+            "9223372036854775808",
+            "-9223372036854775809",
+            "99999999999999999999",
+        ] {
+            assert!(read(bad).is_err(), "{bad}");
+        }
+        for bad in ["", "-", "x1", "-x"] {
+            let mut r = Reader { text: bad, at: 0 };
+            assert!(r.int().is_err(), "{bad}");
+            assert_eq!(r.at, 0, "{bad}: the cursor moved");
+        }
+    }
+
     proptest::proptest! {
         /// Whatever the properties hold, an item reads back what was written, and nothing
         /// cut or garbled makes the reader panic.
