@@ -70,6 +70,32 @@ impl EventType {
         }
     }
 
+    /// How many types the SPEC names; `known_index` is below this.
+    pub const KNOWN: usize = KNOWN.len();
+
+    /// A SPEC type's place among them (`KNOWN`'s order); `None` for a custom type. A `match`
+    /// on the variant, so a replay can sort events by type without comparing names.
+    pub fn known_index(&self) -> Option<usize> {
+        Some(match self {
+            Self::PageViewed => 0,
+            Self::FormSubmitted => 1,
+            Self::EmailSubscribed => 2,
+            Self::EmailSent => 3,
+            Self::EmailOpened => 4,
+            Self::EmailClicked => 5,
+            Self::EmailReplied => 6,
+            Self::EmailBounced => 7,
+            Self::EmailUnsubscribed => 8,
+            Self::AppointmentBooked => 9,
+            Self::AppointmentCancelled => 10,
+            Self::TrialStarted => 11,
+            Self::ChatStarted => 12,
+            Self::Purchase => 13,
+            Self::SurveyAnswered => 14,
+            Self::Custom(_) => return None,
+        })
+    }
+
     pub fn as_str(&self) -> &str {
         match self {
             Self::Custom(s) => s,
@@ -192,6 +218,18 @@ pub struct Event {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn known_types_have_their_place() {
+        for (i, (t, name)) in KNOWN.iter().enumerate() {
+            assert_eq!(t.known_index(), Some(i), "{name}");
+        }
+        assert_eq!(EventType::KNOWN, KNOWN.len());
+        assert_eq!(
+            EventType::parse("webinar_attended").unwrap().known_index(),
+            None
+        );
+    }
 
     fn props(v: Value) -> Map<String, Value> {
         v.as_object().cloned().unwrap()

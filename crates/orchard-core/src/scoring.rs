@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::EventSeq;
 use crate::account::Account;
 use crate::contact::Contact;
-use crate::event::Event;
+use crate::event::{Event, EventType};
 use crate::rules::{self, EventPattern, Expr, ParseError, Subject};
 
 /// How often a behaviour rule may count: `times` in all, or `times` per rolling `per_days`.
@@ -595,6 +595,27 @@ impl Replay<'_> {
     }
 }
 
+/// The behaviour rules an event can fire, a bit per rule: by the SPEC's types, and for any
+/// custom type the rules on custom types. An event used to be matched against every rule of
+/// the set (a twentieth of a rebuild's instructions went to those tests). `None` for a set of
+/// more than 64 rules, whose events are matched against every rule.
+fn behaviour_masks(set: &RuleSet) -> Option<([u64; EventType::KNOWN], u64)> {
+    if set.rules.len() > 64 {
+        return None;
+    }
+    let mut known = [0u64; EventType::KNOWN];
+    let mut custom = 0u64;
+    for (k, rule) in set.rules.iter().enumerate() {
+        if let RuleKind::Behaviour { on, .. } = &rule.kind {
+            match on.event_type.known_index() {
+                Some(ty) => known[ty] |= 1 << k,
+                None => custom |= 1 << k,
+            }
+        }
+    }
+    Some((known, custom))
+}
+
 /// Scores a contact by replaying its events (any order; sorted here by time, then sequence)
 /// as of `now`. Events after `now` are ignored.
 pub fn score(
@@ -633,7 +654,7 @@ pub fn score(
     r.states(&[], start, &[]);
     // The event types the state and disqualifying rules read: at an instant with none of
     // them, only the passing of time can flip those rules.
-    let state_types: Vec<&crate::event::EventType> = set
+    let state_types: Vec<&EventType> = set
         .rules
         .iter()
         .flat_map(|r| match &r.kind {
@@ -644,13 +665,22 @@ pub fn score(
         })
         .map(|p| &p.event_type)
         .collect();
+    let masks = behaviour_masks(set);
     let mut pending = None;
     let mut t = start;
     for i in 0..events.len() {
         let e = &events[i];
         r.advance(&events[..i], t, e.at, false, &mut pending);
         let upto = &events[..=i];
+        let candidates = match (&masks, e.event_type.known_index()) {
+            (Some((known, _)), Some(ty)) => known[ty],
+            (Some((_, custom)), None) => *custom,
+            (None, _) => u64::MAX,
+        };
         for (k, rule) in set.rules.iter().enumerate() {
+            if k < 64 && candidates & (1 << k) == 0 {
+                continue;
+            }
             let RuleKind::Behaviour { on, when } = &rule.kind else {
                 continue;
             };

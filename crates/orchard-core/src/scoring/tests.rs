@@ -476,3 +476,69 @@ proptest! {
         prop_assert_eq!(left, 0);
     }
 }
+
+/// Events reach the behaviour rules of their own type, custom types included, in rule order,
+/// whether the set is small enough for `behaviour_masks` or too large for it.
+#[test]
+fn behaviour_rules_fire_for_their_own_types_in_sets_of_any_size() {
+    let webinar = RuleDef {
+        id: "webinar".into(),
+        description: String::new(),
+        kind: "behaviour".into(),
+        on: Some("webinar_attended".into()),
+        condition: None,
+        points: 7,
+        cap: None,
+    };
+    let filler = |i: usize| RuleDef {
+        id: format!("never-{i}"),
+        description: String::new(),
+        kind: "state".into(),
+        on: None,
+        condition: Some(r#"country = "ZZ""#.into()),
+        points: 1,
+        cap: None,
+    };
+    let mut small = seed();
+    small.rules.push(webinar.clone());
+    let mut large = seed();
+    large.rules.extend((0..70).map(filler));
+    large.rules.push(webinar);
+    assert!(large.rules.len() > 64);
+    let journey = [
+        "email_subscribed",
+        "webinar_attended",
+        "email_opened",
+        "email_clicked",
+        "page_viewed",
+        "email_replied",
+        "appointment_booked",
+        "trial_started",
+    ];
+    let events: Vec<Event> = journey
+        .iter()
+        .enumerate()
+        .map(|(i, t)| ev(i as i64 + 1, t, 1 + i as i64))
+        .collect();
+    for def in [small, large] {
+        let set = RuleSet::compile(&def, 1).unwrap();
+        let s = score(&set, &contact(), None, &events, at(20));
+        assert_eq!(s.score, 102, "{} rules", def.rules.len());
+        let fired: Vec<&str> = s.changes.iter().map(|c| c.rule_id.as_str()).collect();
+        assert_eq!(
+            fired,
+            [
+                "subscribed",
+                "webinar",
+                "opened",
+                "clicked",
+                "pricing-visit",
+                "replied",
+                "booked",
+                "trial"
+            ],
+            "{} rules",
+            def.rules.len()
+        );
+    }
+}
