@@ -144,13 +144,18 @@ fn prop_matches(props: &serde_json::Map<String, Json>, f: &PropFilter) -> bool {
     }
 }
 
-/// Whether an event is one the pattern counts.
+/// Whether an event is one the pattern counts. Inlined into the walks over a contact's events
+/// (counts, `last`, window edges), where the type test alone decides for most events.
+#[inline]
 pub fn matches(pattern: &EventPattern, e: &Event) -> bool {
-    e.event_type == pattern.event_type
-        && pattern
-            .filters
-            .iter()
-            .all(|f| prop_matches(&e.properties, f))
+    e.event_type == pattern.event_type && filters_match(pattern, e)
+}
+
+fn filters_match(pattern: &EventPattern, e: &Event) -> bool {
+    pattern
+        .filters
+        .iter()
+        .all(|f| prop_matches(&e.properties, f))
 }
 
 fn seen<'a>(s: &'a Subject<'_>) -> &'a [Event] {
