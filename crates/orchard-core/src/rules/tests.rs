@@ -269,6 +269,25 @@ fn next_change_is_when_an_event_leaves_its_window() {
 }
 
 proptest! {
+    /// `~` finds a text inside another whatever the case, as comparing lowercased copies does.
+    #[test]
+    fn contains_ignores_case_as_lowercased_copies_do(
+        ascii in proptest::bool::ANY,
+        hay in "[a-cA-C/-]{0,24}",
+        needle in "[a-cA-C/-]{0,4}",
+        at in 0usize..25,
+    ) {
+        // ASCII texts take a path of their own; an `ü` sends both to the general one.
+        let mut hay = hay;
+        if !ascii {
+            hay.insert(at.min(hay.len()), 'ü');
+        }
+        prop_assert_eq!(
+            super::eval::contains_ci(&hay, &needle),
+            hay.to_lowercase().contains(&needle.to_lowercase())
+        );
+    }
+
     #[test]
     fn the_parser_never_panics(text in "\\PC{0,80}") {
         let _ = parse(&text);
