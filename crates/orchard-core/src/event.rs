@@ -74,7 +74,7 @@ impl EventType {
     pub const KNOWN: usize = KNOWN.len();
 
     /// A SPEC type's place among them (`KNOWN`'s order); `None` for a custom type. A `match`
-    /// on the variant, so a replay can sort events by type without comparing names.
+    /// on the variant, so a replay can pick an event's rules by type without comparing names.
     pub fn known_index(&self) -> Option<usize> {
         Some(match self {
             Self::PageViewed => 0,

@@ -91,11 +91,6 @@ impl Dialect {
         }
     }
 
-    /// Rows per multi-row INSERT. Measured here (`orchard bench ingest --batch N`): sqlx's SQLite
-    /// driver slows down more than linearly with the parameters of one statement (a plain
-    /// INSERT loop ran at 97k rows/s with 300 parameters a statement, 13k rows/s with 6 000), so
-    /// statements stay near 500 parameters; PostgreSQL takes larger ones well. Both stay far
-    /// below their hard limits (32 766 and 65 535 parameters).
     /// `INSERT` for statements that write many rows. On SQLite `INSERT OR FAIL`: a failed
     /// statement keeps the rows it wrote before the failure, where the default (`ABORT`)
     /// undoes them, which costs a copy of every page the statement changes into a statement
@@ -118,6 +113,11 @@ impl Dialect {
         }
     }
 
+    /// Rows per multi-row INSERT. Measured here (`orchard bench ingest --batch N`): sqlx's SQLite
+    /// driver slows down more than linearly with the parameters of one statement (a plain
+    /// INSERT loop ran at 97k rows/s with 300 parameters a statement, 13k rows/s with 6 000), so
+    /// statements stay near 500 parameters; PostgreSQL takes larger ones well. Both stay far
+    /// below their hard limits (32 766 and 65 535 parameters).
     pub fn rows_per_statement(self, columns: usize) -> usize {
         let params = match self {
             Dialect::Sqlite => 500,
@@ -620,22 +620,24 @@ impl Sql {
         ids: impl IntoIterator<Item = i64>,
     ) -> &mut Self {
         use std::fmt::Write as _;
-        let mut joined = String::new();
+        // `[1,2,3]` for SQLite's `json_each`, `1,2,3` for PostgreSQL's `string_to_array`.
+        let json = dialect == Dialect::Sqlite;
+        let mut joined = String::from(if json { "[" } else { "" });
         for (i, id) in ids.into_iter().enumerate() {
             if i > 0 {
                 joined.push(',');
             }
             let _ = write!(joined, "{id}");
         }
-        match dialect {
-            Dialect::Sqlite => self
-                .push(" IN (SELECT value FROM json_each(")
-                .arg(format!("[{joined}]"))
-                .push("))"),
-            Dialect::Postgres => self
-                .push(" = ANY(string_to_array(")
+        if json {
+            joined.push(']');
+            self.push(" IN (SELECT value FROM json_each(")
                 .arg(joined)
-                .push(", ',')::bigint[])"),
+                .push("))")
+        } else {
+            self.push(" = ANY(string_to_array(")
+                .arg(joined)
+                .push(", ',')::bigint[])")
         }
     }
 
@@ -783,6 +785,14 @@ mod tests {
         assert_eq!(s.args.len(), 2);
     }
 
+    /// The rows of `table` as the writer `tx` sees them.
+    async fn count(tx: &mut WriteTx, table: &str) -> i64 {
+        sqlx::query_scalar::<_, i64>(AssertSqlSafe(format!("SELECT count(*) FROM {table}")))
+            .fetch_one(&mut **tx)
+            .await
+            .expect("a table this connection made")
+    }
+
     async fn sqlite_in_memory() -> SqlStore {
         let pool = pool_options(4)
             .connect("sqlite::memory:")
@@ -796,12 +806,6 @@ mod tests {
     /// relies on by failing its transaction with the statement.
     #[tokio::test]
     async fn a_failed_many_row_write_is_undone_with_its_transaction() {
-        async fn count(tx: &mut WriteTx) -> i64 {
-            sqlx::query_scalar::<_, i64>("SELECT count(*) FROM t")
-                .fetch_one(&mut **tx)
-                .await
-                .expect("count")
-        }
         let store = sqlite_in_memory().await;
         let mut tx = store.begin().await.expect("writer");
         sqlx::query("CREATE TEMP TABLE t (a INTEGER NOT NULL)")
@@ -826,7 +830,7 @@ mod tests {
         let failed = insert.query(Dialect::Sqlite).execute(&mut *tx).await;
         assert!(failed.is_err(), "a NULL went into a NOT NULL column");
         assert_eq!(
-            count(&mut tx).await,
+            count(&mut tx, "t").await,
             1,
             "the row before the failure stays for now"
         );
@@ -845,7 +849,7 @@ mod tests {
 
         let mut tx = store.begin().await.expect("writer");
         assert_eq!(
-            count(&mut tx).await,
+            count(&mut tx, "t").await,
             0,
             "the dropped transaction kept a row"
         );
@@ -854,12 +858,6 @@ mod tests {
 
     #[tokio::test]
     async fn sqlite_writers_take_turns_and_a_dropped_transaction_gives_its_turn_back() {
-        async fn rows(tx: &mut WriteTx) -> i64 {
-            sqlx::query_scalar::<_, i64>("SELECT count(*) FROM mark")
-                .fetch_one(&mut **tx)
-                .await
-                .expect("the table the first writer made")
-        }
         let store = sqlite_in_memory().await;
         let mut first = store.begin().await.expect("first writer");
         // A table of this connection alone (each connection to `:memory:` is its own
@@ -876,7 +874,11 @@ mod tests {
             .await
             .expect("the turn passes on after a commit")
             .expect("second writer");
-        assert_eq!(rows(&mut second).await, 0, "writers share one connection");
+        assert_eq!(
+            count(&mut second, "mark").await,
+            0,
+            "writers share one connection"
+        );
         sqlx::query("INSERT INTO mark VALUES (1)")
             .execute(&mut *second)
             .await
@@ -888,7 +890,11 @@ mod tests {
             .await
             .expect("the turn passes on after a drop")
             .expect("third writer");
-        assert_eq!(rows(&mut third).await, 0, "a dropped writer's rows stayed");
+        assert_eq!(
+            count(&mut third, "mark").await,
+            0,
+            "a dropped writer's rows stayed"
+        );
         third.rollback().await.expect("rollback");
         // Clones share the turn: they are the same store.
         let clone = store.clone();

@@ -48,38 +48,46 @@ fn seed_set() -> RuleSet {
     RuleSet::compile(&seed(), 1).unwrap()
 }
 
-#[test]
-fn the_seed_preset_gives_exactly_the_specs_points() {
-    let journey = [
-        "email_subscribed",
-        "email_opened",
-        "email_clicked",
-        "page_viewed",
-        "email_replied",
-        "appointment_booked",
-        "trial_started",
-    ];
-    let mut events: Vec<Event> = journey
+/// The journey, a day apart: subscribe, open, click, visit /pricing, reply, book,
+/// start a trial.
+const SEED_JOURNEY: [&str; 7] = [
+    "email_subscribed",
+    "email_opened",
+    "email_clicked",
+    "page_viewed",
+    "email_replied",
+    "appointment_booked",
+    "trial_started",
+];
+
+/// The seed rules `SEED_JOURNEY` fires, in order.
+const SEED_FIRED: [&str; 7] = [
+    "subscribed",
+    "opened",
+    "clicked",
+    "pricing-visit",
+    "replied",
+    "booked",
+    "trial",
+];
+
+/// Events of the given types, one a day from day 1, numbered from 1.
+fn journey(types: &[&str]) -> Vec<Event> {
+    types
         .iter()
         .enumerate()
         .map(|(i, t)| ev(i as i64 + 1, t, 1 + i as i64))
-        .collect();
+        .collect()
+}
+
+#[test]
+fn the_seed_preset_gives_exactly_the_specs_points() {
+    let mut events = journey(&SEED_JOURNEY);
     let set = seed_set();
     let s = score(&set, &contact(), None, &events, at(10));
     assert_eq!(s.score, 95);
     let fired: Vec<&str> = s.changes.iter().map(|c| c.rule_id.as_str()).collect();
-    assert_eq!(
-        fired,
-        [
-            "subscribed",
-            "opened",
-            "clicked",
-            "pricing-visit",
-            "replied",
-            "booked",
-            "trial"
-        ]
-    );
+    assert_eq!(fired, SEED_FIRED);
     events.push(ev(8, "appointment_cancelled", 9));
     assert_eq!(score(&set, &contact(), None, &events, at(10)).score, 90);
     events.push(ev(9, "email_unsubscribed", 10));
@@ -505,40 +513,17 @@ fn behaviour_rules_fire_for_their_own_types_in_sets_of_any_size() {
     large.rules.extend((0..70).map(filler));
     large.rules.push(webinar);
     assert!(large.rules.len() > 64);
-    let journey = [
-        "email_subscribed",
-        "webinar_attended",
-        "email_opened",
-        "email_clicked",
-        "page_viewed",
-        "email_replied",
-        "appointment_booked",
-        "trial_started",
-    ];
-    let events: Vec<Event> = journey
-        .iter()
-        .enumerate()
-        .map(|(i, t)| ev(i as i64 + 1, t, 1 + i as i64))
-        .collect();
+    // A webinar on the second day, between the subscription and the first open.
+    let mut types = SEED_JOURNEY.to_vec();
+    types.insert(1, "webinar_attended");
+    let events = journey(&types);
+    let mut expected = SEED_FIRED.to_vec();
+    expected.insert(1, "webinar");
     for def in [small, large] {
         let set = RuleSet::compile(&def, 1).unwrap();
         let s = score(&set, &contact(), None, &events, at(20));
         assert_eq!(s.score, 102, "{} rules", def.rules.len());
         let fired: Vec<&str> = s.changes.iter().map(|c| c.rule_id.as_str()).collect();
-        assert_eq!(
-            fired,
-            [
-                "subscribed",
-                "webinar",
-                "opened",
-                "clicked",
-                "pricing-visit",
-                "replied",
-                "booked",
-                "trial"
-            ],
-            "{} rules",
-            def.rules.len()
-        );
+        assert_eq!(fired, expected, "{} rules", def.rules.len());
     }
 }
