@@ -25,8 +25,8 @@ use sqlx::any::AnyRow;
 
 use crate::events::{event_from_row, event_row};
 use crate::{
-    Arg, Dialect, IdMap, IdSet, Sql, SqlStore, backend_err, from_ms, get, joined_int, json_err, ms,
-    multi_insert,
+    Arg, Dialect, IdMap, IdSet, RowText, Sql, SqlStore, backend_err, from_ms, get, joined_int,
+    json_err, ms, multi_insert,
 };
 
 /// Contacts rescored per round of statements.
@@ -397,21 +397,23 @@ pub(crate) struct Subjects {
     /// client and visitor ids, which no derivation reads (`events_from_packed`).
     pub events: IdMap<i64, Vec<Event>>,
     /// Contacts' own events as loaded, packed (`load_packed`), until `unpack` parses them.
-    packed: Option<String>,
+    packed: Option<RowText>,
     /// What `unpack` keeps of the packed events.
     keep: Keep,
     /// The contacts as loaded, packed (`contacts::packed_contact`), until `unpack` parses
     /// them into `contacts` and `stored`.
-    packed_contacts: Option<String>,
+    packed_contacts: Option<RowText>,
 }
 
 impl Subjects {
     /// Parses the packed events into `events`, each contact's oldest first. A refresh leaves
     /// this to the thread that decides, so the thread that loads the next chunk does not.
     fn unpack(&mut self) -> StoreResult<()> {
-        let contacts = self.packed_contacts.take().unwrap_or_default();
-        let parsed =
-            crate::contacts::contacts_from_packed(&contacts, self.keep.detail_keys.as_deref())?;
+        let contacts = self.packed_contacts.take();
+        let parsed = crate::contacts::contacts_from_packed(
+            contacts.as_ref().map_or(Ok(""), RowText::as_str)?,
+            self.keep.detail_keys.as_deref(),
+        )?;
         self.contacts.reserve(parsed.len());
         self.stored.reserve(parsed.len());
         for (c, due, digest) in parsed {
@@ -428,8 +430,9 @@ impl Subjects {
         // In id order, whatever order the database packed them in: derived events are written
         // in this order.
         self.contacts.sort_by_key(|c| c.id);
-        let packed = self.packed.take().unwrap_or_default();
-        for (owner, mut parsed) in events_from_packed(&packed, &self.keep)? {
+        let packed = self.packed.take();
+        let packed = packed.as_ref().map_or(Ok(""), RowText::as_str)?;
+        for (owner, mut parsed) in events_from_packed(packed, &self.keep)? {
             let list = self.events.entry(owner).or_default();
             if list.is_empty() {
                 *list = parsed;
@@ -501,9 +504,7 @@ async fn load_packed(tx: &mut AnyConnection, ids: &[i64], keep: Keep) -> StoreRe
         packed_contacts: None,
         keep,
     };
-    if let Some(row) = q.fetch_all_in(&mut *tx).await?.first() {
-        out.packed_contacts = get(row, "contacts")?;
-    }
+    out.packed_contacts = RowText::first(q.fetch_all_in(&mut *tx).await?, "contacts")?;
     if out.packed_contacts.is_none() {
         // None of them is live.
         return Ok(out);
@@ -516,9 +517,9 @@ async fn load_packed(tx: &mut AnyConnection, ids: &[i64], keep: Keep) -> StoreRe
     ));
     q.in_ids(dialect, ids.iter().copied()).push(")");
     if let Some(row) = q.fetch_all_in(&mut *tx).await?.first()
-        && let Some(packed) = get::<Option<String>>(row, "accounts")?
+        && let Some(packed) = get::<Option<&str>>(row, "accounts")?
     {
-        for a in accounts_from_packed(&packed)? {
+        for a in accounts_from_packed(packed)? {
             out.accounts.insert(a.id, a);
         }
     }
@@ -906,11 +907,12 @@ async fn load_chunk(
         .push(") AS pairs");
     }
     let rows = q.fetch_all_in(&mut *tx).await?;
-    let (deals, pairs): (Option<String>, Option<String>) = match rows.first() {
+    // Read in place, not copied out of the row (see `RowText`).
+    let (deals, pairs): (Option<&str>, Option<&str>) = match rows.first() {
         Some(row) => (get(row, "deals")?, get(row, "pairs")?),
         None => (None, None),
     };
-    for text in crate::joined(deals.as_deref()) {
+    for text in crate::joined(deals) {
         let mut parts = text.splitn(4, ':');
         let mut next = || {
             parts
@@ -931,7 +933,7 @@ async fn load_chunk(
                 },
             });
     }
-    for text in crate::joined(pairs.as_deref()) {
+    for text in crate::joined(pairs) {
         let (contact, segment) = crate::joined_pair(text, "membership")?;
         loaded.members.insert((segment, contact));
     }

@@ -16,7 +16,7 @@ use sqlx::AnyConnection;
 use orchard_store::Repacked;
 
 use crate::events::Inserted;
-use crate::{Dialect, Sql, StoreResult, backend_err};
+use crate::{Dialect, RowText, Sql, StoreResult, backend_err};
 
 /// One event of the row `e` as a history item: `[seq,at,"type",length,properties]`. The numbers
 /// print as JSON numbers, a type is a slug that needs no escaping (`EventType::parse` admits
@@ -187,13 +187,14 @@ pub(crate) async fn repack(tx: &mut AnyConnection, dialect: Dialect) -> StoreRes
 }
 
 /// The histories of `ids` as one text, `[contact, [item, ...]]` entries joined by commas
-/// (`None` when none has any event). Not wrapped in brackets: that copied the whole text once
-/// more, a fresh block of the order of a megabyte per chunk, on the database's thread.
+/// (`None` when none has any event), left in its row for the thread that parses it. Not wrapped
+/// in brackets: that copied the whole text once more, a fresh block of the order of a megabyte
+/// per chunk, on the database's thread.
 pub(crate) async fn load(
     tx: &mut AnyConnection,
     dialect: Dialect,
     ids: &[i64],
-) -> StoreResult<Option<String>> {
+) -> StoreResult<Option<RowText>> {
     let agg = dialect.string_agg();
     let item = dialect.concat(&["'['", "contact_id", "',['", "events", "']]'"]);
     let mut q = Sql::new(&format!(
@@ -201,8 +202,5 @@ pub(crate) async fn load(
          FROM contact_histories WHERE contact_id"
     ));
     q.in_ids(dialect, ids.iter().copied());
-    match q.fetch_all_in(&mut *tx).await?.first() {
-        Some(row) => crate::get(row, "events"),
-        None => Ok(None),
-    }
+    RowText::first(q.fetch_all_in(&mut *tx).await?, "events")
 }

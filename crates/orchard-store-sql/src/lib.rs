@@ -736,6 +736,32 @@ where
     row.try_get(col).map_err(backend_err)
 }
 
+/// A text column left in the row the driver returned, read in place where it is parsed. sqlx's
+/// `Any` driver hands a `String` out of a row by copying it (through `Display`), and the texts
+/// a refresh reads run to about a megabyte a chunk (histories, contacts): those copies were
+/// most of what the thread that waits for the database did in a rebuild.
+pub(crate) struct RowText {
+    row: AnyRow,
+    column: &'static str,
+}
+
+impl RowText {
+    /// The text in `column` of the first of `rows`; `None` when there is no row or it is NULL.
+    pub(crate) fn first(rows: Vec<AnyRow>, column: &'static str) -> StoreResult<Option<Self>> {
+        let Some(row) = rows.into_iter().next() else {
+            return Ok(None);
+        };
+        if get::<Option<&str>>(&row, column)?.is_none() {
+            return Ok(None);
+        }
+        Ok(Some(Self { row, column }))
+    }
+
+    pub(crate) fn as_str(&self) -> StoreResult<&str> {
+        get(&self.row, self.column)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
