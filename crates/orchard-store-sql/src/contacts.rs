@@ -51,7 +51,7 @@ pub(crate) fn contact_row(c: &Contact) -> StoreResult<Vec<Arg>> {
         d.demographics.industry.as_deref().into(),
         d.geography.country.as_deref().into(),
         d.geography.city.as_deref().into(),
-        serde_json::to_string(d).map_err(json_err)?.into(),
+        Arg::Json(Some(serde_json::to_string(d).map_err(json_err)?)),
         c.account_id.map(AccountId::get).into(),
         c.owner_id.map(UserId::get).into(),
         c.stage.as_str().into(),
@@ -85,7 +85,7 @@ pub(crate) fn contact_from_row(row: &AnyRow) -> StoreResult<Contact> {
 /// What a refresh reads of a contact, as one JSON array: `[id, email, details, account_id,
 /// owner_id, stage, score, source, created_at, updated_at, last_activity_at, due_at,
 /// score_digest]`, built by concatenation (`derive::load_packed` joins a chunk's into one row,
-/// `contacts_from_packed` reads them back). `details` is JSON as written (`contact_row`) and is
+/// `contacts_from_packed` reads them back). `details` is JSON (`projected_details`) and is
 /// spliced in without re-parsing; the other texts are quoted by the database.
 pub(crate) fn packed_contact(dialect: Dialect, detail_keys: Option<&[String]>) -> String {
     let int = |col: &str| dialect.json_number(col);
@@ -108,15 +108,17 @@ pub(crate) fn packed_contact(dialect: Dialect, detail_keys: Option<&[String]>) -
 }
 
 /// The details as `packed_contact` packs them. On SQLite, when only some members are wanted
-/// (and their names need no quoting), the database picks them out: `json_extract` with several
-/// paths gives their values as an array, in the order of `detail_keys` (a path is repeated when
-/// there is one, as one path gives the bare value). A contact's details run to some 600 bytes,
-/// and the few members a rule set reads to a tenth of that: the rest was copied three times on
-/// its way out of the database and then stepped over by the deciding thread. PostgreSQL keeps
-/// the details as text, and parsing them there for each contact would cost it more.
+/// (and their names need no quoting), the database picks them out of its JSONB: `json_extract`
+/// with several paths gives their values as an array, in the order of `detail_keys` (a path is
+/// repeated when there is one, as one path gives the bare value). A contact's details run to
+/// some 600 bytes, and the few members a rule set reads to a tenth of that: the rest was copied
+/// three times on its way out of the database and then stepped over by the deciding thread.
+/// PostgreSQL keeps the details as text, and parsing them there for each contact would cost it
+/// more.
 pub(crate) fn projected_details(dialect: Dialect, detail_keys: Option<&[String]>) -> String {
+    let whole = dialect.json_column("details");
     let Some(keys) = detail_keys else {
-        return "details".to_owned();
+        return whole;
     };
     let plain = |k: &String| {
         !k.is_empty()
@@ -124,7 +126,7 @@ pub(crate) fn projected_details(dialect: Dialect, detail_keys: Option<&[String]>
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
     };
     if dialect != Dialect::Sqlite || !keys.iter().all(plain) {
-        return "details".to_owned();
+        return whole;
     }
     match keys {
         [] => "'[]'".to_owned(),
@@ -218,20 +220,45 @@ pub(crate) fn contacts_from_packed(
     Ok(out)
 }
 
-/// The columns `contact_from_row` reads, as a literal so that the selects below can extend it.
+/// The columns `contact_from_row` reads, as a literal so that the selects below can extend it;
+/// `$details` reads the details as JSON text (`Dialect::json_column`).
 macro_rules! contact_columns {
-    () => {
-        "id, email, first_name, last_name, company, job_title, industry, country, city, details, \
-         account_id, owner_id, stage, score, source, created_at, updated_at, last_activity_at"
+    ($details:literal) => {
+        concat!(
+            "id, email, first_name, last_name, company, job_title, industry, country, city, ",
+            $details,
+            ", account_id, owner_id, stage, score, source, created_at, updated_at, last_activity_at"
+        )
     };
 }
 
-pub(crate) const SELECT: &str = concat!("SELECT ", contact_columns!(), " FROM contacts");
-const SELECT_WITH_MERGE: &str = concat!(
-    "SELECT ",
-    contact_columns!(),
-    ", merged_into, first_touch, last_touch, consent FROM contacts"
-);
+/// `SELECT` of the columns `contact_from_row` reads, from `contacts`.
+pub(crate) fn select(dialect: Dialect) -> &'static str {
+    match dialect {
+        Dialect::Sqlite => concat!(
+            "SELECT ",
+            contact_columns!("json(details) AS details"),
+            " FROM contacts"
+        ),
+        Dialect::Postgres => concat!("SELECT ", contact_columns!("details"), " FROM contacts"),
+    }
+}
+
+/// `select` with what a merge reads besides.
+fn select_with_merge(dialect: Dialect) -> &'static str {
+    match dialect {
+        Dialect::Sqlite => concat!(
+            "SELECT ",
+            contact_columns!("json(details) AS details"),
+            ", merged_into, first_touch, last_touch, consent FROM contacts"
+        ),
+        Dialect::Postgres => concat!(
+            "SELECT ",
+            contact_columns!("details"),
+            ", merged_into, first_touch, last_touch, consent FROM contacts"
+        ),
+    }
+}
 
 impl SqlStore {
     async fn fetch_contact(&self, sql: Sql) -> StoreResult<Contact> {
@@ -365,7 +392,7 @@ impl ContactStore for SqlStore {
                 .map(|(e, at)| {
                     vec![
                         e.as_str().into(),
-                        empty_details.as_str().into(),
+                        Arg::Json(Some(empty_details.clone())),
                         LifecycleStage::Subscriber.as_str().into(),
                         ms(*at).into(),
                         ms(*at).into(),
@@ -451,7 +478,7 @@ impl ContactStore for SqlStore {
     }
 
     async fn contact(&self, id: ContactId) -> StoreResult<Contact> {
-        let mut sql = Sql::new(SELECT);
+        let mut sql = Sql::new(select(self.dialect));
         sql.push(" WHERE id = ")
             .push(LIVE_ID_BY_ID)
             .arg(id.get())
@@ -460,7 +487,7 @@ impl ContactStore for SqlStore {
     }
 
     async fn contact_by_email(&self, email: &Email) -> StoreResult<Contact> {
-        let mut sql = Sql::new(SELECT);
+        let mut sql = Sql::new(select(self.dialect));
         sql.push(" WHERE id = ")
             .push(LIVE_ID_BY_EMAIL)
             .arg(email.as_str())
@@ -539,7 +566,7 @@ impl ContactStore for SqlStore {
             rows.fetch_all_in(&mut tx).await?;
         }
         let mut load = async |id: ContactId| -> StoreResult<(Contact, Option<i64>, Attribution)> {
-            let mut sql = Sql::new(SELECT_WITH_MERGE);
+            let mut sql = Sql::new(select_with_merge(self.dialect));
             sql.push(" WHERE id = ").arg(id.get());
             let row = sql
                 .query(self.dialect)
@@ -672,7 +699,7 @@ impl ContactStore for SqlStore {
                 .map_err(backend_err)?,
             "n",
         )?;
-        let mut list = Sql::new(SELECT);
+        let mut list = Sql::new(select(self.dialect));
         push_filters(&mut list, q, owner_scope);
         list.push(" ORDER BY created_at DESC, id DESC LIMIT ")
             .arg(q.limit())
@@ -716,7 +743,7 @@ pub(crate) async fn upsert_outcome(
     tx: &mut AnyConnection,
     new: &NewContact,
 ) -> StoreResult<(ContactId, Upserted)> {
-    let mut find = Sql::new(SELECT);
+    let mut find = Sql::new(select(Dialect::of(tx)));
     find.push(" WHERE id = ")
         .push(LIVE_ID_BY_EMAIL)
         .arg(new.email.as_str())
@@ -761,7 +788,7 @@ pub(crate) async fn upsert_outcome(
                 .push(", city = ")
                 .arg(d.geography.city.as_deref())
                 .push(", details = ")
-                .arg(serde_json::to_string(d).map_err(json_err)?)
+                .arg(Arg::Json(Some(serde_json::to_string(d).map_err(json_err)?)))
                 .push(", account_id = ")
                 .arg(c.account_id.map(AccountId::get))
                 .push(", owner_id = ")

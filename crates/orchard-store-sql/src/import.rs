@@ -215,7 +215,9 @@ async fn upsert_by_key(
             let same = vals.iter().enumerate().all(|(i, v)| match v {
                 Arg::Int(x) => row.try_get::<Option<i64>, _>(i).ok().as_ref() == Some(x),
                 Arg::Real(x) => row.try_get::<Option<f64>, _>(i).ok().as_ref() == Some(x),
-                Arg::Text(x) => row.try_get::<Option<String>, _>(i).ok().as_ref() == Some(x),
+                Arg::Text(x) | Arg::Json(x) => {
+                    row.try_get::<Option<String>, _>(i).ok().as_ref() == Some(x)
+                }
             });
             if same {
                 return Ok(Upserted::Unchanged);

@@ -82,6 +82,17 @@ impl Dialect {
         self.concat(&parts)
     }
 
+    /// A JSON column as JSON text. SQLite keeps such columns (written through [`Arg::Json`])
+    /// as JSONB, its binary form, which `json_extract` reads without parsing: parsing each
+    /// contact's details again was a twelfth of a rebuild's instructions. PostgreSQL's are
+    /// text.
+    pub(crate) fn json_column(self, column: &str) -> String {
+        match self {
+            Dialect::Sqlite => format!("json({column})"),
+            Dialect::Postgres => column.to_owned(),
+        }
+    }
+
     /// A text expression as a JSON string literal, `null` for NULL, for rows packed into JSON
     /// by concatenation.
     pub(crate) fn json_text(self, expr: &str) -> String {
@@ -513,6 +524,9 @@ pub(crate) enum Arg {
     Int(Option<i64>),
     Real(Option<f64>),
     Text(Option<String>),
+    /// JSON text for a column that SQLite keeps as its binary JSONB (`Dialect::json_column`):
+    /// bound as text and converted there (`jsonb(?)`); a text like any other on PostgreSQL.
+    Json(Option<String>),
 }
 
 impl From<i64> for Arg {
@@ -558,6 +572,8 @@ impl From<Option<&str>> for Arg {
 
 /// Marks a placeholder in a statement's text until [`Sql::query`] renders it for the backend.
 const PLACEHOLDER: char = '\u{1}';
+/// A placeholder for an [`Arg::Json`].
+const JSON_PLACEHOLDER: char = '\u{2}';
 
 /// A statement assembled at run time with its arguments, bound in the order they are pushed.
 /// Placeholders are rendered per backend when the statement runs: `$1, $2, ...` on PostgreSQL,
@@ -590,8 +606,12 @@ impl Sql {
 
     /// Appends a placeholder for `arg`.
     pub(crate) fn arg(&mut self, arg: impl Into<Arg>) -> &mut Self {
-        self.args.push(arg.into());
-        self.text.push(PLACEHOLDER);
+        let arg = arg.into();
+        self.text.push(match arg {
+            Arg::Json(_) => JSON_PLACEHOLDER,
+            _ => PLACEHOLDER,
+        });
+        self.args.push(arg);
         self
     }
 
@@ -649,12 +669,13 @@ impl Sql {
         let mut out = String::with_capacity(self.text.len() + 4 * self.args.len());
         let mut n = 0usize;
         for ch in self.text.chars() {
-            if ch != PLACEHOLDER {
+            if ch != PLACEHOLDER && ch != JSON_PLACEHOLDER {
                 out.push(ch);
                 continue;
             }
             n += 1;
             match dialect {
+                Dialect::Sqlite if ch == JSON_PLACEHOLDER => out.push_str("jsonb(?)"),
                 Dialect::Sqlite => out.push('?'),
                 Dialect::Postgres => {
                     out.push('$');
@@ -690,7 +711,7 @@ impl Sql {
                 Arg::Int(v) => q.bind(v),
                 Arg::Real(None) => q.bind(None::<f32>),
                 Arg::Real(v) => q.bind(v),
-                Arg::Text(v) => q.bind(v),
+                Arg::Text(v) | Arg::Json(v) => q.bind(v),
             };
         }
         q

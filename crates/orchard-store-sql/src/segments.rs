@@ -10,7 +10,7 @@ use orchard_core::segment::Segment;
 use orchard_core::{ContactId, SegmentId};
 use orchard_store::{SegmentStore, SegmentSummary, StoreError, StoreResult};
 
-use crate::contacts::{SELECT as CONTACTS, contact_from_row};
+use crate::contacts::{contact_from_row, select};
 use crate::derive::{ids_of, load_subjects, segment_from_row};
 use crate::{Arg, Sql, SqlStore, backend_err, get, ms};
 
@@ -100,7 +100,7 @@ impl SegmentStore for SqlStore {
         after: Option<ContactId>,
         limit: i64,
     ) -> StoreResult<Vec<Contact>> {
-        let mut sql = Sql::new(CONTACTS);
+        let mut sql = Sql::new(select(self.dialect));
         sql.push(" WHERE id IN (SELECT contact_id FROM segment_members WHERE segment_id = ")
             .arg(id.get())
             .push(") AND id > ")

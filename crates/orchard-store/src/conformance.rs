@@ -1799,7 +1799,8 @@ pub async fn a_repeated_statement_with_nulls_in_new_places_is_stored<S: Store>(s
 
 /// A refresh reads contacts packed into JSON text by the database: names, sources and custom
 /// values with quotes, backslashes, control characters and non-ASCII letters must come back as
-/// they were written, and filters must see them so.
+/// they were written, and filters must see them so. (SQLite keeps the details as JSONB: numbers
+/// and nested values must come back as written too.)
 pub async fn texts_that_need_quoting_survive_a_refresh<S: Store>(s: &S) {
     use orchard_core::segment;
     let now = Utc::now();
@@ -1809,9 +1810,15 @@ pub async fn texts_that_need_quoting_survive_a_refresh<S: Store>(s: &S) {
     new.details
         .custom
         .insert("note".into(), "a \"quoted\" \\ value".into());
+    new.details.custom.insert("ratio".into(), json!(1.25));
+    new.details.custom.insert(
+        "nested".into(),
+        json!({"b": [1, "x", null], "a": -9007199254740993_i64}),
+    );
     new.source = Some("ad \"spring\" \\ campaign".into());
     let (id, _) = s.upsert_contact(&new).await.unwrap();
     let before = s.contact(id).await.unwrap();
+    assert_eq!(before.details, new.details);
     let seg = s
         .create_segment(
             &segment::define(
