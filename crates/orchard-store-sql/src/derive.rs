@@ -1865,6 +1865,31 @@ mod tests {
     }
 
     proptest::proptest! {
+        /// Any run of digits reads as Rust's own parser reads it, or is refused where that one
+        /// refuses it (past 64 bits), and the cursor stops after the digits.
+        #[test]
+        fn integers_read_as_rust_parses_them(text in "-?[0-9]{1,24}", end in "[],x]?") {
+            let input = format!("{text}{end}");
+            let mut r = Reader { text: &input, at: 0 };
+            match text.parse::<i64>() {
+                Ok(n) => {
+                    proptest::prop_assert_eq!(r.int().unwrap(), n);
+                    proptest::prop_assert_eq!(r.at, text.len());
+                }
+                Err(_) => proptest::prop_assert!(r.int().is_err()),
+            }
+        }
+
+        /// Any 64-bit integer reads back, however many zeros lead it.
+        #[test]
+        fn integers_read_back(n in proptest::num::i64::ANY, zeros in 0usize..20) {
+            let digits = n.unsigned_abs().to_string();
+            let text = format!("{}{}{digits},", if n < 0 { "-" } else { "" }, "0".repeat(zeros));
+            let mut r = Reader { text: &text, at: 0 };
+            proptest::prop_assert_eq!(r.int().unwrap(), n);
+            proptest::prop_assert_eq!(r.at, text.len() - 1);
+        }
+
         /// The hand scan reads what serde reads, names with escapes and spaces included, and
         /// takes the common case (no escaped names) itself.
         #[test]
