@@ -759,8 +759,8 @@ where
 
 /// A text column left in the row the driver returned, read in place where it is parsed. sqlx's
 /// `Any` driver hands a `String` out of a row by copying it (through `Display`), and the texts
-/// a refresh reads run to about a megabyte a chunk (histories, contacts): those copies were
-/// most of what the thread that waits for the database did in a rebuild.
+/// a refresh reads run to about a megabyte a chunk (histories, contacts): copying them was most
+/// of what the thread that awaits the database did in a rebuild besides waiting.
 pub(crate) struct RowText {
     row: AnyRow,
     column: &'static str,
@@ -819,17 +819,26 @@ mod tests {
 
     #[test]
     fn placeholders_are_numbered_in_push_order() {
+        let renders = |s: &Sql| [s.render(Dialect::Postgres), s.render(Dialect::Sqlite)];
         let mut s = Sql::new("SELECT * FROM t WHERE a = ");
         s.arg(1i64).push(" AND b = ").arg("x");
         assert_eq!(
-            s.render(Dialect::Postgres),
-            "SELECT * FROM t WHERE a = $1 AND b = $2"
-        );
-        assert_eq!(
-            s.render(Dialect::Sqlite),
-            "SELECT * FROM t WHERE a = ? AND b = ?"
+            renders(&s),
+            [
+                "SELECT * FROM t WHERE a = $1 AND b = $2",
+                "SELECT * FROM t WHERE a = ? AND b = ?"
+            ]
         );
         assert_eq!(s.args.len(), 2);
+        // JSON goes into SQLite's binary form there, and in as it is on PostgreSQL.
+        s.push(" AND c = ").arg(Arg::Json(Some("{}".into())));
+        assert_eq!(
+            renders(&s),
+            [
+                "SELECT * FROM t WHERE a = $1 AND b = $2 AND c = $3",
+                "SELECT * FROM t WHERE a = ? AND b = ? AND c = jsonb(?)"
+            ]
+        );
     }
 
     /// The rows of `table` as the writer `tx` sees them.
