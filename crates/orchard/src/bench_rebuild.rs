@@ -13,7 +13,7 @@ use orchard_store::{BulkStore, ScoringStore, SegmentStore, refresh_all};
 use serde::Serialize;
 use sqlx::AssertSqlSafe;
 
-use crate::bench::{fresh, median};
+use crate::bench::{fresh, median, settle};
 
 /// The 20 segments, in the rule language and as the SQL a CRM user would write for them.
 /// `{now}` is the rebuild's time in epoch milliseconds.
@@ -185,28 +185,6 @@ pub async fn run(
         );
     }
     Ok(())
-}
-
-/// Starts a timed phase from a quiet database: on SQLite, the write-ahead log copied into the
-/// database file and emptied. Otherwise the store's checkpointer copies the previous phase's
-/// writes (the baseline's tables of scores and memberships every run, every derived row in
-/// Orchard's first rebuild) while the next phase is timed, on the core that phase would use.
-async fn settle(store: &orchard_store_sql::SqlStore, backend: &str) -> anyhow::Result<()> {
-    if backend != "sqlite" {
-        return Ok(());
-    }
-    // Busy while the store's own checkpointer runs a pass: tried again until it is done.
-    for _ in 0..600 {
-        // The first column of the pragma's one row: 1 when it could not finish.
-        let busy: i64 = sqlx::query_scalar("PRAGMA wal_checkpoint(TRUNCATE)")
-            .fetch_one(store.pool())
-            .await?;
-        if busy == 0 {
-            return Ok(());
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    anyhow::bail!("the write-ahead log could not be emptied within a minute")
 }
 
 async fn one(
