@@ -296,19 +296,15 @@ pub fn next_change(expr: &Expr, s: &Subject<'_>) -> Option<DateTime<Utc>> {
                 window: Some(w),
                 ..
             } => {
-                // Events are oldest first: walk back from the newest until the window's
-                // start, so a replay that asks at every event stays linear in the window
-                // rather than in the whole history.
+                // Events are oldest first: the window's start found by halving, then the
+                // first match after it is the oldest in the window (walking back over the
+                // whole window to find it cost a replay, which asks at every event, a walk
+                // per event).
                 let since = s.now - *w;
-                if let Some(oldest) = seen(s)
-                    .iter()
-                    .rev()
-                    .take_while(|e| e.at > since)
-                    .filter(|e| matches(pattern, e))
-                    .map(|e| e.at)
-                    .last()
-                {
-                    consider(oldest + *w);
+                let seen = seen(s);
+                let start = seen.partition_point(|e| e.at <= since);
+                if let Some(oldest) = seen[start..].iter().find(|e| matches(pattern, e)) {
+                    consider(oldest.at + *w);
                 }
             }
             Condition::Last { pattern, test } | Condition::First { pattern, test } => {
