@@ -134,11 +134,14 @@ fn local_char_ok(c: char) -> bool {
     }
 }
 
-/// Appends `s` lower-cased: byte by byte when it is ASCII (nearly every address), without the
-/// intermediate text `to_lowercase` makes.
+/// Appends `s` lower-cased: copied, then lower-cased in place when it is ASCII (nearly every
+/// address), without the intermediate text `to_lowercase` makes. (Pushed a character at a
+/// time, each address cost a refresh some 430 instructions per part.)
 fn push_lowercase(out: &mut String, s: &str) {
     if s.is_ascii() {
-        out.extend(s.bytes().map(|b| char::from(b.to_ascii_lowercase())));
+        let start = out.len();
+        out.push_str(s);
+        out[start..].make_ascii_lowercase();
     } else {
         out.push_str(&s.to_lowercase());
     }
