@@ -109,7 +109,7 @@ fn candidates(f: &Facts<'_>, since: Option<DateTime<Utc>>) -> Vec<Candidate> {
                 "bottom" => (LifecycleStage::Sql, "asked for a bottom-of-funnel offer"),
                 _ => continue,
             },
-            EventType::PageViewed if prop("url").to_lowercase().contains("/pricing") => {
+            EventType::PageViewed if crate::rules::contains_ci(prop("url"), "/pricing") => {
                 (LifecycleStage::Mql, "visited the pricing page")
             }
             EventType::AppointmentBooked => (LifecycleStage::Sql, "booked an appointment"),

@@ -612,12 +612,14 @@ fn events_from_packed(packed: &str, keep: &Keep) -> StoreResult<Vec<(i64, Vec<Ev
         text: packed,
         at: 0,
     };
+    // A contact's events are gathered here and then moved into a list of their number: grown
+    // by doubling, each contact's list was reallocated and copied three times on average.
+    let mut events = Vec::new();
     loop {
         r.expect(b'[')?;
         let owner = r.int()?;
         r.expect(b',')?;
         r.expect(b'[')?;
-        let mut events = Vec::new();
         if !r.next_is(b']') {
             loop {
                 r.expect(b'[')?;
@@ -655,7 +657,9 @@ fn events_from_packed(packed: &str, keep: &Keep) -> StoreResult<Vec<(i64, Vec<Ev
             }
         }
         r.expect(b']')?;
-        out.push((owner, events));
+        let mut exact = Vec::with_capacity(events.len());
+        exact.append(&mut events);
+        out.push((owner, exact));
         if !r.next_is(b',') {
             if r.at != packed.len() {
                 return Err(r.malformed("',' or the end"));

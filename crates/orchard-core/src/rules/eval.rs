@@ -114,7 +114,7 @@ fn compare(v: &FieldValue<'_>, op: CmpOp, want: &Value) -> bool {
 /// Whether `hay` contains `needle` once both are lowercased, without lowercasing copies when
 /// both are ASCII (URLs, titles and tags nearly always are): a pattern such as
 /// `page_viewed where url ~ "/pricing"` is tested against every page view of every replay.
-pub(super) fn contains_ci(hay: &str, needle: &str) -> bool {
+pub(crate) fn contains_ci(hay: &str, needle: &str) -> bool {
     if hay.is_ascii() && needle.is_ascii() {
         let (h, n) = (hay.as_bytes(), needle.as_bytes());
         let Some((first, rest)) = n.split_first() else {

@@ -19,6 +19,7 @@ mod eval;
 mod parse;
 
 pub use ast::*;
+pub(crate) use eval::contains_ci;
 pub use eval::{Subject, distance_km, eval, matches, next_change};
 pub use parse::{MAX_LEN, ParseError, parse, parse_pattern};
 
