@@ -477,8 +477,9 @@ struct Replay<'a> {
     set: &'a RuleSet,
     contact: &'a Contact,
     account: Option<&'a Account>,
-    /// Per rule: fire times (behaviour) or whether it holds (state, disqualify).
+    /// Per rule: the times a capped behaviour rule fired (the others need not be kept).
     fired: Vec<Vec<DateTime<Utc>>>,
+    /// Per rule: whether a state or disqualifying rule holds.
     holding: Vec<bool>,
     changes: Vec<ScoreChange>,
 }
@@ -645,7 +646,9 @@ pub fn score(
         account,
         fired: vec![Vec::new(); n],
         holding: vec![false; n],
-        changes: Vec::new(),
+        // Most events fire a rule or flip one: sized for that, where growing by doubling
+        // reallocated several times a contact.
+        changes: Vec::with_capacity(events.len()),
     };
     // Attribute rules (fit) hold from the contact's first appearance.
     let start = events
@@ -708,7 +711,9 @@ pub fn score(
                     continue;
                 }
             }
-            r.fired[k].push(e.at);
+            if rule.cap.is_some() {
+                r.fired[k].push(e.at);
+            }
             r.changes.push(ScoreChange {
                 rule_id: rule.id.clone(),
                 points: rule.points,
