@@ -220,44 +220,20 @@ pub(crate) fn contacts_from_packed(
     Ok(out)
 }
 
-/// The columns `contact_from_row` reads, as a literal so that the selects below can extend it;
-/// `$details` reads the details as JSON text (`Dialect::json_column`).
-macro_rules! contact_columns {
-    ($details:literal) => {
-        concat!(
-            "id, email, first_name, last_name, company, job_title, industry, country, city, ",
-            $details,
-            ", account_id, owner_id, stage, score, source, created_at, updated_at, last_activity_at"
-        )
-    };
+/// `SELECT` of the columns `contact_from_row` reads, then `rest` (more columns, `FROM`): the
+/// details as JSON text on either backend (`Dialect::json_column`).
+fn select_with(dialect: Dialect, rest: &str) -> Sql {
+    Sql::new(&format!(
+        "SELECT id, email, first_name, last_name, company, job_title, industry, country, city, \
+         {} AS details, account_id, owner_id, stage, score, source, created_at, updated_at, \
+         last_activity_at{rest}",
+        dialect.json_column("details")
+    ))
 }
 
 /// `SELECT` of the columns `contact_from_row` reads, from `contacts`.
-pub(crate) fn select(dialect: Dialect) -> &'static str {
-    match dialect {
-        Dialect::Sqlite => concat!(
-            "SELECT ",
-            contact_columns!("json(details) AS details"),
-            " FROM contacts"
-        ),
-        Dialect::Postgres => concat!("SELECT ", contact_columns!("details"), " FROM contacts"),
-    }
-}
-
-/// `select` with what a merge reads besides.
-fn select_with_merge(dialect: Dialect) -> &'static str {
-    match dialect {
-        Dialect::Sqlite => concat!(
-            "SELECT ",
-            contact_columns!("json(details) AS details"),
-            ", merged_into, first_touch, last_touch, consent FROM contacts"
-        ),
-        Dialect::Postgres => concat!(
-            "SELECT ",
-            contact_columns!("details"),
-            ", merged_into, first_touch, last_touch, consent FROM contacts"
-        ),
-    }
+pub(crate) fn select(dialect: Dialect) -> Sql {
+    select_with(dialect, " FROM contacts")
 }
 
 impl SqlStore {
@@ -478,7 +454,7 @@ impl ContactStore for SqlStore {
     }
 
     async fn contact(&self, id: ContactId) -> StoreResult<Contact> {
-        let mut sql = Sql::new(select(self.dialect));
+        let mut sql = select(self.dialect);
         sql.push(" WHERE id = ")
             .push(LIVE_ID_BY_ID)
             .arg(id.get())
@@ -487,7 +463,7 @@ impl ContactStore for SqlStore {
     }
 
     async fn contact_by_email(&self, email: &Email) -> StoreResult<Contact> {
-        let mut sql = Sql::new(select(self.dialect));
+        let mut sql = select(self.dialect);
         sql.push(" WHERE id = ")
             .push(LIVE_ID_BY_EMAIL)
             .arg(email.as_str())
@@ -566,7 +542,10 @@ impl ContactStore for SqlStore {
             rows.fetch_all_in(&mut tx).await?;
         }
         let mut load = async |id: ContactId| -> StoreResult<(Contact, Option<i64>, Attribution)> {
-            let mut sql = Sql::new(select_with_merge(self.dialect));
+            let mut sql = select_with(
+                self.dialect,
+                ", merged_into, first_touch, last_touch, consent FROM contacts",
+            );
             sql.push(" WHERE id = ").arg(id.get());
             let row = sql
                 .query(self.dialect)
@@ -699,7 +678,7 @@ impl ContactStore for SqlStore {
                 .map_err(backend_err)?,
             "n",
         )?;
-        let mut list = Sql::new(select(self.dialect));
+        let mut list = select(self.dialect);
         push_filters(&mut list, q, owner_scope);
         list.push(" ORDER BY created_at DESC, id DESC LIMIT ")
             .arg(q.limit())
@@ -743,7 +722,7 @@ pub(crate) async fn upsert_outcome(
     tx: &mut AnyConnection,
     new: &NewContact,
 ) -> StoreResult<(ContactId, Upserted)> {
-    let mut find = Sql::new(select(Dialect::of(tx)));
+    let mut find = select(Dialect::of(tx));
     find.push(" WHERE id = ")
         .push(LIVE_ID_BY_EMAIL)
         .arg(new.email.as_str())

@@ -100,7 +100,7 @@ impl SegmentStore for SqlStore {
         after: Option<ContactId>,
         limit: i64,
     ) -> StoreResult<Vec<Contact>> {
-        let mut sql = Sql::new(select(self.dialect));
+        let mut sql = select(self.dialect);
         sql.push(" WHERE id IN (SELECT contact_id FROM segment_members WHERE segment_id = ")
             .arg(id.get())
             .push(") AND id > ")
