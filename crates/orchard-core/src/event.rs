@@ -55,8 +55,8 @@ pub struct EventTypeError(String);
 
 impl EventType {
     pub fn parse(s: &str) -> Result<Self, EventTypeError> {
-        if let Some((t, _)) = KNOWN.iter().find(|(_, n)| *n == s) {
-            return Ok(t.clone());
+        if let Some(t) = Self::known_named(s) {
+            return Ok(t);
         }
         let ok = !s.is_empty()
             && s.len() <= 64
@@ -68,6 +68,31 @@ impl EventType {
         } else {
             Err(EventTypeError(s.to_owned()))
         }
+    }
+
+    /// The SPEC type of that name, `None` for any other name; nothing allocated. A `match`, which
+    /// compiles to a test of the length and a few bytes, where searching `KNOWN` compared the
+    /// name with each in turn: a refresh names the type of every event it reads (callgrind, a
+    /// rebuild of 20 000 contacts: half a million events).
+    pub fn known_named(s: &str) -> Option<Self> {
+        Some(match s {
+            "page_viewed" => Self::PageViewed,
+            "form_submitted" => Self::FormSubmitted,
+            "email_subscribed" => Self::EmailSubscribed,
+            "email_sent" => Self::EmailSent,
+            "email_opened" => Self::EmailOpened,
+            "email_clicked" => Self::EmailClicked,
+            "email_replied" => Self::EmailReplied,
+            "email_bounced" => Self::EmailBounced,
+            "email_unsubscribed" => Self::EmailUnsubscribed,
+            "appointment_booked" => Self::AppointmentBooked,
+            "appointment_cancelled" => Self::AppointmentCancelled,
+            "trial_started" => Self::TrialStarted,
+            "chat_started" => Self::ChatStarted,
+            "purchase" => Self::Purchase,
+            "survey_answered" => Self::SurveyAnswered,
+            _ => return None,
+        })
     }
 
     /// How many types the SPEC names; `known_index` is below this.
@@ -223,7 +248,9 @@ mod tests {
     fn known_types_have_their_place() {
         for (i, (t, name)) in KNOWN.iter().enumerate() {
             assert_eq!(t.known_index(), Some(i), "{name}");
+            assert_eq!(EventType::known_named(name).as_ref(), Some(t), "{name}");
         }
+        assert_eq!(EventType::known_named("page_view"), None);
         assert_eq!(EventType::KNOWN, KNOWN.len());
         assert_eq!(
             EventType::parse("webinar_attended").unwrap().known_index(),

@@ -123,12 +123,17 @@ pub(crate) fn contains_ci(hay: &str, needle: &str) -> bool {
         if h.len() < n.len() {
             return false;
         }
-        // Only where the first byte agrees is the rest compared (callgrind, a rebuild of
-        // 20 000 contacts with `url ~ "/pricing"` rules: 84 M instructions here before, 66 M).
-        let first = first.to_ascii_lowercase();
-        (0..=h.len() - n.len()).any(|i| {
-            h[i].to_ascii_lowercase() == first && h[i + 1..i + n.len()].eq_ignore_ascii_case(rest)
-        })
+        // Only where the first byte agrees, in either case, is the rest compared, and those
+        // places are found by `memchr` (callgrind, a rebuild of 20 000 contacts with
+        // `url ~ "/pricing"` rules: 84 M instructions here at first, 66 M when the first
+        // byte was tested here one place at a time, 97 M in a later build).
+        let starts = &h[..=h.len() - n.len()];
+        memchr::memchr2_iter(
+            first.to_ascii_lowercase(),
+            first.to_ascii_uppercase(),
+            starts,
+        )
+        .any(|i| h[i + 1..i + n.len()].eq_ignore_ascii_case(rest))
     } else {
         hay.to_lowercase().contains(&needle.to_lowercase())
     }
@@ -182,13 +187,21 @@ fn count(
     cap: usize,
 ) -> i64 {
     let since = window.map(|w| s.now - w);
-    seen(s)
-        .iter()
-        .rev()
-        .take_while(|e| since.is_none_or(|t| e.at > t))
-        .filter(|e| matches(pattern, e))
-        .take(cap)
-        .count() as i64
+    // A plain loop: as an iterator chain it was compiled out of line or in, by whatever else
+    // changed nearby, and counted for a seventh of a rebuild's rule evaluation when out.
+    let mut n = 0;
+    for e in seen(s).iter().rev() {
+        if since.is_some_and(|t| e.at <= t) {
+            break;
+        }
+        if matches(pattern, e) {
+            n += 1;
+            if n >= cap {
+                break;
+            }
+        }
+    }
+    n as i64
 }
 
 fn last(s: &Subject<'_>, pattern: &EventPattern) -> Option<DateTime<Utc>> {
@@ -199,8 +212,14 @@ fn last(s: &Subject<'_>, pattern: &EventPattern) -> Option<DateTime<Utc>> {
         .map(|e| e.at)
 }
 
+/// Walked from the start, without halving for the end of what is seen first: the first match
+/// is usually among the first events (a replay asks at every event a state rule reads).
 fn first(s: &Subject<'_>, pattern: &EventPattern) -> Option<DateTime<Utc>> {
-    seen(s).iter().find(|e| matches(pattern, e)).map(|e| e.at)
+    s.events
+        .iter()
+        .take_while(|e| e.at <= s.now)
+        .find(|e| matches(pattern, e))
+        .map(|e| e.at)
 }
 
 /// Great-circle distance in kilometres (haversine on a sphere of radius 6371 km).
