@@ -634,6 +634,11 @@ impl Sql {
     /// statement's text depend on the list's length, so each was parsed and planned afresh
     /// (SQLite's parser took 5% of a time-ordered ingest's instructions, counted by callgrind)
     /// and sqlx bound hundreds of values.
+    ///
+    /// Ids that are every integer from the first to the last, ascending (a rebuild's chunks,
+    /// unless a contact among them was merged away), are the same test as `BETWEEN` the two:
+    /// the database then walks one range of its index or table instead of looking each id up
+    /// (callgrind, a rebuild of 20 000 contacts: SQLite's share 1.18 G -> 0.78 G instructions).
     pub(crate) fn in_ids(
         &mut self,
         dialect: Dialect,
@@ -643,11 +648,25 @@ impl Sql {
         // `[1,2,3]` for SQLite's `json_each`, `1,2,3` for PostgreSQL's `string_to_array`.
         let json = dialect == Dialect::Sqlite;
         let mut joined = String::from(if json { "[" } else { "" });
+        let mut range: Option<(i64, i64)> = None;
+        let mut consecutive = true;
         for (i, id) in ids.into_iter().enumerate() {
             if i > 0 {
                 joined.push(',');
             }
             let _ = write!(joined, "{id}");
+            range = match range {
+                None => Some((id, id)),
+                Some((first, last)) => {
+                    consecutive &= last.checked_add(1) == Some(id);
+                    Some((first, id))
+                }
+            };
+        }
+        if let Some((first, last)) = range
+            && consecutive
+        {
+            return self.push(" BETWEEN ").arg(first).push(" AND ").arg(last);
         }
         if json {
             joined.push(']');
@@ -815,6 +834,47 @@ mod tests {
             .map(|p| build.hash_one(p))
             .collect();
         assert_eq!(pairs.len(), 64 * 64);
+    }
+
+    #[test]
+    fn consecutive_ids_are_a_range_and_the_rest_a_list() {
+        let test = |ids: &[i64], dialect: Dialect| {
+            let mut s = Sql::new("id");
+            s.in_ids(dialect, ids.iter().copied());
+            (s.render(dialect), s.args)
+        };
+        assert_eq!(
+            test(&[4, 5, 6], Dialect::Sqlite),
+            (
+                "id BETWEEN ? AND ?".to_owned(),
+                vec![Arg::Int(Some(4)), Arg::Int(Some(6))]
+            )
+        );
+        assert_eq!(test(&[9], Dialect::Postgres).0, "id BETWEEN $1 AND $2");
+        // A gap, a repeat, a descent or the end of the integers: the ids themselves.
+        for ids in [
+            &[4, 6][..],
+            &[4, 5, 5],
+            &[5, 4],
+            &[i64::MAX - 1, i64::MAX, i64::MIN],
+        ] {
+            let joined = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+            assert_eq!(
+                test(ids, Dialect::Sqlite),
+                (
+                    "id IN (SELECT value FROM json_each(?))".to_owned(),
+                    vec![Arg::Text(Some(format!("[{joined}]")))]
+                )
+            );
+            assert_eq!(
+                test(ids, Dialect::Postgres).0,
+                "id = ANY(string_to_array($1, ',')::bigint[])"
+            );
+        }
+        assert_eq!(
+            test(&[], Dialect::Sqlite).1,
+            vec![Arg::Text(Some("[]".into()))]
+        );
     }
 
     #[test]
