@@ -486,20 +486,31 @@ struct Replay<'a> {
 
 impl Replay<'_> {
     /// Decides the state and disqualifying rules as of `now` over `events`, recording flips;
-    /// `cause` holds the events at `now` (none when only time has passed).
-    fn states(&mut self, events: &[Event], now: DateTime<Utc>, cause: &[Event]) {
+    /// `cause` holds the events at `now` (none when only time has passed). Returns the next
+    /// moment after `now` at which one may flip with no event (`next_due`), found in the same
+    /// walk over the conditions.
+    fn states(
+        &mut self,
+        events: &[Event],
+        now: DateTime<Utc>,
+        cause: &[Event],
+    ) -> Option<DateTime<Utc>> {
         let s = Subject {
             contact: self.contact,
             account: self.account,
             events,
             now,
         };
+        let mut due: Option<DateTime<Utc>> = None;
         for (i, r) in self.set.rules.iter().enumerate() {
             let condition = match &r.kind {
                 RuleKind::State { condition } | RuleKind::Disqualify { condition } => condition,
                 RuleKind::Behaviour { .. } => continue,
             };
-            let holds = rules::eval(condition, &s);
+            let (holds, next) = rules::decide(condition, &s);
+            if let Some(next) = next {
+                due = Some(due.map_or(next, |d| d.min(next)));
+            }
             if holds == self.holding[i] {
                 continue;
             }
@@ -539,6 +550,7 @@ impl Replay<'_> {
                 });
             }
         }
+        due
     }
 
     /// The next moment after `now` at which a state rule may flip with no event.
@@ -564,8 +576,9 @@ impl Replay<'_> {
     /// Applies the flips that the passing of time causes up to `until` (exclusive when
     /// `inclusive` is false), over `events`. `due` carries the next such moment between calls
     /// (`None`: not known yet): it stays right while no event a state rule reads is added, as
-    /// an edge depends only on those events, so a replay asks `next_change` once per event a
-    /// state rule reads and once per flip, not once per event.
+    /// an edge depends only on those events, and deciding the rules (`states`) finds it anew,
+    /// so a replay walks the conditions once per event a state rule reads and once per flip,
+    /// not once per event.
     fn advance(
         &mut self,
         events: &[Event],
@@ -588,10 +601,9 @@ impl Replay<'_> {
             if next > until || (!inclusive && next == until) {
                 return;
             }
-            self.states(events, next, &[]);
+            // Only later edges are left, and deciding the rules there finds them.
+            *due = Some(self.states(events, next, &[]));
             t = next;
-            // Only later edges are left; `next_due` finds them from here.
-            *due = None;
         }
     }
 }
@@ -654,7 +666,8 @@ pub fn score(
     let start = events
         .first()
         .map_or(contact.created_at, |e| e.at.min(contact.created_at));
-    r.states(&[], start, &[]);
+    // What it finds is what `advance` would ask next, over the same events at the same time.
+    let mut pending = Some(r.states(&[], start, &[]));
     // The event types the state and disqualifying rules read: at an instant with none of
     // them, only the passing of time can flip those rules.
     let state_types: Vec<&EventType> = set
@@ -669,7 +682,6 @@ pub fn score(
         .map(|p| &p.event_type)
         .collect();
     let masks = behaviour_masks(set);
-    let mut pending = None;
     let mut t = start;
     for i in 0..events.len() {
         let e = &events[i];
@@ -734,8 +746,7 @@ pub fn score(
                 .map_or(0, |p| p + 1);
             let instant = &events[first..=i];
             if instant.iter().any(|x| state_types.contains(&&x.event_type)) {
-                r.states(upto, e.at, instant);
-                pending = None;
+                pending = Some(r.states(upto, e.at, instant));
             } else {
                 r.advance(upto, e.at, e.at, true, &mut pending);
             }

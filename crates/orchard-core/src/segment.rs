@@ -55,10 +55,7 @@ pub fn define(
 /// Whether a contact is in the segment as of the subject's moment, and when that may change
 /// with no new event.
 pub fn membership(segment: &Segment, s: &Subject<'_>) -> (bool, Option<DateTime<Utc>>) {
-    (
-        rules::eval(&segment.filter, s),
-        rules::next_change(&segment.filter, s),
-    )
+    rules::decide(&segment.filter, s)
 }
 
 /// A contact's membership change.

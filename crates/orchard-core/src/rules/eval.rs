@@ -186,11 +186,21 @@ fn count(
     window: Option<chrono::Duration>,
     cap: usize,
 ) -> i64 {
-    let since = window.map(|w| s.now - w);
+    count_since(seen(s), pattern, window.map(|w| s.now - w), cap)
+}
+
+/// How many of `seen` (oldest first) after `since` the pattern counts, counting no further than
+/// `cap`.
+fn count_since(
+    seen: &[Event],
+    pattern: &EventPattern,
+    since: Option<DateTime<Utc>>,
+    cap: usize,
+) -> i64 {
     // A plain loop: as an iterator chain it was compiled out of line or in, by whatever else
     // changed nearby, and counted for a seventh of a rebuild's rule evaluation when out.
     let mut n = 0;
-    for e in seen(s).iter().rev() {
+    for e in seen.iter().rev() {
         if since.is_some_and(|t| e.at <= t) {
             break;
         }
@@ -202,6 +212,23 @@ fn count(
         }
     }
     n as i64
+}
+
+/// Any count past `n` compares with `n` as `n + 1` does, whatever the operator, so a walk stops
+/// there: `count(email_opened) >= 1` looks no further than one open.
+fn count_cap(n: i64) -> usize {
+    usize::try_from(n.saturating_add(1)).unwrap_or(0).max(1)
+}
+
+/// A `last` or `first` test of the time `t` it found.
+fn time_test(t: Option<DateTime<Utc>>, test: &LastTest, now: DateTime<Utc>, last: bool) -> bool {
+    match (t, test) {
+        // Nothing ever happened: as long ago as can be for `last`, never for `first`.
+        (None, LastTest::OlderThan(_)) => last,
+        (None, LastTest::Within(_)) => false,
+        (Some(t), LastTest::OlderThan(d)) => t < now - *d,
+        (Some(t), LastTest::Within(d)) => t >= now - *d,
+    }
 }
 
 fn last(s: &Subject<'_>, pattern: &EventPattern) -> Option<DateTime<Utc>> {
@@ -257,24 +284,9 @@ fn condition(s: &Subject<'_>, c: &Condition) -> bool {
             window,
             op,
             n,
-        } => {
-            // Any count past `n` compares with `n` as `n + 1` does, whatever the operator, so
-            // the walk stops there: `count(email_opened) >= 1` looks no further than one open.
-            let cap = usize::try_from(n.saturating_add(1)).unwrap_or(0).max(1);
-            op.holds(count(s, pattern, *window, cap), *n)
-        }
-        Condition::Last { pattern, test } => {
-            let l = last(s, pattern);
-            match test {
-                LastTest::OlderThan(d) => l.is_none_or(|t| t < s.now - *d),
-                LastTest::Within(d) => l.is_some_and(|t| t >= s.now - *d),
-            }
-        }
-        Condition::First { pattern, test } => match (first(s, pattern), test) {
-            (None, _) => false,
-            (Some(t), LastTest::OlderThan(d)) => t < s.now - *d,
-            (Some(t), LastTest::Within(d)) => t >= s.now - *d,
-        },
+        } => op.holds(count(s, pattern, *window, count_cap(*n)), *n),
+        Condition::Last { pattern, test } => time_test(last(s, pattern), test, s.now, true),
+        Condition::First { pattern, test } => time_test(first(s, pattern), test, s.now, false),
         Condition::Distance { lat, lon, op, km } => {
             let g = &s.contact.details.geography;
             match (g.latitude, g.longitude) {
@@ -300,57 +312,81 @@ pub fn eval(expr: &Expr, s: &Subject<'_>) -> bool {
 /// event or attribute change can change it. This feeds the due-time index, so that "no open in
 /// 30 days" applies on day 31 without a periodic scan of every contact.
 pub fn next_change(expr: &Expr, s: &Subject<'_>) -> Option<DateTime<Utc>> {
-    let mut due: Option<DateTime<Utc>> = None;
-    let mut consider = |t: DateTime<Utc>| {
-        if t > s.now {
-            due = Some(due.map_or(t, |d| d.min(t)));
-        }
-    };
-    // Walked in place: a replay asks at every event, and gathering the conditions into a
-    // list first cost an allocation each time.
-    each_condition(expr, &mut |c| {
-        match c {
-            Condition::Count {
-                pattern,
-                window: Some(w),
-                ..
-            } => {
-                // Events are oldest first: the window's start found by halving, then the
-                // first match after it is the oldest in the window (walking back over the
-                // whole window to find it cost a replay, which asks at every event, a walk
-                // per event).
-                let since = s.now - *w;
-                let seen = seen(s);
-                let start = seen.partition_point(|e| e.at <= since);
-                if let Some(oldest) = seen[start..].iter().find(|e| matches(pattern, e)) {
-                    consider(oldest.at + *w);
-                }
-            }
-            Condition::Last { pattern, test } | Condition::First { pattern, test } => {
-                let edge = if matches!(c, Condition::Last { .. }) {
-                    last(s, pattern)
-                } else {
-                    first(s, pattern)
-                };
-                if let Some(l) = edge {
-                    let d = match test {
-                        LastTest::OlderThan(d) | LastTest::Within(d) => *d,
-                    };
-                    // Strictly older than `d` from the next millisecond on (the two spans
-                    // added first: a date's arithmetic costs many times a span's).
-                    consider(l + (d + chrono::Duration::milliseconds(1)));
-                }
-            }
-            _ => {}
-        }
-    });
-    due
+    decide(expr, s).1
 }
 
-fn each_condition(e: &Expr, f: &mut impl FnMut(&Condition)) {
-    match e {
-        Expr::And(xs) | Expr::Or(xs) => xs.iter().for_each(|x| each_condition(x, f)),
-        Expr::Not(x) => each_condition(x, f),
-        Expr::Cond(c) => f(c),
+/// `(eval(expr, s), next_change(expr, s))` in one walk over the conditions, each condition's
+/// events walked once for both: a replay decides every state rule and then asks when it may
+/// next flip at every event such a rule reads, and a refresh decides every segment and asks
+/// the same, and the two walks found the same window starts and the same `first` and `last`
+/// events twice. Unlike `eval` it decides every condition (`next_change` must see them all).
+pub fn decide(expr: &Expr, s: &Subject<'_>) -> (bool, Option<DateTime<Utc>>) {
+    let earliest = |a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>| match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    match expr {
+        Expr::And(xs) | Expr::Or(xs) => {
+            let and = matches!(expr, Expr::And(_));
+            let mut holds = and;
+            let mut due = None;
+            for x in xs {
+                let (h, d) = decide(x, s);
+                holds = if and { holds && h } else { holds || h };
+                due = earliest(due, d);
+            }
+            (holds, due)
+        }
+        Expr::Not(x) => {
+            let (h, d) = decide(x, s);
+            (!h, d)
+        }
+        Expr::Cond(c) => {
+            let (holds, edge) = condition_and_edge(s, c);
+            (holds, edge.filter(|t| *t > s.now))
+        }
+    }
+}
+
+/// A condition's value and, for those that time alone can change, when it may next change
+/// (possibly not after `s.now`; `decide` drops those).
+fn condition_and_edge(s: &Subject<'_>, c: &Condition) -> (bool, Option<DateTime<Utc>>) {
+    match c {
+        Condition::Count {
+            pattern,
+            window: Some(w),
+            op,
+            n,
+        } => {
+            let since = s.now - *w;
+            let seen = seen(s);
+            let holds = op.holds(count_since(seen, pattern, Some(since), count_cap(*n)), *n);
+            // Events are oldest first: the window's start found by halving, then the first
+            // match after it is the oldest in the window, the first to leave it (walking back
+            // over the whole window to find it cost a replay, which asks at every event, a
+            // walk per event).
+            let start = seen.partition_point(|e| e.at <= since);
+            let edge = seen[start..]
+                .iter()
+                .find(|e| matches(pattern, e))
+                .map(|oldest| oldest.at + *w);
+            (holds, edge)
+        }
+        Condition::Last { pattern, test } | Condition::First { pattern, test } => {
+            let is_last = matches!(c, Condition::Last { .. });
+            let t = if is_last {
+                last(s, pattern)
+            } else {
+                first(s, pattern)
+            };
+            let d = match test {
+                LastTest::OlderThan(d) | LastTest::Within(d) => *d,
+            };
+            // Strictly older than `d` from the next millisecond on (the two spans added first:
+            // a date's arithmetic costs many times a span's).
+            let edge = t.map(|t| t + (d + chrono::Duration::milliseconds(1)));
+            (time_test(t, test, s.now, is_last), edge)
+        }
+        other => (condition(s, other), None),
     }
 }

@@ -12,7 +12,7 @@
 //!
 //! `parse` turns text into a typed [`Expr`] (errors name the column and what was expected);
 //! `eval` decides it for one contact at one moment; `next_change` says when its value may change
-//! with no new event, for the due-time index.
+//! with no new event, for the due-time index; `decide` gives both in one walk.
 
 mod ast;
 mod eval;
@@ -20,7 +20,7 @@ mod parse;
 
 pub use ast::*;
 pub(crate) use eval::contains_ci;
-pub use eval::{Subject, distance_km, eval, matches, next_change};
+pub use eval::{Subject, decide, distance_km, eval, matches, next_change};
 pub use parse::{MAX_LEN, ParseError, parse, parse_pattern};
 
 #[cfg(test)]

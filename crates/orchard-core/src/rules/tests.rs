@@ -387,6 +387,60 @@ proptest! {
         prop_assert_eq!(next_change(&rule, &s), expected);
     }
 
+    /// `decide` gives `eval`'s value, and nothing changes before the moment it names: with no
+    /// new event the expression holds as it does now at every hour until then.
+    #[test]
+    fn decided_values_hold_until_the_moment_named(
+        events in proptest::collection::vec((0i64..60, 0usize..3), 0..25),
+        conditions in proptest::collection::vec((0usize..8, 1i64..40, 0i64..4), 1..4),
+        joins in proptest::collection::vec((any::<bool>(), any::<bool>()), 3),
+        now in 0i64..70,
+        hour in 0i64..24,
+    ) {
+        let types = ["email_opened", "page_viewed", "email_sent"];
+        let mut events: Vec<Event> = events
+            .iter()
+            .enumerate()
+            .map(|(i, (d, t))| event(i as i64, types[*t], *d, json!({})))
+            .collect();
+        events.sort_by_key(|e| (e.at, e.seq));
+        let text: Vec<String> = conditions
+            .iter()
+            .map(|(k, w, n)| match k {
+                0 => format!("count(email_opened, {w}d) >= {n}"),
+                1 => format!("count(email_opened) >= {n}"),
+                2 => format!("count(page_viewed, {w}d) = {n}"),
+                3 => format!("last(email_opened) older than {w}d"),
+                4 => format!("last(page_viewed) within {w}d"),
+                5 => format!("first(email_sent) older than {w}d"),
+                6 => format!("first(email_sent) within {w}d"),
+                _ => "country = \"DE\"".to_owned(),
+            })
+            .collect();
+        let mut rule = text[0].clone();
+        for (i, more) in text.iter().enumerate().skip(1) {
+            let (or, not) = joins[i - 1];
+            let more = if not { format!("not ({more})") } else { more.clone() };
+            rule = format!("({rule}) {} {more}", if or { "or" } else { "and" });
+        }
+        let expr = parse(&rule).unwrap();
+        let c = contact();
+        let start = at(now) + Duration::hours(hour);
+        // No new event: only those up to the start.
+        events.retain(|e| e.at <= start);
+        let subject = |t| Subject { contact: &c, account: None, events: &events, now: t };
+        let (holds, due) = decide(&expr, &subject(start));
+        prop_assert_eq!(holds, eval(&expr, &subject(start)), "{}", rule);
+        prop_assert_eq!(due, next_change(&expr, &subject(start)));
+        prop_assert!(due.is_none_or(|d| d > start));
+        let end = due.unwrap_or(start + Duration::days(100));
+        let mut t = start + Duration::hours(1);
+        while t < end {
+            prop_assert_eq!(eval(&expr, &subject(t)), holds, "{} changed at {} before {:?}", rule, t, due);
+            t += Duration::hours(1);
+        }
+    }
+
     #[test]
     fn contains_ignores_case_as_lowercasing_does(hay in "\\PC{0,12}", needle in "\\PC{0,4}", ascii_hay in "[a-zA-Z/ -]{0,12}", ascii_needle in "[a-zA-Z/]{0,3}") {
         for (h, n) in [(&hay, &needle), (&ascii_hay, &ascii_needle), (&hay, &ascii_needle)] {
