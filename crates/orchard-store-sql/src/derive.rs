@@ -736,7 +736,7 @@ impl<'a> Reader<'a> {
         let digits = self.at;
         // Eighteen digits cannot overflow: those are read with nothing checked per digit and
         // the cursor kept in a register (sequence numbers, times and lengths, three per event,
-        // were an eighth of the unpacking); only a longer run is checked digit by digit.
+        // were nearly a fifth of the unpacking); only a longer run is checked digit by digit.
         let mut n: i64 = 0;
         let mut i = digits;
         let fast_end = bytes.len().min(digits + 18);
