@@ -800,6 +800,11 @@ impl RowText {
     pub(crate) fn as_str(&self) -> StoreResult<&str> {
         get(&self.row, self.column)
     }
+
+    /// Another text column of the same row, read in place too.
+    pub(crate) fn other(&self, column: &str) -> StoreResult<Option<&str>> {
+        get(&self.row, column)
+    }
 }
 
 #[cfg(test)]

@@ -1439,6 +1439,8 @@ pub async fn a_rebuild_in_chunks_equals_refreshing_contacts_one_by_one<S: Store>
     for (name, f) in [
         ("Warm", "score >= 20"),
         ("Opened lately", "count(email_opened, 30d) >= 1"),
+        // Read from the contacts' accounts, which a chunk loads by the ids its contacts name.
+        ("Larger accounts", "account.employees >= 50"),
     ] {
         s.create_segment(&segment::define(name, f, now).unwrap(), now)
             .await
@@ -1448,13 +1450,33 @@ pub async fn a_rebuild_in_chunks_equals_refreshing_contacts_one_by_one<S: Store>
     let rebuilt = crate::refresh_all(s, now, 700, &|_| {}).await.unwrap();
     assert_eq!(rebuilt, 1_300);
 
-    let sample: Vec<ContactId> = s
-        .contact_ids_after(None, 10_000)
-        .await
-        .unwrap()
-        .into_iter()
-        .step_by(13)
-        .collect();
+    let all = s.contact_ids_after(None, 10_000).await.unwrap();
+    let mut with_account = 0;
+    let mut larger = 0;
+    for id in &all {
+        let c = s.contact(*id).await.unwrap();
+        let Some(account) = c.account_id else {
+            continue;
+        };
+        with_account += 1;
+        let employees = company
+            .accounts
+            .iter()
+            .find(|a| a.id == account)
+            .and_then(|a| a.employees);
+        let member = derived_state(s, *id)
+            .await
+            .segments
+            .contains(&"Larger accounts".to_owned());
+        assert_eq!(member, employees.is_some_and(|e| e >= 50), "contact {id:?}");
+        larger += usize::from(member);
+    }
+    assert!(
+        larger > 0 && larger < with_account,
+        "{larger} of {with_account}"
+    );
+
+    let sample: Vec<ContactId> = all.into_iter().step_by(13).collect();
     let mut chunked = Vec::new();
     for id in &sample {
         chunked.push(derived_state(s, *id).await);
