@@ -61,8 +61,9 @@ pub(crate) async fn append(
     let item = item(dialect);
     let extended = dialect.concat(&["contact_histories.events", "','", "excluded.events"]);
     // One statement for the whole batch. On SQLite the new rows are those past `after`; on
-    // PostgreSQL, the sequence numbers as one text parameter (concurrent writers interleave
-    // theirs, so a range could take another transaction's rows).
+    // PostgreSQL, the batch's own sequence numbers (concurrent writers interleave theirs, so
+    // everything past the first could take another transaction's rows; `in_ids` sends them
+    // as a range only when no other number falls between them).
     // `+e.contact_id`: grouped by the plain column, SQLite walked the whole `(contact_id, at)`
     // index in order rather than sort the few new rows it finds by sequence number (16 ms
     // instead of a fraction of one, measured on 100 000 contacts).

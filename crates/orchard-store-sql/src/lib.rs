@@ -629,7 +629,7 @@ impl Sql {
     }
 
     /// Appends a test that the expression before it is one of `ids`, given as one text
-    /// parameter: on SQLite `IN` the members of a JSON array, on PostgreSQL `= ANY` of the text
+    /// parameter (or two bounds, below): on SQLite `IN` the members of a JSON array, on PostgreSQL `= ANY` of the text
     /// split into an array (the `Any` driver cannot bind arrays). A parameter per id made every
     /// statement's text depend on the list's length, so each was parsed and planned afresh
     /// (SQLite's parser took 5% of a time-ordered ingest's instructions, counted by callgrind)
