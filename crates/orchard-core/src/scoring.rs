@@ -754,7 +754,12 @@ pub fn score(
         t = e.at;
     }
     r.advance(events, t, now, true, &mut pending);
-    let mut due = r.next_due(events, now);
+    // `advance` applied every flip up to `now` and left the next edge after it, found over
+    // the events the state rules read (no later one was added): no need to walk them again.
+    let mut due = match pending {
+        Some(d) if d.is_none_or(|d| d > now) => d,
+        _ => r.next_due(events, now),
+    };
     if let Some(decay) = set.decay {
         let earned: Vec<ScoreChange> = r
             .changes

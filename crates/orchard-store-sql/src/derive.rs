@@ -652,13 +652,12 @@ fn events_from_packed(packed: &str, keep: &Keep) -> StoreResult<Vec<(i64, Vec<Ev
                 r.expect(b',')?;
                 let properties = r.properties()?;
                 r.expect(b']')?;
-                let (event_type, (kept, with_properties)) = match EventType::known_named(t) {
-                    Some(ty) => {
-                        let flags = ty.known_index().map_or((false, false), |i| known[i]);
-                        (Some(ty), flags)
-                    }
-                    None => (None, (keep.event(t), keep.properties_of(t))),
-                };
+                let known_type = EventType::known_named(t);
+                let (kept, with_properties) =
+                    match known_type.as_ref().and_then(EventType::known_index) {
+                        Some(i) => known[i],
+                        None => (keep.event(t), keep.properties_of(t)),
+                    };
                 if kept {
                     let properties = if !with_properties {
                         serde_json::Map::new()
@@ -667,7 +666,7 @@ fn events_from_packed(packed: &str, keep: &Keep) -> StoreResult<Vec<(i64, Vec<Ev
                     } else {
                         serde_json::from_str(properties).map_err(json_err)?
                     };
-                    let event_type = match event_type {
+                    let event_type = match known_type {
                         Some(ty) => ty,
                         None => {
                             EventType::parse(t).map_err(|e| StoreError::Backend(Box::new(e)))?

@@ -341,6 +341,15 @@ proptest! {
         };
         let set = RuleSet::compile(&def, 1).unwrap();
         let scored = score(&set, &contact(), None, &events, at(now));
+        // The due time is the earliest edge after `now` of any rule, as asked afresh.
+        let seen: Vec<Event> = sorted(&events).into_iter().filter(|e| e.at <= at(now)).collect();
+        let afresh = set.rules.iter()
+            .filter_map(|r| match &r.kind {
+                RuleKind::State { condition } => rules::next_change(condition, &Subject { contact: &contact(), account: None, events: &seen, now: at(now) }),
+                _ => None,
+            })
+            .min();
+        prop_assert_eq!(scored.due, afresh);
         let start = events.iter().map(|e| e.at).min().map_or(at(0), |t| t.min(at(0)));
         for day in 0..=now {
             for probe in [at(day), at(day) + Duration::milliseconds(1), at(day) + Duration::hours(12)] {
