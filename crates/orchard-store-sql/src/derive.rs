@@ -1728,13 +1728,11 @@ mod tests {
         let keys = |k: &[&str]| k.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
         let pick = |k: &[String]| crate::contacts::projected_details(Dialect::Sqlite, Some(k));
         assert_eq!(pick(&[]), "'[]'");
+        // A member with a column of its own is read from it; the others from the document.
+        assert_eq!(pick(&keys(&["country"])), "json_array(country)");
         assert_eq!(
-            pick(&keys(&["country"])),
-            "json_extract(details, '$.country', '$.country')"
-        );
-        assert_eq!(
-            pick(&keys(&["city", "custom"])),
-            "json_extract(details, '$.city', '$.custom')"
+            pick(&keys(&["city", "company_size", "custom"])),
+            "json_array(city, details -> '$.company_size', details -> '$.custom')"
         );
         // Anything a path would have to quote, all of it, and PostgreSQL: the whole document,
         // as text (SQLite keeps it as JSONB).

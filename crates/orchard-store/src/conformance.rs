@@ -1845,7 +1845,8 @@ pub async fn texts_that_need_quoting_survive_a_refresh<S: Store>(s: &S) {
         .create_segment(
             &segment::define(
                 "Spring Zoë",
-                r#"source ~ "spring" and first_name ~ "Zoë" and count(email_opened, 30d) >= 1"#,
+                r#"source ~ "spring" and first_name ~ "Zoë" and last_name ~ "東京 🍎"
+                   and custom.note ~ "\"quoted\" \\" and count(email_opened, 30d) >= 1"#,
                 now,
             )
             .unwrap(),
