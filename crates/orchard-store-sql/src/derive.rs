@@ -624,10 +624,7 @@ fn events_from_packed(packed: &str, keep: &Keep) -> StoreResult<Vec<(i64, Vec<Ev
     if packed.is_empty() {
         return Ok(out);
     }
-    let mut r = Reader {
-        text: packed,
-        at: 0,
-    };
+    let mut r = Reader::new(packed, "histories");
     // A contact's events are gathered here and then moved into a list of their number: grown
     // by doubling, each contact's list was reallocated and copied three times on average.
     let mut events = Vec::new();
@@ -701,27 +698,134 @@ fn events_from_packed(packed: &str, keep: &Keep) -> StoreResult<Vec<(i64, Vec<Ev
     }
 }
 
-/// A cursor over packed histories (`events_from_packed`).
-struct Reader<'a> {
+/// A cursor over texts the database packed: histories (`events_from_packed`) and contacts
+/// (`contacts::contacts_from_packed`).
+pub(crate) struct Reader<'a> {
     text: &'a str,
     at: usize,
+    /// What the text packs, for errors.
+    of: &'static str,
 }
 
 impl<'a> Reader<'a> {
+    pub(crate) fn new(text: &'a str, of: &'static str) -> Self {
+        Self { text, at: 0, of }
+    }
+
     #[cold]
     fn malformed(&self, what: &str) -> StoreError {
         StoreError::Backend(
             format!(
-                "a packed history is malformed at byte {}: {what} expected",
-                self.at
+                "packed {} are malformed at byte {}: {what} expected",
+                self.of, self.at
             )
             .into(),
         )
     }
 
+    /// Steps over white space (the database packs none; a text written by hand may).
+    #[inline]
+    pub(crate) fn ws(&mut self) {
+        while self
+            .text
+            .as_bytes()
+            .get(self.at)
+            .is_some_and(u8::is_ascii_whitespace)
+        {
+            self.at += 1;
+        }
+    }
+
+    /// Nothing is left.
+    pub(crate) fn end(&self) -> StoreResult<()> {
+        if self.at == self.text.len() {
+            Ok(())
+        } else {
+            Err(self.malformed("the end"))
+        }
+    }
+
+    /// One member of an array, `read`, with white space around it and the comma after it
+    /// unless it is the `last`.
+    #[inline]
+    pub(crate) fn member<T>(
+        &mut self,
+        read: impl FnOnce(&mut Self) -> StoreResult<T>,
+        last: bool,
+    ) -> StoreResult<T> {
+        self.ws();
+        let value = read(self)?;
+        self.ws();
+        if !last {
+            self.expect(b',')?;
+        }
+        Ok(value)
+    }
+
+    /// `null`, or what `read` reads.
+    #[inline]
+    pub(crate) fn or_null<T>(
+        &mut self,
+        read: impl FnOnce(&mut Self) -> StoreResult<T>,
+    ) -> StoreResult<Option<T>> {
+        if self.text.as_bytes()[self.at..].starts_with(b"null") {
+            self.at += 4;
+            Ok(None)
+        } else {
+            read(self).map(Some)
+        }
+    }
+
+    /// A JSON string, borrowed from the text unless it holds an escape (then serde reads it).
+    pub(crate) fn string(&mut self) -> StoreResult<std::borrow::Cow<'a, str>> {
+        let bytes = self.text.as_bytes();
+        let open = self.at;
+        self.expect(b'"')?;
+        let mut escaped = false;
+        let mut i = self.at;
+        loop {
+            let Some(found) = bytes
+                .get(i..)
+                .and_then(|rest| memchr::memchr2(b'"', b'\\', rest))
+            else {
+                self.at = open;
+                return Err(self.malformed("a string"));
+            };
+            i += found;
+            if bytes[i] == b'"' {
+                break;
+            }
+            escaped = true;
+            i += 2;
+        }
+        // Quotes are ASCII, so the bounds are character boundaries.
+        let text = self.text;
+        self.at = i + 1;
+        if escaped {
+            serde_json::from_str(&text[open..=i])
+                .map(std::borrow::Cow::Owned)
+                .map_err(|_| self.malformed("a string"))
+        } else {
+            Ok(std::borrow::Cow::Borrowed(&text[open + 1..i]))
+        }
+    }
+
+    /// Any JSON value, as its text.
+    pub(crate) fn raw(&mut self) -> StoreResult<&'a str> {
+        let mut stream = serde_json::Deserializer::from_str(&self.text[self.at..])
+            .into_iter::<&serde_json::value::RawValue>();
+        match stream.next() {
+            Some(Ok(raw)) => {
+                self.at += stream.byte_offset();
+                Ok(raw.get())
+            }
+            _ => Err(self.malformed("a JSON value")),
+        }
+    }
+
     /// Steps over `b` when it comes next.
     #[inline]
-    fn next_is(&mut self, b: u8) -> bool {
+    pub(crate) fn next_is(&mut self, b: u8) -> bool {
         let is = self.text.as_bytes().get(self.at) == Some(&b);
         if is {
             self.at += 1;
@@ -731,7 +835,7 @@ impl<'a> Reader<'a> {
 
     /// Inlined, its error out of line: called a dozen times per event, it was a call apiece.
     #[inline]
-    fn expect(&mut self, b: u8) -> StoreResult<()> {
+    pub(crate) fn expect(&mut self, b: u8) -> StoreResult<()> {
         if self.next_is(b) {
             Ok(())
         } else {
@@ -748,7 +852,7 @@ impl<'a> Reader<'a> {
     /// `StoreResult` through memory an integer cost some 110 instructions whatever its length,
     /// most of them the call's own.
     #[inline(always)]
-    fn int(&mut self) -> StoreResult<i64> {
+    pub(crate) fn int(&mut self) -> StoreResult<i64> {
         match self.digits() {
             Ok(n) => Ok(n),
             Err(NotAnInt::Missing) => Err(self.malformed("an integer")),
@@ -847,15 +951,7 @@ impl<'a> Reader<'a> {
             }
             return Err(self.malformed("properties of the length given"));
         }
-        let mut stream = serde_json::Deserializer::from_str(&self.text[self.at..])
-            .into_iter::<&serde_json::value::RawValue>();
-        match stream.next() {
-            Some(Ok(raw)) => {
-                self.at += stream.byte_offset();
-                Ok(raw.get())
-            }
-            _ => Err(self.malformed("properties")),
-        }
+        self.raw()
     }
 }
 
@@ -1797,6 +1893,50 @@ mod tests {
     }
 
     #[test]
+    fn packed_contacts_read_escapes_and_nulls_and_refuse_the_malformed() {
+        let read = |t: &str| crate::contacts::contacts_from_packed(t, None);
+        let source = "ad \"spring\" \\ campaign é\n";
+        // As SQLite's `json_quote` and PostgreSQL's `to_json` write them.
+        let packed = format!(
+            r#"[[7,"o'brien+tag@example.com",{{}},3,null,"mql",-5,{},1000,2000,null,null,-9],[8,"b@x.io",{{}},null,4,"iql",0,null,1,2,3,4,5]]"#,
+            serde_json::to_string(source).unwrap()
+        );
+        let out = read(&packed).unwrap();
+        assert_eq!(out.len(), 2);
+        let (c, due, digest) = &out[0];
+        assert_eq!(c.email.as_str(), "o'brien+tag@example.com");
+        assert_eq!(c.source.as_deref(), Some(source));
+        assert_eq!((c.account_id.map(|a| a.get()), c.owner_id), (Some(3), None));
+        assert_eq!((c.score, *due, *digest), (-5, None, Some(-9)));
+        assert_eq!(c.stage, orchard_core::stage::LifecycleStage::Mql);
+        let (c, due, digest) = &out[1];
+        assert_eq!(
+            (c.source.as_deref(), *due, *digest),
+            (None, Some(4), Some(5))
+        );
+        assert_eq!(c.last_activity_at, Some(from_ms(3)));
+        assert!(read("[]").unwrap().is_empty());
+        let good = r#"[7,"a@x.io",{},null,null,"mql",0,null,1,2,null,null,null]"#;
+        assert_eq!(read(&format!("[{good}]")).unwrap().len(), 1);
+        for bad in [
+            format!("[{good}"),
+            format!("[{good}]x"),
+            format!("[{good},]"),
+            format!("[{good}{good}]"),
+            // A member short, one too many, a string where a number goes, an unclosed string.
+            r#"[[7,"a@x.io",{},null,null,"mql",0,null,1,2,null,null]]"#.to_owned(),
+            r#"[[7,"a@x.io",{},null,null,"mql",0,null,1,2,null,null,null,1]]"#.to_owned(),
+            r#"[[7,"a@x.io",{},null,null,"mql","0",null,1,2,null,null,null]]"#.to_owned(),
+            r#"[[7,"a@x.io,{},null,null,"mql",0,null,1,2,null,null,null]]"#.to_owned(),
+            r#"[[7,"a@x.io",{,null,null,"mql",0,null,1,2,null,null,null]]"#.to_owned(),
+            r#"[[7,"a@x.io",{},nul,null,"mql",0,null,1,2,null,null,null]]"#.to_owned(),
+        ] {
+            let e = read(&bad).unwrap_err().to_string();
+            assert!(e.contains("packed contacts are malformed"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
     fn sqlite_picks_out_plain_detail_members_only() {
         let keys = |k: &[&str]| k.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
         let pick = |k: &[String]| crate::contacts::projected_details(Dialect::Sqlite, Some(k));
@@ -1969,7 +2109,7 @@ mod tests {
     #[test]
     fn integers_read_back_to_their_limits() {
         let read = |t: &str| {
-            let mut r = Reader { text: t, at: 0 };
+            let mut r = Reader::new(t, "histories");
             r.int().map(|n| (n, r.at))
         };
         for n in [
@@ -1993,7 +2133,7 @@ mod tests {
             assert!(read(bad).is_err(), "{bad}");
         }
         for bad in ["", "-", "x1", "-x"] {
-            let mut r = Reader { text: bad, at: 0 };
+            let mut r = Reader::new(bad, "histories");
             assert!(r.int().is_err(), "{bad}");
             assert_eq!(r.at, 0, "{bad}: the cursor moved");
         }
@@ -2024,7 +2164,7 @@ mod tests {
         #[test]
         fn integers_read_as_rust_parses_them(text in "-?[0-9]{1,24}", end in "[],x]?") {
             let input = format!("{text}{end}");
-            let mut r = Reader { text: &input, at: 0 };
+            let mut r = Reader::new(&input, "histories");
             match text.parse::<i64>() {
                 Ok(n) => {
                     proptest::prop_assert_eq!(r.int().unwrap(), n);
@@ -2039,7 +2179,7 @@ mod tests {
         fn integers_read_back(n in proptest::num::i64::ANY, zeros in 0usize..20) {
             let digits = n.unsigned_abs().to_string();
             let text = format!("{}{}{digits},", if n < 0 { "-" } else { "" }, "0".repeat(zeros));
-            let mut r = Reader { text: &text, at: 0 };
+            let mut r = Reader::new(&text, "histories");
             proptest::prop_assert_eq!(r.int().unwrap(), n);
             proptest::prop_assert_eq!(r.at, text.len() - 1);
         }
