@@ -419,7 +419,26 @@ fn the_digest_tells_histories_and_versions_apart() {
         }],
         ..Scored::default()
     };
-    assert_eq!(pinned.digest(1), 3_258_108_737_262_889_086);
+    assert_eq!(pinned.digest(1), 5_720_003_979_597_275_916);
+    // Where one text ends and the next begins is part of what is digested, for texts that
+    // end inside a word and on a word's end alike.
+    for (rule, cause) in [
+        ("openedx", "y"),
+        ("opened", "xy"),
+        ("12345678", ""),
+        ("1234567", "8"),
+    ] {
+        let mut split = pinned.clone();
+        split.changes[0].rule_id = rule.into();
+        split.changes[0].cause = cause.into();
+        assert_ne!(split.digest(1), pinned.digest(1), "{rule}/{cause}");
+        let mut other = split.clone();
+        other.changes[0].rule_id = format!("{rule}{cause}");
+        other.changes[0].cause = String::new();
+        if !cause.is_empty() {
+            assert_ne!(split.digest(1), other.digest(1), "{rule}/{cause}");
+        }
+    }
 }
 
 #[test]
