@@ -499,6 +499,12 @@ struct Replay<'a> {
     fired: Vec<Vec<DateTime<Utc>>>,
     /// Per rule: whether a state or disqualifying rule holds.
     holding: Vec<bool>,
+    /// Per rule: when a state or disqualifying rule may next flip with no event, as last
+    /// decided.
+    edges: Vec<Option<DateTime<Utc>>>,
+    /// Whether `states` leaves alone a rule that the events of an instant cannot move
+    /// (`rules::moved_by`); off only to test that it changes nothing.
+    skip_unmoved: bool,
     changes: Vec<ScoreChange>,
 }
 
@@ -525,7 +531,21 @@ impl Replay<'_> {
                 RuleKind::State { condition } | RuleKind::Disqualify { condition } => condition,
                 RuleKind::Behaviour { .. } => continue,
             };
-            let (holds, next) = rules::decide(condition, &s);
+            // At an instant of events none of which can move the rule, with its next edge
+            // still ahead, it holds as it did and keeps that edge: most events a state rule
+            // reads leave it as it was (a second email sent, for "first(email_sent) older
+            // than 30d"), and deciding it again at each was a fifth of a replay.
+            let unmoved = self.skip_unmoved
+                && !cause.is_empty()
+                && self.edges[i].is_none_or(|edge| edge > now)
+                && !rules::moved_by(condition, &s, cause);
+            let (holds, next) = if unmoved {
+                (self.holding[i], self.edges[i])
+            } else {
+                let decided = rules::decide(condition, &s);
+                self.edges[i] = decided.1;
+                decided
+            };
             if let Some(next) = next {
                 due = Some(due.map_or(next, |d| d.min(next)));
             }
@@ -656,6 +676,18 @@ pub fn score(
     events: &[Event],
     now: DateTime<Utc>,
 ) -> Scored {
+    replay(set, contact, account, events, now, true)
+}
+
+/// `score`, with `states` deciding every rule at every instant when `skip_unmoved` is false.
+fn replay(
+    set: &RuleSet,
+    contact: &Contact,
+    account: Option<&Account>,
+    events: &[Event],
+    now: DateTime<Utc>,
+    skip_unmoved: bool,
+) -> Scored {
     // Stores hand events over sorted, and a refresh at the present has none after `now`:
     // then they are read as given, not copied.
     let owned: Vec<Event>;
@@ -676,6 +708,8 @@ pub fn score(
         account,
         fired: vec![Vec::new(); n],
         holding: vec![false; n],
+        edges: vec![None; n],
+        skip_unmoved,
         // Most events fire a rule or flip one: sized for that, where growing by doubling
         // reallocated several times a contact.
         changes: Vec::with_capacity(events.len()),

@@ -324,7 +324,7 @@ impl Expr {
         out
     }
 
-    fn walk<'a>(&'a self, f: &mut impl FnMut(&'a Condition)) {
+    pub(crate) fn walk<'a>(&'a self, f: &mut impl FnMut(&'a Condition)) {
         match self {
             Expr::And(xs) | Expr::Or(xs) => xs.iter().for_each(|x| x.walk(f)),
             Expr::Not(x) => x.walk(f),

@@ -316,6 +316,29 @@ pub fn next_change(expr: &Expr, s: &Subject<'_>) -> Option<DateTime<Utc>> {
     decide(expr, s).1
 }
 
+/// Whether events at `s.now` (`instant`, among `s.events`) can change the expression's value:
+/// some of them counted (`count`), the latest of a pattern (`last`), or the first one there
+/// has been (`first`; a later one leaves it as it was). Attributes are not events, so nothing
+/// else can. When this is false, the value at `s.now` is the value just before, and the next
+/// change (`next_change`) is the one due then.
+pub fn moved_by(expr: &Expr, s: &Subject<'_>, instant: &[Event]) -> bool {
+    let mut moved = false;
+    expr.walk(&mut |c| {
+        moved = moved
+            || match c {
+                Condition::Count { pattern, .. } | Condition::Last { pattern, .. } => {
+                    instant.iter().any(|e| matches(pattern, e))
+                }
+                Condition::First { pattern, .. } => {
+                    instant.iter().any(|e| matches(pattern, e))
+                        && first(s, pattern).is_none_or(|t| t == s.now)
+                }
+                _ => false,
+            };
+    });
+    moved
+}
+
 /// `(eval(expr, s), next_change(expr, s))` in one walk over the conditions, each condition's
 /// events walked once for both: a replay decides every state rule and then asks when it may
 /// next flip at every event such a rule reads, and a refresh decides every segment and asks

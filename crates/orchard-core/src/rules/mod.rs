@@ -20,7 +20,7 @@ mod parse;
 
 pub use ast::*;
 pub(crate) use eval::contains_ci;
-pub use eval::{Subject, decide, distance_km, eval, matches, next_change};
+pub use eval::{Subject, decide, distance_km, eval, matches, moved_by, next_change};
 pub use parse::{MAX_LEN, ParseError, parse, parse_pattern};
 
 #[cfg(test)]

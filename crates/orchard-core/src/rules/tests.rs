@@ -64,6 +64,57 @@ fn holds(rule: &str, events: &[Event], day: i64) -> bool {
 }
 
 #[test]
+fn an_instant_moves_what_counts_or_dates_its_events_and_nothing_else() {
+    let events = [
+        event(1, "email_sent", 1, json!({})),
+        event(2, "page_viewed", 5, json!({"url": "/blog"})),
+        event(3, "email_sent", 5, json!({})),
+    ];
+    let c = contact();
+    let moved = |rule: &str, upto: usize, day: i64| {
+        let subject = Subject {
+            contact: &c,
+            account: None,
+            events: &events[..upto],
+            now: at(day),
+        };
+        let instant: Vec<Event> = events[..upto]
+            .iter()
+            .filter(|e| e.at == at(day))
+            .cloned()
+            .collect();
+        moved_by(&parse(rule).unwrap(), &subject, &instant)
+    };
+    // The second email sent leaves the first where it was; it is counted, and it is the last.
+    assert!(!moved("first(email_sent) older than 30d", 3, 5));
+    assert!(moved("first(email_sent) older than 30d", 1, 1));
+    assert!(moved("count(email_sent, 7d) >= 2", 3, 5));
+    assert!(moved("last(email_sent) within 3d", 3, 5));
+    // A page view moves only what reads page views, and only when its filter takes it.
+    assert!(!moved(
+        r#"count(page_viewed where url ~ "/pricing") >= 1"#,
+        3,
+        5
+    ));
+    assert!(moved(
+        r#"count(page_viewed where url ~ "/blog") >= 1"#,
+        3,
+        5
+    ));
+    // Attributes are not events; any moved part moves the whole.
+    assert!(!moved(
+        r#"country = "DE" and not first(email_sent) within 9d"#,
+        3,
+        5
+    ));
+    assert!(moved(
+        r#"country = "DE" or not count(email_sent) = 2"#,
+        3,
+        5
+    ));
+}
+
+#[test]
 fn the_issues_examples_parse_and_decide() {
     let events = vec![
         event(1, "page_viewed", 1, json!({"url": "/pricing"})),
