@@ -46,6 +46,7 @@ macro_rules! conformance_tests {
             scores_follow_each_event_and_the_passing_of_time,
             decayed_points_are_taken_on_time_with_no_new_event,
             a_rebuild_in_chunks_equals_refreshing_contacts_one_by_one,
+            a_rebuild_reads_the_accounts_of_live_contacts_only,
             concurrent_batches_for_one_contact_converge,
             an_import_beside_appends_to_the_same_contacts_finishes,
             segment_members_match_a_brute_force_count_after_random_events,
@@ -1494,6 +1495,68 @@ pub async fn a_rebuild_in_chunks_equals_refreshing_contacts_one_by_one<S: Store>
         s.refresh(&[*id], now).await.unwrap();
         assert_eq!(&derived_state(s, *id).await, expected, "contact {id:?}");
     }
+}
+
+/// A refresh reads the accounts its live contacts name: a contact merged away keeps its own
+/// account out of its survivor's decisions, and a chunk in which no contact has an account
+/// (nothing to look up) decides account conditions as false rather than failing.
+pub async fn a_rebuild_reads_the_accounts_of_live_contacts_only<S: Store>(s: &S) {
+    use orchard_core::segment;
+    let now = t(1_780_000_000_000);
+    let settings = DemoSettings {
+        seed: 3,
+        contacts: 0,
+        now,
+    };
+    let company = demo::company(&settings);
+    s.load_company(&company).await.unwrap();
+    let sized = |big: bool| {
+        company
+            .accounts
+            .iter()
+            .find(|a| a.employees.is_some_and(|e| (e >= 50) == big))
+            .map(|a| a.id)
+            .expect("the demo has small and large accounts")
+    };
+    let larger = s
+        .create_segment(
+            &segment::define("Larger accounts", "account.employees >= 50", now).unwrap(),
+            now,
+        )
+        .await
+        .unwrap();
+    let mut keep = NewContact::new(email("keep@small.example"), now - Duration::days(9));
+    keep.account_id = Some(sized(false));
+    let (keep, _) = s.upsert_contact(&keep).await.unwrap();
+    let mut other = NewContact::new(email("other@large.example"), now - Duration::days(9));
+    other.account_id = Some(sized(true));
+    let (other, _) = s.upsert_contact(&other).await.unwrap();
+    let (lone, _) = s
+        .upsert_contact(&NewContact::new(
+            email("lone@nowhere.example"),
+            now - Duration::days(9),
+        ))
+        .await
+        .unwrap();
+    let members = |id| async move { derived_state(s, id).await.segments };
+    assert_eq!(members(other).await, ["Larger accounts"]);
+    assert!(members(keep).await.is_empty());
+
+    s.merge_contacts(keep, other, now).await.unwrap();
+    assert_eq!(
+        s.contact(keep).await.unwrap().account_id,
+        Some(sized(false))
+    );
+    // Chunks of one: the survivor's alone, and one with no account at all.
+    assert_eq!(crate::refresh_all(s, now, 1, &|_| {}).await.unwrap(), 2);
+    assert!(members(keep).await.is_empty());
+    assert!(members(lone).await.is_empty());
+    assert_eq!(s.segment(larger).await.unwrap().member_count, 0);
+    // The merged-away id asked for by name refreshes its survivor.
+    s.refresh(&[other, lone], now).await.unwrap();
+    assert!(members(keep).await.is_empty());
+    assert!(members(lone).await.is_empty());
+    assert_eq!(s.segment(larger).await.unwrap().member_count, 0);
 }
 
 /// A property checked over several seeded random streams: after any sequence of events and
