@@ -406,12 +406,16 @@ pub(crate) struct Subjects {
 }
 
 impl Subjects {
-    /// Parses the packed events into `events`, each contact's oldest first. A refresh leaves
-    /// this to the thread that decides, so the thread that loads the next chunk does not.
-    fn unpack(&mut self) -> StoreResult<()> {
-        let contacts = self.packed_contacts.take();
+    /// Parses the packed contacts into `contacts` and `stored` (once: nothing when they are
+    /// parsed already). A refresh does this on the thread that loads, before it loads the next
+    /// chunk: the deciding thread sets a rebuild's pace, and the loading one waits on the
+    /// database for part of each chunk.
+    fn unpack_contacts(&mut self) -> StoreResult<()> {
+        let Some(contacts) = self.packed_contacts.take() else {
+            return Ok(());
+        };
         let parsed = crate::contacts::contacts_from_packed(
-            contacts.as_ref().map_or(Ok(""), RowText::as_str)?,
+            contacts.as_str()?,
             self.keep.detail_keys.as_deref(),
         )?;
         self.contacts.reserve(parsed.len());
@@ -430,6 +434,14 @@ impl Subjects {
         // In id order, whatever order the database packed them in: derived events are written
         // in this order.
         self.contacts.sort_by_key(|c| c.id);
+        Ok(())
+    }
+
+    /// Parses the packed contacts (`unpack_contacts`) and events, the events into `events`,
+    /// each contact's oldest first. A refresh leaves the events to the thread that decides, so
+    /// the thread that loads the next chunk does not parse them.
+    fn unpack(&mut self) -> StoreResult<()> {
+        self.unpack_contacts()?;
         let packed = self.packed.take();
         let packed = packed.as_ref().map_or(Ok(""), RowText::as_str)?;
         for (owner, mut parsed) in events_from_packed(packed, &self.keep)? {
@@ -1219,7 +1231,8 @@ async fn load_chunk(
     activity: &IdMap<i64, i64>,
 ) -> StoreResult<Loaded> {
     let raw: Vec<i64> = ids.iter().map(|c| c.get()).collect();
-    let subjects = load_packed(tx, &raw, what.keep.clone()).await?;
+    let mut subjects = load_packed(tx, &raw, what.keep.clone()).await?;
+    subjects.unpack_contacts()?;
     let mut loaded = Loaded {
         subjects,
         deals: IdMap::default(),
@@ -1229,7 +1242,7 @@ async fn load_chunk(
             .filter_map(|c| Some((*c, *activity.get(c)?)))
             .collect(),
     };
-    if loaded.subjects.packed_contacts.is_none() {
+    if loaded.subjects.contacts.is_empty() {
         // None of them is live.
         return Ok(loaded);
     }
