@@ -146,18 +146,11 @@ pub(crate) fn projected_details(dialect: Dialect, detail_keys: Option<&[String]>
     format!("json_array({})", values.join(", "))
 }
 
-/// The members of a contact's details that also have a column of their own, written together
-/// with the document (`contact_row` and the update in `upsert_outcome`), each always a string or
-/// NULL as in the document.
-const DETAIL_COLUMNS: [&str; 7] = [
-    "first_name",
-    "last_name",
-    "company",
-    "job_title",
-    "industry",
-    "country",
-    "city",
-];
+/// The members of a contact's details that also have a column of their own (those between the
+/// email and the document in `CONTACT_COLUMNS`), written together with the document
+/// (`contact_row` and the update in `upsert_outcome`), each always a string or NULL as in the
+/// document.
+const DETAIL_COLUMNS: &[&str] = CONTACT_COLUMNS.split_at(2).1.split_at(7).0;
 
 /// A contact as `packed_contact` packs it, with its stored due time and score digest.
 pub(crate) type PackedContact = (Contact, Option<i64>, Option<i64>);

@@ -997,7 +997,8 @@ fn eight_digits(bytes: &[u8]) -> Option<u32> {
     u32::try_from(v).ok()
 }
 
-/// `eight_digits` for four.
+/// `eight_digits` for four, in a word of four (read as eight after four zeros, the copy cost
+/// a rebuild 0.4% more instructions; digit by digit, 0.5%).
 #[inline]
 fn four_digits(bytes: &[u8]) -> Option<u16> {
     let word = u32::from_le_bytes(bytes.try_into().ok()?);
@@ -1956,6 +1957,10 @@ mod tests {
         assert_eq!(pick(&[]), "'[]'");
         // A member with a column of its own is read from it; the others from the document.
         assert_eq!(pick(&keys(&["country"])), "json_array(country)");
+        assert_eq!(
+            pick(&keys(&["first_name", "city"])),
+            "json_array(first_name, city)"
+        );
         assert_eq!(
             pick(&keys(&["city", "company_size", "custom"])),
             "json_array(city, details -> '$.company_size', details -> '$.custom')"
