@@ -314,7 +314,8 @@ impl RuleSet {
 
 impl Scored {
     /// A digest of the score history under rule set `version`, stable across builds and
-    /// platforms (a word-wise multiply-rotate hash over every change), so that a store can tell
+    /// platforms (a word-wise hash over every change, each word mixed by SplitMix64's
+    /// finaliser), so that a store can tell
     /// an unchanged history without reading it back. (Digests stored by a build before this
     /// hash match none, so the first refresh of each contact after an upgrade rewrites its
     /// history once.)
@@ -335,13 +336,17 @@ impl Scored {
     }
 
     fn each_prefix_digest(&self, version: i64, mut each: impl FnMut(i64)) {
-        // A word at a time: xor, multiply by an odd constant, rotate, each step a bijection of
-        // the state, so two inputs that differ in one word always digest apart. (Byte by byte,
-        // as FNV-1a, the digests were a fortieth of a rebuild's instructions.)
+        // A word at a time: xor, then SplitMix64's finaliser, a bijection of the state, so two
+        // inputs that differ in one word always digest apart, and one that spreads every bit
+        // of a difference over the whole state, so that a second word cannot undo it short of
+        // chance. (A plain multiply and rotate carried a difference in the top bits almost
+        // unchanged, and two rule ids differing in two chosen bytes digested equal. Byte by
+        // byte, as FNV-1a, the digests were a fortieth of a rebuild's instructions.)
         let mix = |h: &mut u64, word: u64| {
-            *h = (*h ^ word)
-                .wrapping_mul(0x9e37_79b9_7f4a_7c15)
-                .rotate_left(29);
+            let mut x = *h ^ word;
+            x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            *h = x ^ (x >> 31);
         };
         let eat = |h: &mut u64, bytes: &[u8]| {
             let mut words = bytes.chunks_exact(8);
