@@ -315,10 +315,9 @@ impl RuleSet {
 impl Scored {
     /// A digest of the score history under rule set `version`, stable across builds and
     /// platforms (a word-wise hash over every change, each word mixed by SplitMix64's
-    /// finaliser), so that a store can tell
-    /// an unchanged history without reading it back. (Digests stored by a build before this
-    /// hash match none, so the first refresh of each contact after an upgrade rewrites its
-    /// history once.)
+    /// finaliser), so that a store can tell an unchanged history without reading it back.
+    /// (Digests stored by a build before this hash match none, so the first refresh of each
+    /// contact after an upgrade rewrites its history once.)
     pub fn digest(&self, version: i64) -> i64 {
         let mut last = 0;
         self.each_prefix_digest(version, |d| last = d);

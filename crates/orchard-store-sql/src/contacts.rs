@@ -150,7 +150,7 @@ pub(crate) fn projected_details(dialect: Dialect, detail_keys: Option<&[String]>
 /// email and the document in `CONTACT_COLUMNS`), written together with the document
 /// (`contact_row` and the update in `upsert_outcome`), each always a string or NULL as in the
 /// document.
-const DETAIL_COLUMNS: &[&str] = CONTACT_COLUMNS.split_at(2).1.split_at(7).0;
+pub(crate) const DETAIL_COLUMNS: &[&str] = CONTACT_COLUMNS.split_at(2).1.split_at(7).0;
 
 /// A contact as `packed_contact` packs it, with its stored due time and score digest.
 pub(crate) type PackedContact = (Contact, Option<i64>, Option<i64>);

@@ -1275,23 +1275,23 @@ async fn load_chunk(
     ));
     q.in_ids(dialect, raw.iter().copied()).push(") AS deals, ");
     if what.segments.is_empty() {
-        q.push("NULL AS pairs");
+        q.push("NULL AS memberships");
     } else {
         // By contact alone: a second IN list over the segments let PostgreSQL, with
         // statistics taken while the table was still empty, scan the whole table comparing
         // each row with both lists (0.8 s a chunk). Memberships of other segments are read
         // and ignored.
         q.push(&format!(
-            "(SELECT {agg}(memberships, ',') FROM (SELECT {grouped} AS memberships \
-             FROM segment_members WHERE contact_id"
+            "(SELECT {agg}(contact_memberships, ',') FROM (SELECT {grouped} AS \
+             contact_memberships FROM segment_members WHERE contact_id"
         ))
         .in_ids(dialect, raw.iter().copied())
-        .push(" GROUP BY contact_id) grouped) AS pairs");
+        .push(" GROUP BY contact_id) grouped) AS memberships");
     }
     let rows = q.fetch_all_in(&mut *tx).await?;
     // Read in place, not copied out of the row (see `RowText`).
-    let (deals, pairs): (Option<&str>, Option<&str>) = match rows.first() {
-        Some(row) => (get(row, "deals")?, get(row, "pairs")?),
+    let (deals, members): (Option<&str>, Option<&str>) = match rows.first() {
+        Some(row) => (get(row, "deals")?, get(row, "memberships")?),
         None => (None, None),
     };
     for text in crate::joined(deals) {
@@ -1315,25 +1315,24 @@ async fn load_chunk(
                 },
             });
     }
-    for text in crate::joined(pairs) {
-        for (contact, segment) in memberships(text)? {
+    for text in crate::joined(members) {
+        memberships(text, |contact, segment| {
             loaded.members.insert((segment, contact));
-        }
+        })?;
     }
     Ok(loaded)
 }
 
-/// A contact's memberships as `load_chunk` reads them, `contact:segment;segment;…`, as
-/// (contact, segment) pairs.
-fn memberships(text: &str) -> StoreResult<impl Iterator<Item = (i64, i64)>> {
+/// Hands `each` the (contact, segment) pairs of a contact's memberships as `load_chunk` reads
+/// them, `contact:segment;segment;…`.
+fn memberships(text: &str, mut each: impl FnMut(i64, i64)) -> StoreResult<()> {
     let bad = || StoreError::Backend(format!("memberships read back as {text:?}").into());
     let (contact, segments) = text.split_once(':').ok_or_else(bad)?;
     let contact: i64 = contact.parse().map_err(|_| bad())?;
-    let segments = segments
-        .split(';')
-        .map(|s| s.parse::<i64>().map_err(|_| bad()))
-        .collect::<StoreResult<Vec<i64>>>()?;
-    Ok(segments.into_iter().map(move |s| (contact, s)))
+    for segment in segments.split(';') {
+        each(contact, segment.parse().map_err(|_| bad())?);
+    }
+    Ok(())
 }
 
 /// The writes a chunk's derivations decided, as rows ready to bind.
@@ -1926,7 +1925,10 @@ mod tests {
 
     #[test]
     fn memberships_read_back_by_contact_or_say_what_they_are() {
-        let read = |t: &str| memberships(t).map(Iterator::collect::<Vec<_>>);
+        let read = |t: &str| {
+            let mut out = Vec::new();
+            memberships(t, |c, s| out.push((c, s))).map(|()| out)
+        };
         assert_eq!(read("7:3;12;5").unwrap(), [(7, 3), (7, 12), (7, 5)]);
         assert_eq!(read("9:1").unwrap(), [(9, 1)]);
         for bad in ["7", "7:", "7:3;", "x:3", "7:3;y", "7:3:4", ":3"] {
@@ -1976,6 +1978,19 @@ mod tests {
         ] {
             let e = read(&bad).unwrap_err().to_string();
             assert!(e.contains("packed contacts are malformed"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn detail_columns_are_text_members_of_the_details() {
+        // `DETAIL_COLUMNS` is a slice of `CONTACT_COLUMNS` by position: each must still name a
+        // member the details document keeps as a string, or SQLite would read a column where
+        // the document holds something else.
+        for column in crate::contacts::DETAIL_COLUMNS {
+            let details: orchard_core::contact::ContactDetails =
+                serde_json::from_value(json!({ *column: "x" })).unwrap();
+            let back = serde_json::to_value(&details).unwrap();
+            assert_eq!(back[*column], "x", "{column}");
         }
     }
 
