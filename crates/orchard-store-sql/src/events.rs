@@ -12,7 +12,11 @@ use orchard_store::{AppendOutcome, EventStore, StoreError, StoreResult};
 use sqlx::AnyConnection;
 use sqlx::any::AnyRow;
 
-use crate::{Arg, Dialect, Sql, SqlStore, backend_err, from_ms, get, json_err, ms, multi_insert};
+use std::sync::Arc;
+
+use crate::{
+    Arg, Dialect, Sql, SqlStore, WriteTx, backend_err, from_ms, get, json_err, ms, multi_insert,
+};
 
 pub(crate) const EVENT_COLUMNS: [&str; 7] = [
     "client_id",
@@ -54,6 +58,9 @@ pub(crate) fn event_from_row(row: &AnyRow) -> StoreResult<Event> {
 
 #[async_trait]
 impl EventStore for SqlStore {
+    /// On SQLite, batches that arrive while another write holds the turn are written together
+    /// when it comes: one transaction, one refresh of their contacts, one commit (`Appends`).
+    /// Each caller still hears back only once its own events are committed with their effect.
     #[tracing::instrument(skip_all, fields(batch = events.len()))]
     async fn append_events(&self, events: &[NewEvent]) -> StoreResult<AppendOutcome> {
         if events.is_empty() {
@@ -64,10 +71,28 @@ impl EventStore for SqlStore {
             .iter()
             .map(|e| event_row(e, received_at))
             .collect::<StoreResult<Vec<_>>>()?;
-        let mut tx = self.begin().await?;
-        let outcome = append_in(&mut tx, self.dialect(), events, rows).await?;
-        tx.commit().await?;
-        Ok(outcome)
+        let keys: Vec<EventKey> = events.iter().map(EventKey::of).collect();
+        if self.dialect() == Dialect::Postgres {
+            // Writers run side by side on PostgreSQL; there is no turn to wait for.
+            let mut tx = self.begin().await?;
+            let stored = append_keyed(&mut tx, self.dialect(), &keys, rows).await?;
+            tx.commit().await?;
+            return Ok(outcome(&keys, &stored));
+        }
+        let (done, answer) = tokio::sync::oneshot::channel();
+        let lead = {
+            let mut waiting = lock(&self.appends);
+            waiting.batches.push(Submitted { keys, rows, done });
+            !std::mem::replace(&mut waiting.leading, true)
+        };
+        if lead {
+            // A task of its own, not the caller's future: a caller that goes away (a client
+            // hanging up) must not cut short a transaction that carries other callers' events.
+            tokio::spawn(self.clone().lead_appends());
+        }
+        answer.await.map_err(|_| {
+            StoreError::Backend("the task writing this batch ended without an answer".into())
+        })?
     }
 
     async fn contact_events(&self, id: ContactId, limit: i64) -> StoreResult<Vec<Event>> {
@@ -189,14 +214,225 @@ pub(crate) async fn insert_events(
     })
 }
 
+/// Batches waiting for SQLite's writer, and whether a task is writing them (`lead_appends`).
+#[derive(Default)]
+pub(crate) struct Appends {
+    batches: Vec<Submitted>,
+    leading: bool,
+}
+
+impl std::fmt::Debug for Appends {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Appends")
+            .field("batches", &self.batches.len())
+            .field("leading", &self.leading)
+            .finish()
+    }
+}
+
+/// One caller's batch: what its outcome is made of, its rows, and where the outcome goes.
+struct Submitted {
+    keys: Vec<EventKey>,
+    rows: Vec<Vec<Arg>>,
+    done: tokio::sync::oneshot::Sender<StoreResult<AppendOutcome>>,
+}
+
+/// Events in one transaction at most, so that a burst of callers does not make one
+/// transaction, and its wait, without bound.
+const GROUP_EVENTS: usize = 10_000;
+
+fn lock(appends: &std::sync::Mutex<Appends>) -> std::sync::MutexGuard<'_, Appends> {
+    // Nothing is left half-done under this lock (a push, a take), so a panic elsewhere that
+    // poisoned it left it consistent.
+    appends
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Clears `leading` and fails the batches left waiting if the task writing them ends without
+/// finishing (a panic, or the runtime shutting down), so that no caller waits forever and the
+/// next batch starts a new task.
+struct Leading(Arc<std::sync::Mutex<Appends>>);
+
+impl Drop for Leading {
+    fn drop(&mut self) {
+        let mut appends = lock(&self.0);
+        appends.leading = false;
+        for b in appends.batches.drain(..) {
+            let _ = b.done.send(Err(StoreError::Backend(
+                "the task writing event batches ended; nothing of this batch was written".into(),
+            )));
+        }
+    }
+}
+
+impl SqlStore {
+    /// Writes waiting batches until none is left: each time the writer's turn comes, every
+    /// batch that arrived meanwhile (up to `GROUP_EVENTS` events) goes into one transaction.
+    async fn lead_appends(self) {
+        let leading = Leading(Arc::clone(&self.appends));
+        loop {
+            {
+                let mut appends = lock(&self.appends);
+                if appends.batches.is_empty() {
+                    appends.leading = false;
+                    drop(appends);
+                    std::mem::forget(leading);
+                    return;
+                }
+            }
+            let turn = self.begin().await;
+            let group = {
+                let mut appends = lock(&self.appends);
+                let mut events = 0;
+                let take = appends
+                    .batches
+                    .iter()
+                    .take_while(|b| {
+                        let first = events == 0;
+                        events += b.keys.len();
+                        first || events <= GROUP_EVENTS
+                    })
+                    .count();
+                appends.batches.drain(..take).collect::<Vec<_>>()
+            };
+            match turn {
+                Ok(tx) => self.write_group(tx, group).await,
+                Err(e) => {
+                    for b in group {
+                        let _ = b.done.send(Err(copy_error(&e)));
+                    }
+                }
+            }
+        }
+    }
+
+    /// One transaction for the group. Should it fail, each batch is tried again alone, so that
+    /// one batch that cannot be written does not fail the others with it.
+    async fn write_group(&self, mut tx: WriteTx, mut group: Vec<Submitted>) {
+        self.append_transactions
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if group.len() == 1 {
+            let b = group.pop().expect("one batch");
+            let result = write_alone(tx, self.dialect(), &b.keys, b.rows).await;
+            let _ = b.done.send(result);
+            return;
+        }
+        let keys: Vec<&EventKey> = group.iter().flat_map(|b| &b.keys).collect();
+        let rows: Vec<Vec<Arg>> = group.iter().flat_map(|b| b.rows.iter().cloned()).collect();
+        let written = async {
+            let stored = append_keyed(&mut tx, self.dialect(), &keys, rows).await?;
+            tx.commit().await?;
+            Ok::<_, StoreError>(stored)
+        }
+        .await;
+        match written {
+            Ok(stored) => {
+                let mut stored = stored.as_slice();
+                for b in group {
+                    let (own, rest) = stored.split_at(b.keys.len());
+                    stored = rest;
+                    let _ = b.done.send(Ok(outcome(&b.keys, own)));
+                }
+            }
+            Err(_) => {
+                for b in group {
+                    let result = match self.begin().await {
+                        Ok(tx) => {
+                            self.append_transactions
+                                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            write_alone(tx, self.dialect(), &b.keys, b.rows).await
+                        }
+                        Err(e) => Err(e),
+                    };
+                    let _ = b.done.send(result);
+                }
+            }
+        }
+    }
+
+    /// Transactions event batches have been written in, grouped or alone (SQLite; PostgreSQL
+    /// writes each batch in its own and does not count them).
+    pub fn append_transactions(&self) -> u64 {
+        self.append_transactions
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+async fn write_alone(
+    mut tx: WriteTx,
+    dialect: Dialect,
+    keys: &[EventKey],
+    rows: Vec<Vec<Arg>>,
+) -> StoreResult<AppendOutcome> {
+    let stored = append_keyed(&mut tx, dialect, keys, rows).await?;
+    tx.commit().await?;
+    Ok(outcome(keys, &stored))
+}
+
+/// The same failure for another caller of a group (`StoreError` holds a boxed source and is
+/// not `Clone`).
+fn copy_error(e: &StoreError) -> StoreError {
+    match e {
+        StoreError::NotFound => StoreError::NotFound,
+        StoreError::Conflict(m) => StoreError::Conflict(m.clone()),
+        StoreError::Invalid(m) => StoreError::Invalid(m.clone()),
+        StoreError::Busy(m) => StoreError::Busy(m.clone()),
+        StoreError::Backend(source) => StoreError::Backend(source.to_string().into()),
+    }
+}
+
+/// What the append step reads of an event: its client id, contact and time.
+pub(crate) struct EventKey {
+    client_id: String,
+    contact: Option<i64>,
+    at: i64,
+}
+
+impl EventKey {
+    fn of(e: &NewEvent) -> Self {
+        Self {
+            client_id: e.client_id.clone(),
+            contact: e.contact_id.map(ContactId::get),
+            at: ms(e.at),
+        }
+    }
+}
+
+/// The outcome of a batch from what became of each of its events (`None`: a duplicate).
+fn outcome<K: std::borrow::Borrow<EventKey>>(keys: &[K], stored: &[Option<i64>]) -> AppendOutcome {
+    let mut out = AppendOutcome::default();
+    for (k, s) in keys.iter().zip(stored) {
+        match s {
+            Some(seq) => out.stored.push(EventSeq::new(*seq)),
+            None => out.duplicates.push(k.borrow().client_id.clone()),
+        }
+    }
+    out
+}
+
 /// Appends a batch inside the caller's transaction and applies its effect on derived contact
-/// state there too; the caller commits. Shared by event ingestion and form capture.
+/// state there too; the caller commits. Shared by form capture and merges' single events.
 pub(crate) async fn append_in(
     tx: &mut AnyConnection,
     dialect: Dialect,
     events: &[NewEvent],
     rows: Vec<Vec<Arg>>,
 ) -> StoreResult<AppendOutcome> {
+    let keys: Vec<EventKey> = events.iter().map(EventKey::of).collect();
+    let stored = append_keyed(tx, dialect, &keys, rows).await?;
+    Ok(outcome(&keys, &stored))
+}
+
+/// The append step: the rows inserted (a client id already in the log, or earlier in `keys`,
+/// stores nothing), added to their contacts' histories, and their contacts refreshed, all in
+/// the caller's transaction. Returns each event's sequence number, `None` for a duplicate.
+async fn append_keyed<K: std::borrow::Borrow<EventKey>>(
+    tx: &mut AnyConnection,
+    dialect: Dialect,
+    keys: &[K],
+    rows: Vec<Vec<Arg>>,
+) -> StoreResult<Vec<Option<i64>>> {
     let inserted = insert_events(tx, dialect, rows).await?;
     let stored_ids: HashMap<&str, i64> = inserted
         .rows
@@ -207,19 +443,20 @@ pub(crate) async fn append_in(
     // Apply: the latest activity per contact among the events stored now, then their scores
     // (segment membership joins this same step), all in the caller's transaction.
     let mut latest: HashMap<i64, i64> = HashMap::new();
-    let mut outcome = AppendOutcome::default();
-    let mut seen = HashSet::with_capacity(events.len());
-    for e in events {
-        let fresh = seen.insert(e.client_id.as_str());
-        match stored_ids.get(e.client_id.as_str()) {
+    let mut stored = Vec::with_capacity(keys.len());
+    let mut seen = HashSet::with_capacity(keys.len());
+    for k in keys {
+        let k = k.borrow();
+        let fresh = seen.insert(k.client_id.as_str());
+        match stored_ids.get(k.client_id.as_str()) {
             Some(seq) if fresh => {
-                outcome.stored.push(EventSeq::new(*seq));
-                if let Some(c) = e.contact_id {
-                    let t = latest.entry(c.get()).or_insert(i64::MIN);
-                    *t = (*t).max(ms(e.at));
+                stored.push(Some(*seq));
+                if let Some(c) = k.contact {
+                    let t = latest.entry(c).or_insert(i64::MIN);
+                    *t = (*t).max(k.at);
                 }
             }
-            _ => outcome.duplicates.push(e.client_id.clone()),
+            _ => stored.push(None),
         }
     }
     // The contacts' rows first, in id order (see `lock_contacts`): the update of their
@@ -242,5 +479,5 @@ pub(crate) async fn append_in(
     // Their rows were taken above.
     crate::history::append(tx, dialect, &inserted).await?;
     crate::derive::refresh_locked(tx, dialect, &touched, Utc::now(), &on_live).await?;
-    Ok(outcome)
+    Ok(stored)
 }

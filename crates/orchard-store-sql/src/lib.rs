@@ -156,6 +156,11 @@ pub struct SqlStore {
     /// How long a writer waits for its turn before giving up with `StoreError::Busy`, so that
     /// a request never hangs behind a queue that does not move.
     writer_wait: Duration,
+    /// SQLite: event batches waiting for the writer's turn, written together by one task in
+    /// one transaction when it comes (`events::Appends`).
+    appends: Arc<std::sync::Mutex<events::Appends>>,
+    /// Transactions those batches went into (`SqlStore::append_transactions`).
+    append_transactions: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// The default `SqlStore::with_writer_wait`: as long as the pool waits for a connection.
@@ -299,6 +304,8 @@ impl SqlStore {
             upkeep: None,
             writer: Arc::default(),
             writer_wait: WRITER_WAIT,
+            appends: Arc::default(),
+            append_transactions: Arc::default(),
         }
     }
 

@@ -48,6 +48,7 @@ macro_rules! conformance_tests {
             a_rebuild_in_chunks_equals_refreshing_contacts_one_by_one,
             a_rebuild_reads_the_accounts_of_live_contacts_only,
             concurrent_batches_for_one_contact_converge,
+            concurrent_batches_each_hear_what_became_of_their_own_events,
             an_import_beside_appends_to_the_same_contacts_finishes,
             segment_members_match_a_brute_force_count_after_random_events,
             a_contact_leaves_a_window_segment_when_time_passes,
@@ -1356,6 +1357,136 @@ pub async fn concurrent_batches_for_one_contact_converge<S: Store>(s: &S) {
     let incremental = derived_state(s, c).await;
     s.refresh(&[c], Utc::now()).await.unwrap();
     assert_eq!(derived_state(s, c).await, incremental);
+}
+
+/// Callers whose batches arrive together (which SQLite writes in one transaction) each hear
+/// back about their own events only, in their own order: a client id sent by two callers at
+/// once is stored for one and a duplicate for the other, one already in the log is a duplicate
+/// for all, and the state the batches leave is the state a refresh from the log derives.
+pub async fn concurrent_batches_each_hear_what_became_of_their_own_events<S: Store>(s: &S) {
+    use orchard_core::scoring;
+    let now = Utc::now();
+    let ago = |days: i64| ms(now - Duration::days(days));
+    s.save_rule_set(&scoring::seed(), true, now).await.unwrap();
+    let mut contacts = Vec::new();
+    for i in 0..3 {
+        let (c, _) = s
+            .upsert_contact(&NewContact::new(
+                email(&format!("together{i}@example.com")),
+                now - Duration::days(100),
+            ))
+            .await
+            .unwrap();
+        contacts.push(c);
+    }
+    s.append_events(&[event("t-old", "email_opened", Some(contacts[0]), ago(50))])
+        .await
+        .unwrap();
+    let types = [
+        "email_opened",
+        "email_clicked",
+        "page_viewed",
+        "email_replied",
+    ];
+    // Eight callers; each sends one id of its own per contact, the id "t-shared" that every
+    // caller sends, and the id already in the log.
+    let batches: Vec<Vec<NewEvent>> = (0..8)
+        .map(|b| {
+            let mut batch: Vec<NewEvent> = contacts
+                .iter()
+                .enumerate()
+                .map(|(i, c)| {
+                    event(
+                        &format!("t{b}-{i}"),
+                        types[(b + i) % types.len()],
+                        Some(*c),
+                        ago(40 - b as i64),
+                    )
+                })
+                .collect();
+            batch.insert(
+                1,
+                event("t-shared", "page_viewed", Some(contacts[1]), ago(45)),
+            );
+            batch.push(event("t-old", "email_opened", Some(contacts[0]), ago(50)));
+            batch
+        })
+        .collect();
+    let outcomes = futures_join_all(batches.iter().map(|b| s.append_events(b))).await;
+    let mut shared_stored = 0;
+    let mut seqs = Vec::new();
+    for (b, (batch, outcome)) in batches.iter().zip(outcomes).enumerate() {
+        let outcome = outcome.unwrap();
+        let shared = !outcome.duplicates.contains(&"t-shared".to_owned());
+        shared_stored += usize::from(shared);
+        let mut duplicates = vec!["t-old".to_owned()];
+        if !shared {
+            duplicates.insert(0, "t-shared".to_owned());
+        }
+        assert_eq!(outcome.duplicates, duplicates, "batch {b}");
+        assert_eq!(
+            outcome.stored.len() + outcome.duplicates.len(),
+            batch.len(),
+            "batch {b}: every event is accounted for once"
+        );
+        // Stored in batch order: sequence numbers rise within a batch.
+        assert!(outcome.stored.windows(2).all(|w| w[0] < w[1]), "batch {b}");
+        seqs.extend(outcome.stored.iter().map(|q| q.get()));
+    }
+    assert_eq!(
+        shared_stored, 1,
+        "the shared id was stored {shared_stored} times"
+    );
+    seqs.sort_unstable();
+    seqs.dedup();
+    assert_eq!(
+        seqs.len(),
+        8 * 3 + 1,
+        "a sequence number was reported twice"
+    );
+    for c in &contacts {
+        let timeline = s.contact_events(*c, 1_000).await.unwrap();
+        let own = timeline
+            .iter()
+            .filter(|e| e.client_id.starts_with('t'))
+            .count();
+        let expected = 8 + usize::from(*c == contacts[0]) + usize::from(*c == contacts[1]);
+        assert_eq!(own, expected, "contact {c:?}: events lost or stored twice");
+        let incremental = derived_state(s, *c).await;
+        s.refresh(&[*c], Utc::now()).await.unwrap();
+        assert_eq!(incremental, derived_state(s, *c).await, "contact {c:?}");
+    }
+    assert_eq!(s.repack_histories().await.unwrap().stale, 0);
+}
+
+/// Polls the futures together (the crate has no `futures` dependency) and returns their
+/// outputs in order.
+async fn futures_join_all<F: std::future::Future>(
+    futures: impl Iterator<Item = F>,
+) -> Vec<F::Output> {
+    let mut pinned: Vec<std::pin::Pin<Box<F>>> = futures.map(Box::pin).collect();
+    let mut outputs: Vec<Option<F::Output>> = pinned.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (f, out) in pinned.iter_mut().zip(outputs.iter_mut()) {
+            if out.is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => *out = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    outputs
+        .into_iter()
+        .map(|o| o.expect("polled to the end"))
+        .collect()
 }
 
 /// An import updating contacts in file order while appends touch the same contacts: both
