@@ -88,7 +88,10 @@ impl EventStore for SqlStore {
         if lead {
             // A task of its own, not the caller's future: a caller that goes away (a client
             // hanging up) must not cut short a transaction that carries other callers' events.
-            tokio::spawn(self.clone().lead_appends());
+            // The guard exists before the task does: a task dropped unpolled (a runtime
+            // shutting down) still hands the lead back.
+            let leading = Leading(Some(Arc::clone(&self.appends)));
+            tokio::spawn(self.clone().lead_appends(leading));
         }
         answer.await.map_err(|_| {
             StoreError::Backend("the task writing this batch ended without an answer".into())
@@ -251,12 +254,15 @@ fn lock(appends: &std::sync::Mutex<Appends>) -> std::sync::MutexGuard<'_, Append
 
 /// Clears `leading` and fails the batches left waiting if the task writing them ends without
 /// finishing (a panic, or the runtime shutting down), so that no caller waits forever and the
-/// next batch starts a new task.
-struct Leading(Arc<std::sync::Mutex<Appends>>);
+/// next batch starts a new task. Disarmed (`None`) when the task hands the lead back itself.
+struct Leading(Option<Arc<std::sync::Mutex<Appends>>>);
 
 impl Drop for Leading {
     fn drop(&mut self) {
-        let mut appends = lock(&self.0);
+        let Some(appends) = self.0.take() else {
+            return;
+        };
+        let mut appends = lock(&appends);
         appends.leading = false;
         for b in appends.batches.drain(..) {
             let _ = b.done.send(Err(StoreError::Backend(
@@ -269,19 +275,31 @@ impl Drop for Leading {
 impl SqlStore {
     /// Writes waiting batches until none is left: each time the writer's turn comes, every
     /// batch that arrived meanwhile (up to `GROUP_EVENTS` events) goes into one transaction.
-    async fn lead_appends(self) {
-        let leading = Leading(Arc::clone(&self.appends));
+    /// Uses this clone's `writer_wait` for every batch it writes.
+    async fn lead_appends(self, mut leading: Leading) {
         loop {
-            {
+            let waited = {
                 let mut appends = lock(&self.appends);
                 if appends.batches.is_empty() {
                     appends.leading = false;
-                    drop(appends);
-                    std::mem::forget(leading);
+                    leading.0 = None;
                     return;
                 }
-            }
-            let turn = self.begin().await;
+                appends.batches.len()
+            };
+            let turn = match self.begin().await {
+                Ok(tx) => tx,
+                Err(e) => {
+                    // Only the batches that waited the whole time are answered; those that
+                    // came meanwhile get a wait of their own.
+                    let failed: Vec<Submitted> =
+                        lock(&self.appends).batches.drain(..waited).collect();
+                    for b in failed {
+                        let _ = b.done.send(Err(copy_error(&e)));
+                    }
+                    continue;
+                }
+            };
             let group = {
                 let mut appends = lock(&self.appends);
                 let mut events = 0;
@@ -296,19 +314,14 @@ impl SqlStore {
                     .count();
                 appends.batches.drain(..take).collect::<Vec<_>>()
             };
-            match turn {
-                Ok(tx) => self.write_group(tx, group).await,
-                Err(e) => {
-                    for b in group {
-                        let _ = b.done.send(Err(copy_error(&e)));
-                    }
-                }
-            }
+            self.write_group(turn, group).await;
         }
     }
 
-    /// One transaction for the group. Should it fail, each batch is tried again alone, so that
-    /// one batch that cannot be written does not fail the others with it.
+    /// One transaction for the group. Should it fail in writing, each batch is tried again
+    /// alone, so that one batch that cannot be written does not fail the others with it; a
+    /// failure that is no batch's doing (the database busy, a retry unable to begin) answers
+    /// every batch left with it at once rather than making each wait its turn to fail.
     async fn write_group(&self, mut tx: WriteTx, mut group: Vec<Submitted>) {
         self.append_transactions
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -328,6 +341,7 @@ impl SqlStore {
         .await;
         match written {
             Ok(stored) => {
+                debug_assert_eq!(stored.len(), keys.len(), "an outcome per event");
                 let mut stored = stored.as_slice();
                 for b in group {
                     let (own, rest) = stored.split_at(b.keys.len());
@@ -335,17 +349,23 @@ impl SqlStore {
                     let _ = b.done.send(Ok(outcome(&b.keys, own)));
                 }
             }
+            Err(e @ StoreError::Busy(_)) => answer_all(group, &e),
             Err(_) => {
-                for b in group {
-                    let result = match self.begin().await {
-                        Ok(tx) => {
-                            self.append_transactions
-                                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                            write_alone(tx, self.dialect(), &b.keys, b.rows).await
+                let mut left = group.into_iter();
+                while let Some(b) = left.next() {
+                    let tx = match self.begin().await {
+                        Ok(tx) => tx,
+                        Err(e) => {
+                            let _ = b.done.send(Err(copy_error(&e)));
+                            answer_all(left.collect(), &e);
+                            return;
                         }
-                        Err(e) => Err(e),
                     };
-                    let _ = b.done.send(result);
+                    self.append_transactions
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let _ = b
+                        .done
+                        .send(write_alone(tx, self.dialect(), &b.keys, b.rows).await);
                 }
             }
         }
@@ -368,6 +388,12 @@ async fn write_alone(
     let stored = append_keyed(&mut tx, dialect, keys, rows).await?;
     tx.commit().await?;
     Ok(outcome(keys, &stored))
+}
+
+fn answer_all(batches: Vec<Submitted>, e: &StoreError) {
+    for b in batches {
+        let _ = b.done.send(Err(copy_error(e)));
+    }
 }
 
 /// The same failure for another caller of a group (`StoreError` holds a boxed source and is

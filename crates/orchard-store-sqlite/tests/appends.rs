@@ -44,8 +44,8 @@ async fn appended_while_held(
             tokio::spawn(async move { store.append_events(&b).await })
         })
         .collect();
-    // One thread runs every task (`tokio::test`'s runtime): each spawned append runs up to
-    // its wait when this task yields.
+    // One thread runs every task (`tokio::test`'s default runtime, which these tests must
+    // keep): each spawned append runs up to its wait when this task yields.
     for _ in 0..10 {
         tokio::task::yield_now().await;
     }
@@ -99,6 +99,7 @@ async fn a_batch_that_cannot_be_written_fails_alone() {
     .execute(store.pool())
     .await
     .expect("trigger");
+    let before = store.append_transactions();
     let outcomes = appended_while_held(
         &store,
         vec![batch("ok1", 2), batch("bad", 2), batch("ok2", 3)],
@@ -111,9 +112,52 @@ async fn a_batch_that_cannot_be_written_fails_alone() {
         "the refused batch: {bad:?}"
     );
     assert_eq!(ok2.expect("the last batch is stored").stored.len(), 3);
+    assert_eq!(
+        store.append_transactions() - before,
+        4,
+        "one group, then each of its three batches alone"
+    );
     let ids: Vec<String> = sqlx::query_scalar("SELECT client_id FROM events ORDER BY seq")
         .fetch_all(store.pool())
         .await
         .expect("ids");
     assert_eq!(ids, ["ok1-0", "ok1-1", "ok2-0", "ok2-1", "ok2-2"]);
+}
+
+#[tokio::test]
+async fn batches_that_wait_too_long_are_refused_and_the_next_one_is_written() {
+    let store = store()
+        .await
+        .with_writer_wait(std::time::Duration::from_millis(50));
+    let held = store.writer_queue().lock_owned().await;
+    let tasks: Vec<_> = ["x", "y", "z"]
+        .into_iter()
+        .map(|p| {
+            let store = store.clone();
+            tokio::spawn(async move { store.append_events(&batch(p, 2)).await })
+        })
+        .collect();
+    for t in tasks {
+        let refused = t.await.expect("the append task ran");
+        assert!(
+            matches!(refused, Err(StoreError::Busy(_))),
+            "a batch that waited past the writer wait: {refused:?}"
+        );
+    }
+    drop(held);
+    // The task that gave up handed the lead back: the next batch is written.
+    let next = batch("w", 2);
+    let outcome = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        store.append_events(&next),
+    )
+    .await
+    .expect("no task writes batches any more")
+    .expect("stored");
+    assert_eq!(outcome.stored.len(), 2);
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(store.pool())
+        .await
+        .expect("count");
+    assert_eq!(n, 2, "a refused batch was stored");
 }
