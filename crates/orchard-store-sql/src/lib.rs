@@ -156,8 +156,8 @@ pub struct SqlStore {
     /// How long a writer waits for its turn before giving up with `StoreError::Busy`, so that
     /// a request never hangs behind a queue that does not move.
     writer_wait: Duration,
-    /// SQLite: event batches waiting for the writer's turn, written together by one task in
-    /// one transaction when it comes (`events::Appends`).
+    /// Event batches waiting to be written, written together by one task in one transaction
+    /// when it can begin one (`events::Appends`).
     appends: Arc<std::sync::Mutex<events::Appends>>,
     /// Transactions those batches went into (`SqlStore::append_transactions`).
     append_transactions: Arc<std::sync::atomic::AtomicU64>,

@@ -1359,7 +1359,7 @@ pub async fn concurrent_batches_for_one_contact_converge<S: Store>(s: &S) {
     assert_eq!(derived_state(s, c).await, incremental);
 }
 
-/// Callers whose batches arrive together (which SQLite writes in one transaction) each hear
+/// Callers whose batches arrive together (written in one transaction) each hear
 /// back about their own events only, in their own order: a client id sent by two callers at
 /// once is stored for one and a duplicate for the other, one already in the log is a duplicate
 /// for all, and the state the batches leave is the state a refresh from the log derives.
