@@ -1412,7 +1412,18 @@ pub async fn concurrent_batches_each_hear_what_became_of_their_own_events<S: Sto
             batch
         })
         .collect();
-    let outcomes = futures_join_all(batches.iter().map(|b| s.append_events(b))).await;
+    let send = |b: usize| s.append_events(&batches[b]);
+    let (o0, o1, o2, o3, o4, o5, o6, o7) = tokio::join!(
+        send(0),
+        send(1),
+        send(2),
+        send(3),
+        send(4),
+        send(5),
+        send(6),
+        send(7)
+    );
+    let outcomes = [o0, o1, o2, o3, o4, o5, o6, o7];
     let mut shared_stored = 0;
     let mut seqs = Vec::new();
     for (b, (batch, outcome)) in batches.iter().zip(outcomes).enumerate() {
@@ -1457,36 +1468,6 @@ pub async fn concurrent_batches_each_hear_what_became_of_their_own_events<S: Sto
         assert_eq!(incremental, derived_state(s, *c).await, "contact {c:?}");
     }
     assert_eq!(s.repack_histories().await.unwrap().stale, 0);
-}
-
-/// Polls the futures together (the crate has no `futures` dependency) and returns their
-/// outputs in order.
-async fn futures_join_all<F: std::future::Future>(
-    futures: impl Iterator<Item = F>,
-) -> Vec<F::Output> {
-    let mut pinned: Vec<std::pin::Pin<Box<F>>> = futures.map(Box::pin).collect();
-    let mut outputs: Vec<Option<F::Output>> = pinned.iter().map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut pending = false;
-        for (f, out) in pinned.iter_mut().zip(outputs.iter_mut()) {
-            if out.is_none() {
-                match f.as_mut().poll(cx) {
-                    std::task::Poll::Ready(v) => *out = Some(v),
-                    std::task::Poll::Pending => pending = true,
-                }
-            }
-        }
-        if pending {
-            std::task::Poll::Pending
-        } else {
-            std::task::Poll::Ready(())
-        }
-    })
-    .await;
-    outputs
-        .into_iter()
-        .map(|o| o.expect("polled to the end"))
-        .collect()
 }
 
 /// An import updating contacts in file order while appends touch the same contacts: both
