@@ -45,22 +45,31 @@ fn version_from_row(row: &AnyRow) -> StoreResult<RuleSetVersion> {
 const RULE_SET_COLUMNS: &str =
     "SELECT version, name, definition, created_at, live_since FROM rule_sets";
 
-pub(crate) async fn live_in(tx: &mut AnyConnection) -> StoreResult<Option<RuleSet>> {
-    let sql = Sql::new(&format!(
-        "{RULE_SET_COLUMNS} WHERE live_since IS NOT NULL ORDER BY live_since DESC, version DESC LIMIT 1"
-    ));
-    let Some(row) = sql
-        .query(Dialect::of(tx))
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(backend_err)?
-    else {
-        return Ok(None);
-    };
-    let v = version_from_row(&row)?;
-    RuleSet::compile(&v.definition, v.version)
-        .map(Some)
-        .map_err(|e| StoreError::Invalid(format!("the live rule set no longer compiles: {e}")))
+/// The live rule set, if any, compiled, and the segments, compiled, in id order: what every
+/// refresh derives. One statement, each row read as `version_from_row` or `segment_from_row`
+/// reads it: a single event's transaction runs a dozen and a half, each a round trip.
+async fn derivations_in(tx: &mut AnyConnection) -> StoreResult<(Option<RuleSet>, Vec<Segment>)> {
+    let sql = Sql::new(
+        "SELECT 'r' AS kind, version, definition, live_since, CAST(NULL AS BIGINT) AS id, \
+         CAST(NULL AS TEXT) AS filter, name, created_at FROM (SELECT * FROM rule_sets \
+         WHERE live_since IS NOT NULL ORDER BY live_since DESC, version DESC LIMIT 1) live \
+         UNION ALL SELECT 's', NULL, NULL, NULL, id, filter, name, created_at FROM segments \
+         ORDER BY kind, id",
+    );
+    let mut scoring = None;
+    let mut segments = Vec::new();
+    for row in sql.fetch_all_in(&mut *tx).await? {
+        let kind: String = get(&row, "kind")?;
+        if kind == "s" {
+            segments.push(segment_from_row(&row)?);
+            continue;
+        }
+        let v = version_from_row(&row)?;
+        scoring = Some(RuleSet::compile(&v.definition, v.version).map_err(|e| {
+            StoreError::Invalid(format!("the live rule set no longer compiles: {e}"))
+        })?);
+    }
+    Ok((scoring, segments))
 }
 
 /// An account as one JSON array, `[id, external_id, name, domain, industry, employees, region,
@@ -120,16 +129,6 @@ fn accounts_from_packed(packed: &str) -> StoreResult<Vec<Account>> {
         .collect())
 }
 
-/// The segments, compiled, in id order.
-pub(crate) async fn segments_in(tx: &mut AnyConnection) -> StoreResult<Vec<Segment>> {
-    let sql = Sql::new("SELECT id, name, filter, created_at FROM segments ORDER BY id");
-    sql.fetch_all_in(&mut *tx)
-        .await?
-        .iter()
-        .map(segment_from_row)
-        .collect()
-}
-
 pub(crate) fn segment_from_row(row: &AnyRow) -> StoreResult<Segment> {
     let text: String = get(row, "filter")?;
     Ok(Segment {
@@ -174,8 +173,7 @@ pub(crate) struct Derivations {
 
 impl Derivations {
     pub(crate) async fn current(tx: &mut AnyConnection) -> StoreResult<Self> {
-        let scoring = live_in(tx).await?;
-        let segments = segments_in(tx).await?;
+        let (scoring, segments) = derivations_in(tx).await?;
         let patterns: Vec<&orchard_core::rules::EventPattern> = scoring
             .iter()
             .flat_map(RuleSet::patterns)
@@ -1473,25 +1471,23 @@ fn decide(what: &Derivations, loaded: Loaded, now: DateTime<Utc>) -> StoreResult
 }
 
 async fn write_chunk(tx: &mut AnyConnection, dialect: Dialect, w: Writes) -> StoreResult<()> {
-    async fn run(tx: &mut AnyConnection, dialect: Dialect, sql: Sql) -> StoreResult<()> {
-        sql.query(dialect)
-            .execute(&mut *tx)
-            .await
-            .map(|_| ())
-            .map_err(backend_err)
-    }
-    for ids in w.rewrite.chunks(dialect.rows_per_statement(1)) {
-        let mut del = Sql::new("DELETE FROM score_changes WHERE contact_id");
-        del.in_ids(dialect, ids.iter().copied());
-        run(tx, dialect, del).await?;
-    }
     // Derived events are logged, not applied: they do not feed back into the refresh that
     // made them, and their ids make a repeated refresh store nothing twice.
-    /// Table, columns, rows, conflict clause.
-    type Insert<'a> = (&'a str, &'a [&'a str], Vec<Vec<Arg>>, &'a str);
     let derived = crate::events::insert_events(tx, dialect, w.derived).await?;
     // The chunk's contacts were taken by the refresh.
     crate::history::append(tx, dialect, &derived).await?;
+    // The rest reads nothing another of them writes (a score history rewritten is deleted
+    // before its new rows are inserted, and PostgreSQL's CTEs do not see each other's
+    // rows; memberships entered and left are different pairs), so it goes to the database
+    // together (`crate::together`).
+    let mut statements = Vec::new();
+    for ids in w.rewrite.chunks(dialect.rows_per_statement(1)) {
+        let mut del = Sql::new("DELETE FROM score_changes WHERE contact_id");
+        del.in_ids(dialect, ids.iter().copied());
+        statements.push(del);
+    }
+    /// Table, columns, rows, conflict clause.
+    type Insert<'a> = (&'a str, &'a [&'a str], Vec<Vec<Arg>>, &'a str);
     let inserts: [Insert; 2] = [
         (
             "score_changes",
@@ -1515,9 +1511,7 @@ async fn write_chunk(tx: &mut AnyConnection, dialect: Dialect, w: Writes) -> Sto
         ),
     ];
     for (table, columns, rows, suffix) in inserts {
-        for sql in multi_insert(dialect, table, columns, rows, suffix) {
-            run(tx, dialect, sql).await?;
-        }
+        statements.extend(multi_insert(dialect, table, columns, rows, suffix));
     }
     // A few hundred memberships per statement: one each was a round trip apiece on
     // PostgreSQL. By contact first, so that SQLite searches its contact index rather than
@@ -1533,7 +1527,7 @@ async fn write_chunk(tx: &mut AnyConnection, dialect: Dialect, w: Writes) -> Sto
             del.list([*seg, *c]);
         }
         del.push(")");
-        run(tx, dialect, del).await?;
+        statements.push(del);
     }
     // A few hundred contacts per statement.
     for chunk in w.contacts.chunks(dialect.rows_per_statement(6)) {
@@ -1552,7 +1546,13 @@ async fn write_chunk(tx: &mut AnyConnection, dialect: Dialect, w: Writes) -> Sto
              last_activity_at = COALESCE(CAST(v.last AS BIGINT), contacts.last_activity_at) \
              FROM v WHERE contacts.id = v.id",
         );
-        run(tx, dialect, up).await?;
+        statements.push(up);
+    }
+    for sql in crate::together(dialect, statements) {
+        sql.query(dialect)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend_err)?;
     }
     Ok(())
 }

@@ -751,6 +751,52 @@ impl Sql {
     }
 }
 
+/// Parameters a statement made by `together` holds at most (PostgreSQL takes 65 535).
+const TOGETHER_PARAMS: usize = 30_000;
+
+/// Writing statements that read nothing another of them writes, as few statements as they fit
+/// in, in order: on PostgreSQL each run of them up to `TOGETHER_PARAMS` parameters becomes one
+/// statement of data-modifying CTEs (`WITH w0 AS (…), w1 AS (…) SELECT 1`), which PostgreSQL
+/// runs each of to completion, all on the snapshot the statement started with: a round trip
+/// where there were several (each ~0.1–0.2 ms on loopback, a third of a single event's
+/// transaction). SQLite has no data-modifying CTEs, and its round trips stay in the process.
+pub(crate) fn together(dialect: Dialect, statements: Vec<Sql>) -> Vec<Sql> {
+    if dialect == Dialect::Sqlite {
+        return statements;
+    }
+    let mut out: Vec<Sql> = Vec::new();
+    let mut group: Vec<Sql> = Vec::new();
+    let flush = |group: &mut Vec<Sql>, out: &mut Vec<Sql>| {
+        if group.len() <= 1 {
+            out.append(group);
+            return;
+        }
+        let mut sql = Sql::new("WITH ");
+        for (i, part) in group.drain(..).enumerate() {
+            if i > 0 {
+                sql.push(", ");
+            }
+            sql.push(&format!("w{i} AS ("));
+            sql.text.push_str(&part.text);
+            sql.args.extend(part.args);
+            sql.push(")");
+        }
+        sql.push(" SELECT 1");
+        out.push(sql);
+    };
+    let mut params = 0;
+    for s in statements {
+        if params + s.args.len() > TOGETHER_PARAMS {
+            flush(&mut group, &mut out);
+            params = 0;
+        }
+        params += s.args.len();
+        group.push(s);
+    }
+    flush(&mut group, &mut out);
+    out
+}
+
 /// Builds `INSERT INTO table (cols) VALUES (...), (...) <suffix>` statements, as many as the
 /// backend's parameter limit requires.
 pub(crate) fn multi_insert(
@@ -899,6 +945,44 @@ mod tests {
             test(&[], Dialect::Sqlite).1,
             vec![Arg::Text(Some("[]".into()))]
         );
+    }
+
+    #[test]
+    fn statements_together_are_one_on_postgresql_up_to_a_parameter_budget() {
+        let statement = |table: &str, n: usize| {
+            let mut s = Sql::new(&format!("DELETE FROM {table} WHERE id"));
+            s.list((0..n as i64).collect::<Vec<_>>());
+            s
+        };
+        let three = || vec![statement("a", 1), statement("b", 2), statement("c", 1)];
+        let sqlite = together(Dialect::Sqlite, three());
+        assert_eq!(sqlite.len(), 3);
+        let pg = together(Dialect::Postgres, three());
+        assert_eq!(pg.len(), 1);
+        assert_eq!(
+            pg[0].render(Dialect::Postgres),
+            "WITH w0 AS (DELETE FROM a WHERE id($1)), w1 AS (DELETE FROM b WHERE id($2, $3)), \
+             w2 AS (DELETE FROM c WHERE id($4)) SELECT 1"
+        );
+        assert_eq!(pg[0].args, [0, 0, 1, 0].map(|v| Arg::Int(Some(v))).to_vec());
+        // One statement alone stays as it was; past the budget, a new statement starts.
+        assert_eq!(
+            together(Dialect::Postgres, vec![statement("a", 1)])[0].render(Dialect::Postgres),
+            "DELETE FROM a WHERE id($1)"
+        );
+        let big = together(
+            Dialect::Postgres,
+            vec![
+                statement("a", TOGETHER_PARAMS - 1),
+                statement("b", 1),
+                statement("c", 1),
+                statement("d", 1),
+            ],
+        );
+        assert_eq!(big.len(), 2);
+        assert!(big[0].text.contains("FROM b") && !big[0].text.contains("FROM c"));
+        assert!(big[1].text.starts_with("WITH w0 AS (DELETE FROM c"));
+        assert!(together(Dialect::Postgres, Vec::new()).is_empty());
     }
 
     #[test]
