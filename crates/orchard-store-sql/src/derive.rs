@@ -1473,9 +1473,8 @@ fn decide(what: &Derivations, loaded: Loaded, now: DateTime<Utc>) -> StoreResult
 async fn write_chunk(tx: &mut AnyConnection, dialect: Dialect, w: Writes) -> StoreResult<()> {
     // Derived events are logged, not applied: they do not feed back into the refresh that
     // made them, and their ids make a repeated refresh store nothing twice.
-    let derived = crate::events::insert_events(tx, dialect, w.derived).await?;
     // The chunk's contacts were taken by the refresh.
-    crate::history::append(tx, dialect, &derived).await?;
+    crate::events::store_events(tx, dialect, w.derived).await?;
     // The rest reads nothing another of them writes (a score history rewritten is deleted
     // before its new rows are inserted, and PostgreSQL's CTEs do not see each other's
     // rows; memberships entered and left are different pairs), so it goes to the database

@@ -123,9 +123,7 @@ impl EventStore for SqlStore {
     }
 }
 
-/// Event rows just stored by `insert_events`, which the caller hands to
-/// `crate::history::append` once it holds their contacts' rows.
-#[must_use = "stored events belong in their contacts' histories: crate::history::append"]
+/// Event rows just stored by `store_events`.
 pub(crate) struct Inserted {
     /// (sequence number, client id) of each row stored.
     pub rows: Vec<(i64, String)>,
@@ -134,14 +132,28 @@ pub(crate) struct Inserted {
     pub after: Option<i64>,
 }
 
-/// Inserts event rows (`event_row`), skipping client ids already in the log. Every insert into
-/// `events` but the bulk loader's goes through here (that one packs the histories in one pass
-/// when the load finishes, `finish_load`; a load cut short leaves them to `orchard rebuild
-/// --repack`); the caller then appends what was stored to the contacts' histories
-/// (`crate::history::append`) in the same transaction, after taking the contacts' rows, so that
-/// no history misses an event and history rows are only ever taken under their contacts' locks
-/// (in id order, see `derive::lock_contacts`).
-pub(crate) async fn insert_events(
+/// Inserts event rows (`event_row`), skipping client ids already in the log, and appends what
+/// was stored to the contacts' histories (`crate::history`), so that no history misses an
+/// event. Every insert into `events` but the bulk loader's goes through here (that one packs
+/// the histories in one pass when the load finishes, `finish_load`; a load cut short leaves
+/// them to `orchard rebuild --repack`). The caller has taken the rows of the events' contacts
+/// in this transaction (`derive::lock_live`), so that history rows are only ever taken under
+/// their contacts' locks, in id order.
+pub(crate) async fn store_events(
+    tx: &mut AnyConnection,
+    dialect: Dialect,
+    rows: Vec<Vec<Arg>>,
+) -> StoreResult<Inserted> {
+    let inserted = insert_events(tx, dialect, rows).await?;
+    if dialect == Dialect::Sqlite {
+        crate::history::append(tx, dialect, &inserted).await?;
+    }
+    Ok(inserted)
+}
+
+/// The insert of `store_events`; on PostgreSQL each statement appends to the histories too,
+/// from the rows its insert returns (one round trip where there were two).
+async fn insert_events(
     tx: &mut AnyConnection,
     dialect: Dialect,
     rows: Vec<Vec<Arg>>,
@@ -189,11 +201,15 @@ pub(crate) async fn insert_events(
             after = Some(before);
         }
         Dialect::Postgres => {
+            let history = crate::history::append_returned(dialect);
             for sql in inserts {
                 let sql = sql.wrap(
                     "WITH ins AS (",
-                    " RETURNING seq, client_id) SELECT \
-                     json_agg(json_build_array(seq, client_id))::text AS stored FROM ins",
+                    &format!(
+                        " RETURNING seq, client_id, type, contact_id, at, properties), \
+                         history AS ({history}) SELECT \
+                         json_agg(json_build_array(seq, client_id))::text AS stored FROM ins"
+                    ),
                 );
                 for row in sql.fetch_all_in(&mut *tx).await? {
                     stored_json.push(get(&row, "stored")?);
@@ -456,7 +472,15 @@ async fn append_keyed<K: std::borrow::Borrow<EventKey>>(
     keys: &[K],
     rows: Vec<Vec<Arg>>,
 ) -> StoreResult<Vec<Option<i64>>> {
-    let inserted = insert_events(tx, dialect, rows).await?;
+    // The contacts' rows first, in id order (see `lock_contacts`), before their histories are
+    // appended to and their derived columns updated, which would otherwise lock them in any
+    // order; those of events found to be duplicates too. Events of a contact merged since its
+    // batch was resolved count for the survivor (`lock_live`).
+    let mut ids: Vec<i64> = keys.iter().filter_map(|k| k.borrow().contact).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let live = crate::derive::lock_live(tx, dialect, &ids).await?;
+    let inserted = store_events(tx, dialect, rows).await?;
     let stored_ids: HashMap<&str, i64> = inserted
         .rows
         .iter()
@@ -482,11 +506,6 @@ async fn append_keyed<K: std::borrow::Borrow<EventKey>>(
             _ => stored.push(None),
         }
     }
-    // The contacts' rows first, in id order (see `lock_contacts`): the update of their
-    // derived columns would otherwise lock them in any order. Events of a contact merged since
-    // its batch was resolved count for the survivor (`lock_live`).
-    let ids: Vec<i64> = latest.keys().copied().collect();
-    let live = crate::derive::lock_live(tx, dialect, &ids).await?;
     let mut on_live: crate::IdMap<i64, i64> =
         crate::IdMap::with_capacity_and_hasher(latest.len(), Default::default());
     for (c, at) in latest {
@@ -499,8 +518,6 @@ async fn append_keyed<K: std::borrow::Borrow<EventKey>>(
     // version per contact.
     let mut touched: Vec<ContactId> = on_live.keys().copied().map(ContactId::new).collect();
     touched.sort_unstable();
-    // Their rows were taken above.
-    crate::history::append(tx, dialect, &inserted).await?;
     crate::derive::refresh_locked(tx, dialect, &touched, Utc::now(), &on_live).await?;
     Ok(stored)
 }
