@@ -199,7 +199,21 @@ pub async fn contact_list_filters_searches_and_pages<S: Store>(s: &S) {
         "newest first"
     );
     let last = s.list_contacts(&q(|q| q.page = 3), None).await.unwrap();
-    assert_eq!(last.items.len(), 5);
+    assert_eq!((last.total, last.items.len()), (25, 5));
+    // Past the end, and a last page that is exactly full: still the whole count.
+    let past = s.list_contacts(&q(|q| q.page = 4), None).await.unwrap();
+    assert_eq!((past.total, past.items.len()), (25, 0));
+    let full = s
+        .list_contacts(
+            &q(|q| {
+                q.page = 5;
+                q.per_page = 5;
+            }),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!((full.total, full.items.len()), (25, 5));
     let de = s
         .list_contacts(&q(|q| q.country = Some("de".into())), None)
         .await
