@@ -23,7 +23,7 @@ use orchard_store::{RuleSetVersion, ScoringStore, StoreError, StoreResult, Store
 use sqlx::AnyConnection;
 use sqlx::any::AnyRow;
 
-use crate::events::{event_from_row, event_row};
+use crate::events::event_row;
 use crate::{
     Arg, Dialect, IdMap, IdSet, RowText, Sql, SqlStore, backend_err, from_ms, get, joined_int,
     json_err, ms, multi_insert,
@@ -440,14 +440,18 @@ impl Subjects {
     /// the thread that loads the next chunk does not parse them.
     fn unpack(&mut self) -> StoreResult<()> {
         self.unpack_contacts()?;
-        let packed = self.packed.take();
-        let packed = packed.as_ref().map_or(Ok(""), RowText::as_str)?;
-        for (owner, mut parsed) in events_from_packed(packed, &self.keep)? {
-            let list = self.events.entry(owner).or_default();
-            if list.is_empty() {
-                *list = parsed;
-            } else {
-                list.append(&mut parsed);
+        let Some(packed) = self.packed.take() else {
+            return Ok(());
+        };
+        for column in ["events", "others"] {
+            let text = packed.other(column)?.unwrap_or_default();
+            for (owner, mut parsed) in events_from_packed(text, &self.keep)? {
+                let list = self.events.entry(owner).or_default();
+                if list.is_empty() {
+                    *list = parsed;
+                } else {
+                    list.append(&mut parsed);
+                }
             }
         }
         for list in self.events.values_mut() {
@@ -485,13 +489,28 @@ pub(crate) async fn load_subjects(
         event_types: event_types.map(<[String]>::to_vec),
         ..Keep::default()
     };
-    let mut out = load_packed(tx, ids, keep).await?;
+    let mut out = load_packed(tx, ids, keep, Alongside::None).await?;
     out.unpack()?;
     Ok(out)
 }
 
+/// What `load_packed` reads besides the subjects, in the row of their events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Alongside {
+    None,
+    /// Column `deals`: `contact:status:created:closed` texts joined by commas.
+    Deals,
+    /// `Deals`, and column `memberships`: `contact:segment;segment;…` texts joined by commas.
+    DealsAndMemberships,
+}
+
 /// `load_subjects` with the contacts' own events still packed, to keep what `keep` says.
-async fn load_packed(tx: &mut AnyConnection, ids: &[i64], keep: Keep) -> StoreResult<Subjects> {
+async fn load_packed(
+    tx: &mut AnyConnection,
+    ids: &[i64],
+    keep: Keep,
+    facts: Alongside,
+) -> StoreResult<Subjects> {
     // Everything is read by the ids asked for; those of contacts merged away load what no
     // derivation reads (their own rows are not live, and `unpack` keeps live contacts only).
     // The contacts come as one row, like their events (see below): a row per contact, each
@@ -549,48 +568,59 @@ async fn load_packed(tx: &mut AnyConnection, ids: &[i64], keep: Keep) -> StoreRe
             }
         }
     }
-    if out
-        .keep
-        .event_types
-        .as_deref()
-        .is_some_and(<[String]>::is_empty)
-    {
-        return Ok(out);
-    }
-    const COLS: &str = "e.seq, e.client_id, e.type, e.contact_id, e.visitor_id, e.at, e.properties";
+    // The rest in one row of texts, each read in place (`RowText`): every row through sqlx's
+    // SQLite driver is a hand-off between threads (a wake-up each time) and a conversion by
+    // its `Any` layer, and every statement a round trip (0.1-0.2 ms on PostgreSQL's loopback,
+    // a dozen of them a single event's latency).
+    // - `events`: the contacts' histories (`crate::history`), every type with properties; the
+    //   thread that decides keeps what derivations read (`unpack`).
+    // - `others`: the rarer rest, in the histories' layout: events of contacts merged into
+    //   these, and anonymous events of their visitor ids. Written as `COALESCE(contact_id, 0)
+    //   = 0` rather than `contact_id IS NULL` so that SQLite starts from the visitor ids
+    //   instead of walking every anonymous event in the log.
+    // - with `facts`, the contacts' deals and memberships (`load_chunk`).
     let types = |q: &mut Sql| {
         if let Some(t) = &out.keep.event_types {
             q.push(" AND e.type IN ").list(t.iter().map(String::as_str));
         }
     };
-    // One row in all, the contacts' histories (`crate::history`) joined into one text:
-    // sqlx's SQLite driver hands each row across threads (a wake-up each time) and its `Any`
-    // layer converts each row. A history holds every type, with properties; the thread that
-    // decides keeps what derivations read (`unpack`).
-    out.packed = crate::history::load(tx, dialect, ids).await?;
-    // The rarer rest, row by row: events of contacts merged into these, and anonymous events
-    // of their visitor ids. Written as `COALESCE(contact_id, 0) = 0` rather than `contact_id
-    // IS NULL` so that SQLite starts from the visitor ids instead of walking every anonymous
-    // event in the log.
-    let mut q = Sql::new(&format!(
-        "SELECT {COLS}, c.merged_into AS owner FROM events e \
-         JOIN contacts c ON c.id = e.contact_id WHERE c.merged_into"
-    ));
-    q.in_ids(dialect, ids.iter().copied());
-    types(&mut q);
-    q.push(&format!(
-        " UNION ALL SELECT {COLS}, v.contact_id AS owner FROM events e \
-         JOIN visitor_identities v ON v.visitor_id = e.visitor_id \
-         WHERE COALESCE(e.contact_id, 0) = 0 AND v.contact_id"
-    ))
-    .in_ids(dialect, ids.iter().copied());
-    types(&mut q);
-    for row in q.fetch_all_in(&mut *tx).await? {
-        out.events
-            .entry(get(&row, "owner")?)
-            .or_default()
-            .push(event_from_row(&row)?);
-    }
+    let everything = !out
+        .keep
+        .event_types
+        .as_deref()
+        .is_some_and(<[String]>::is_empty);
+    let others = |q: &mut Sql| {
+        const COLS: &str = "e.seq, e.type, e.at, e.properties";
+        let mut rows = Sql::new(&format!(
+            "SELECT {COLS}, c.merged_into AS owner FROM events e \
+             JOIN contacts c ON c.id = e.contact_id WHERE c.merged_into"
+        ));
+        rows.in_ids(dialect, ids.iter().copied());
+        types(&mut rows);
+        rows.push(&format!(
+            " UNION ALL SELECT {COLS}, v.contact_id AS owner FROM events e \
+             JOIN visitor_identities v ON v.visitor_id = e.visitor_id \
+             WHERE COALESCE(e.contact_id, 0) = 0 AND v.contact_id"
+        ))
+        .in_ids(dialect, ids.iter().copied());
+        types(&mut rows);
+        q.push(", ");
+        crate::history::push_entries(q, dialect, rows);
+        q.push(" AS others");
+    };
+    let q = if everything {
+        crate::history::load(dialect, ids, |q| {
+            others(q);
+            push_facts(q, dialect, ids, facts);
+        })
+    } else if facts == Alongside::None {
+        return Ok(out);
+    } else {
+        let mut q = Sql::new("SELECT NULL AS events, NULL AS others");
+        push_facts(&mut q, dialect, ids, facts);
+        q
+    };
+    out.packed = RowText::row(q.fetch_all_in(&mut *tx).await?, "events");
     Ok(out)
 }
 
@@ -1223,33 +1253,14 @@ struct Loaded {
     activity: IdMap<i64, i64>,
 }
 
-async fn load_chunk(
-    tx: &mut AnyConnection,
-    what: &Derivations,
-    ids: &[ContactId],
-    activity: &IdMap<i64, i64>,
-) -> StoreResult<Loaded> {
-    let raw: Vec<i64> = ids.iter().map(|c| c.get()).collect();
-    let mut subjects = load_packed(tx, &raw, what.keep.clone()).await?;
-    subjects.unpack_contacts()?;
-    let mut loaded = Loaded {
-        subjects,
-        deals: IdMap::default(),
-        members: IdSet::default(),
-        activity: raw
-            .iter()
-            .filter_map(|c| Some((*c, *activity.get(c)?)))
-            .collect(),
-    };
-    if loaded.subjects.contacts.is_empty() {
-        // None of them is live.
-        return Ok(loaded);
+/// Appends the columns of `facts` for `ids` to a `SELECT` of scalar subqueries, each one text:
+/// deals as `contact:status:created:closed` and memberships as `contact:segment;segment;…`,
+/// joined by commas. By the ids asked for, like the subjects: the rows of contacts merged away
+/// are ignored. A row per deal or membership crossed sqlx's driver thread on its own.
+fn push_facts(q: &mut Sql, dialect: Dialect, ids: &[i64], facts: Alongside) {
+    if facts == Alongside::None {
+        return;
     }
-    // By the ids asked for, like the subjects: the rows of contacts merged away are ignored.
-    // One row, each part a text: deals as `contact:status:created:closed` and memberships as
-    // `contact:segment`, joined by commas. A row per deal or membership crossed sqlx's
-    // driver thread on its own, and two statements cost a round trip more than one.
-    let dialect = Dialect::of(tx);
     let agg = dialect.string_agg();
     let deal = dialect.concat(&[
         "CAST(contact_id AS TEXT)",
@@ -1268,13 +1279,11 @@ async fn load_chunk(
         "':'",
         &format!("{agg}(CAST(segment_id AS TEXT), ';')"),
     ]);
-    let mut q = Sql::new(&format!(
-        "SELECT (SELECT {agg}({deal}, ',') FROM deals WHERE contact_id"
+    q.push(&format!(
+        ", (SELECT {agg}({deal}, ',') FROM deals WHERE contact_id"
     ));
-    q.in_ids(dialect, raw.iter().copied()).push(") AS deals, ");
-    if what.segments.is_empty() {
-        q.push("NULL AS memberships");
-    } else {
+    q.in_ids(dialect, ids.iter().copied()).push(") AS deals, ");
+    if facts == Alongside::DealsAndMemberships {
         // By contact alone: a second IN list over the segments let PostgreSQL, with
         // statistics taken while the table was still empty, scan the whole table comparing
         // each row with both lists (0.8 s a chunk). Memberships of other segments are read
@@ -1283,15 +1292,44 @@ async fn load_chunk(
             "(SELECT {agg}(contact_memberships, ',') FROM (SELECT {grouped} AS \
              contact_memberships FROM segment_members WHERE contact_id"
         ))
-        .in_ids(dialect, raw.iter().copied())
+        .in_ids(dialect, ids.iter().copied())
         .push(" GROUP BY contact_id) grouped) AS memberships");
+    } else {
+        q.push("NULL AS memberships");
     }
-    let rows = q.fetch_all_in(&mut *tx).await?;
-    // Read in place, not copied out of the row (see `RowText`).
-    let (deals, members): (Option<&str>, Option<&str>) = match rows.first() {
-        Some(row) => (get(row, "deals")?, get(row, "memberships")?),
-        None => (None, None),
+}
+
+async fn load_chunk(
+    tx: &mut AnyConnection,
+    what: &Derivations,
+    ids: &[ContactId],
+    activity: &IdMap<i64, i64>,
+) -> StoreResult<Loaded> {
+    let raw: Vec<i64> = ids.iter().map(|c| c.get()).collect();
+    let facts = if what.segments.is_empty() {
+        Alongside::Deals
+    } else {
+        Alongside::DealsAndMemberships
     };
+    let mut subjects = load_packed(tx, &raw, what.keep.clone(), facts).await?;
+    subjects.unpack_contacts()?;
+    let mut loaded = Loaded {
+        subjects,
+        deals: IdMap::default(),
+        members: IdSet::default(),
+        activity: raw
+            .iter()
+            .filter_map(|c| Some((*c, *activity.get(c)?)))
+            .collect(),
+    };
+    if loaded.subjects.contacts.is_empty() {
+        // None of them is live.
+        return Ok(loaded);
+    }
+    // Read in place, not copied out of the row (see `RowText`).
+    let row = loaded.subjects.packed.as_ref();
+    let deals = row.map(|r| r.other("deals")).transpose()?.flatten();
+    let members = row.map(|r| r.other("memberships")).transpose()?.flatten();
     for text in crate::joined(deals) {
         let mut parts = text.splitn(4, ':');
         let mut next = || {

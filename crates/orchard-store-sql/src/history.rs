@@ -16,7 +16,7 @@ use sqlx::AnyConnection;
 use orchard_store::Repacked;
 
 use crate::events::Inserted;
-use crate::{Dialect, RowText, Sql, StoreResult, backend_err};
+use crate::{Dialect, Sql, StoreResult, backend_err};
 
 /// One event of the row `e` as a history item: `[seq,at,"type",length,properties]`. The numbers
 /// print as JSON numbers, a type is a slug that needs no escaping (`EventType::parse` admits
@@ -204,21 +204,30 @@ pub(crate) async fn repack(tx: &mut AnyConnection, dialect: Dialect) -> StoreRes
     })
 }
 
-/// The histories of `ids` as one text, `[contact, [item, ...]]` entries joined by commas
-/// (`None` when none has any event), left in its row for the thread that parses it. Not wrapped
-/// in brackets: that copied the whole text once more, a fresh block of the order of a megabyte
-/// per chunk, on the database's thread.
-pub(crate) async fn load(
-    tx: &mut AnyConnection,
-    dialect: Dialect,
-    ids: &[i64],
-) -> StoreResult<Option<RowText>> {
+/// A statement of one row whose column `events` holds the histories of `ids` as one text,
+/// `[contact, [item, ...]]` entries joined by commas (NULL when none has any event), for the
+/// thread that parses it to read in place (`derive::load_packed`); `more` appends further
+/// columns (uncorrelated scalar subqueries) to the same row. The histories are the statement's
+/// own aggregate, not a subquery, and not wrapped in brackets: SQLite copies a subquery's
+/// result into the row, and brackets copied the whole text once more, a fresh block of the
+/// order of a megabyte per chunk, on the database's thread.
+pub(crate) fn load(dialect: Dialect, ids: &[i64], more: impl FnOnce(&mut Sql)) -> Sql {
     let agg = dialect.string_agg();
     let item = dialect.concat(&["'['", "contact_id", "',['", "events", "']]'"]);
-    let mut q = Sql::new(&format!(
-        "SELECT {agg}({item}, ',') AS events \
-         FROM contact_histories WHERE contact_id"
-    ));
+    let mut q = Sql::new(&format!("SELECT {agg}({item}, ',') AS events"));
+    more(&mut q);
+    q.push(" FROM contact_histories WHERE contact_id");
     q.in_ids(dialect, ids.iter().copied());
-    RowText::first(q.fetch_all_in(&mut *tx).await?, "events")
+    q
+}
+
+/// Appends, as a scalar subquery, events of the rows `rows` (a derived table of events aliased
+/// `e`, with an `owner` column) as `[owner, [item]]` entries in the layout of `push_load`: a
+/// reader of histories reads them with the same code.
+pub(crate) fn push_entries(q: &mut Sql, dialect: Dialect, rows: Sql) {
+    let agg = dialect.string_agg();
+    let entry = dialect.concat(&["'['", "e.owner", "',['", &item(dialect), "']]'"]);
+    q.push(&format!("(SELECT {agg}({entry}, ',') FROM ("))
+        .append(rows)
+        .push(") e)");
 }

@@ -611,6 +611,13 @@ impl Sql {
         self
     }
 
+    /// Appends `other`, its arguments after this one's.
+    pub(crate) fn append(&mut self, other: Sql) -> &mut Self {
+        self.text.push_str(&other.text);
+        self.args.extend(other.args);
+        self
+    }
+
     /// Appends a placeholder for `arg`.
     pub(crate) fn arg(&mut self, arg: impl Into<Arg>) -> &mut Self {
         let arg = arg.into();
@@ -776,10 +783,7 @@ pub(crate) fn together(dialect: Dialect, statements: Vec<Sql>) -> Vec<Sql> {
             if i > 0 {
                 sql.push(", ");
             }
-            sql.push(&format!("w{i} AS ("));
-            sql.text.push_str(&part.text);
-            sql.args.extend(part.args);
-            sql.push(")");
+            sql.push(&format!("w{i} AS (")).append(part).push(")");
         }
         sql.push(" SELECT 1");
         out.push(sql);
@@ -855,6 +859,13 @@ impl RowText {
             return Ok(None);
         }
         Ok(Some(Self { row, column }))
+    }
+
+    /// The first of `rows`, whatever its columns hold (read them with `other`); `None` when
+    /// there is no row.
+    pub(crate) fn row(rows: Vec<AnyRow>, column: &'static str) -> Option<Self> {
+        let row = rows.into_iter().next()?;
+        Some(Self { row, column })
     }
 
     pub(crate) fn as_str(&self) -> StoreResult<&str> {

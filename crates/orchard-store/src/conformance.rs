@@ -38,6 +38,7 @@ macro_rules! conformance_tests {
             demo_company_loads_and_counts,
             forms_and_lead_magnets_have_a_full_lifecycle,
             capture_updates_the_contact_and_keeps_its_first_touch,
+            views_from_before_identification_count_for_segments,
             settings_keep_the_first_value,
             a_second_import_of_the_same_rows_changes_nothing,
             imported_deals_revenue_and_activities_resolve_their_links,
@@ -698,6 +699,61 @@ pub async fn capture_updates_the_contact_and_keeps_its_first_touch<S: Store>(s: 
     );
     assert_eq!(s.contact_for_visitor("vis-1").await.unwrap(), Some(id));
     assert_eq!(s.contact_for_visitor("vis-unknown").await.unwrap(), None);
+}
+
+/// A visitor's anonymous events are the contact's once a submission identifies it: segments
+/// read them (with their properties) in the refresh that identification makes, and in any
+/// refresh after.
+pub async fn views_from_before_identification_count_for_segments<S: Store>(s: &S) {
+    let now = Utc::now();
+    let readers = orchard_core::segment::define(
+        "blog readers",
+        r#"count(page_viewed where url ~ "/blog", 30d) >= 2"#,
+        now,
+    )
+    .unwrap();
+    s.create_segment(&readers, now).await.unwrap();
+    s.create_form(&form("get-checklist", None)).await.unwrap();
+    let f = s.form_by_slug("get-checklist").await.unwrap();
+    for (id, url, hours) in [
+        ("v1", "/blog/crm", 3),
+        ("v2", "/blog/cadence", 2),
+        ("v3", "/pricing", 1),
+    ] {
+        let mut view = event(id, "page_viewed", None, ms(now - Duration::hours(hours)));
+        view.visitor_id = Some("vis-9".into());
+        view.properties.insert("url".into(), json!(url));
+        s.append_events(&[view]).await.unwrap();
+    }
+    let fields = [
+        ("email", "dee@example.com"),
+        ("consent", "on"),
+        ("visitor_id", "vis-9"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    let (id, _) = s
+        .capture(&Capture {
+            form: f.clone(),
+            magnet: None,
+            submission: submission::check(&f, &fields, now).expect("valid submission"),
+            event: event("fs-9", "form_submitted", None, ms(now)),
+        })
+        .await
+        .unwrap();
+    let identified = derived_state(s, id).await;
+    assert_eq!(
+        identified.segments,
+        ["blog readers"],
+        "both anonymous views"
+    );
+    s.refresh(&[id], now).await.unwrap();
+    assert_eq!(
+        derived_state(s, id).await,
+        identified,
+        "what a refresh gives"
+    );
 }
 
 pub async fn settings_keep_the_first_value<S: Store>(s: &S) {
