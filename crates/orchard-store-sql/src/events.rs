@@ -127,9 +127,6 @@ impl EventStore for SqlStore {
 pub(crate) struct Inserted {
     /// (sequence number, client id) of each row stored.
     pub rows: Vec<(i64, String)>,
-    /// SQLite: the largest sequence number before the insert (one writer, so the new rows are
-    /// exactly those past it).
-    pub after: Option<i64>,
 }
 
 /// Inserts event rows (`event_row`), skipping client ids already in the log, and appends what
@@ -144,30 +141,16 @@ pub(crate) async fn store_events(
     dialect: Dialect,
     rows: Vec<Vec<Arg>>,
 ) -> StoreResult<Inserted> {
-    let inserted = insert_events(tx, dialect, rows).await?;
-    if dialect == Dialect::Sqlite {
-        crate::history::append(tx, dialect, &inserted).await?;
-    }
-    Ok(inserted)
-}
-
-/// The insert of `store_events`; on PostgreSQL each statement appends to the histories too,
-/// from the rows its insert returns (one round trip where there were two).
-async fn insert_events(
-    tx: &mut AnyConnection,
-    dialect: Dialect,
-    rows: Vec<Vec<Arg>>,
-) -> StoreResult<Inserted> {
     if rows.is_empty() {
-        return Ok(Inserted {
-            rows: Vec::new(),
-            after: None,
-        });
+        return Ok(Inserted { rows: Vec::new() });
     }
     // Which events were new, and their sequence numbers, as one JSON row rather than a row
     // per event: each row crosses sqlx's SQLite driver thread on its own. SQLite has one
     // writer, so the new rows are those past the largest sequence number before the insert;
-    // PostgreSQL aggregates what the insert returns.
+    // PostgreSQL aggregates what the insert returns. On PostgreSQL each insert appends to
+    // the histories in its own statement, from the rows it returns; on SQLite the inserts,
+    // the append and the read of what was stored go to sqlx's worker thread as one text
+    // while the batch is small (`crate::in_turn`).
     let inserts = multi_insert(
         dialect,
         "events",
@@ -176,7 +159,6 @@ async fn insert_events(
         "ON CONFLICT (client_id) DO NOTHING",
     );
     let mut stored_json: Vec<Option<String>> = Vec::new();
-    let mut after = None;
     match dialect {
         Dialect::Sqlite => {
             let before = Sql::new("SELECT COALESCE(MAX(seq), 0) AS seq FROM events");
@@ -184,21 +166,20 @@ async fn insert_events(
                 Some(row) => get(row, "seq")?,
                 None => 0,
             };
-            for sql in inserts {
-                sql.query(dialect)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(backend_err)?;
-            }
+            let mut statements = inserts;
+            statements.push(crate::history::append_after(dialect, before));
             let mut new = Sql::new(
                 "SELECT json_group_array(json_array(seq, client_id)) AS stored FROM events \
                  WHERE seq > ",
             );
             new.arg(before);
-            for row in new.fetch_all_in(&mut *tx).await? {
-                stored_json.push(get(&row, "stored")?);
+            statements.push(new);
+            // Only the last statement returns a row.
+            for sql in crate::in_turn(statements) {
+                for row in sql.fetch_all_in(&mut *tx).await? {
+                    stored_json.push(get(&row, "stored")?);
+                }
             }
-            after = Some(before);
         }
         Dialect::Postgres => {
             let history = crate::history::append_returned(dialect);
@@ -221,10 +202,7 @@ async fn insert_events(
     for json in stored_json.into_iter().flatten() {
         stored.extend(serde_json::from_str::<Vec<(i64, String)>>(&json).map_err(json_err)?);
     }
-    Ok(Inserted {
-        rows: stored,
-        after,
-    })
+    Ok(Inserted { rows: stored })
 }
 
 /// Batches waiting to be written, and whether a task is writing them (`lead_appends`). On

@@ -15,7 +15,6 @@ use sqlx::AnyConnection;
 
 use orchard_store::Repacked;
 
-use crate::events::Inserted;
 use crate::{Dialect, Sql, StoreResult, backend_err};
 
 /// One event of the row `e` as a history item: `[seq,at,"type",length,properties]`. The numbers
@@ -62,51 +61,29 @@ pub(crate) fn append_returned(dialect: Dialect) -> String {
     )
 }
 
-/// Adds the rows just stored to their contacts' histories. The caller holds those contacts'
-/// rows (see `events::store_events`), so two transactions never append to one history side by
-/// side on PostgreSQL, and never take history rows in an order that could make a cycle.
-pub(crate) async fn append(
-    tx: &mut AnyConnection,
-    dialect: Dialect,
-    inserted: &Inserted,
-) -> StoreResult<()> {
-    if inserted.rows.is_empty() {
-        return Ok(());
-    }
+/// The statement adding the rows stored past sequence number `after` to their contacts'
+/// histories: SQLite's append (one writer, so the new rows are exactly those past the largest
+/// number before the insert), run by `events::store_events` after its insert; PostgreSQL
+/// appends in the insert's own statement (`append_returned`). The caller holds those contacts'
+/// rows, so history rows are never taken in an order that could make a cycle.
+pub(crate) fn append_after(dialect: Dialect, after: i64) -> Sql {
     let agg = dialect.string_agg();
     let item = item(dialect);
     let extended = dialect.concat(&["contact_histories.events", "','", "excluded.events"]);
-    // One statement for the whole batch. On SQLite the new rows are those past `after`;
-    // otherwise the batch's own sequence numbers (concurrent writers interleave theirs, so
-    // everything past the first could take another transaction's rows; `in_ids` sends them
-    // as a range only when no other number falls between them). PostgreSQL appends in the
-    // insert's own statement instead (`append_returned`).
     // `+e.contact_id`: grouped by the plain column, SQLite walked the whole `(contact_id, at)`
     // index in order rather than sort the few new rows it finds by sequence number (16 ms
     // instead of a fraction of one, measured on 100 000 contacts).
-    let insert = dialect.insert();
     let mut q = Sql::new(&format!(
-        "{insert} INTO contact_histories (contact_id, events) \
-         SELECT +e.contact_id, {agg}({item}, ',') FROM events e WHERE e.contact_id IS NOT NULL AND "
+        "{} INTO contact_histories (contact_id, events) \
+         SELECT +e.contact_id, {agg}({item}, ',') FROM events e \
+         WHERE e.contact_id IS NOT NULL AND e.seq > ",
+        dialect.insert()
     ));
-    match (dialect, inserted.after) {
-        (Dialect::Sqlite, Some(after)) => {
-            q.push("e.seq > ").arg(after);
-        }
-        _ => {
-            q.push("e.seq")
-                .in_ids(dialect, inserted.rows.iter().map(|(seq, _)| *seq));
-        }
-    }
-    q.push(&format!(
+    q.arg(after).push(&format!(
         " GROUP BY +e.contact_id ORDER BY +e.contact_id \
          ON CONFLICT (contact_id) DO UPDATE SET events = {extended}"
     ));
-    q.query(dialect)
-        .execute(&mut *tx)
-        .await
-        .map_err(backend_err)?;
-    Ok(())
+    q
 }
 
 /// Writes every history afresh from `events`, in the caller's transaction, and counts the

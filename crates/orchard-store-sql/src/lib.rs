@@ -761,15 +761,42 @@ impl Sql {
 /// Parameters a statement made by `together` holds at most (PostgreSQL takes 65 535).
 const TOGETHER_PARAMS: usize = 30_000;
 
+/// Parameters of the statements `in_turn` joins into one text at most: a small transaction's
+/// statements, not a rebuild chunk's (see there).
+const IN_TURN_PARAMS: usize = 500;
+
+/// SQLite: statements to run one after the other, as one text (`a; b; c`, parameters bound in
+/// order across them) while they are small, which sqlx's driver runs as one command to its
+/// worker thread: one hand-off there and back instead of one per statement (a single event's
+/// transaction ran about twenty, and the hand-offs, not the statements, were its cost). The
+/// rows the text returns are those of its statements in turn. Only while small
+/// (`IN_TURN_PARAMS`): the driver caches statements by their whole text, so a rebuild chunk's
+/// dozens of statements, joined, would be a text never seen before, prepared afresh each time,
+/// where each of its parts is prepared once.
+pub(crate) fn in_turn(statements: Vec<Sql>) -> Vec<Sql> {
+    let params: usize = statements.iter().map(|s| s.args.len()).sum();
+    if statements.len() <= 1 || params > IN_TURN_PARAMS {
+        return statements;
+    }
+    let mut sql = Sql::default();
+    for (i, part) in statements.into_iter().enumerate() {
+        if i > 0 {
+            sql.push("; ");
+        }
+        sql.append(part);
+    }
+    vec![sql]
+}
+
 /// Writing statements that read nothing another of them writes, as few statements as they fit
 /// in, in order: on PostgreSQL each run of them up to `TOGETHER_PARAMS` parameters becomes one
 /// statement of data-modifying CTEs (`WITH w0 AS (…), w1 AS (…) SELECT 1`), which PostgreSQL
 /// runs each of to completion, all on the snapshot the statement started with: a round trip
 /// where there were several (each ~0.1–0.2 ms on loopback, a third of a single event's
-/// transaction). SQLite has no data-modifying CTEs, and its round trips stay in the process.
+/// transaction). SQLite has no data-modifying CTEs: there they run `in_turn`.
 pub(crate) fn together(dialect: Dialect, statements: Vec<Sql>) -> Vec<Sql> {
     if dialect == Dialect::Sqlite {
-        return statements;
+        return in_turn(statements);
     }
     let mut out: Vec<Sql> = Vec::new();
     let mut group: Vec<Sql> = Vec::new();
@@ -967,7 +994,16 @@ mod tests {
         };
         let three = || vec![statement("a", 1), statement("b", 2), statement("c", 1)];
         let sqlite = together(Dialect::Sqlite, three());
-        assert_eq!(sqlite.len(), 3);
+        assert_eq!(
+            sqlite
+                .iter()
+                .map(|s| s.render(Dialect::Sqlite))
+                .collect::<Vec<_>>(),
+            ["DELETE FROM a WHERE id(?); DELETE FROM b WHERE id(?, ?); DELETE FROM c WHERE id(?)"]
+        );
+        // A rebuild chunk's statements stay apart on SQLite.
+        let large = vec![statement("a", 400), statement("b", 101)];
+        assert_eq!(together(Dialect::Sqlite, large).len(), 2);
         let pg = together(Dialect::Postgres, three());
         assert_eq!(pg.len(), 1);
         assert_eq!(
