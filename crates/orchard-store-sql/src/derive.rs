@@ -240,7 +240,8 @@ impl Derivations {
 /// from their own events and the last to commit won, leaving a score a refresh from the log
 /// would change. In id order, so that two such transactions never wait on each other in a
 /// cycle; `FOR NO KEY UPDATE`, which does not conflict with the key-share locks that inserting
-/// events took. PostgreSQL only: SQLite has one writer at a time.
+/// events takes (an append takes the rows before its insert, a refresh after other writes).
+/// PostgreSQL only: SQLite has one writer at a time.
 pub(crate) async fn lock_contacts(
     tx: &mut AnyConnection,
     dialect: Dialect,
@@ -394,7 +395,9 @@ pub(crate) struct Subjects {
     /// Each contact's events, for derivations: a contact's own events come without their
     /// client and visitor ids, which no derivation reads (`events_from_packed`).
     pub events: IdMap<i64, Vec<Event>>,
-    /// Contacts' own events as loaded, packed (`load_packed`), until `unpack` parses them.
+    /// The row `load_packed` reads after the contacts: their own events packed (`events`),
+    /// those of merged contacts and visitor ids (`others`), which `unpack` parses, and for a
+    /// refresh their deals and memberships (`load_chunk` reads those).
     packed: Option<RowText>,
     /// What `unpack` keeps of the packed events.
     keep: Keep,
@@ -1513,10 +1516,11 @@ async fn write_chunk(tx: &mut AnyConnection, dialect: Dialect, w: Writes) -> Sto
     // made them, and their ids make a repeated refresh store nothing twice.
     // The chunk's contacts were taken by the refresh.
     crate::events::store_events(tx, dialect, w.derived).await?;
-    // The rest reads nothing another of them writes (a score history rewritten is deleted
-    // before its new rows are inserted, and PostgreSQL's CTEs do not see each other's
-    // rows; memberships entered and left are different pairs), so it goes to the database
-    // together (`crate::together`).
+    // The rest reads nothing another of them writes, so it goes to the database together
+    // (`crate::together`). On PostgreSQL, one statement: its parts run in no set order on one
+    // snapshot, so a rewritten score history's DELETE never sees the rows its INSERT adds
+    // (`score_changes` has no unique key that the two could meet on), memberships entered
+    // and left are different pairs (`segment::change`), and each contact is updated once.
     let mut statements = Vec::new();
     for ids in w.rewrite.chunks(dialect.rows_per_statement(1)) {
         let mut del = Sql::new("DELETE FROM score_changes WHERE contact_id");

@@ -452,8 +452,12 @@ async fn append_keyed<K: std::borrow::Borrow<EventKey>>(
 ) -> StoreResult<Vec<Option<i64>>> {
     // The contacts' rows first, in id order (see `lock_contacts`), before their histories are
     // appended to and their derived columns updated, which would otherwise lock them in any
-    // order; those of events found to be duplicates too. Events of a contact merged since its
-    // batch was resolved count for the survivor (`lock_live`).
+    // order. Taken before the insert, also for events that turn out to be duplicates: a
+    // replayed batch waits behind a refresh of its contacts and holds their rows until its
+    // commit, though it changes nothing. Taken after it, a transaction held a contact's row
+    // while waiting on another's uncommitted client id, which could be waiting for that row.
+    // Events of a contact merged since its batch was resolved count for the survivor
+    // (`lock_live`).
     let mut ids: Vec<i64> = keys.iter().filter_map(|k| k.borrow().contact).collect();
     ids.sort_unstable();
     ids.dedup();

@@ -47,7 +47,7 @@ fn item(dialect: Dialect) -> String {
 
 /// The statement adding rows an insert returns, as the CTE `ins` (with `seq`, `type`,
 /// `contact_id`, `at` and `properties`), to their contacts' histories, for a CTE of that insert's
-/// statement (PostgreSQL, `events::store_events`): `append` for a dialect that cannot.
+/// statement (PostgreSQL, `events::store_events`); SQLite, which cannot, runs `append_after`.
 pub(crate) fn append_returned(dialect: Dialect) -> String {
     let agg = dialect.string_agg();
     let item = item(dialect);
@@ -199,7 +199,7 @@ pub(crate) fn load(dialect: Dialect, ids: &[i64], more: impl FnOnce(&mut Sql)) -
 }
 
 /// Appends, as a scalar subquery, events of the rows `rows` (a derived table of events aliased
-/// `e`, with an `owner` column) as `[owner, [item]]` entries in the layout of `push_load`: a
+/// `e`, with an `owner` column) as `[owner, [item]]` entries in the layout of `load`: a
 /// reader of histories reads them with the same code.
 pub(crate) fn push_entries(q: &mut Sql, dialect: Dialect, rows: Sql) {
     let agg = dialect.string_agg();

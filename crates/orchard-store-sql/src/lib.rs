@@ -758,24 +758,27 @@ impl Sql {
     }
 }
 
-/// Parameters a statement made by `together` holds at most (PostgreSQL takes 65 535).
-const TOGETHER_PARAMS: usize = 30_000;
+/// Parameters of the statements `in_turn` and `together` join into one at most: a small
+/// transaction's statements (a single event's writes hold a few dozen), not a rebuild chunk's.
+/// sqlx caches prepared statements by their whole text (100 a connection), and a joined text
+/// depends on every part's row count: a rebuild chunk's dozens of statements, joined, would be
+/// a text never seen before, prepared afresh each time (and on PostgreSQL planned for up to
+/// tens of thousands of parameters) and evicting the cached ones, where each full-size part is
+/// prepared once.
+const JOIN_PARAMS: usize = 500;
 
-/// Parameters of the statements `in_turn` joins into one text at most: a small transaction's
-/// statements, not a rebuild chunk's (see there).
-const IN_TURN_PARAMS: usize = 500;
+/// Whether `statements` are few and small enough to join (`JOIN_PARAMS`).
+fn worth_joining(statements: &[Sql]) -> bool {
+    statements.len() > 1 && statements.iter().map(|s| s.args.len()).sum::<usize>() <= JOIN_PARAMS
+}
 
 /// SQLite: statements to run one after the other, as one text (`a; b; c`, parameters bound in
-/// order across them) while they are small, which sqlx's driver runs as one command to its
-/// worker thread: one hand-off there and back instead of one per statement (a single event's
-/// transaction ran about twenty, and the hand-offs, not the statements, were its cost). The
-/// rows the text returns are those of its statements in turn. Only while small
-/// (`IN_TURN_PARAMS`): the driver caches statements by their whole text, so a rebuild chunk's
-/// dozens of statements, joined, would be a text never seen before, prepared afresh each time,
-/// where each of its parts is prepared once.
+/// order across them) while they are small (`JOIN_PARAMS`), which sqlx's driver runs as one
+/// command to its worker thread: one hand-off there and back instead of one per statement (a
+/// single event's transaction ran about twenty, and the hand-offs, not the statements, were its
+/// cost). The rows the text returns are those of its statements in turn.
 pub(crate) fn in_turn(statements: Vec<Sql>) -> Vec<Sql> {
-    let params: usize = statements.iter().map(|s| s.args.len()).sum();
-    if statements.len() <= 1 || params > IN_TURN_PARAMS {
+    if !worth_joining(&statements) {
         return statements;
     }
     let mut sql = Sql::default();
@@ -788,44 +791,28 @@ pub(crate) fn in_turn(statements: Vec<Sql>) -> Vec<Sql> {
     vec![sql]
 }
 
-/// Writing statements that read nothing another of them writes, as few statements as they fit
-/// in, in order: on PostgreSQL each run of them up to `TOGETHER_PARAMS` parameters becomes one
-/// statement of data-modifying CTEs (`WITH w0 AS (…), w1 AS (…) SELECT 1`), which PostgreSQL
-/// runs each of to completion, all on the snapshot the statement started with: a round trip
-/// where there were several (each ~0.1–0.2 ms on loopback, a third of a single event's
-/// transaction). SQLite has no data-modifying CTEs: there they run `in_turn`.
+/// Writing statements that read nothing another of them writes, as one statement while they
+/// are small (`JOIN_PARAMS`): on PostgreSQL one statement of data-modifying CTEs (`WITH w0 AS
+/// (…), w1 AS (…) SELECT 1`), which PostgreSQL runs each of to completion, in no set order, all
+/// on the snapshot the statement started with, and which must not change one row twice: a
+/// round trip where there were several (each ~0.1–0.2 ms on loopback, a third of a single
+/// event's transaction). SQLite has no data-modifying CTEs: there they run `in_turn`.
 pub(crate) fn together(dialect: Dialect, statements: Vec<Sql>) -> Vec<Sql> {
     if dialect == Dialect::Sqlite {
         return in_turn(statements);
     }
-    let mut out: Vec<Sql> = Vec::new();
-    let mut group: Vec<Sql> = Vec::new();
-    let flush = |group: &mut Vec<Sql>, out: &mut Vec<Sql>| {
-        if group.len() <= 1 {
-            out.append(group);
-            return;
-        }
-        let mut sql = Sql::new("WITH ");
-        for (i, part) in group.drain(..).enumerate() {
-            if i > 0 {
-                sql.push(", ");
-            }
-            sql.push(&format!("w{i} AS (")).append(part).push(")");
-        }
-        sql.push(" SELECT 1");
-        out.push(sql);
-    };
-    let mut params = 0;
-    for s in statements {
-        if params + s.args.len() > TOGETHER_PARAMS {
-            flush(&mut group, &mut out);
-            params = 0;
-        }
-        params += s.args.len();
-        group.push(s);
+    if !worth_joining(&statements) {
+        return statements;
     }
-    flush(&mut group, &mut out);
-    out
+    let mut sql = Sql::new("WITH ");
+    for (i, part) in statements.into_iter().enumerate() {
+        if i > 0 {
+            sql.push(", ");
+        }
+        sql.push(&format!("w{i} AS (")).append(part).push(")");
+    }
+    sql.push(" SELECT 1");
+    vec![sql]
 }
 
 /// Builds `INSERT INTO table (cols) VALUES (...), (...) <suffix>` statements, as many as the
@@ -986,7 +973,7 @@ mod tests {
     }
 
     #[test]
-    fn statements_together_are_one_on_postgresql_up_to_a_parameter_budget() {
+    fn small_statements_are_joined_into_one() {
         let statement = |table: &str, n: usize| {
             let mut s = Sql::new(&format!("DELETE FROM {table} WHERE id"));
             s.list((0..n as i64).collect::<Vec<_>>());
@@ -1001,9 +988,6 @@ mod tests {
                 .collect::<Vec<_>>(),
             ["DELETE FROM a WHERE id(?); DELETE FROM b WHERE id(?, ?); DELETE FROM c WHERE id(?)"]
         );
-        // A rebuild chunk's statements stay apart on SQLite.
-        let large = vec![statement("a", 400), statement("b", 101)];
-        assert_eq!(together(Dialect::Sqlite, large).len(), 2);
         let pg = together(Dialect::Postgres, three());
         assert_eq!(pg.len(), 1);
         assert_eq!(
@@ -1012,24 +996,16 @@ mod tests {
              w2 AS (DELETE FROM c WHERE id($4)) SELECT 1"
         );
         assert_eq!(pg[0].args, [0, 0, 1, 0].map(|v| Arg::Int(Some(v))).to_vec());
-        // One statement alone stays as it was; past the budget, a new statement starts.
+        // One statement alone stays as it was, and so do a rebuild chunk's, on both.
         assert_eq!(
             together(Dialect::Postgres, vec![statement("a", 1)])[0].render(Dialect::Postgres),
             "DELETE FROM a WHERE id($1)"
         );
-        let big = together(
-            Dialect::Postgres,
-            vec![
-                statement("a", TOGETHER_PARAMS - 1),
-                statement("b", 1),
-                statement("c", 1),
-                statement("d", 1),
-            ],
-        );
-        assert_eq!(big.len(), 2);
-        assert!(big[0].text.contains("FROM b") && !big[0].text.contains("FROM c"));
-        assert!(big[1].text.starts_with("WITH w0 AS (DELETE FROM c"));
-        assert!(together(Dialect::Postgres, Vec::new()).is_empty());
+        for dialect in [Dialect::Sqlite, Dialect::Postgres] {
+            let large = vec![statement("a", JOIN_PARAMS), statement("b", 1)];
+            assert_eq!(together(dialect, large).len(), 2);
+            assert!(together(dialect, Vec::new()).is_empty());
+        }
     }
 
     #[test]
