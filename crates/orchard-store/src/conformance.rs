@@ -2089,7 +2089,7 @@ pub async fn texts_that_need_quoting_survive_a_refresh<S: Store>(s: &S) {
     let seg = s
         .create_segment(
             &segment::define(
-                "Spring Zoë",
+                "Spring \"Zoë\" \\ 🍎",
                 r#"source ~ "spring" and first_name ~ "Zoë" and last_name ~ "東京 🍎"
                    and custom.note ~ "\"quoted\" \\" and count(email_opened, 30d) >= 1"#,
                 now,
@@ -2109,6 +2109,15 @@ pub async fn texts_that_need_quoting_survive_a_refresh<S: Store>(s: &S) {
     .await
     .unwrap();
     assert_eq!(s.segment(seg).await.unwrap().member_count, 1);
+    // Segments reach a refresh packed as JSON by the database: the filter's quotes and
+    // backslashes (it matched) and the name, which the entry event carries, come back as
+    // written.
+    let entered = s.contact_events(id, 10).await.unwrap();
+    let entered = entered
+        .iter()
+        .find(|e| e.event_type.as_str() == "segment_entered")
+        .expect("the entry is logged");
+    assert_eq!(entered.properties["segment"], json!("Spring \"Zoë\" \\ 🍎"));
     let after = s.contact(id).await.unwrap();
     assert_eq!(after.details, before.details);
     assert_eq!(after.source, before.source);
