@@ -524,27 +524,18 @@ pub(crate) async fn load_subjects(
         event_types: event_types.map(<[String]>::to_vec),
         ..Keep::default()
     };
-    let mut out = load_packed(tx, ids, keep, Alongside::None).await?;
+    let mut out = load_packed(tx, ids, keep, false).await?;
     out.unpack()?;
     Ok(out)
 }
 
-/// What `load_packed` reads besides the subjects, in the row of their events.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Alongside {
-    None,
-    /// Column `deals`: `contact:status:created:closed` texts joined by commas.
-    Deals,
-    /// `Deals`, and column `memberships`: `contact:segment;segment;…` texts joined by commas.
-    DealsAndMemberships,
-}
-
-/// `load_subjects` with the contacts' own events still packed, to keep what `keep` says.
+/// `load_subjects` with the contacts' own events still packed, to keep what `keep` says; with
+/// `facts`, their deals and memberships too, in the row of their events (`push_facts`).
 async fn load_packed(
     tx: &mut AnyConnection,
     ids: &[i64],
     keep: Keep,
-    facts: Alongside,
+    facts: bool,
 ) -> StoreResult<Subjects> {
     // Everything is read by the ids asked for; those of contacts merged away load what no
     // derivation reads (their own rows are not live, and `unpack` keeps live contacts only).
@@ -646,14 +637,16 @@ async fn load_packed(
     let q = if everything {
         crate::history::load(dialect, ids, |q| {
             others(q);
-            push_facts(q, dialect, ids, facts);
+            if facts {
+                push_facts(q, dialect, ids);
+            }
         })
-    } else if facts == Alongside::None {
-        return Ok(out);
-    } else {
+    } else if facts {
         let mut q = Sql::new("SELECT NULL AS events, NULL AS others");
-        push_facts(&mut q, dialect, ids, facts);
+        push_facts(&mut q, dialect, ids);
         q
+    } else {
+        return Ok(out);
     };
     out.packed = RowText::row(q.fetch_all_in(&mut *tx).await?, "events");
     Ok(out)
@@ -1288,14 +1281,12 @@ struct Loaded {
     activity: IdMap<i64, i64>,
 }
 
-/// Appends the columns of `facts` for `ids` to a `SELECT` of scalar subqueries, each one text:
-/// deals as `contact:status:created:closed` and memberships as `contact:segment;segment;…`,
-/// joined by commas. By the ids asked for, like the subjects: the rows of contacts merged away
-/// are ignored. A row per deal or membership crossed sqlx's driver thread on its own.
-fn push_facts(q: &mut Sql, dialect: Dialect, ids: &[i64], facts: Alongside) {
-    if facts == Alongside::None {
-        return;
-    }
+/// Appends the columns `deals` and `memberships` of `ids` to a `SELECT` of scalar subqueries,
+/// each one text: deals as `contact:status:created:closed` and memberships as
+/// `contact:segment;segment;…`, joined by commas. By the ids asked for, like the subjects: the
+/// rows of contacts merged away are ignored. A row per deal or membership crossed sqlx's
+/// driver thread on its own.
+fn push_facts(q: &mut Sql, dialect: Dialect, ids: &[i64]) {
     let agg = dialect.string_agg();
     let deal = dialect.concat(&[
         "CAST(contact_id AS TEXT)",
@@ -1318,20 +1309,15 @@ fn push_facts(q: &mut Sql, dialect: Dialect, ids: &[i64], facts: Alongside) {
         ", (SELECT {agg}({deal}, ',') FROM deals WHERE contact_id"
     ));
     q.in_ids(dialect, ids.iter().copied()).push(") AS deals, ");
-    if facts == Alongside::DealsAndMemberships {
-        // By contact alone: a second IN list over the segments let PostgreSQL, with
-        // statistics taken while the table was still empty, scan the whole table comparing
-        // each row with both lists (0.8 s a chunk). Memberships of other segments are read
-        // and ignored.
-        q.push(&format!(
-            "(SELECT {agg}(contact_memberships, ',') FROM (SELECT {grouped} AS \
-             contact_memberships FROM segment_members WHERE contact_id"
-        ))
-        .in_ids(dialect, ids.iter().copied())
-        .push(" GROUP BY contact_id) grouped) AS memberships");
-    } else {
-        q.push("NULL AS memberships");
-    }
+    // By contact alone: a second IN list over the segments let PostgreSQL, with statistics
+    // taken while the table was still empty, scan the whole table comparing each row with
+    // both lists (0.8 s a chunk). Memberships of other segments are read and ignored.
+    q.push(&format!(
+        "(SELECT {agg}(contact_memberships, ',') FROM (SELECT {grouped} AS \
+         contact_memberships FROM segment_members WHERE contact_id"
+    ))
+    .in_ids(dialect, ids.iter().copied())
+    .push(" GROUP BY contact_id) grouped) AS memberships");
 }
 
 async fn load_chunk(
@@ -1341,12 +1327,7 @@ async fn load_chunk(
     activity: &IdMap<i64, i64>,
 ) -> StoreResult<Loaded> {
     let raw: Vec<i64> = ids.iter().map(|c| c.get()).collect();
-    let facts = if what.segments.is_empty() {
-        Alongside::Deals
-    } else {
-        Alongside::DealsAndMemberships
-    };
-    let mut subjects = load_packed(tx, &raw, what.keep.clone(), facts).await?;
+    let mut subjects = load_packed(tx, &raw, what.keep.clone(), true).await?;
     subjects.unpack_contacts()?;
     let mut loaded = Loaded {
         subjects,

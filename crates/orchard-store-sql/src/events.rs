@@ -123,26 +123,21 @@ impl EventStore for SqlStore {
     }
 }
 
-/// Event rows just stored by `store_events`.
-pub(crate) struct Inserted {
-    /// (sequence number, client id) of each row stored.
-    pub rows: Vec<(i64, String)>,
-}
-
 /// Inserts event rows (`event_row`), skipping client ids already in the log, and appends what
 /// was stored to the contacts' histories (`crate::history`), so that no history misses an
 /// event. Every insert into `events` but the bulk loader's goes through here (that one packs
 /// the histories in one pass when the load finishes, `finish_load`; a load cut short leaves
 /// them to `orchard rebuild --repack`). The caller has taken the rows of the events' contacts
 /// in this transaction (`derive::lock_live`), so that history rows are only ever taken under
-/// their contacts' locks, in id order.
+/// their contacts' locks, in id order. Returns (sequence number, client id) of each row
+/// stored.
 pub(crate) async fn store_events(
     tx: &mut AnyConnection,
     dialect: Dialect,
     rows: Vec<Vec<Arg>>,
-) -> StoreResult<Inserted> {
+) -> StoreResult<Vec<(i64, String)>> {
     if rows.is_empty() {
-        return Ok(Inserted { rows: Vec::new() });
+        return Ok(Vec::new());
     }
     // Which events were new, and their sequence numbers, as one JSON row rather than a row
     // per event: each row crosses sqlx's SQLite driver thread on its own. SQLite has one
@@ -202,7 +197,7 @@ pub(crate) async fn store_events(
     for json in stored_json.into_iter().flatten() {
         stored.extend(serde_json::from_str::<Vec<(i64, String)>>(&json).map_err(json_err)?);
     }
-    Ok(Inserted { rows: stored })
+    Ok(stored)
 }
 
 /// Batches waiting to be written, and whether a task is writing them (`lead_appends`). On
@@ -458,13 +453,10 @@ async fn append_keyed<K: std::borrow::Borrow<EventKey>>(
     // while waiting on another's uncommitted client id, which could be waiting for that row.
     // Events of a contact merged since its batch was resolved count for the survivor
     // (`lock_live`).
-    let mut ids: Vec<i64> = keys.iter().filter_map(|k| k.borrow().contact).collect();
-    ids.sort_unstable();
-    ids.dedup();
+    let ids: Vec<i64> = keys.iter().filter_map(|k| k.borrow().contact).collect();
     let live = crate::derive::lock_live(tx, dialect, &ids).await?;
     let inserted = store_events(tx, dialect, rows).await?;
     let stored_ids: HashMap<&str, i64> = inserted
-        .rows
         .iter()
         .map(|(seq, id)| (id.as_str(), *seq))
         .collect();
