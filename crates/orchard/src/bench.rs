@@ -93,7 +93,9 @@ struct IngestResult {
     /// through the API (300 single-event requests), median and 99th percentile.
     visible_p50_ms: Option<f64>,
     visible_p99_ms: Option<f64>,
-    /// The slowest of the unmeasured single events sent before those (`WARM_UP`).
+    /// The unmeasured single events sent before those (`WARM_UP`, fewer when the demo has
+    /// fewer contacts than `WARM_UP + PROBES`), and the slowest of them.
+    visible_warm_up: usize,
     visible_warm_up_max_ms: Option<f64>,
 }
 
@@ -178,11 +180,16 @@ pub async fn run(cmd: BenchCommand, _config: &Config) -> anyhow::Result<()> {
                     r.ratio
                 );
                 if let (Some(p50), Some(p99)) = (r.visible_p50_ms, r.visible_p99_ms) {
+                    let warm_up = match r.visible_warm_up_max_ms {
+                        Some(max) => format!(
+                            " (the {} unmeasured before them: max {max:.2} ms)",
+                            r.visible_warm_up
+                        ),
+                        None => String::new(),
+                    };
                     println!(
-                        "{:<10} event sent → score visible in the API: p50 {p50:.2} ms, p99 {p99:.2} ms \
-                         (the {WARM_UP} unmeasured before them: max {:.2} ms)",
-                        r.backend,
-                        r.visible_warm_up_max_ms.unwrap_or(f64::NAN)
+                        "{:<10} event sent → score visible in the API: p50 {p50:.2} ms, p99 {p99:.2} ms{warm_up}",
+                        r.backend
                     );
                 }
             }
@@ -400,6 +407,7 @@ async fn through_api(
     server.abort();
     // All but the last `PROBES` came first, unmeasured.
     let mut measured = visible.split_off(probe.len().saturating_sub(PROBES));
+    let warm_up = visible.len();
     let warm_up_max_ms = visible.into_iter().reduce(f64::max);
     let latency = (!measured.is_empty()).then(|| {
         measured.sort_by(f64::total_cmp);
@@ -407,6 +415,7 @@ async fn through_api(
         Latency {
             p50_ms: at(0.5),
             p99_ms: at(0.99),
+            warm_up,
             warm_up_max_ms,
         }
     });
@@ -417,7 +426,8 @@ async fn through_api(
 struct Latency {
     p50_ms: f64,
     p99_ms: f64,
-    /// The slowest of the unmeasured events sent first (`WARM_UP`), if any.
+    /// The unmeasured events sent first (`WARM_UP`), and the slowest of them, if any.
+    warm_up: usize,
     warm_up_max_ms: Option<f64>,
 }
 
@@ -587,6 +597,7 @@ async fn ingest(
         order,
         visible_p50_ms: latency.as_ref().map(|l| l.p50_ms),
         visible_p99_ms: latency.as_ref().map(|l| l.p99_ms),
+        visible_warm_up: latency.as_ref().map_or(0, |l| l.warm_up),
         visible_warm_up_max_ms: latency.and_then(|l| l.warm_up_max_ms),
         baseline_events_per_s: b,
         ratio: o / b,
