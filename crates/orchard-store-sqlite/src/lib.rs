@@ -74,6 +74,22 @@ pub async fn connect(url: &str) -> Result<SqlStore, StoreError> {
     Ok(store.with_upkeep(checkpoints))
 }
 
+/// A folder of its own under the system's temp dir for a scratch database, unique to this
+/// process and call: tests and benchmarks running side by side never share a file. The name
+/// counts calls, since two threads can read the same clock time.
+pub fn scratch_dir(prefix: &str) -> std::path::PathBuf {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static CALLS: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    std::env::temp_dir().join(format!(
+        "{prefix}-{}-{}-{nanos}",
+        std::process::id(),
+        CALLS.fetch_add(1, Ordering::Relaxed)
+    ))
+}
+
 /// How often the WAL is copied back into the database file.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
 

@@ -3,15 +3,13 @@
 //! conformance story (`concurrent_batches_each_hear_what_became_of_their_own_events`); these
 //! tests hold the turn so that the batches surely wait, and count the transactions.
 
-mod common;
-
 use chrono::Utc;
 use orchard_core::event::{EventType, NewEvent};
 use orchard_store::{EventStore, StoreError};
 use orchard_store_sql::SqlStore;
 
 async fn store() -> SqlStore {
-    let dir = common::scratch_dir("orchard-appends");
+    let dir = orchard_store_sqlite::scratch_dir("orchard-appends");
     orchard_store_sqlite::connect(&format!("sqlite://{}/orchard.db", dir.display()))
         .await
         .expect("open and migrate")

@@ -1,13 +1,11 @@
 //! Commits never checkpoint the WAL themselves; the store's background checkpointer copies it
 //! back into the database file with no further commit.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
 /// A fresh store with a `filler` table to write pages into, and its folder.
 async fn with_filler(prefix: &str) -> (orchard_store_sql::SqlStore, std::path::PathBuf) {
-    let dir = common::scratch_dir(prefix);
+    let dir = orchard_store_sqlite::scratch_dir(prefix);
     let url = format!("sqlite://{}", dir.join("orchard.db").display());
     let store = orchard_store_sqlite::connect(&url)
         .await

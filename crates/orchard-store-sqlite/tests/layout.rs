@@ -3,15 +3,13 @@
 //! the index alone. Each would still give right answers if lost, only slower, so no
 //! conformance test would notice.
 
-mod common;
-
 use orchard_core::Email;
 use orchard_core::contact::NewContact;
 use orchard_store::ContactStore;
 
 #[tokio::test]
 async fn details_are_jsonb_and_memberships_come_from_the_index() {
-    let dir = common::scratch_dir("orchard-layout");
+    let dir = orchard_store_sqlite::scratch_dir("orchard-layout");
     let url = format!("sqlite://{}/orchard.db", dir.display());
     let store = orchard_store_sqlite::connect(&url)
         .await

@@ -33,14 +33,7 @@ async fn fresh_store() -> Arc<dyn Store> {
                 .expect("connect"),
         )
     } else {
-        let dir = std::env::temp_dir().join(format!(
-            "orchard-http-{}-{}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos()
-        ));
+        let dir = orchard_store_sqlite::scratch_dir("orchard-http");
         let url = format!("sqlite://{}/orchard.db", dir.display());
         Arc::new(orchard_store_sqlite::connect(&url).await.expect("open"))
     }

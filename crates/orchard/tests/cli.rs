@@ -8,14 +8,7 @@ use orchard_store::BulkStore;
 const BIN: &str = env!("CARGO_BIN_EXE_orchard");
 
 fn scratch_sqlite(name: &str) -> String {
-    let dir = std::env::temp_dir().join(format!(
-        "orchard-cli-{name}-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    ));
+    let dir = orchard_store_sqlite::scratch_dir(&format!("orchard-cli-{name}"));
     format!("sqlite://{}/orchard.db", dir.display())
 }
 
