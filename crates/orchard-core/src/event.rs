@@ -181,7 +181,22 @@ pub enum EventError {
     BadUrl,
     #[error("properties: at most 64 properties and 16 KiB of JSON")]
     TooLarge,
+    #[error("type: {0} events are recorded by Orchard itself and cannot be sent")]
+    Recorded(&'static str),
 }
+
+/// Types of the events Orchard records as consequences of others (stage transitions, segment
+/// entries and exits, merges). Stage rules, sequences and reports read them as facts; a client
+/// sending one would forge a transition that never happened, so the edge refuses them.
+pub const RECORDED_BY_ORCHARD: [&str; 4] = [
+    crate::lifecycle::STAGE_CHANGED,
+    crate::segment::ENTERED,
+    crate::segment::LEFT,
+    CONTACT_MERGED,
+];
+
+/// The event a merge records on the contact that stays.
+pub const CONTACT_MERGED: &str = "contact_merged";
 
 /// An event as accepted at the edge, before the store assigns it a sequence number.
 #[derive(Debug, Clone, PartialEq)]
@@ -210,6 +225,12 @@ impl NewEvent {
             return Err(EventError::BadId);
         }
         let event_type = EventType::parse(event_type)?;
+        if let Some(t) = RECORDED_BY_ORCHARD
+            .into_iter()
+            .find(|t| *t == event_type.as_str())
+        {
+            return Err(EventError::Recorded(t));
+        }
         if properties.len() > 64 || Value::Object(properties.clone()).to_string().len() > 16 * 1024
         {
             return Err(EventError::TooLarge);
@@ -286,6 +307,18 @@ mod tests {
             Err(EventError::BadAmount)
         );
         assert!(NewEvent::validate("e1", "purchase", props(json!({"amount": 12.5}))).is_ok());
+    }
+
+    #[test]
+    fn what_orchard_records_itself_cannot_be_sent() {
+        for t in RECORDED_BY_ORCHARD {
+            assert_eq!(
+                NewEvent::validate("e1", t, Map::new()),
+                Err(EventError::Recorded(t)),
+                "{t}"
+            );
+        }
+        assert!(NewEvent::validate("e1", "stage_changed_by_crm", Map::new()).is_ok());
     }
 
     #[test]

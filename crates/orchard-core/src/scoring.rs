@@ -144,6 +144,9 @@ fn in_text(field: &str, e: ParseError) -> String {
     format!("{field}: {e}")
 }
 
+/// The longest description a rule may have.
+pub const MAX_DESCRIPTION: usize = 500;
+
 impl RuleSet {
     /// Checks a definition: ids unique and well-formed, conditions parsed, points in range,
     /// and no condition reading the score it is computing.
@@ -178,6 +181,12 @@ impl RuleSet {
             }
             if rules.iter().any(|x: &Rule| x.id == r.id) {
                 return Err(err("id: used twice".into()));
+            }
+            // Shown in every explanation and on the contact page: a sentence, not a document.
+            if r.description.trim().chars().count() > MAX_DESCRIPTION {
+                return Err(err(format!(
+                    "description: at most {MAX_DESCRIPTION} characters"
+                )));
             }
             if !(-1000..=1000).contains(&r.points) {
                 return Err(err("points: between -1000 and 1000".into()));

@@ -508,6 +508,11 @@ impl ContactStore for SqlStore {
         at: DateTime<Utc>,
     ) -> StoreResult<Contact> {
         let before = self.contact(id).await?;
+        if before.stage == to {
+            // Nothing moved: a `stage_changed` from a stage to itself would count as a
+            // transition in cycle times and restart the point after which rules act.
+            return Ok(before);
+        }
         let mut tx = self.begin().await?;
         let mut up = Sql::new("UPDATE contacts SET stage = ");
         up.arg(to.as_str())
@@ -678,7 +683,7 @@ impl ContactStore for SqlStore {
         props.insert("merged_email".into(), o.email.as_str().into());
         let event = NewEvent {
             client_id: format!("merge-{}-into-{}", other.get(), keep.get()),
-            event_type: EventType::Custom("contact_merged".into()),
+            event_type: EventType::Custom(orchard_core::event::CONTACT_MERGED.into()),
             contact_id: Some(keep),
             visitor_id: None,
             at,

@@ -2021,6 +2021,17 @@ pub async fn stages_follow_the_rules_and_respect_a_manual_change<S: Store>(s: &S
         .await
         .unwrap();
     assert_eq!(back.stage, LifecycleStage::Mql);
+    // Setting the stage she has is no transition: nothing is logged.
+    let same = s
+        .set_stage(
+            ann,
+            LifecycleStage::Mql,
+            "set by Ada: again",
+            now - Duration::days(5),
+        )
+        .await
+        .unwrap();
+    assert_eq!(same.stage, LifecycleStage::Mql);
     s.append_events(&[event("o1", "email_opened", Some(ann), ago(4))])
         .await
         .unwrap();

@@ -152,7 +152,8 @@ pub trait ContactStore: Send + Sync {
     async fn merged_emails(&self, id: ContactId) -> StoreResult<Vec<Email>>;
     /// Moves a contact to a stage by hand, in any direction: logged as a `stage_changed` event
     /// with `manual: true` and the cause, after which the stage rules act only on what happens
-    /// later. Returns the contact as it is now.
+    /// later. Setting the stage the contact has changes and logs nothing. Returns the contact
+    /// as it is now.
     async fn set_stage(
         &self,
         id: ContactId,

@@ -24,8 +24,8 @@ pub struct ErrorBody {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ErrorDetail {
     /// Stable, machine-readable: `bad_request`, `unauthorized`, `forbidden`, `not_found`,
-    /// `conflict`, `payload_too_large`, `busy` (503 with `Retry-After`: nothing was changed,
-    /// send it again), `internal`.
+    /// `conflict`, `payload_too_large`, `method_not_allowed`, `unsupported_media_type`, `busy`
+    /// (503 with `Retry-After`: nothing was changed, send it again), `internal`.
     pub code: String,
     pub message: String,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -484,7 +484,7 @@ async fn a_replayed_batch_stores_each_event_once() {
 }
 
 #[tokio::test]
-async fn three_bad_events_of_a_hundred_are_named_and_the_rest_stored() {
+async fn four_bad_events_of_a_hundred_are_named_and_the_rest_stored() {
     let app = spawn_app().await;
     let token = app.token(Role::Marketer).await;
     let mut events: Vec<Value> = (0..100)
@@ -493,22 +493,34 @@ async fn three_bad_events_of_a_hundred_are_named_and_the_rest_stored() {
     events[7] = serde_json::json!({"id": "bad-7", "type": "email_opened", "email": "not-an-email"});
     events[42] =
         serde_json::json!({"id": "bad-42", "type": "page_viewed", "email": "a@example.com"});
+    // A forged transition: only Orchard records what its rules and people decided.
+    events[60] = serde_json::json!({"id": "bad-60", "type": "stage_changed", "email": "p0@example.com",
+        "properties": {"from": "subscriber", "to": "customer", "manual": true}});
     events[99] = serde_json::json!({"id": "bad-99", "type": "email_opened", "contact_id": 123456});
     let (status, body) = app
         .post_events(&token, serde_json::json!({ "events": events }))
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(body["stored"], 97);
+    assert_eq!(body["stored"], 96);
     let rejected = body["rejected"].as_array().unwrap();
     let named: Vec<(u64, &str)> = rejected
         .iter()
         .map(|r| (r["index"].as_u64().unwrap(), r["id"].as_str().unwrap()))
         .collect();
-    assert_eq!(named, [(7, "bad-7"), (42, "bad-42"), (99, "bad-99")]);
+    assert_eq!(
+        named,
+        [(7, "bad-7"), (42, "bad-42"), (60, "bad-60"), (99, "bad-99")]
+    );
     assert!(rejected[0]["error"].as_str().unwrap().starts_with("email"));
     assert!(rejected[1]["error"].as_str().unwrap().contains("url"));
     assert!(
         rejected[2]["error"]
+            .as_str()
+            .unwrap()
+            .contains("recorded by Orchard itself")
+    );
+    assert!(
+        rejected[3]["error"]
             .as_str()
             .unwrap()
             .contains("no contact 123456")
@@ -593,6 +605,43 @@ async fn event_batches_that_are_not_batches_change_nothing() {
     assert_eq!(body["error"]["code"], "forbidden");
     assert_eq!(app.store.table_counts().await.unwrap()["events"], 0);
     assert_eq!(app.store.table_counts().await.unwrap()["contacts"], 0);
+}
+
+#[tokio::test]
+async fn requests_no_handler_reads_get_the_api_error_body() {
+    let app = spawn_app().await;
+    let token = app.token(Role::Marketer).await;
+    // Over the 4 MiB limit: a segment whose description is 5 MiB.
+    let huge = format!(
+        "{{\"name\": \"Big\", \"filter\": \"score >= 1\", \"description\": \"{}\"}}",
+        "x".repeat(5 * 1024 * 1024)
+    );
+    let r = app
+        .http
+        .post(app.url("/api/v1/segments"))
+        .bearer_auth(&token)
+        .header("content-type", "application/json")
+        .body(huge)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "payload_too_large", "{v}");
+    assert!(v["error"]["message"].as_str().unwrap().contains("4 MiB"));
+    let r = app
+        .http
+        .delete(app.url("/api/v1/events"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(r.headers()["allow"], "POST");
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "method_not_allowed", "{v}");
+    let (_, segments) = app.api("/api/v1/segments", &token).await;
+    assert_eq!(segments.as_array().map(Vec::len), Some(0), "{segments}");
 }
 
 impl TestApp {

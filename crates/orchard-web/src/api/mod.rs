@@ -158,6 +158,55 @@ pub fn router() -> Router<AppState> {
             "/api/v1/events",
             axum::routing::post(events::ingest).layer(DefaultBodyLimit::max(events::MAX_BODY)),
         )
+        .layer(axum::middleware::map_response(errors_as_json))
+}
+
+/// axum answers what never reaches a handler (a body over the limit, a wrong method, an
+/// unsupported content type) in plain text; callers of the API get every error in its one
+/// body, whatever produced it.
+async fn errors_as_json(response: axum::response::Response) -> axum::response::Response {
+    use axum::http::{StatusCode, header};
+    use axum::response::IntoResponse;
+    let status = response.status();
+    // Plain text, or nothing at all (a wrong method).
+    let plain = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_none_or(|t| t.as_bytes().starts_with(b"text/plain"));
+    if !status.is_client_error() || !plain {
+        return response;
+    }
+    let code = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        StatusCode::NOT_FOUND => "not_found",
+        _ => "bad_request",
+    };
+    let allow = response.headers().get(header::ALLOW).cloned();
+    // axum's own texts are one short line; anything longer is cut, never buffered whole.
+    let text = axum::body::to_bytes(response.into_body(), 4 * 1024)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
+        .unwrap_or_default();
+    let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
+        format!(
+            "the body is over {} MiB",
+            crate::MAX_BODY_BYTES / (1024 * 1024)
+        )
+    } else if text.is_empty() {
+        status
+            .canonical_reason()
+            .unwrap_or("bad request")
+            .to_owned()
+    } else {
+        text
+    };
+    let mut json = ApiError::new(status, code, message).into_response();
+    if let Some(allow) = allow {
+        json.headers_mut().insert(header::ALLOW, allow);
+    }
+    json
 }
 
 async fn openapi() -> Json<utoipa::openapi::OpenApi> {
