@@ -1,5 +1,5 @@
 // Scoring end to end: the live rules are listed, a draft that weighs pricing visits more is
-// backtested over the demo company's history (band changes and AUC for both sets), then
+// backtested over the demo company's history (band and stage changes, AUC for both sets), then
 // published as a new version.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -22,6 +22,7 @@ test('backtest a draft over the history, then publish it', async () => {
   set.rules.find((r) => r.id === 'pricing-visit').points = 40;
   set.name = 'pricing-heavy';
   set.decay = { percent: 25, every_days: 90 };
+  set.thresholds = { ...(set.thresholds || {}), sql: 50 };
   await area.fill(JSON.stringify(set, null, 2));
   await draft.getByRole('button', { name: 'Backtest' }).click();
 
@@ -31,6 +32,11 @@ test('backtest a draft over the history, then publish it', async () => {
   const aucs = await report.getByTestId('auc').allInnerTexts();
   assert.equal(aucs.length, 2);
   for (const a of aucs) assert.ok(Number(a) > 0 && Number(a) <= 1, `an AUC: ${a}`);
+  // A lower sales-ready threshold makes more SQLs as of the backtest's date.
+  assert.ok(Number(await report.getByTestId('stage-changes').innerText()) > 0, 'the threshold moves someone');
+  const sql = report.getByTestId('backtest-stages').getByRole('row').filter({ hasText: /^SQL/ });
+  const [sqlLive, sqlDraft] = (await sql.getByRole('cell').allInnerTexts()).slice(1, 3).map(Number);
+  assert.ok(sqlDraft > sqlLive, `more SQLs under the draft: ${sqlLive} -> ${sqlDraft}`);
   await page.screenshot({ path: join(screenshots, 'scoring-backtest.png'), fullPage: true });
 
   page.once('dialog', (d) => d.accept());

@@ -1,48 +1,62 @@
 //! Backtesting a draft scoring rule set against the live one before publishing it (issue 4):
 //! both sets score every contact as of a cutoff date from the historical log, and the report
-//! says how many contacts would change band, and how well each set separates the contacts that
-//! went on to win a deal after the cutoff from those that did not (ROC AUC, and the conversion
-//! rate per band).
+//! says how many contacts would change band and lifecycle stage, and how well each set
+//! separates the contacts that went on to win a deal after the cutoff from those that did not
+//! (ROC AUC, and the conversion rate per band).
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::lifecycle::{DealFact, Facts, replayed_stage};
 use crate::scoring::{RuleSet, score};
-use crate::stage::{Bands, Temperature};
+use crate::stage::{Bands, LifecycleStage, Temperature};
 
-/// One contact's scores under both sets, and whether it converted after the cutoff.
+/// One contact's scores and stages under both sets, and whether it converted after the cutoff.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Scored {
     pub live: i64,
     pub draft: i64,
+    pub live_stage: LifecycleStage,
+    pub draft_stage: LifecycleStage,
     pub converted: bool,
 }
 
-/// Scores one contact under both sets as of `cutoff`: only events up to then count.
+/// Scores one contact under both sets as of `cutoff`, and replays its stage under each (their
+/// thresholds and disqualifying rules; `lifecycle::replayed_stage`): only events and deals up
+/// to then count.
 pub fn score_both(
     live: &RuleSet,
     draft: &RuleSet,
     subject: &crate::rules::Subject<'_>,
+    deals: &[DealFact],
     cutoff: DateTime<Utc>,
     converted: bool,
 ) -> Scored {
-    let l = score(
-        live,
-        subject.contact,
-        subject.account,
-        subject.events,
-        cutoff,
-    );
-    let d = score(
-        draft,
-        subject.contact,
-        subject.account,
-        subject.events,
-        cutoff,
-    );
+    let under = |set: &RuleSet| {
+        let scored = score(
+            set,
+            subject.contact,
+            subject.account,
+            subject.events,
+            cutoff,
+        );
+        let stage = replayed_stage(&Facts {
+            stage: subject.contact.stage,
+            events: subject.events,
+            score_changes: &scored.changes,
+            deals,
+            disqualified_by: &scored.disqualified_by,
+            thresholds: set.thresholds,
+            now: cutoff,
+        });
+        (scored.score, stage)
+    };
+    let ((live, live_stage), (draft, draft_stage)) = (under(live), under(draft));
     Scored {
-        live: l.score,
-        draft: d.score,
+        live,
+        draft,
+        live_stage,
+        draft_stage,
         converted,
     }
 }
@@ -64,6 +78,14 @@ pub struct SetReport {
     pub bands: Vec<BandRow>,
 }
 
+/// How many contacts each set puts in one lifecycle stage.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StageRow {
+    pub stage: LifecycleStage,
+    pub live: u64,
+    pub draft: u64,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Report {
     pub contacts: u64,
@@ -72,6 +94,11 @@ pub struct Report {
     pub band_changes: u64,
     /// Of those, how many the draft moves up (colder to hotter).
     pub moved_up: u64,
+    /// Contacts whose lifecycle stage differs between the two sets.
+    pub stage_changes: u64,
+    /// Contacts per stage under each set, in the stages' order; stages neither set uses are
+    /// left out.
+    pub stages: Vec<StageRow>,
     pub live: SetReport,
     pub draft: SetReport,
 }
@@ -146,11 +173,25 @@ pub fn report(scored: &[Scored], bands: &Bands) -> Report {
             }
         }
     }
+    let stages = LifecycleStage::ALL
+        .into_iter()
+        .map(|stage| StageRow {
+            stage,
+            live: scored.iter().filter(|s| s.live_stage == stage).count() as u64,
+            draft: scored.iter().filter(|s| s.draft_stage == stage).count() as u64,
+        })
+        .filter(|r| r.live + r.draft > 0)
+        .collect();
     Report {
         contacts: scored.len() as u64,
         converted: scored.iter().filter(|s| s.converted).count() as u64,
         band_changes,
         moved_up,
+        stage_changes: scored
+            .iter()
+            .filter(|s| s.live_stage != s.draft_stage)
+            .count() as u64,
+        stages,
         live: set_report(&live, bands),
         draft: set_report(&draft, bands),
     }
@@ -180,23 +221,41 @@ mod tests {
             warm_from: 20,
             hot_from: 50,
         };
-        let s = |live, draft, converted| Scored {
+        use LifecycleStage::*;
+        let s = |live, draft, converted, (live_stage, draft_stage)| Scored {
             live,
             draft,
+            live_stage,
+            draft_stage,
             converted,
         };
         let r = report(
             &[
-                s(60, 60, true),
-                s(10, 55, true),
-                s(30, 5, false),
-                s(0, 0, false),
+                s(60, 60, true, (Customer, Customer)),
+                s(10, 55, true, (Mql, Sql)),
+                s(30, 5, false, (Mql, Subscriber)),
+                s(0, 0, false, (Subscriber, Subscriber)),
             ],
             &bands,
         );
         assert_eq!(
             (r.contacts, r.converted, r.band_changes, r.moved_up),
             (4, 2, 2, 1)
+        );
+        assert_eq!(r.stage_changes, 2);
+        let stages: Vec<_> = r
+            .stages
+            .iter()
+            .map(|s| (s.stage, s.live, s.draft))
+            .collect();
+        assert_eq!(
+            stages,
+            [
+                (Subscriber, 1, 2),
+                (Mql, 2, 0),
+                (Sql, 0, 1),
+                (Customer, 1, 1)
+            ]
         );
         assert_eq!(r.draft.bands[0].contacts, 2);
         assert_eq!(r.draft.bands[0].conversion_rate, Some(1.0));

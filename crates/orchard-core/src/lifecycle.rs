@@ -75,14 +75,33 @@ pub struct Transition {
 
 /// When the contact was last moved by hand: automation considers only what came after.
 pub fn last_manual_change(events: &[Event]) -> Option<DateTime<Utc>> {
-    events
+    events.iter().rev().find(|e| is_manual(e)).map(|e| e.at)
+}
+
+fn is_manual(e: &Event) -> bool {
+    e.event_type.as_str() == STAGE_CHANGED
+        && e.properties.get("manual").and_then(|v| v.as_bool()) == Some(true)
+}
+
+/// The stage the rules give a contact as of `f.now`, replayed from its log rather than moved on
+/// from its stored stage: from the stage a person last set at or before then (a subscriber
+/// when nobody did), through every transition the rules make up to then. A backtest asks it
+/// under two rule sets (`f.score_changes`, `f.disqualified_by` and `f.thresholds` of each);
+/// `f.stage` is not read. `f.events` must be oldest first, as `transitions` takes them.
+pub fn replayed_stage(f: &Facts<'_>) -> LifecycleStage {
+    let events = &f.events[..f.events.partition_point(|e| e.at <= f.now)];
+    let start = events
         .iter()
         .rev()
-        .find(|e| {
-            e.event_type.as_str() == STAGE_CHANGED
-                && e.properties.get("manual").and_then(|v| v.as_bool()) == Some(true)
-        })
-        .map(|e| e.at)
+        .find(|e| is_manual(e))
+        .and_then(|e| LifecycleStage::parse(e.properties.get("to")?.as_str()?))
+        .unwrap_or(LifecycleStage::Subscriber);
+    let facts = Facts {
+        stage: start,
+        events,
+        ..*f
+    };
+    transitions(&facts).last().map_or(start, |t| t.to)
 }
 
 struct Candidate {
@@ -261,6 +280,16 @@ mod tests {
         }
     }
 
+    fn change(points: i64, day: i64) -> ScoreChange {
+        ScoreChange {
+            rule_id: "r".into(),
+            points,
+            at: at(day),
+            event: None,
+            cause: "x".into(),
+        }
+    }
+
     fn facts<'a>(
         stage: LifecycleStage,
         events: &'a [Event],
@@ -393,13 +422,6 @@ mod tests {
 
     #[test]
     fn score_thresholds_qualify_and_never_move_backwards() {
-        let change = |points, day| ScoreChange {
-            rule_id: "r".into(),
-            points,
-            at: at(day),
-            event: None,
-            cause: "x".into(),
-        };
         let changes = [change(30, 1), change(20, 2), change(30, 3), change(-60, 4)];
         let t = transitions(&facts(LifecycleStage::Iql, &[], &changes, &[]));
         let path: Vec<_> = t.iter().map(|t| (t.to, t.at)).collect();
@@ -423,6 +445,44 @@ mod tests {
         events.push(ev(3, "appointment_booked", 5, json!({})));
         let t = transitions(&facts(LifecycleStage::Mql, &events, &[], &[]));
         assert_eq!((t[0].to, t[0].at), (LifecycleStage::Sql, at(5)));
+    }
+
+    #[test]
+    fn a_replayed_stage_starts_from_the_last_hand_set_one_and_stops_at_its_date() {
+        use LifecycleStage::*;
+        let events = [
+            ev(1, "appointment_booked", 1, json!({})),
+            ev(2, "stage_changed", 2, json!({"manual": true, "to": "MQL"})),
+            ev(3, "page_viewed", 5, json!({"url": "/pricing"})),
+            // Automatic moves in the log are what a replay recomputes, not where it starts.
+            ev(
+                4,
+                "stage_changed",
+                6,
+                json!({"manual": false, "to": "customer"}),
+            ),
+            ev(5, "appointment_booked", 120, json!({})),
+        ];
+        // The stored stage is not read.
+        let mut f = facts(Customer, &events, &[], &[]);
+        assert_eq!(
+            replayed_stage(&f),
+            Mql,
+            "set by hand; the booking comes later"
+        );
+        f.now = at(1);
+        assert_eq!(replayed_stage(&f), Sql, "before the hand-set change");
+        f.now = at(150);
+        assert_eq!(replayed_stage(&f), Sql);
+        f.now = at(0);
+        assert_eq!(replayed_stage(&f), Subscriber);
+
+        // The same score changes under two sets' thresholds.
+        let changes = [change(30, 1), change(20, 2)];
+        let mut f = facts(Subscriber, &[], &changes, &[]);
+        assert_eq!(replayed_stage(&f), Mql);
+        f.thresholds.sql = Some(50);
+        assert_eq!(replayed_stage(&f), Sql);
     }
 
     #[test]

@@ -1342,10 +1342,24 @@ async fn load_chunk(
         // None of them is live.
         return Ok(loaded);
     }
+    loaded.deals = deals_of(&loaded.subjects)?;
     // Read in place, not copied out of the row (see `RowText`).
     let row = loaded.subjects.packed.as_ref();
-    let deals = row.map(|r| r.other("deals")).transpose()?.flatten();
     let members = row.map(|r| r.other("memberships")).transpose()?.flatten();
+    for text in crate::joined(members) {
+        memberships(text, |contact, segment| {
+            loaded.members.insert((segment, contact));
+        })?;
+    }
+    Ok(loaded)
+}
+
+/// The deals of contacts loaded with their facts (`load_packed`), by contact.
+fn deals_of(subjects: &Subjects) -> StoreResult<IdMap<i64, Vec<DealFact>>> {
+    let mut out: IdMap<i64, Vec<DealFact>> = IdMap::default();
+    // Read in place, not copied out of the row (see `RowText`).
+    let row = subjects.packed.as_ref();
+    let deals = row.map(|r| r.other("deals")).transpose()?.flatten();
     for text in crate::joined(deals) {
         let mut parts = text.splitn(4, ':');
         let mut next = || {
@@ -1354,9 +1368,7 @@ async fn load_chunk(
                 .ok_or_else(|| StoreError::Backend(format!("a deal read back as {text:?}").into()))
         };
         let (contact, status, created, closed) = (next()?, next()?, next()?, next()?);
-        loaded
-            .deals
-            .entry(joined_int(contact, "deal's contact")?)
+        out.entry(joined_int(contact, "deal's contact")?)
             .or_default()
             .push(DealFact {
                 status: DealStatus::parse(status).unwrap_or(DealStatus::Open),
@@ -1367,12 +1379,7 @@ async fn load_chunk(
                 },
             });
     }
-    for text in crate::joined(members) {
-        memberships(text, |contact, segment| {
-            loaded.members.insert((segment, contact));
-        })?;
-    }
-    Ok(loaded)
+    Ok(out)
 }
 
 /// Hands `each` the (contact, segment) pairs of a contact's memberships as `load_chunk` reads
@@ -1874,12 +1881,16 @@ impl ScoringStore for SqlStore {
                 return Ok(out);
             };
             after = last;
-            let subjects = load_subjects(&mut conn, &ids, None).await?;
+            // With their deals, for the stages each set gives them.
+            let mut subjects = load_packed(&mut conn, &ids, Keep::default(), true).await?;
+            let deals = deals_of(&subjects)?;
+            subjects.unpack()?;
             for c in &subjects.contacts {
                 out.push(orchard_core::backtest::score_both(
                     live,
                     draft,
                     &subjects.subject(c, cutoff),
+                    deals.get(&c.id.get()).map_or(&[], Vec::as_slice),
                     cutoff,
                     converted.contains(&c.id.get()),
                 ));

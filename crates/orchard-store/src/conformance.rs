@@ -54,6 +54,7 @@ macro_rules! conformance_tests {
             segment_members_match_a_brute_force_count_after_random_events,
             a_contact_leaves_a_window_segment_when_time_passes,
             stages_follow_the_rules_and_respect_a_manual_change,
+            a_backtest_replays_each_sets_stages_from_events_and_deals,
             a_repeated_statement_with_nulls_in_new_places_is_stored,
             texts_that_need_quoting_survive_a_refresh,
         );
@@ -2052,6 +2053,101 @@ pub async fn stages_follow_the_rules_and_respect_a_manual_change<S: Store>(s: &S
         ("MQL".into(), "set by Ada: not ready yet".into(), Some(true))
     );
     assert_eq!(logged.len(), 5);
+}
+
+/// A backtest scores every contact under both sets as of its date and replays each set's
+/// stages from the events and deals up to then: lower thresholds make other MQLs and SQLs, a
+/// deal opened before the date makes an opportunity under both, and nothing is saved.
+pub async fn a_backtest_replays_each_sets_stages_from_events_and_deals<S: Store>(s: &S) {
+    use orchard_core::import::{ImportKind, Mapping, Record};
+    let now = Utc::now();
+    let ago = |d: i64| ms(now - Duration::days(d));
+    let day = |d: i64| (now - Duration::days(d)).format("%Y-%m-%d").to_string();
+    let mut ids = Vec::new();
+    for who in ["ann", "bob", "cat"] {
+        let (id, _) = s
+            .upsert_contact(&NewContact::new(
+                email(&format!("{who}@example.com")),
+                now - Duration::days(200),
+            ))
+            .await
+            .unwrap();
+        ids.push(id);
+    }
+    let (ann, bob, cat) = (ids[0], ids[1], ids[2]);
+    let mut pricing = event("p1", "page_viewed", Some(ann), ago(90));
+    pricing.properties.insert("url".into(), json!("/pricing"));
+    s.append_events(&[
+        event("o1", "email_opened", Some(ann), ago(100)),
+        event("o2", "email_opened", Some(bob), ago(100)),
+        event("o3", "email_opened", Some(cat), ago(100)),
+        pricing,
+        // After the backtest's date: counted by neither set.
+        event("b1", "appointment_booked", Some(bob), ago(5)),
+    ])
+    .await
+    .unwrap();
+    let m = Mapping::new(
+        ImportKind::Deals,
+        &[
+            "deal id",
+            "deal name",
+            "amount",
+            "status",
+            "email",
+            "create date",
+            "closed at",
+        ],
+    )
+    .unwrap();
+    let row = [
+        "d1",
+        "Cat's deal",
+        "900",
+        "won",
+        "cat@example.com",
+        &day(60),
+        &day(10),
+    ];
+    let deal: Vec<(usize, Record)> = vec![(2, m.parse(2, &row, now).unwrap())];
+    assert!(s.import(&deal, false).await.unwrap().rejected.is_empty());
+
+    let live = orchard_core::scoring::seed();
+    s.save_rule_set(&live, true, now).await.unwrap();
+    let mut draft = live.clone();
+    draft.thresholds = orchard_core::lifecycle::Thresholds {
+        mql: Some(5),
+        sql: Some(15),
+    };
+    let compile = |d| orchard_core::scoring::RuleSet::compile(d, 1).unwrap();
+    let before = s.table_counts().await.unwrap();
+    let stored_stage = s.contact(bob).await.unwrap().stage;
+    let scored = s
+        .backtest_scores(&compile(&live), &compile(&draft), now - Duration::days(30))
+        .await
+        .unwrap();
+    let got: Vec<_> = scored
+        .iter()
+        .map(|x| (x.live, x.draft, x.live_stage, x.draft_stage, x.converted))
+        .collect();
+    use LifecycleStage::*;
+    assert_eq!(
+        got,
+        [
+            // Opened and saw pricing: 15 points, an MQL by the page; SQL at 15 in the draft.
+            (15, 15, Mql, Sql, false),
+            // Opened: 5 points; an MQL at 5 in the draft. Her booking came later.
+            (5, 5, Subscriber, Mql, false),
+            // Her deal opened before the date and was won after it.
+            (5, 5, Opportunity, Opportunity, true),
+        ]
+    );
+    assert_eq!(
+        s.table_counts().await.unwrap(),
+        before,
+        "a backtest saves nothing"
+    );
+    assert_eq!(s.contact(bob).await.unwrap().stage, stored_stage);
 }
 
 /// The same multi-row statement run twice with NULLs in different places (here: accounts with

@@ -370,8 +370,9 @@ pub trait ScoringStore: Send + Sync {
     ) -> StoreResult<Vec<ContactId>>;
     /// A contact's score changes, oldest first: the explanation and the history.
     async fn score_changes(&self, id: ContactId) -> StoreResult<Vec<StoredScoreChange>>;
-    /// Every contact that existed at `cutoff`, scored by both sets from its events up to then,
-    /// with whether it won a deal after `cutoff`: the input of a backtest. Saves nothing.
+    /// Every contact that existed at `cutoff`, scored by both sets from its events up to then
+    /// and its stage under each replayed from its events and deals up to then, with whether it
+    /// won a deal after `cutoff`: the input of a backtest. Saves nothing.
     async fn backtest_scores(
         &self,
         live: &orchard_core::scoring::RuleSet,

@@ -2106,6 +2106,34 @@ async fn a_draft_rule_set_is_backtested_against_the_live_one() {
     assert_eq!(r["draft"]["bands"][0]["band"], "hot");
     assert_eq!(r["draft"]["bands"][0]["conversion_rate"], 1.0);
     assert_eq!(out["live_version"], 1);
+    assert_eq!(
+        r["stage_changes"], 0,
+        "the pricing page made them MQLs under both: {out}"
+    );
+
+    // A draft that qualifies at 5 points: everyone who opened is an MQL by then; the
+    // converters' deals, opened before the date, keep them opportunities under both.
+    let mut eager = serde_json::to_value(orchard_core::scoring::seed()).unwrap();
+    eager["thresholds"] = serde_json::json!({"mql": 5, "sql": 70});
+    let (s, out) = app
+        .post_json(
+            "/api/v1/scoring/backtest",
+            &admin,
+            serde_json::json!({"rule_set": eager, "as_of": &day(30)[..10]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{out}");
+    let r = &out["report"];
+    assert_eq!(r["stage_changes"], 2, "{out}");
+    assert_eq!(
+        r["stages"],
+        serde_json::json!([
+            {"stage": "subscriber", "live": 2, "draft": 0},
+            {"stage": "MQL", "live": 0, "draft": 2},
+            {"stage": "opportunity", "live": 2, "draft": 2},
+        ]),
+        "{out}"
+    );
 
     let mut broken = serde_json::to_value(orchard_core::scoring::seed()).unwrap();
     broken["rules"][0]["kind"] = serde_json::json!("bonus");

@@ -235,10 +235,16 @@ fn bad_rule_sets_name_the_rule_and_the_problem() {
     let e = RuleSet::compile(&def, 1).unwrap_err();
     assert_eq!(
         (e.rule.as_str(), e.problem.as_str()),
-        (def.rules[2].id.as_str(), "description: at most 500 characters")
+        (
+            def.rules[2].id.as_str(),
+            "description: at most 500 characters"
+        )
     );
     def.rules[2].description = "é".repeat(MAX_DESCRIPTION);
-    assert!(RuleSet::compile(&def, 1).is_ok(), "500 letters of two bytes");
+    assert!(
+        RuleSet::compile(&def, 1).is_ok(),
+        "500 letters of two bytes"
+    );
 }
 
 proptest! {

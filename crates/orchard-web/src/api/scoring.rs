@@ -272,7 +272,8 @@ pub struct BacktestOut {
     pub as_of: String,
     /// The live set compared against (none: every score 0).
     pub live_version: Option<i64>,
-    /// Contacts, converters, band changes, and per set the ROC AUC and conversion per band.
+    /// Contacts, converters, band and stage changes, contacts per stage under each set, and
+    /// per set the ROC AUC and conversion per band.
     #[schema(value_type = Object)]
     pub report: orchard_core::backtest::Report,
 }
@@ -320,7 +321,7 @@ pub async fn run_backtest(
 }
 
 /// Backtest a draft rule set against the live one over the historical log, before publishing
-/// it: band changes, ROC AUC of each set for separating contacts who later won a deal, and the
+/// it: band and stage changes, ROC AUC of each set for separating contacts who later won a deal, and the
 /// conversion rate per band. Saves nothing.
 #[utoipa::path(post, path = "/api/v1/scoring/backtest", tag = "scoring", request_body = BacktestIn,
     security(("bearer" = [])),
