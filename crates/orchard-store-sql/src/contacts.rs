@@ -522,19 +522,7 @@ impl ContactStore for SqlStore {
             .execute(&mut *tx)
             .await
             .map_err(backend_err)?;
-        let mut props = serde_json::Map::new();
-        props.insert("from".into(), before.stage.as_str().into());
-        props.insert("to".into(), to.as_str().into());
-        props.insert("cause".into(), cause.into());
-        props.insert("manual".into(), true.into());
-        let event = NewEvent {
-            client_id: format!("stage:{}:{}:{}:manual", before.id, to.as_str(), ms(at)),
-            event_type: EventType::Custom(orchard_core::lifecycle::STAGE_CHANGED.into()),
-            contact_id: Some(before.id),
-            visitor_id: None,
-            at,
-            properties: props,
-        };
+        let event = stage_set_by_hand(before.id, before.stage, to, cause, at);
         let rows = vec![event_row(&event, ms(Utc::now()))?];
         append_in(&mut tx, self.dialect(), std::slice::from_ref(&event), rows).await?;
         tx.commit().await?;
@@ -749,6 +737,30 @@ pub(crate) async fn upsert_in(
 ) -> StoreResult<(ContactId, bool)> {
     let (id, outcome) = upsert_outcome(tx, new).await?;
     Ok((id, outcome == Upserted::Created))
+}
+
+/// The `stage_changed` event of a stage set by a person (by hand, or in a file they imported):
+/// the stage rules act only on what happens after it.
+pub(crate) fn stage_set_by_hand(
+    id: ContactId,
+    from: LifecycleStage,
+    to: LifecycleStage,
+    cause: &str,
+    at: DateTime<Utc>,
+) -> NewEvent {
+    let mut props = serde_json::Map::new();
+    props.insert("from".into(), from.as_str().into());
+    props.insert("to".into(), to.as_str().into());
+    props.insert("cause".into(), cause.into());
+    props.insert("manual".into(), true.into());
+    NewEvent {
+        client_id: format!("stage:{id}:{}:{}:manual", to.as_str(), ms(at)),
+        event_type: EventType::Custom(orchard_core::lifecycle::STAGE_CHANGED.into()),
+        contact_id: Some(id),
+        visitor_id: None,
+        at,
+        properties: props,
+    }
 }
 
 /// What an upsert did; imports report it so a re-run can say it changed nothing.

@@ -10,11 +10,13 @@ use orchard_core::account::{Order, Subscription};
 use orchard_core::activity::Activity;
 use orchard_core::deal::Deal;
 use orchard_core::import::{Links, Record, RowError};
+use orchard_core::stage::LifecycleStage;
 use orchard_core::{AccountId, ContactId, Email, UserId};
 use orchard_store::{ImportReport, ImportStore, StoreError, StoreResult};
 use sqlx::{AnyConnection, Row};
 
-use crate::contacts::{Upserted, upsert_outcome};
+use crate::contacts::{Upserted, stage_set_by_hand, upsert_outcome};
+use crate::events::{append_in, event_row};
 use crate::records::{
     ACTIVITY_COLUMNS, DEAL_COLUMNS, ORDER_COLUMNS, SUBSCRIPTION_COLUMNS, activity_row, deal_row,
     order_row, subscription_row,
@@ -303,6 +305,7 @@ impl ImportStore for SqlStore {
         let mut report = ImportReport::default();
         let mut resolver = Resolver::default();
         let mut changed_contacts = Vec::new();
+        let mut imported_stages = Vec::new();
         let mut tx = self.begin().await?;
         lock_imported_contacts(&mut tx, self.dialect(), records).await?;
         for (row, r) in records {
@@ -327,6 +330,18 @@ impl ImportStore for SqlStore {
                     let (id, outcome) = upsert_outcome(&mut tx, c).await?;
                     if outcome != Upserted::Unchanged {
                         changed_contacts.push(id);
+                    }
+                    // A new contact's stage from the file is logged like one set by hand, so
+                    // the transition has its time and cause and a replay starts from it. (An
+                    // existing contact keeps the stage it has.)
+                    if outcome == Upserted::Created && c.stage != LifecycleStage::Subscriber {
+                        imported_stages.push(stage_set_by_hand(
+                            id,
+                            LifecycleStage::Subscriber,
+                            c.stage,
+                            "imported with the contact",
+                            c.created_at,
+                        ));
                     }
                     outcome
                 }
@@ -425,6 +440,14 @@ impl ImportStore for SqlStore {
                 Upserted::Updated => counts.updated += 1,
                 Upserted::Unchanged => counts.unchanged += 1,
             }
+        }
+        if !imported_stages.is_empty() {
+            let received = ms(chrono::Utc::now());
+            let rows = imported_stages
+                .iter()
+                .map(|e| event_row(e, received))
+                .collect::<StoreResult<Vec<_>>>()?;
+            append_in(&mut tx, self.dialect(), &imported_stages, rows).await?;
         }
         // Fit rules read attributes: changed contacts are rescored in the same transaction.
         crate::derive::refresh_in(

@@ -781,10 +781,10 @@ pub async fn a_second_import_of_the_same_rows_changes_nothing<S: Store>(s: &S) {
     };
     let mut batch = rows(
         ImportKind::Contacts,
-        &["Email", "First Name", "Company"],
+        &["Email", "First Name", "Company", "Lifecycle Stage"],
         &[
-            &["ann@example.com", "Ann", "Acme"],
-            &["bo@example.com", "Bo", ""],
+            &["ann@example.com", "Ann", "Acme", "MQL"],
+            &["bo@example.com", "Bo", "", ""],
         ],
     );
     batch.extend(rows(
@@ -799,9 +799,10 @@ pub async fn a_second_import_of_the_same_rows_changes_nothing<S: Store>(s: &S) {
     ));
     let dry = s.import(&batch, true).await.unwrap();
     assert_eq!(dry.counts.created, 4);
+    let counts = s.table_counts().await.unwrap();
     assert_eq!(
-        s.table_counts().await.unwrap()["contacts"],
-        0,
+        (counts["contacts"], counts["events"]),
+        (0, 0),
         "a dry run stores nothing"
     );
     let first = s.import(&batch, false).await.unwrap().counts;
@@ -822,6 +823,35 @@ pub async fn a_second_import_of_the_same_rows_changes_nothing<S: Store>(s: &S) {
             unchanged: 4
         }
     );
+    // Ann's stage from the file is a transition with its time and cause, logged once.
+    let ann = s.contact_by_email(&email("ann@example.com")).await.unwrap();
+    assert_eq!(ann.stage, LifecycleStage::Mql);
+    let moves: Vec<_> = s
+        .contact_events(ann.id, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.event_type.as_str() == "stage_changed")
+        .map(|e| {
+            (
+                e.properties["to"].clone(),
+                e.properties["cause"].clone(),
+                e.properties["manual"].clone(),
+                e.at,
+            )
+        })
+        .collect();
+    assert_eq!(
+        moves,
+        [(
+            json!("MQL"),
+            json!("imported with the contact"),
+            json!(true),
+            ann.created_at
+        )]
+    );
+    let bo = s.contact_by_email(&email("bo@example.com")).await.unwrap();
+    assert!(s.contact_events(bo.id, 10).await.unwrap().is_empty());
     let changed = rows(
         ImportKind::Spend,
         &["Date", "Source", "Cost"],
