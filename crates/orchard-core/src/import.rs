@@ -100,6 +100,25 @@ impl ImportKind {
                 ),
                 ("stage", &["stage", "lifecycle stage", "lifecyclestage"]),
                 ("tags", &["tags"]),
+                ("age", &["age"]),
+                ("gender", &["gender"]),
+                ("nationality", &["nationality"]),
+                ("education", &["education", "education level"]),
+                ("occupation", &["occupation"]),
+                ("children", &["children", "number of children"]),
+                (
+                    "seniority",
+                    &["seniority", "seniority level", "job seniority"],
+                ),
+                (
+                    "company_revenue",
+                    &["company revenue", "annual revenue", "annualrevenue"],
+                ),
+                ("interests", &["interests"]),
+                ("values", &["values"]),
+                ("time_zone", &["time zone", "timezone", "ip timezone"]),
+                ("latitude", &["latitude", "lat"]),
+                ("longitude", &["longitude", "lon", "lng"]),
                 (
                     "created_at",
                     &["created at", "create date", "date added", "dateadded"],
@@ -485,12 +504,74 @@ impl Mapping {
                 c.details.geography.country = country("country")?;
                 c.details.geography.city = get("city");
                 c.details.geography.region = get("region");
-                if let Some(t) = fields.get("tags") {
-                    c.details.psychographics.tags = t
-                        .split([',', ';'])
-                        .map(|s| s.trim().to_owned())
-                        .filter(|s| !s.is_empty())
-                        .collect();
+                let list = |c: &str| -> Vec<String> {
+                    fields.get(c).map_or_else(Vec::new, |t| {
+                        t.split([',', ';'])
+                            .map(|s| s.trim().to_owned())
+                            .filter(|s| !s.is_empty())
+                            .collect()
+                    })
+                };
+                let within = |c: &str, lo: i64, hi: i64| -> Result<Option<i32>, RowError> {
+                    int(c)?
+                        .map(|n| {
+                            (lo..=hi)
+                                .contains(&n)
+                                .then_some(n as i32)
+                                .ok_or_else(|| err(c, format!("{n} is not between {lo} and {hi}")))
+                        })
+                        .transpose()
+                };
+                let degrees = |c: &str, limit: f64| -> Result<Option<f64>, RowError> {
+                    fields
+                        .get(c)
+                        .map(|v| match v.trim().parse::<f64>() {
+                            Ok(x) if x.is_finite() && x.abs() <= limit => Ok(x),
+                            _ => Err(err(
+                                c,
+                                format!(
+                                    "'{v}' is not a number of degrees from -{limit} to {limit}"
+                                ),
+                            )),
+                        })
+                        .transpose()
+                };
+                c.details.psychographics.tags = list("tags");
+                c.details.psychographics.interests = list("interests");
+                c.details.psychographics.values = list("values");
+                let d = &mut c.details.demographics;
+                d.age = within("age", 0, 130)?;
+                d.children = within("children", 0, 30)?;
+                d.gender = get("gender");
+                d.nationality = get("nationality");
+                d.education = get("education");
+                d.occupation = get("occupation");
+                d.seniority = get("seniority");
+                d.company_revenue = fields
+                    .get("company_revenue")
+                    .map(|v| {
+                        parse_money(v).map(|cents| cents / 100).ok_or_else(|| {
+                            err(
+                                "company_revenue",
+                                format!("'{v}' is not an amount (use 2500000)"),
+                            )
+                        })
+                    })
+                    .transpose()?;
+                let g = &mut c.details.geography;
+                g.time_zone = get("time_zone");
+                g.latitude = degrees("latitude", 90.0)?;
+                g.longitude = degrees("longitude", 180.0)?;
+                if g.latitude.is_some() != g.longitude.is_some() {
+                    let missing = if g.latitude.is_none() {
+                        "latitude"
+                    } else {
+                        "longitude"
+                    };
+                    return Err(err(
+                        missing,
+                        "a position needs both latitude and longitude".into(),
+                    ));
                 }
                 c.details.custom = custom;
                 c.source = get("source").map(|s| s.to_lowercase());
@@ -941,6 +1022,57 @@ mod tests {
         )
         .unwrap();
         assert!(m.unknown.is_empty());
+    }
+
+    #[test]
+    fn fit_psychographic_and_geographic_columns_fill_the_fields_rules_read() {
+        let header = [
+            "Email",
+            "Age",
+            "Seniority",
+            "Annual Revenue",
+            "Interests",
+            "Time Zone",
+            "Latitude",
+            "Longitude",
+        ];
+        let m = Mapping::new(ImportKind::Contacts, &header).unwrap();
+        assert!(m.unknown.is_empty(), "{:?}", m.unknown);
+        let row = [
+            "a@x.com",
+            "41",
+            "director",
+            "2,500,000.00",
+            "hiking; crm",
+            "Europe/Berlin",
+            "52.52",
+            "-13.40",
+        ];
+        let Record::Contact(c) = m.parse(2, &row, now()).unwrap() else {
+            panic!("a contact")
+        };
+        let d = &c.details;
+        assert_eq!(d.demographics.age, Some(41));
+        assert_eq!(d.demographics.seniority.as_deref(), Some("director"));
+        assert_eq!(d.demographics.company_revenue, Some(2_500_000));
+        assert_eq!(d.psychographics.interests, ["hiking", "crm"]);
+        assert_eq!(d.geography.time_zone.as_deref(), Some("Europe/Berlin"));
+        assert_eq!(
+            (d.geography.latitude, d.geography.longitude),
+            (Some(52.52), Some(-13.4))
+        );
+        for (i, bad, column) in [
+            (1, "200", "age"),
+            (3, "lots", "company_revenue"),
+            (6, "91", "latitude"),
+            (6, "", "latitude"),
+            (7, "west", "longitude"),
+        ] {
+            let mut r = row;
+            r[i] = bad;
+            let e = m.parse(2, &r, now()).unwrap_err();
+            assert_eq!(e.column.as_deref(), Some(column), "{bad}: {e:?}");
+        }
     }
 
     #[test]

@@ -852,6 +852,32 @@ pub async fn a_second_import_of_the_same_rows_changes_nothing<S: Store>(s: &S) {
     );
     let bo = s.contact_by_email(&email("bo@example.com")).await.unwrap();
     assert!(s.contact_events(bo.id, 10).await.unwrap().is_empty());
+
+    // Fit and geographic columns reach the fields segments read.
+    let placed = rows(
+        ImportKind::Contacts,
+        &["Email", "Annual Revenue", "Latitude", "Longitude"],
+        &[
+            &["cy@example.com", "250000", "52.50", "13.35"],
+            &["di@example.com", "250000", "48.14", "11.58"],
+        ],
+    );
+    s.import(&placed, false).await.unwrap();
+    let near = orchard_core::segment::define(
+        "Large, near Berlin",
+        "company_revenue >= 100000 and distance_km(52.52, 13.40) < 50",
+        now,
+    )
+    .unwrap();
+    let id = s.create_segment(&near, now).await.unwrap();
+    let members: Vec<_> = s
+        .segment_members(id, None, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.email.to_string())
+        .collect();
+    assert_eq!(members, ["cy@example.com"]);
     let changed = rows(
         ImportKind::Spend,
         &["Date", "Source", "Cost"],
@@ -861,7 +887,7 @@ pub async fn a_second_import_of_the_same_rows_changes_nothing<S: Store>(s: &S) {
     let counts = s.table_counts().await.unwrap();
     assert_eq!(
         (counts["contacts"], counts["accounts"], counts["spend"]),
-        (2, 1, 1)
+        (4, 1, 1)
     );
 }
 
