@@ -55,7 +55,15 @@ impl SegmentStore for SqlStore {
             ms(segment.created_at).into(),
         ])
         .push(" RETURNING id");
-        let id = SegmentId::new(self.insert_returning_id(ins).await?);
+        let id = match self.insert_returning_id(ins).await {
+            Err(StoreError::Conflict(_)) => {
+                return Err(StoreError::Conflict(format!(
+                    "a segment named '{}' exists already: choose another name",
+                    segment.name
+                )));
+            }
+            other => SegmentId::new(other?),
+        };
         // Everyone's membership (and due time) decided now, through the same path appends use.
         orchard_store::refresh_all(self, now, orchard_store::LIVE_BATCH, &|_| {}).await?;
         Ok(id)

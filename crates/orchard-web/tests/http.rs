@@ -1890,6 +1890,22 @@ async fn segments_follow_the_contract_and_stay_current() {
     assert_eq!(s, StatusCode::CREATED, "{created}");
     let id = created["id"].as_i64().unwrap();
     assert_eq!(created["member_count"], 0);
+    let (s, taken) = app
+        .post_json(
+            "/api/v1/segments",
+            &marketer,
+            serde_json::json!({"name": "Pricing lookers", "filter": "score >= 1"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{taken}");
+    assert!(
+        taken["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("'Pricing lookers' exists already"),
+        "{taken}"
+    );
+    assert_eq!(app.store.segments().await.unwrap().len(), 1);
 
     let view = |i: usize| {
         serde_json::json!({"id": format!("pv{i}"), "type": "page_viewed",

@@ -121,7 +121,8 @@ fn not_found(e: StoreError) -> ApiError {
     security(("bearer" = [])),
     responses((status = 201, body = SegmentOut),
                (status = 400, description = "A bad name or filter; `details` has the filter's column", body = ErrorBody),
-               (status = 403, body = ErrorBody)))]
+               (status = 403, body = ErrorBody),
+               (status = 409, description = "A segment of that name exists", body = ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
     caller: ApiCaller,

@@ -100,6 +100,7 @@ pub async fn create(State(state): State<AppState>, user: WebUser, body: Bytes) -
         Err(e) => e.to_string(),
         Ok(seg) => match state.store.create_segment(&seg, now).await {
             Ok(_) => return Redirect::to("/segments").into_response(),
+            Err(orchard_store::StoreError::Conflict(taken)) => taken,
             Err(e) => {
                 tracing::error!(error = %e, "saving a segment failed");
                 "Orchard could not save it; try again shortly.".into()
