@@ -138,10 +138,19 @@ pub struct RuleError {
     /// The rule's id, or its position when it has none.
     pub rule: String,
     pub problem: String,
+    /// A mistake in a rule's text: the field (`on` or `condition`) and where the parser
+    /// stopped, for callers that point at it.
+    pub text: Option<(&'static str, ParseError)>,
 }
 
-fn in_text(field: &str, e: ParseError) -> String {
-    format!("{field}: {e}")
+impl RuleError {
+    fn of_set(problem: &str) -> Self {
+        Self {
+            rule: "(set)".into(),
+            problem: problem.into(),
+            text: None,
+        }
+    }
 }
 
 /// The longest description a rule may have.
@@ -153,26 +162,29 @@ impl RuleSet {
     pub fn compile(def: &RuleSetDef, version: i64) -> Result<RuleSet, RuleError> {
         let name = def.name.trim();
         if name.is_empty() || name.len() > 100 {
-            return Err(RuleError {
-                rule: "(set)".into(),
-                problem: "name: 1-100 characters".into(),
-            });
+            return Err(RuleError::of_set("name: 1-100 characters"));
         }
         if def.rules.len() > 500 {
-            return Err(RuleError {
-                rule: "(set)".into(),
-                problem: "at most 500 rules".into(),
-            });
+            return Err(RuleError::of_set("at most 500 rules"));
         }
         let mut rules = Vec::with_capacity(def.rules.len());
         for (i, r) in def.rules.iter().enumerate() {
-            let err = |problem: String| RuleError {
-                rule: if r.id.is_empty() {
+            let rule = || {
+                if r.id.is_empty() {
                     format!("#{}", i + 1)
                 } else {
                     r.id.clone()
-                },
+                }
+            };
+            let err = |problem: String| RuleError {
+                rule: rule(),
                 problem,
+                text: None,
+            };
+            let in_text = |field: &'static str, e: ParseError| RuleError {
+                rule: rule(),
+                problem: format!("{field}: {e}"),
+                text: Some((field, e)),
             };
             if !crate::capture::is_valid_slug(&r.id) {
                 return Err(err(
@@ -201,7 +213,7 @@ impl RuleSet {
                     None if required => Err(err("condition: required".into())),
                     None => Ok(None),
                     Some(text) => {
-                        let e = rules::parse(text).map_err(|e| err(in_text("condition", e)))?;
+                        let e = rules::parse(text).map_err(|e| in_text("condition", e))?;
                         if reads_score(text) {
                             return Err(err(
                                 "condition: a scoring rule cannot depend on the score".into(),
@@ -217,7 +229,7 @@ impl RuleSet {
                         r.on.as_deref()
                             .ok_or_else(|| err("on: a behaviour rule names its events".into()))?;
                     RuleKind::Behaviour {
-                        on: rules::parse_pattern(on).map_err(|e| err(in_text("on", e)))?,
+                        on: rules::parse_pattern(on).map_err(|e| in_text("on", e))?,
                         when: condition(false)?,
                     }
                 }
@@ -249,18 +261,12 @@ impl RuleSet {
         }
         let t = def.thresholds;
         if t.mql.zip(t.sql).is_some_and(|(m, s)| m > s) {
-            return Err(RuleError {
-                rule: "(set)".into(),
-                problem: "thresholds: mql must not be above sql".into(),
-            });
+            return Err(RuleError::of_set("thresholds: mql must not be above sql"));
         }
         if let Some(d) = def.decay
             && !((1..=100).contains(&d.percent) && (1..=3650).contains(&d.every_days))
         {
-            return Err(RuleError {
-                rule: "(set)".into(),
-                problem: "decay: percent 1-100 every 1-3650 days".into(),
-            });
+            return Err(RuleError::of_set("decay: percent 1-100 every 1-3650 days"));
         }
         Ok(RuleSet {
             name: name.to_owned(),

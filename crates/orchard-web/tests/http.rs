@@ -1721,6 +1721,17 @@ async fn scores_are_explained_and_current_when_the_append_returns() {
             .contains("rule pricing-visit: on: at column"),
         "{b}"
     );
+    let d = &b["error"]["details"];
+    assert_eq!(
+        (&d["rule"], &d["field"], &d["column"]),
+        (
+            &Value::from("pricing-visit"),
+            &Value::from("on"),
+            &Value::from(23)
+        ),
+        "{b}"
+    );
+    assert!(d["expected"].is_string() && d["found"].is_string(), "{b}");
     let mut no_decay = seed.clone();
     no_decay["decay"] = serde_json::json!({"percent": 0, "every_days": 30});
     let (s, b) = app

@@ -167,12 +167,25 @@ pub async fn contact_score(
     ))
 }
 
+/// A refused rule set as the API's error: `details` names the rule and, for a mistake in its
+/// text, the field and the parser's column, expectation and finding, as segment filters do.
+fn rule_set_error(e: orchard_core::scoring::RuleError) -> ApiError {
+    let details = match &e.text {
+        Some((field, p)) => serde_json::json!({"rule": e.rule, "field": field,
+            "column": p.column, "expected": p.expected, "found": p.found}),
+        None => serde_json::json!({"rule": e.rule}),
+    };
+    ApiError::bad_request(e.to_string()).with_details(details)
+}
+
 /// Saves `def` as the live rule set and rescores every contact with it in the background.
 pub async fn publish(
     store: &std::sync::Arc<dyn Store>,
     def: &RuleSetDef,
     now: DateTime<Utc>,
 ) -> Result<i64, ApiError> {
+    // Checked here as well as by the store, for the mistake's place in `details`.
+    orchard_core::scoring::RuleSet::compile(def, 0).map_err(rule_set_error)?;
     let version = match store.save_rule_set(def, true, now).await {
         Err(StoreError::Invalid(m)) => return Err(ApiError::bad_request(m)),
         other => other?,
@@ -286,7 +299,7 @@ pub async fn run_backtest(
     bands: Bands,
 ) -> Result<BacktestOut, ApiError> {
     use orchard_core::scoring::RuleSet;
-    let draft = RuleSet::compile(draft, 0).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let draft = RuleSet::compile(draft, 0).map_err(rule_set_error)?;
     let cutoff = match as_of.map(str::trim).filter(|s| !s.is_empty()) {
         None => Utc::now() - chrono::Duration::days(90),
         Some(a) => orchard_core::import::parse_time(a).ok_or_else(|| {
