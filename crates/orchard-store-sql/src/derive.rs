@@ -1898,6 +1898,19 @@ impl ScoringStore for SqlStore {
         }
     }
 
+    async fn score_as_of(
+        &self,
+        id: ContactId,
+        set: &RuleSet,
+        at: DateTime<Utc>,
+    ) -> StoreResult<orchard_core::scoring::Scored> {
+        let mut conn = self.pool().acquire().await.map_err(backend_err)?;
+        let subjects = load_subjects(&mut conn, &[id.get()], None).await?;
+        let c = subjects.contacts.first().ok_or(StoreError::NotFound)?;
+        let s = subjects.subject(c, at);
+        Ok(score(set, c, s.account, s.events, at))
+    }
+
     async fn score_changes(&self, id: ContactId) -> StoreResult<Vec<StoredScoreChange>> {
         let mut sql = Sql::new(
             "SELECT rule_version, rule_id, points, at, event_seq, cause FROM score_changes \

@@ -55,6 +55,7 @@ macro_rules! conformance_tests {
             a_contact_leaves_a_window_segment_when_time_passes,
             stages_follow_the_rules_and_respect_a_manual_change,
             a_backtest_replays_each_sets_stages_from_events_and_deals,
+            a_contact_is_scored_as_of_a_date_under_any_set,
             a_repeated_statement_with_nulls_in_new_places_is_stored,
             texts_that_need_quoting_survive_a_refresh,
         );
@@ -2204,6 +2205,39 @@ pub async fn a_backtest_replays_each_sets_stages_from_events_and_deals<S: Store>
         "a backtest saves nothing"
     );
     assert_eq!(s.contact(bob).await.unwrap().stage, stored_stage);
+}
+
+/// A contact scored under a given set as of a date counts its events up to then, whatever
+/// set is live, and saves nothing; a contact that does not exist is not found.
+pub async fn a_contact_is_scored_as_of_a_date_under_any_set<S: Store>(s: &S) {
+    let now = Utc::now();
+    let ago = |d: i64| ms(now - Duration::days(d));
+    let (ann, _) = s
+        .upsert_contact(&NewContact::new(
+            email("ann@example.com"),
+            now - Duration::days(30),
+        ))
+        .await
+        .unwrap();
+    s.append_events(&[
+        event("o1", "email_opened", Some(ann), ago(20)),
+        event("c1", "email_clicked", Some(ann), ago(10)),
+    ])
+    .await
+    .unwrap();
+    let seed = orchard_core::scoring::seed();
+    let set = orchard_core::scoring::RuleSet::compile(&seed, 7).unwrap();
+    let before = s.table_counts().await.unwrap();
+    let at = |d: i64| now - Duration::days(d);
+    let scored = s.score_as_of(ann, &set, at(15)).await.unwrap();
+    assert_eq!(scored.score, 5, "the open counts, the later click does not");
+    assert_eq!(s.score_as_of(ann, &set, at(1)).await.unwrap().score, 15);
+    assert_eq!(s.contact(ann).await.unwrap().score, 0, "no set is live");
+    assert_eq!(s.table_counts().await.unwrap(), before, "nothing is saved");
+    assert!(matches!(
+        s.score_as_of(ContactId::new(999_999), &set, at(1)).await,
+        Err(StoreError::NotFound)
+    ));
 }
 
 /// The same multi-row statement run twice with NULLs in different places (here: accounts with

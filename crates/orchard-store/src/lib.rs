@@ -370,6 +370,14 @@ pub trait ScoringStore: Send + Sync {
     ) -> StoreResult<Vec<ContactId>>;
     /// A contact's score changes, oldest first: the explanation and the history.
     async fn score_changes(&self, id: ContactId) -> StoreResult<Vec<StoredScoreChange>>;
+    /// A live contact scored by `set` from its events up to `at`, saving nothing: its score at
+    /// a past date under a rule set that was live then but is not now.
+    async fn score_as_of(
+        &self,
+        id: ContactId,
+        set: &orchard_core::scoring::RuleSet,
+        at: DateTime<Utc>,
+    ) -> StoreResult<orchard_core::scoring::Scored>;
     /// Every contact that existed at `cutoff`, scored by both sets from its events up to then
     /// and its stage under each replayed from its events and deals up to then, with whether it
     /// won a deal after `cutoff`: the input of a backtest. Saves nothing.

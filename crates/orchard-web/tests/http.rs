@@ -1832,6 +1832,8 @@ async fn scores_are_explained_and_current_when_the_append_returns() {
     );
     assert_eq!(e["rule_set"]["name"], "seed");
     assert!(e["score_at"]["score"].as_i64().unwrap() < 95);
+    assert_eq!(e["score_at"]["rule_set"]["name"], "seed");
+
     let (s, _) = app
         .api(
             &format!("/api/v1/contacts/{id}/score?at=yesterday"),
@@ -1851,6 +1853,61 @@ async fn scores_are_explained_and_current_when_the_append_returns() {
     let (_, html) = app.page(&format!("/contacts/{id}"), &session).await;
     assert!(html.contains("Why 95 points"), "{html}");
     assert!(html.contains("Starts a free trial") && html.contains("<polyline"));
+
+    // A new set rescores everyone, but what the score was while the seed was live stays.
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let while_seed = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let (s, _) = app
+        .call(
+            Method::PUT,
+            "/api/v1/scoring/rule-set",
+            &admin,
+            Some(serde_json::json!({"name": "quiet", "rules": []})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while app
+        .store
+        .contact(orchard_core::ContactId::new(id))
+        .await
+        .unwrap()
+        .score
+        != 0
+    {
+        assert!(std::time::Instant::now() < deadline, "never rescored");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let (_, then) = app
+        .api(
+            &format!("/api/v1/contacts/{id}/score?at={while_seed}"),
+            &reader,
+        )
+        .await;
+    assert_eq!(
+        (
+            &then["score"],
+            &then["score_at"]["score"],
+            &then["score_at"]["rule_set"]["name"]
+        ),
+        (&Value::from(0), &Value::from(95), &Value::from("seed")),
+        "{then}"
+    );
+    let (_, before) = app
+        .api(
+            &format!("/api/v1/contacts/{id}/score?at={}", &day(8)[..10]),
+            &reader,
+        )
+        .await;
+    assert_eq!(
+        (
+            &before["score_at"]["score"],
+            &before["score_at"]["rule_set"]["name"]
+        ),
+        (&Value::from(0), &Value::from("quiet")),
+        "before any set was live, the live one answers: {before}"
+    );
 }
 
 #[tokio::test]

@@ -80,7 +80,11 @@ pub fn table(e: &Explanation) -> String {
         None => out.push_str(", no rule set is live (orchard score preset seed)\n"),
     }
     if let Some(s) = &e.score_at {
-        out.push_str(&format!("score at {}: {}\n", s.at, s.score));
+        out.push_str(&format!("score at {}: {}", s.at, s.score));
+        match &s.rule_set {
+            Some(r) => out.push_str(&format!(" by rule set {} v{}\n", r.name, r.version)),
+            None => out.push_str(" (no rule set was live)\n"),
+        }
     }
     if e.changes.is_empty() {
         out.push_str("no rule has fired\n");

@@ -12,7 +12,7 @@ use orchard_core::ContactId;
 use orchard_core::contact::Contact;
 use orchard_core::scoring::RuleSetDef;
 use orchard_core::stage::Bands;
-use orchard_store::{Store, StoreError, StoreResult};
+use orchard_store::{RuleSetVersion, Store, StoreError, StoreResult, StoredScoreChange};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -50,6 +50,9 @@ pub struct ScoreAt {
     /// RFC 3339.
     pub at: String,
     pub score: i64,
+    /// The rule set the score is by: the one live at that date, or the live one for a date
+    /// before any was published (it scored the history before it).
+    pub rule_set: Option<RuleSetRef>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -86,10 +89,10 @@ pub async fn explanation(
             .unwrap_or_default()
     };
     let changes = store.score_changes(contact.id).await?;
-    let score_at = at.map(|t| ScoreAt {
-        at: t.to_rfc3339(),
-        score: orchard_core::scoring::score_at(changes.iter().map(|c| &c.change), t),
-    });
+    let score_at = match at {
+        None => None,
+        Some(t) => Some(score_then(store, contact, &sets, live.as_ref(), &changes, t).await?),
+    };
     let mut running = 0;
     Ok(Explanation {
         contact_id: contact.id.get(),
@@ -117,6 +120,45 @@ pub async fn explanation(
                 }
             })
             .collect(),
+    })
+}
+
+/// The score at `t` by the rule set live then. The live set's stored changes answer for its own
+/// time and for dates before any set was published; a date when another set was live is
+/// answered by replaying the contact's log under that set up to then, so publishing a new set
+/// does not rewrite what the score was.
+async fn score_then(
+    store: &dyn Store,
+    contact: &Contact,
+    sets: &[RuleSetVersion],
+    live: Option<&RuleSetVersion>,
+    changes: &[StoredScoreChange],
+    t: DateTime<Utc>,
+) -> StoreResult<ScoreAt> {
+    let then = sets
+        .iter()
+        .filter(|s| s.live_since.is_some_and(|since| since <= t))
+        .max_by_key(|s| (s.live_since, s.version));
+    let reference = |s: &RuleSetVersion| RuleSetRef {
+        name: s.definition.name.clone(),
+        version: s.version,
+    };
+    let score = match then {
+        Some(v) if live.is_none_or(|l| l.version != v.version) => {
+            let set = orchard_core::scoring::RuleSet::compile(&v.definition, v.version)
+                .map_err(|e| StoreError::Invalid(format!("rule set v{}: {e}", v.version)))?;
+            return Ok(ScoreAt {
+                at: t.to_rfc3339(),
+                score: store.score_as_of(contact.id, &set, t).await?.score,
+                rule_set: Some(reference(v)),
+            });
+        }
+        _ => orchard_core::scoring::score_at(changes.iter().map(|c| &c.change), t),
+    };
+    Ok(ScoreAt {
+        at: t.to_rfc3339(),
+        score,
+        rule_set: live.map(reference),
     })
 }
 
