@@ -54,6 +54,9 @@ pub fn parse_event(raw: Value, now: DateTime<Utc>) -> Result<ParsedEvent, String
     if at > now + Duration::hours(24) {
         return Err("at: more than a day in the future".into());
     }
+    if at < DateTime::UNIX_EPOCH {
+        return Err("at: before 1970 is not a date an event can have".into());
+    }
     let at = DateTime::from_timestamp_millis(at.timestamp_millis()).unwrap_or(at);
     let visitor_id = match e.visitor_id {
         Some(v) if v.is_empty() || v.len() > 128 || v.chars().any(char::is_control) => {
@@ -166,5 +169,17 @@ mod tests {
                 .unwrap_err()
                 .starts_with("contact_id")
         );
+        for (at, want) in [
+            ("0001-01-01T00:00:00Z", "before 1970"),
+            ("2026-11-25T10:00:00Z", "more than a day in the future"),
+            ("2026-13-01T00:00:00Z", "not an RFC 3339 time"),
+        ] {
+            let e = parse_event(
+                json!({"id": "e", "type": "email_opened", "email": "a@x.com", "at": at}),
+                now(),
+            )
+            .unwrap_err();
+            assert!(e.contains(want), "{at}: {e}");
+        }
     }
 }

@@ -20,11 +20,14 @@ pub struct Ingested {
 pub async fn ingest(store: &dyn Store, parsed: Vec<(usize, ParsedEvent)>) -> StoreResult<Ingested> {
     let mut first_seen: HashMap<Email, DateTime<Utc>> = HashMap::new();
     let mut ids = Vec::new();
+    // Events may be dated a little ahead (clock skew); a contact is never created in the future.
+    let now = Utc::now();
     for (_, p) in &parsed {
         match &p.subject {
             Subject::Email(e) => {
-                let t = first_seen.entry(e.clone()).or_insert(p.event.at);
-                *t = (*t).min(p.event.at);
+                let at = p.event.at.min(now);
+                let t = first_seen.entry(e.clone()).or_insert(at);
+                *t = (*t).min(at);
             }
             Subject::Contact(c) => ids.push(*c),
             Subject::Visitor => {}

@@ -562,6 +562,26 @@ async fn an_event_for_an_unknown_email_creates_the_contact() {
         2,
         "the two events (stage rules may add their own)"
     );
+
+    // Dated ahead by a sender's clock: stored as sent, but nobody is created in the future.
+    let ahead = (chrono::Utc::now() + chrono::Duration::hours(12)).to_rfc3339();
+    let (_, body) = app
+        .post_events(
+            &token,
+            serde_json::json!({"events": [{"id": "f1", "type": "email_opened", "email": "early@example.com", "at": ahead}]}),
+        )
+        .await;
+    assert_eq!(body["stored"], 1, "{body}");
+    let early = app
+        .store
+        .contact_by_email(&orchard_core::Email::parse("early@example.com").unwrap())
+        .await
+        .unwrap();
+    assert!(
+        early.created_at <= chrono::Utc::now(),
+        "{:?}",
+        early.created_at
+    );
 }
 
 #[tokio::test]
