@@ -550,10 +550,13 @@ impl Mapping {
                 d.company_revenue = fields
                     .get("company_revenue")
                     .map(|v| {
-                        parse_money(v).map(|cents| cents / 100).ok_or_else(|| {
+                        whole_amount(v).ok_or_else(|| {
                             err(
                                 "company_revenue",
-                                format!("'{v}' is not an amount (use 2500000)"),
+                                format!(
+                                    "'{v}' is not an amount (use 2500000 or 2,500,000.00; \
+                                     no 2.5M or decimal commas)"
+                                ),
                             )
                         })
                     })
@@ -944,6 +947,31 @@ pub fn parse_time(s: &str) -> Option<DateTime<Utc>> {
 }
 
 /// "1234.5", "1,234.50", "€ 99" → cents; negative or unparseable amounts are refused.
+/// An amount in whole units for a figure like a company's revenue: digits, optionally in
+/// comma-separated thousands, optionally with cents (dropped), after an optional currency
+/// sign. Stricter than `parse_money`, which keeps only digits and the point: here "1.5M",
+/// "100k" or a decimal comma ("2500000,00") would be a different number, and a fit rule
+/// compares it with thresholds.
+pub fn whole_amount(s: &str) -> Option<i64> {
+    let s = s.trim();
+    let s = s.strip_prefix(['$', '€', '£']).map_or(s, str::trim_start);
+    let (whole, cents) = s.split_once('.').unwrap_or((s, ""));
+    if cents.len() > 2 || !cents.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let groups: Vec<&str> = whole.split(',').collect();
+    let grouped = groups.len() > 1;
+    let well_formed = groups.iter().enumerate().all(|(i, g)| {
+        !g.is_empty()
+            && g.bytes().all(|b| b.is_ascii_digit())
+            && (!grouped || if i == 0 { g.len() <= 3 } else { g.len() == 3 })
+    });
+    if !well_formed {
+        return None;
+    }
+    groups.concat().parse().ok()
+}
+
 pub fn parse_money(s: &str) -> Option<i64> {
     let cleaned: String = s
         .chars()
@@ -1061,9 +1089,23 @@ mod tests {
             (d.geography.latitude, d.geography.longitude),
             (Some(52.52), Some(-13.4))
         );
+        for (revenue, whole) in [
+            ("$ 1,200", Some(1_200)),
+            ("1200.5", Some(1_200)),
+            ("€980", Some(980)),
+            ("1.5M", None),
+            ("100k", None),
+            ("2500000,00", None),
+            ("12,34", None),
+            ("-5", None),
+            ("", None),
+        ] {
+            assert_eq!(whole_amount(revenue), whole, "{revenue}");
+        }
         for (i, bad, column) in [
             (1, "200", "age"),
             (3, "lots", "company_revenue"),
+            (3, "1.5M", "company_revenue"),
             (6, "91", "latitude"),
             (6, "", "latitude"),
             (7, "west", "longitude"),

@@ -87,7 +87,9 @@ fn is_manual(e: &Event) -> bool {
 /// from its stored stage: from the stage a person last set at or before then (a subscriber
 /// when nobody did), through every transition the rules make up to then. A backtest asks it
 /// under two rule sets (`f.score_changes`, `f.disqualified_by` and `f.thresholds` of each);
-/// `f.stage` is not read. `f.events` must be oldest first, as `transitions` takes them.
+/// `f.stage` is not read. `f.events` must be oldest first, as `transitions` takes them, and
+/// carry the `to` of hand-set `stage_changed` events, which `PROPERTY_KEYS` leaves out (a
+/// refresh never needs it).
 pub fn replayed_stage(f: &Facts<'_>) -> LifecycleStage {
     let events = &f.events[..f.events.partition_point(|e| e.at <= f.now)];
     let start = events

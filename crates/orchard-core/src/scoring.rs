@@ -157,6 +157,26 @@ impl RuleError {
 pub const MAX_DESCRIPTION: usize = 500;
 
 impl RuleSet {
+    /// `compile` for a definition about to be saved or backtested: also the limits new
+    /// definitions get, which sets saved before them need not meet (a stored set that once
+    /// compiled must go on compiling, or no event could be appended).
+    pub fn compile_new(def: &RuleSetDef) -> Result<RuleSet, RuleError> {
+        let set = Self::compile(def, 0)?;
+        // Shown in every explanation and on the contact page: a sentence, not a document.
+        if let Some(r) = def
+            .rules
+            .iter()
+            .find(|r| r.description.trim().chars().count() > MAX_DESCRIPTION)
+        {
+            return Err(RuleError {
+                rule: r.id.clone(),
+                problem: format!("description: at most {MAX_DESCRIPTION} characters"),
+                text: None,
+            });
+        }
+        Ok(set)
+    }
+
     /// Checks a definition: ids unique and well-formed, conditions parsed, points in range,
     /// and no condition reading the score it is computing.
     pub fn compile(def: &RuleSetDef, version: i64) -> Result<RuleSet, RuleError> {
@@ -193,12 +213,6 @@ impl RuleSet {
             }
             if rules.iter().any(|x: &Rule| x.id == r.id) {
                 return Err(err("id: used twice".into()));
-            }
-            // Shown in every explanation and on the contact page: a sentence, not a document.
-            if r.description.trim().chars().count() > MAX_DESCRIPTION {
-                return Err(err(format!(
-                    "description: at most {MAX_DESCRIPTION} characters"
-                )));
             }
             if !(-1000..=1000).contains(&r.points) {
                 return Err(err("points: between -1000 and 1000".into()));

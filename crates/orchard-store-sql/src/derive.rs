@@ -1762,7 +1762,7 @@ impl ScoringStore for SqlStore {
         live: bool,
         at: DateTime<Utc>,
     ) -> StoreResult<i64> {
-        RuleSet::compile(def, 0).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        RuleSet::compile_new(def).map_err(|e| StoreError::Invalid(e.to_string()))?;
         let json = serde_json::to_string(def).map_err(json_err)?;
         let mut ins =
             Sql::new("INSERT INTO rule_sets (name, definition, created_at, live_since) VALUES ");

@@ -306,6 +306,7 @@ impl ImportStore for SqlStore {
         let mut resolver = Resolver::default();
         let mut changed_contacts = Vec::new();
         let mut imported_stages = Vec::new();
+        let imported_at = chrono::Utc::now();
         let mut tx = self.begin().await?;
         lock_imported_contacts(&mut tx, self.dialect(), records).await?;
         for (row, r) in records {
@@ -332,15 +333,17 @@ impl ImportStore for SqlStore {
                         changed_contacts.push(id);
                     }
                     // A new contact's stage from the file is logged like one set by hand, so
-                    // the transition has its time and cause and a replay starts from it. (An
-                    // existing contact keeps the stage it has.)
+                    // the transition has its time and cause and a replay starts from it. It
+                    // is the stage the file gives now, whenever the contact was created: a
+                    // replay to an earlier date must not see it. (An existing contact keeps
+                    // the stage it has.)
                     if outcome == Upserted::Created && c.stage != LifecycleStage::Subscriber {
                         imported_stages.push(stage_set_by_hand(
                             id,
                             LifecycleStage::Subscriber,
                             c.stage,
                             "imported with the contact",
-                            c.created_at,
+                            imported_at,
                         ));
                     }
                     outcome
@@ -442,12 +445,17 @@ impl ImportStore for SqlStore {
             }
         }
         if !imported_stages.is_empty() {
-            let received = ms(chrono::Utc::now());
             let rows = imported_stages
                 .iter()
-                .map(|e| event_row(e, received))
+                .map(|e| event_row(e, ms(imported_at)))
                 .collect::<StoreResult<Vec<_>>>()?;
+            // The append refreshes those contacts, every row of the file being in by now.
             append_in(&mut tx, self.dialect(), &imported_stages, rows).await?;
+            let refreshed: std::collections::HashSet<ContactId> = imported_stages
+                .iter()
+                .filter_map(|e| e.contact_id)
+                .collect();
+            changed_contacts.retain(|c| !refreshed.contains(c));
         }
         // Fit rules read attributes: changed contacts are rescored in the same transaction.
         crate::derive::refresh_in(

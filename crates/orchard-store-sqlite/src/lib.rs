@@ -167,7 +167,7 @@ async fn restart_if_long(
         frames = last,
         copied = last - copied_to,
         held_ms = held.elapsed().as_secs_f64() * 1e3,
-        "WAL copied with the writers held; it starts over"
+        "WAL copied with the writers held, for the next writer to start it over"
     );
     Ok(())
 }

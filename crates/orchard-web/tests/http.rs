@@ -660,6 +660,9 @@ async fn requests_no_handler_reads_get_the_api_error_body() {
     assert_eq!(r.headers()["allow"], "POST");
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["error"]["code"], "method_not_allowed", "{v}");
+    let (s, v) = app.api("/api/v1/nothing-here", &token).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert_eq!(v["error"]["code"], "not_found", "{v}");
     let (_, segments) = app.api("/api/v1/segments", &token).await;
     assert_eq!(segments.as_array().map(Vec::len), Some(0), "{segments}");
 }

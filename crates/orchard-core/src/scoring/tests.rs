@@ -232,7 +232,7 @@ fn bad_rule_sets_name_the_rule_and_the_problem() {
     assert!(RuleSet::compile(&def, 1).is_err());
     let mut def = seed();
     def.rules[2].description = "x".repeat(1024 * 1024);
-    let e = RuleSet::compile(&def, 1).unwrap_err();
+    let e = RuleSet::compile_new(&def).unwrap_err();
     assert_eq!(
         (e.rule.as_str(), e.problem.as_str()),
         (
@@ -240,9 +240,13 @@ fn bad_rule_sets_name_the_rule_and_the_problem() {
             "description: at most 500 characters"
         )
     );
-    def.rules[2].description = "é".repeat(MAX_DESCRIPTION);
     assert!(
         RuleSet::compile(&def, 1).is_ok(),
+        "a set saved before the limit still compiles"
+    );
+    def.rules[2].description = "é".repeat(MAX_DESCRIPTION);
+    assert!(
+        RuleSet::compile_new(&def).is_ok(),
         "500 letters of two bytes"
     );
 }

@@ -158,7 +158,18 @@ pub fn router() -> Router<AppState> {
             "/api/v1/events",
             axum::routing::post(events::ingest).layer(DefaultBodyLimit::max(events::MAX_BODY)),
         )
+        // Any other path under /api is no endpoint: a JSON 404, not the web pages' one.
+        .route("/api/{*rest}", axum::routing::any(no_endpoint))
         .layer(axum::middleware::map_response(errors_as_json))
+}
+
+async fn no_endpoint(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
+    let path: String = uri.path().chars().take(200).collect();
+    ApiError::new(
+        axum::http::StatusCode::NOT_FOUND,
+        "not_found",
+        format!("no endpoint {method} {path}; the API is described at /api/openapi.json"),
+    )
 }
 
 /// axum answers what never reaches a handler (a body over the limit, a wrong method, an
@@ -184,7 +195,8 @@ async fn errors_as_json(response: axum::response::Response) -> axum::response::R
         _ => "bad_request",
     };
     let allow = response.headers().get(header::ALLOW).cloned();
-    // axum's own texts are one short line; anything longer is cut, never buffered whole.
+    // axum's own texts are one short line; a longer body is not read at all (the status's
+    // reason stands in for it).
     let text = axum::body::to_bytes(response.into_body(), 4 * 1024)
         .await
         .map(|b| String::from_utf8_lossy(&b).trim().to_owned())

@@ -227,7 +227,7 @@ pub async fn publish(
     now: DateTime<Utc>,
 ) -> Result<i64, ApiError> {
     // Checked here as well as by the store, for the mistake's place in `details`.
-    orchard_core::scoring::RuleSet::compile(def, 0).map_err(rule_set_error)?;
+    orchard_core::scoring::RuleSet::compile_new(def).map_err(rule_set_error)?;
     let version = match store.save_rule_set(def, true, now).await {
         Err(StoreError::Invalid(m)) => return Err(ApiError::bad_request(m)),
         other => other?,
@@ -341,7 +341,7 @@ pub async fn run_backtest(
     bands: Bands,
 ) -> Result<BacktestOut, ApiError> {
     use orchard_core::scoring::RuleSet;
-    let draft = RuleSet::compile(draft, 0).map_err(rule_set_error)?;
+    let draft = RuleSet::compile_new(draft).map_err(rule_set_error)?;
     let cutoff = match as_of.map(str::trim).filter(|s| !s.is_empty()) {
         None => Utc::now() - chrono::Duration::days(90),
         Some(a) => orchard_core::import::parse_time(a).ok_or_else(|| {
