@@ -1898,6 +1898,13 @@ impl ScoringStore for SqlStore {
         }
     }
 
+    async fn forget_score_digests(&self) -> StoreResult<u64> {
+        self.write(Sql::new(
+            "UPDATE contacts SET score_digest = NULL WHERE score_digest IS NOT NULL",
+        ))
+        .await
+    }
+
     async fn score_as_of(
         &self,
         id: ContactId,

@@ -56,6 +56,7 @@ macro_rules! conformance_tests {
             stages_follow_the_rules_and_respect_a_manual_change,
             a_backtest_replays_each_sets_stages_from_events_and_deals,
             a_contact_is_scored_as_of_a_date_under_any_set,
+            a_full_rebuild_rewrites_the_same_score_changes,
             a_repeated_statement_with_nulls_in_new_places_is_stored,
             texts_that_need_quoting_survive_a_refresh,
         );
@@ -2229,6 +2230,45 @@ pub async fn a_contact_is_scored_as_of_a_date_under_any_set<S: Store>(s: &S) {
         s.score_as_of(ContactId::new(999_999), &set, at(1)).await,
         Err(StoreError::NotFound)
     ));
+}
+
+/// With the score digests forgotten, a rebuild writes every contact's score changes anew, and
+/// writes what was there: the log gives them.
+pub async fn a_full_rebuild_rewrites_the_same_score_changes<S: Store>(s: &S) {
+    let now = Utc::now();
+    let ago = |d: i64| ms(now - Duration::days(d));
+    s.save_rule_set(&orchard_core::scoring::seed(), true, now)
+        .await
+        .unwrap();
+    let mut ids = Vec::new();
+    for (i, who) in ["ann", "bob"].into_iter().enumerate() {
+        let (id, _) = s
+            .upsert_contact(&NewContact::new(
+                email(&format!("{who}@example.com")),
+                now - Duration::days(30),
+            ))
+            .await
+            .unwrap();
+        s.append_events(&[
+            event(&format!("o{i}"), "email_opened", Some(id), ago(20)),
+            event(&format!("c{i}"), "email_clicked", Some(id), ago(10)),
+        ])
+        .await
+        .unwrap();
+        ids.push(id);
+    }
+    let mut before = Vec::new();
+    for id in &ids {
+        before.push(s.score_changes(*id).await.unwrap());
+    }
+    assert!(before.iter().all(|c| c.len() == 2), "{before:?}");
+    assert_eq!(s.forget_score_digests().await.unwrap(), 2);
+    assert_eq!(s.forget_score_digests().await.unwrap(), 0, "none left");
+    crate::refresh_all(s, now, 100, &|_| {}).await.unwrap();
+    for (id, was) in ids.iter().zip(&before) {
+        assert_eq!(&s.score_changes(*id).await.unwrap(), was);
+        assert_eq!(s.contact(*id).await.unwrap().score, 15);
+    }
 }
 
 /// The same multi-row statement run twice with NULLs in different places (here: accounts with

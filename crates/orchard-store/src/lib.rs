@@ -370,6 +370,11 @@ pub trait ScoringStore: Send + Sync {
     ) -> StoreResult<Vec<ContactId>>;
     /// A contact's score changes, oldest first: the explanation and the history.
     async fn score_changes(&self, id: ContactId) -> StoreResult<Vec<StoredScoreChange>>;
+    /// Forgets every contact's score digest, so that the next refresh of each writes its
+    /// score changes whole instead of trusting that what is stored matches the digest: a
+    /// repair after derived rows were changed by something other than Orchard. Returns how
+    /// many contacts had one.
+    async fn forget_score_digests(&self) -> StoreResult<u64>;
     /// A live contact scored by `set` from its events up to `at`, saving nothing: its score at
     /// a past date under a rule set that was live then but is not now.
     async fn score_as_of(

@@ -86,6 +86,11 @@ enum Command {
         /// derivations read) afresh from the log itself.
         #[arg(long)]
         repack: bool,
+        /// Rewrite every contact's score changes whole, trusting nothing stored: a repair after
+        /// derived rows were changed by something other than Orchard (slower: it writes them
+        /// all).
+        #[arg(long)]
+        full: bool,
     },
     /// API tokens.
     Token {
@@ -310,8 +315,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Rebuild { repack } => {
+        Command::Rebuild { repack, full } => {
             let store = store::open(&config.database_url).await?;
+            if full {
+                let n = store.forget_score_digests().await?;
+                println!("rewriting the score changes of {n} contacts whole");
+            }
             if repack {
                 let start = std::time::Instant::now();
                 let r = store.repack_histories().await?;

@@ -440,6 +440,38 @@ fn score_preset_explain_and_rebuild_from_the_command_line() {
         e,
         "a rebuild changes nothing"
     );
+
+    // Derived rows changed behind Orchard's back: a plain rebuild trusts the stored digest,
+    // a full one rewrites the explanation from the log.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let store = orchard_store_sqlite::connect(&db).await.unwrap();
+        sqlx::query("DELETE FROM score_changes")
+            .execute(store.pool())
+            .await
+            .unwrap();
+    });
+    let explain = || {
+        let out = orchard(&[
+            "score",
+            "explain",
+            "ann@example.com",
+            "--format",
+            "json",
+            "--db",
+            &db,
+        ]);
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    orchard(&["rebuild", "--db", &db]);
+    assert_eq!(explain()["changes"], serde_json::json!([]));
+    let out = orchard(&["rebuild", "--full", "--db", &db]);
+    assert!(
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .starts_with("rewriting the score changes of 1 contacts whole"),
+    );
+    assert_eq!(explain(), e, "the full rebuild restores the explanation");
 }
 
 #[test]
