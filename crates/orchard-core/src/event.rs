@@ -225,9 +225,8 @@ impl NewEvent {
             return Err(EventError::BadId);
         }
         let event_type = EventType::parse(event_type)?;
-        if let Some(t) = RECORDED_BY_ORCHARD
-            .into_iter()
-            .find(|t| *t == event_type.as_str())
+        if let EventType::Custom(name) = &event_type
+            && let Some(t) = RECORDED_BY_ORCHARD.into_iter().find(|t| t == name)
         {
             return Err(EventError::Recorded(t));
         }

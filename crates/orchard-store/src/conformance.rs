@@ -96,6 +96,14 @@ fn event(id: &str, ty: &str, contact: Option<ContactId>, at: i64) -> NewEvent {
     }
 }
 
+/// A new contact of that email, first seen `days` before `now`.
+async fn new_contact<S: Store>(s: &S, mail: &str, now: DateTime<Utc>, days: i64) -> ContactId {
+    s.upsert_contact(&NewContact::new(email(mail), now - Duration::days(days)))
+        .await
+        .unwrap()
+        .0
+}
+
 fn user(mail: &str, role: Role) -> User {
     User {
         id: UserId::new(0),
@@ -2025,13 +2033,7 @@ pub async fn a_contact_leaves_a_window_segment_when_time_passes<S: Store>(s: &S)
 pub async fn stages_follow_the_rules_and_respect_a_manual_change<S: Store>(s: &S) {
     let now = Utc::now();
     let ago = |d: i64| ms(now - Duration::days(d));
-    let (ann, _) = s
-        .upsert_contact(&NewContact::new(
-            email("ann@example.com"),
-            now - Duration::days(30),
-        ))
-        .await
-        .unwrap();
+    let ann = new_contact(s, "ann@example.com", now, 30).await;
     let mut form = event("f1", "form_submitted", Some(ann), ago(20));
     form.properties
         .insert("form".into(), json!("get-checklist"));
@@ -2112,18 +2114,9 @@ pub async fn a_backtest_replays_each_sets_stages_from_events_and_deals<S: Store>
     let now = Utc::now();
     let ago = |d: i64| ms(now - Duration::days(d));
     let day = |d: i64| (now - Duration::days(d)).format("%Y-%m-%d").to_string();
-    let mut ids = Vec::new();
-    for who in ["ann", "bob", "cat"] {
-        let (id, _) = s
-            .upsert_contact(&NewContact::new(
-                email(&format!("{who}@example.com")),
-                now - Duration::days(200),
-            ))
-            .await
-            .unwrap();
-        ids.push(id);
-    }
-    let (ann, bob, cat) = (ids[0], ids[1], ids[2]);
+    let ann = new_contact(s, "ann@example.com", now, 200).await;
+    let bob = new_contact(s, "bob@example.com", now, 200).await;
+    let cat = new_contact(s, "cat@example.com", now, 200).await;
     let mut pricing = event("p1", "page_viewed", Some(ann), ago(90));
     pricing.properties.insert("url".into(), json!("/pricing"));
     s.append_events(&[
@@ -2204,13 +2197,7 @@ pub async fn a_backtest_replays_each_sets_stages_from_events_and_deals<S: Store>
 pub async fn a_contact_is_scored_as_of_a_date_under_any_set<S: Store>(s: &S) {
     let now = Utc::now();
     let ago = |d: i64| ms(now - Duration::days(d));
-    let (ann, _) = s
-        .upsert_contact(&NewContact::new(
-            email("ann@example.com"),
-            now - Duration::days(30),
-        ))
-        .await
-        .unwrap();
+    let ann = new_contact(s, "ann@example.com", now, 30).await;
     s.append_events(&[
         event("o1", "email_opened", Some(ann), ago(20)),
         event("c1", "email_clicked", Some(ann), ago(10)),
@@ -2242,13 +2229,7 @@ pub async fn a_full_rebuild_rewrites_the_same_score_changes<S: Store>(s: &S) {
         .unwrap();
     let mut ids = Vec::new();
     for (i, who) in ["ann", "bob"].into_iter().enumerate() {
-        let (id, _) = s
-            .upsert_contact(&NewContact::new(
-                email(&format!("{who}@example.com")),
-                now - Duration::days(30),
-            ))
-            .await
-            .unwrap();
+        let id = new_contact(s, &format!("{who}@example.com"), now, 30).await;
         s.append_events(&[
             event(&format!("o{i}"), "email_opened", Some(id), ago(20)),
             event(&format!("c{i}"), "email_clicked", Some(id), ago(10)),

@@ -225,6 +225,20 @@ async fn openapi() -> Json<utoipa::openapi::OpenApi> {
     Json(ApiDoc::openapi())
 }
 
+/// The `details` of a mistake in rule-language text (a segment filter, a rule's `on` or
+/// `condition`): the field it is in, and where the parser stopped and why.
+pub(crate) fn text_mistake(
+    field: &str,
+    p: &orchard_core::rules::ParseError,
+) -> serde_json::Map<String, serde_json::Value> {
+    let mut d = serde_json::Map::new();
+    d.insert("field".into(), field.into());
+    d.insert("column".into(), p.column.into());
+    d.insert("expected".into(), p.expected.as_str().into());
+    d.insert("found".into(), p.found.as_str().into());
+    d
+}
+
 /// Turns axum's query-string rejection into the API's error body, naming what was wrong.
 pub(crate) fn bad_query(e: QueryRejection) -> ApiError {
     ApiError::bad_request(format!("invalid query string: {}", e.body_text()))

@@ -212,12 +212,12 @@ pub async fn contact_score(
 /// A refused rule set as the API's error: `details` names the rule and, for a mistake in its
 /// text, the field and the parser's column, expectation and finding, as segment filters do.
 fn rule_set_error(e: orchard_core::scoring::RuleError) -> ApiError {
-    let details = match &e.text {
-        Some((field, p)) => serde_json::json!({"rule": e.rule, "field": field,
-            "column": p.column, "expected": p.expected, "found": p.found}),
-        None => serde_json::json!({"rule": e.rule}),
+    let mut details = match &e.text {
+        Some((field, p)) => super::text_mistake(field, p),
+        None => serde_json::Map::new(),
     };
-    ApiError::bad_request(e.to_string()).with_details(details)
+    details.insert("rule".into(), e.rule.as_str().into());
+    ApiError::bad_request(e.to_string()).with_details(details.into())
 }
 
 /// Saves `def` as the live rule set and rescores every contact with it in the background.

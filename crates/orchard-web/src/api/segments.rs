@@ -86,8 +86,7 @@ pub fn member_out(c: &Contact) -> MemberOut {
 /// A refused definition as the API's error, with the column of a filter mistake in `details`.
 pub fn definition_error(e: SegmentError) -> ApiError {
     let details = match &e {
-        SegmentError::Filter(p) => json!({"field": "filter", "column": p.column,
-                                          "expected": p.expected, "found": p.found}),
+        SegmentError::Filter(p) => super::text_mistake("filter", p).into(),
         SegmentError::Name => json!({"field": "name"}),
     };
     ApiError::bad_request(e.to_string()).with_details(details)
