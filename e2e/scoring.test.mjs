@@ -1,6 +1,6 @@
-// Scoring end to end: the live rules are listed, a draft that weighs pricing visits more is
-// backtested over the demo company's history (band and stage changes, AUC for both sets), then
-// published as a new version.
+// Scoring end to end: the live rules are listed, a draft that weighs pricing visits more (and
+// names a misspelt event type, which is warned about) is backtested over the demo company's
+// history (band and stage changes, AUC for both sets), then published as a new version.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
@@ -23,11 +23,15 @@ test('backtest a draft over the history, then publish it', async () => {
   set.name = 'pricing-heavy';
   set.decay = { percent: 25, every_days: 90 };
   set.thresholds = { ...(set.thresholds || {}), sql: 50 };
+  // A rule on a misspelt type is valid (any such name is a type) and scores nobody: warned.
+  set.rules.push({ id: 'chats', kind: 'behaviour', on: 'chat_startd', points: 5 });
   await area.fill(JSON.stringify(set, null, 2));
   await draft.getByRole('button', { name: 'Backtest' }).click();
 
   const report = page.getByRole('region', { name: 'Backtest' });
   await report.waitFor();
+  const typo = 'No chat_startd event has been recorded yet; did you mean chat_started?';
+  assert.equal(await report.getByTestId('backtest-warnings').innerText(), typo);
   assert.ok(Number(await report.getByTestId('band-changes').innerText()) > 0, 'weighing pricing more moves someone');
   const aucs = await report.getByTestId('auc').allInnerTexts();
   assert.equal(aucs.length, 2);
@@ -44,5 +48,6 @@ test('backtest a draft over the history, then publish it', async () => {
   await page.getByRole('status').filter({ hasText: 'Version 2 is live' }).waitFor();
   await live.getByRole('heading', { name: 'Live: pricing-heavy, version 2' }).waitFor();
   assert.equal(await live.getByTestId('decay').innerText(), 'Behaviour points decay by 25% every 90 days.');
+  assert.equal(await live.getByTestId('live-rule-warnings').innerText(), typo, 'the live set says so too');
   await page.close();
 });

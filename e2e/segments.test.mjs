@@ -1,5 +1,6 @@
 // The segment builder end to end: type a filter and watch the live count (and a mistake's
-// column), save the segment, see its size in the list and the segment on a member's page.
+// column, and a misspelt event type with the fix offered), save the segment, see its size in
+// the list and the segment on a member's page.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
@@ -18,9 +19,26 @@ test('build a segment with a live count, save it, see it on a contact', async ()
   await builder.getByLabel('Filter').fill('count(email_opened, 30x) >= 1');
   await live.filter({ hasText: 'at column 23' }).waitFor();
 
+  // A misspelt event type parses (any such name is a type) and counts nobody: the builder
+  // says no such event was ever recorded and offers the type meant, which fixes the filter.
   await builder.getByLabel('Name').fill('Opened and in DACH');
-  await builder.getByLabel('Filter').fill('count(email_opened) >= 1 and region = "DACH"');
-  await live.filter({ hasText: 'contacts match now' }).waitFor();
+  await builder.getByLabel('Filter').fill('count(emial_opened) >= 1 and region = "DACH"');
+  const warnings = builder.getByTestId('live-warnings');
+  await warnings.filter({ hasText: 'No emial_opened event has been recorded yet; did you mean email_opened?' }).waitFor();
+  assert.equal(await live.locator('strong').innerText(), '0');
+  await page.screenshot({ path: join(screenshots, 'segment-builder-misspelt.png'), fullPage: true });
+  await warnings.getByRole('button', { name: 'Use email_opened' }).click();
+  // The fixed filter is counted again: a count above nought, and no warning.
+  await page.waitForFunction(() => {
+    const count = document.querySelector('[data-testid="live-count"] strong');
+    const warned = document.querySelector('[data-testid="live-warnings"]').textContent;
+    return count && count.textContent !== '0' && warned === '';
+  });
+  assert.equal(await builder.getByLabel('Filter').inputValue(), 'count(email_opened) >= 1 and region = "DACH"');
+  assert.equal(await warnings.innerText(), '', 'the warning went with the misspelling');
+  await builder.getByText('Filter language').click();
+  const types = builder.getByTestId('event-types');
+  assert.match(await types.innerText(), /page_viewed.*email_opened/s);
   const count = Number(await live.locator('strong').innerText());
   assert.ok(count > 0, `the demo company has such contacts (saw ${count})`);
   const member = builder.getByTestId('live-sample').locator('a').first();

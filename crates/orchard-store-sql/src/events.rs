@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use chrono::Utc;
 use orchard_core::event::{Event, EventType, NewEvent};
 use orchard_core::{ContactId, EventSeq};
-use orchard_store::{AppendOutcome, EventStore, StoreError, StoreResult};
+use orchard_store::{AppendOutcome, EventStore, RecordedType, StoreError, StoreResult};
 use sqlx::AnyConnection;
 use sqlx::any::AnyRow;
 
@@ -27,6 +27,23 @@ pub(crate) const EVENT_COLUMNS: [&str; 7] = [
     "properties",
     "received_at",
 ];
+
+/// `event_types`: the types the log holds an event of (migration 0013).
+pub(crate) const EVENT_TYPE_COLUMNS: [&str; 2] = ["type", "first_recorded_at"];
+
+/// Adds the types of the event rows `rows` (aliased `e`, with their filter) that `event_types`
+/// does not hold yet. In type order, so that two transactions adding the same new types never
+/// wait on each other's in a cycle (PostgreSQL).
+fn record_types(dialect: Dialect, rows: Sql) -> Sql {
+    let mut q = Sql::new(&format!(
+        "{} INTO event_types (type, first_recorded_at) \
+         SELECT e.type, MIN(e.received_at) FROM ",
+        dialect.insert()
+    ));
+    q.append(rows)
+        .push(" GROUP BY e.type ORDER BY e.type ON CONFLICT (type) DO NOTHING");
+    q
+}
 
 pub(crate) fn event_row(e: &NewEvent, received_at: i64) -> StoreResult<Vec<Arg>> {
     Ok(vec![
@@ -121,6 +138,22 @@ impl EventStore for SqlStore {
             .map(event_from_row)
             .collect()
     }
+
+    async fn event_types(&self) -> StoreResult<Vec<RecordedType>> {
+        Sql::new("SELECT type, first_recorded_at FROM event_types ORDER BY type")
+            .query(self.dialect)
+            .fetch_all(self.pool())
+            .await
+            .map_err(backend_err)?
+            .iter()
+            .map(|row| {
+                Ok(RecordedType {
+                    event_type: get(row, "type")?,
+                    first_recorded_at: from_ms(get(row, "first_recorded_at")?),
+                })
+            })
+            .collect()
+    }
 }
 
 /// Inserts event rows (`event_row`), skipping client ids already in the log, and appends what
@@ -163,6 +196,9 @@ pub(crate) async fn store_events(
             };
             let mut statements = inserts;
             statements.push(crate::history::append_after(dialect, before));
+            let mut rows = Sql::new("events e WHERE e.seq > ");
+            rows.arg(before);
+            statements.push(record_types(dialect, rows));
             let mut new = Sql::new(
                 "SELECT json_group_array(json_array(seq, client_id)) AS stored FROM events \
                  WHERE seq > ",
@@ -178,12 +214,13 @@ pub(crate) async fn store_events(
         }
         Dialect::Postgres => {
             let history = crate::history::append_returned(dialect);
+            let types = record_types(dialect, Sql::new("ins e")).text;
             for sql in inserts {
                 let sql = sql.wrap(
                     "WITH ins AS (",
                     &format!(
-                        " RETURNING seq, client_id, type, contact_id, at, properties), \
-                         history AS ({history}) SELECT \
+                        " RETURNING seq, client_id, type, contact_id, at, properties, \
+                         received_at), history AS ({history}), types AS ({types}) SELECT \
                          json_agg(json_build_array(seq, client_id))::text AS stored FROM ins"
                     ),
                 );

@@ -31,6 +31,7 @@ macro_rules! conformance_tests {
             contact_list_filters_searches_and_pages,
             rep_scope_shows_only_own_contacts,
             replayed_events_are_stored_once,
+            the_log_lists_each_type_it_holds_from_its_first_event,
             events_advance_last_activity_and_form_the_timeline,
             tokens_are_found_by_hash_until_revoked,
             sessions_expire,
@@ -305,6 +306,60 @@ pub async fn replayed_events_are_stored_once<S: Store>(s: &S) {
     assert_eq!(s.table_counts().await.unwrap()["events"], 51);
 }
 
+pub async fn the_log_lists_each_type_it_holds_from_its_first_event<S: Store>(s: &S) {
+    assert!(s.event_types().await.unwrap().is_empty());
+    let (c, _) = s
+        .upsert_contact(&NewContact::new(email("types@example.com"), t(0)))
+        .await
+        .unwrap();
+    let mut anonymous = event("anon-1", "demo_watched", None, 1_500);
+    anonymous.visitor_id = Some("v-types".into());
+    s.append_events(&[
+        event("ty-1", "email_opened", Some(c), 1_000),
+        event("ty-2", "webinar_attended", Some(c), 2_000),
+        event("ty-3", "email_opened", Some(c), 3_000),
+        anonymous,
+    ])
+    .await
+    .unwrap();
+    let names = |list: &[crate::RecordedType]| -> Vec<String> {
+        list.iter().map(|t| t.event_type.clone()).collect()
+    };
+    let first = s.event_types().await.unwrap();
+    assert_eq!(
+        names(&first),
+        ["demo_watched", "email_opened", "webinar_attended"]
+    );
+    // A replayed client id stores nothing, so its new type is not the log's.
+    let replay = s
+        .append_events(&[event("ty-1", "ghost_signal", Some(c), 4_000)])
+        .await
+        .unwrap();
+    assert_eq!(replay.duplicates.len(), 1);
+    // Later events of a listed type leave its first time as it was; the types Orchard logs
+    // itself are listed once it has logged one.
+    let segment =
+        orchard_core::segment::define("webinar", "count(webinar_attended) >= 1", Utc::now())
+            .unwrap();
+    s.create_segment(&segment, Utc::now()).await.unwrap();
+    s.append_events(&[event("ty-4", "webinar_attended", Some(c), 5_000)])
+        .await
+        .unwrap();
+    let later = s.event_types().await.unwrap();
+    assert_eq!(
+        names(&later),
+        [
+            "demo_watched",
+            "email_opened",
+            orchard_core::segment::ENTERED,
+            "webinar_attended"
+        ]
+    );
+    for t in &first {
+        assert!(later.contains(t), "{t:?} kept its first time");
+    }
+}
+
 pub async fn events_advance_last_activity_and_form_the_timeline<S: Store>(s: &S) {
     let (c, _) = s
         .upsert_contact(&NewContact::new(email("tl@example.com"), t(0)))
@@ -456,6 +511,18 @@ pub async fn demo_company_loads_and_counts<S: Store>(s: &S) {
     assert_eq!(counts["contacts"], 200);
     assert_eq!(counts["events"], batch.events.len() as i64);
     assert_eq!(counts["users"], company.users.len() as i64);
+    // The loaded log's types are listed as any appended ones are.
+    let mut loaded: Vec<&str> = batch.events.iter().map(|e| e.event_type.as_str()).collect();
+    loaded.sort_unstable();
+    loaded.dedup();
+    let listed = s.event_types().await.unwrap();
+    assert_eq!(
+        listed
+            .iter()
+            .map(|t| t.event_type.as_str())
+            .collect::<Vec<_>>(),
+        loaded
+    );
     // Ids continue after the loaded ones.
     let (id, created) = s
         .upsert_contact(&NewContact::new(email("after-demo@example.com"), t(0)))

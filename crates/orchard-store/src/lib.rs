@@ -176,6 +176,15 @@ pub trait EventStore: Send + Sync {
     async fn append_events(&self, events: &[NewEvent]) -> StoreResult<AppendOutcome>;
     /// A contact's timeline, newest first.
     async fn contact_events(&self, id: ContactId, limit: i64) -> StoreResult<Vec<Event>>;
+    /// The types the log holds at least one event of, by name.
+    async fn event_types(&self) -> StoreResult<Vec<RecordedType>>;
+}
+
+/// An event type the log holds, and when Orchard first stored an event of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedType {
+    pub event_type: String,
+    pub first_recorded_at: DateTime<Utc>,
 }
 
 #[async_trait]

@@ -1,12 +1,14 @@
 // The segment builder's live count: while the filter is typed, ask the server how many
 // contacts it holds (debounced; only the latest answer is shown) and show a sample, or the
-// mistake with its column.
+// mistake with its column, and warn of event types no event has had, offering the one
+// probably meant.
 (() => {
   const form = document.getElementById('segment-builder');
   if (!form) return;
   const filter = form.elements.filter;
   const out = form.querySelector('[data-testid="live-count"]');
   const sample = form.querySelector('[data-testid="live-sample"]');
+  const warnings = form.querySelector('[data-testid="live-warnings"]');
   let timer = null;
   let asked = 0;
   const text = (tag, value, cls) => {
@@ -18,7 +20,10 @@
   async function ask() {
     const mine = ++asked;
     const body = new URLSearchParams({ csrf: form.elements.csrf.value, filter: filter.value });
-    if (!filter.value.trim()) { out.replaceChildren(); sample.replaceChildren(); return; }
+    if (!filter.value.trim()) {
+      out.replaceChildren(); sample.replaceChildren(); warnings.replaceChildren();
+      return;
+    }
     out.replaceChildren(text('span', 'counting…', 'muted'));
     let answer;
     try {
@@ -29,11 +34,26 @@
     }
     if (mine !== asked) return;
     sample.replaceChildren();
+    warnings.replaceChildren();
     if (answer.error) {
       out.replaceChildren(text('span', answer.error, 'error-text'));
       return;
     }
     out.replaceChildren(text('strong', String(answer.count)), document.createTextNode(' contacts match now'));
+    for (const w of answer.warnings || []) {
+      const li = text('li', w.message, 'warn-text');
+      if (w.suggestion) {
+        // Type names are lower-case letters, digits and underscores: nothing to escape.
+        const fix = text('button', `Use ${w.suggestion}`, 'link');
+        fix.type = 'button';
+        fix.addEventListener('click', () => {
+          filter.value = filter.value.replace(new RegExp(`\\b${w.type}\\b`, 'g'), w.suggestion);
+          ask();
+        });
+        li.append(fix);
+      }
+      warnings.append(li);
+    }
     for (const m of answer.sample) {
       const li = document.createElement('li');
       const a = text('a', m.name);

@@ -2409,3 +2409,112 @@ async fn stages_are_set_by_hand_with_a_reason_through_api_and_page() {
         .await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND, "not in the rep's book");
 }
+
+#[tokio::test]
+async fn event_types_are_listed_and_misspelt_ones_warned_about() {
+    use reqwest::Method;
+    let app = spawn_app().await;
+    let admin = app.token(Role::Admin).await;
+    let reader = app.token(Role::ReadOnly).await;
+    let (s, _) = app.api("/api/v1/event-types", "not-a-token").await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+
+    // Before any event: the SPEC's types and Orchard's own, none recorded.
+    let (s, types) = app.api("/api/v1/event-types", &reader).await;
+    assert_eq!(s, StatusCode::OK, "{types}");
+    let find = |types: &Value, name: &str| {
+        types
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["type"] == name)
+            .cloned()
+    };
+    let opened = find(&types, "email_opened").unwrap();
+    assert_eq!(
+        (&opened["kind"], &opened["first_recorded_at"]),
+        (&Value::from("spec"), &Value::Null)
+    );
+    assert_eq!(find(&types, "segment_entered").unwrap()["kind"], "orchard");
+    assert!(find(&types, "webinar_attended").is_none());
+
+    app.post_events(
+        &admin,
+        serde_json::json!({"events": [
+            {"id": "o1", "type": "email_opened", "email": "ann@example.com"},
+            {"id": "w1", "type": "webinar_attended", "email": "ann@example.com"},
+        ]}),
+    )
+    .await;
+    let (_, types) = app.api("/api/v1/event-types", &reader).await;
+    assert!(find(&types, "email_opened").unwrap()["first_recorded_at"].is_string());
+    let webinar = find(&types, "webinar_attended").unwrap();
+    assert_eq!(webinar["kind"], "custom", "{webinar}");
+
+    // A misspelt type: the filter is valid and counts nobody, so it is saved with a warning
+    // that names the type meant; the preview and the list say the same.
+    let filter = "count(webinar_atended) >= 1 or count(emial_opened) >= 1";
+    let (s, preview) = app
+        .post_json(
+            "/api/v1/segments/preview",
+            &admin,
+            serde_json::json!({"filter": filter}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{preview}");
+    assert_eq!(preview["count"], 0);
+    assert_eq!(
+        preview["warnings"],
+        serde_json::json!([
+            {"type": "webinar_atended", "suggestion": "webinar_attended",
+             "message": "No webinar_atended event has been recorded yet; did you mean webinar_attended?"},
+            {"type": "emial_opened", "suggestion": "email_opened",
+             "message": "No emial_opened event has been recorded yet; did you mean email_opened?"},
+        ])
+    );
+    let (s, created) = app
+        .post_json(
+            "/api/v1/segments",
+            &admin,
+            serde_json::json!({"name": "Misspelt", "filter": filter}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{created}");
+    assert_eq!(created["warnings"], preview["warnings"]);
+    let (_, listed) = app.api("/api/v1/segments", &reader).await;
+    assert_eq!(listed[0]["warnings"], preview["warnings"]);
+    // Spelt right, nothing to warn of.
+    let (_, right) = app
+        .post_json(
+            "/api/v1/segments/preview",
+            &admin,
+            serde_json::json!({"filter": "count(webinar_attended) >= 1"}),
+        )
+        .await;
+    assert_eq!(
+        (right["count"].clone(), right["warnings"].clone()),
+        (1.into(), serde_json::json!([]))
+    );
+
+    // A rule set naming a type never seen is published with the warning; a custom type with
+    // nothing near it gets no guess.
+    let mut set = serde_json::to_value(orchard_core::scoring::seed()).unwrap();
+    set["rules"].as_array_mut().unwrap().push(serde_json::json!(
+        {"id": "demo", "kind": "behaviour", "on": "demo_requested", "points": 20}
+    ));
+    let (s, published) = app
+        .call(Method::PUT, "/api/v1/scoring/rule-set", &admin, Some(set))
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{published}");
+    assert_eq!(
+        published["warnings"],
+        serde_json::json!([{"type": "demo_requested", "suggestion": null,
+            "message": "No demo_requested event has been recorded yet; the condition counts nothing until one is"}])
+    );
+    let (_, live) = app.api("/api/v1/scoring/rule-set", &reader).await;
+    assert_eq!(live["warnings"], published["warnings"]);
+
+    // The document describes the endpoint.
+    let (_, doc) = app.api("/api/openapi.json", &reader).await;
+    assert!(doc["paths"]["/api/v1/event-types"]["get"].is_object());
+}

@@ -5,15 +5,17 @@ use chrono::Utc;
 use orchard_core::SegmentId;
 use orchard_core::segment;
 use orchard_store::Store;
+use orchard_web::api::events::recorded_types;
 use orchard_web::api::segments::{SegmentOut, members_csv, segment_out};
 
 /// Every segment with its size.
 pub async fn list(store: &dyn Store) -> anyhow::Result<Vec<SegmentOut>> {
+    let recorded = recorded_types(store).await?;
     Ok(store
         .segments()
         .await?
         .into_iter()
-        .map(segment_out)
+        .map(|s| segment_out(s, &recorded))
         .collect())
 }
 
@@ -28,6 +30,10 @@ pub fn table(segments: &[SegmentOut]) -> String {
             "{:>5}  {:<28} {:>8}  {}\n",
             s.id, s.name, s.member_count, s.filter
         ));
+        // Under the segment it is about: a filter that counts nothing for want of events.
+        for w in &s.warnings {
+            out.push_str(&format!("{:>5}  warning: {}\n", "", w.message));
+        }
     }
     out
 }
@@ -38,7 +44,8 @@ pub async fn create(store: &dyn Store, name: &str, filter: &str) -> anyhow::Resu
     let now = Utc::now();
     let seg = segment::define(name, filter, now).map_err(|e| anyhow::anyhow!("{e}"))?;
     let id = store.create_segment(&seg, now).await?;
-    Ok(segment_out(store.segment(id).await?))
+    let recorded = recorded_types(store).await?;
+    Ok(segment_out(store.segment(id).await?, &recorded))
 }
 
 /// The members as CSV (`email,first_name,last_name,company,country,stage,score`).

@@ -580,6 +580,22 @@ fn segments_are_listed_created_and_exported_from_the_command_line() {
     );
     let list = String::from_utf8(orchard(&["segment", "list", "--db", &db]).stdout).unwrap();
     assert!(list.lines().nth(1).unwrap().contains("German"), "{list}");
+    // A type no event has had is saved, with the warning under its row and the type meant.
+    let typo = orchard(&[
+        "segment",
+        "create",
+        "Openers",
+        "count(email_opend) >= 1",
+        "--db",
+        &db,
+    ]);
+    assert!(typo.status.success());
+    let table = String::from_utf8(typo.stdout).unwrap();
+    assert_eq!(
+        table.lines().nth(2).map(str::trim),
+        Some("warning: No email_opend event has been recorded yet; did you mean email_opened?"),
+        "{table}"
+    );
     let csv = orchard(&["segment", "export", &s["id"].to_string(), "--db", &db]);
     assert_eq!(
         String::from_utf8(csv.stdout)

@@ -17,11 +17,13 @@
 mod ast;
 mod eval;
 mod parse;
+mod unrecorded;
 
 pub use ast::*;
 pub(crate) use eval::contains_ci;
 pub use eval::{Subject, decide, distance_km, eval, matches, moved_by, next_change};
 pub use parse::{MAX_LEN, ParseError, parse, parse_pattern};
+pub use unrecorded::{UnrecordedType, unrecorded_types};
 
 #[cfg(test)]
 mod tests;

@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use axum::response::Json;
 use chrono::{DateTime, Utc};
 use orchard_core::event_input::{ParsedEvent, parse_event};
-use orchard_store::ingest;
+use orchard_store::{StoreResult, ingest};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
@@ -214,4 +214,99 @@ mod tests {
             assert!(err.error.contains(want), "{raw}: {}", err.error);
         }
     }
+}
+
+/// An event type filters and rules may name.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventTypeOut {
+    #[serde(rename = "type")]
+    pub event_type: String,
+    /// `spec` (the SPEC's types), `orchard` (logged by Orchard itself: stage and segment
+    /// changes, merges) or `custom` (any other, as integrations send them).
+    pub kind: &'static str,
+    /// RFC 3339: when Orchard first stored an event of the type; null if it never has.
+    pub first_recorded_at: Option<String>,
+}
+
+/// A type a filter or rule names that no event has had, with the nearest one that has, when
+/// the name looks like a slip of the keyboard: the filter is valid (any well-formed name is a
+/// type), but counts nothing until such an event arrives.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TypeWarning {
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub suggestion: Option<String>,
+    pub message: String,
+}
+
+/// The names of the types the log holds an event of.
+pub async fn recorded_types(store: &dyn orchard_store::Store) -> StoreResult<Vec<String>> {
+    Ok(store
+        .event_types()
+        .await?
+        .into_iter()
+        .map(|t| t.event_type)
+        .collect())
+}
+
+/// The types of `patterns` that no event has had, given the `recorded` ones
+/// (`orchard_core::rules::unrecorded_types`).
+pub fn type_warnings<'a>(
+    patterns: impl IntoIterator<Item = &'a orchard_core::rules::EventPattern>,
+    recorded: &[String],
+) -> Vec<TypeWarning> {
+    orchard_core::rules::unrecorded_types(patterns, recorded)
+        .into_iter()
+        .map(|u| TypeWarning {
+            message: u.to_string(),
+            event_type: u.event_type,
+            suggestion: u.suggestion,
+        })
+        .collect()
+}
+
+/// The event types there are to filter on: the SPEC's and Orchard's own, recorded or not, and
+/// every other type the log holds an event of.
+pub async fn event_type_list(
+    store: &dyn orchard_store::Store,
+) -> Result<Vec<EventTypeOut>, ApiError> {
+    let recorded = store.event_types().await?;
+    let first = |name: &str| {
+        recorded
+            .iter()
+            .find(|t| t.event_type == name)
+            .map(|t| t.first_recorded_at.to_rfc3339())
+    };
+    let mut out: Vec<EventTypeOut> = orchard_core::event::EventType::known()
+        .map(|t| (t, "spec"))
+        .chain(orchard_core::event::RECORDED_BY_ORCHARD.map(|t| (t, "orchard")))
+        .map(|(t, kind)| EventTypeOut {
+            event_type: t.to_owned(),
+            kind,
+            first_recorded_at: first(t),
+        })
+        .collect();
+    for t in &recorded {
+        if !out.iter().any(|o| o.event_type == t.event_type) {
+            out.push(EventTypeOut {
+                event_type: t.event_type.clone(),
+                kind: "custom",
+                first_recorded_at: Some(t.first_recorded_at.to_rfc3339()),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// The event types to filter on, for the segment builder and rule editors: the SPEC's types
+/// and Orchard's own (with when each was first recorded, if ever) and every custom type the
+/// log holds.
+#[utoipa::path(get, path = "/api/v1/event-types", tag = "events", security(("bearer" = [])),
+    responses((status = 200, body = Vec<EventTypeOut>),
+               (status = 401, description = "Missing or invalid token", body = ErrorBody)))]
+pub async fn list_types(
+    State(state): State<AppState>,
+    _caller: ApiCaller,
+) -> Result<Json<Vec<EventTypeOut>>, ApiError> {
+    Ok(Json(event_type_list(state.store.as_ref()).await?))
 }

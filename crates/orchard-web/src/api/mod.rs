@@ -42,6 +42,7 @@ pub mod segments;
         segments::preview,
         segments::export,
         events::ingest,
+        events::list_types,
         catalog::list_lead_magnets,
         catalog::create_lead_magnet,
         catalog::update_lead_magnet,
@@ -77,6 +78,8 @@ pub mod segments;
         events::EventIn,
         events::IngestResult,
         events::RejectedEvent,
+        events::EventTypeOut,
+        events::TypeWarning,
         ErrorBody,
         ErrorDetail
     )),
@@ -158,6 +161,7 @@ pub fn router() -> Router<AppState> {
             "/api/v1/events",
             axum::routing::post(events::ingest).layer(DefaultBodyLimit::max(events::MAX_BODY)),
         )
+        .route("/api/v1/event-types", get(events::list_types))
         // Any other path under /api is no endpoint: a JSON 404, not the web pages' one.
         .route("/api/{*rest}", axum::routing::any(no_endpoint))
         .layer(axum::middleware::map_response(errors_as_json))

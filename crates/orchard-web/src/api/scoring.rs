@@ -18,6 +18,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::bad_query;
 use crate::AppState;
+use crate::api::events::{TypeWarning, recorded_types, type_warnings};
 use crate::auth::ApiCaller;
 use crate::error::{ApiError, ErrorBody};
 
@@ -259,6 +260,21 @@ pub struct RuleSetOut {
     pub live_since: Option<String>,
     #[schema(value_type = Object)]
     pub definition: RuleSetDef,
+    /// Event types the rules name that no event has had (see `SegmentOut`'s).
+    pub warnings: Vec<TypeWarning>,
+}
+
+/// The event types `def`'s rules name that no event has had; none for a set that does not
+/// compile (the caller has refused it, or it is an old live one whose mistakes are reported
+/// elsewhere).
+pub async fn rule_set_warnings(
+    store: &dyn Store,
+    def: &RuleSetDef,
+) -> StoreResult<Vec<TypeWarning>> {
+    let Ok(set) = orchard_core::scoring::RuleSet::compile(def, 0) else {
+        return Ok(Vec::new());
+    };
+    Ok(type_warnings(set.patterns(), &recorded_types(store).await?))
 }
 
 /// The live scoring rule set (404 when none is live).
@@ -276,6 +292,7 @@ pub async fn live_rule_set(
     Ok(Json(RuleSetOut {
         version: live.version,
         live_since: live.live_since.map(|t| t.to_rfc3339()),
+        warnings: rule_set_warnings(state.store.as_ref(), &live.definition).await?,
         definition: live.definition,
     }))
 }
@@ -306,6 +323,7 @@ pub async fn publish_rule_set(
         Json(RuleSetOut {
             version,
             live_since: Some(now.to_rfc3339()),
+            warnings: rule_set_warnings(state.store.as_ref(), &def).await?,
             definition: def,
         }),
     ))
@@ -331,6 +349,8 @@ pub struct BacktestOut {
     /// per set the ROC AUC and conversion per band.
     #[schema(value_type = Object)]
     pub report: orchard_core::backtest::Report,
+    /// Event types the draft names that no event has had: a rule on one scores nobody here.
+    pub warnings: Vec<TypeWarning>,
 }
 
 /// Scores every contact under the draft and the live set as of `as_of` and compares them.
@@ -372,6 +392,7 @@ pub async fn run_backtest(
         as_of: cutoff.to_rfc3339(),
         live_version: live.map(|l| l.version),
         report: orchard_core::backtest::report(&scored, &bands),
+        warnings: type_warnings(draft.patterns(), &recorded_types(store).await?),
     })
 }
 

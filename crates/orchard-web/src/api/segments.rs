@@ -19,6 +19,7 @@ use serde_json::json;
 use utoipa::ToSchema;
 
 use crate::AppState;
+use crate::api::events::{TypeWarning, recorded_types, type_warnings};
 use crate::auth::ApiCaller;
 use crate::error::{ApiError, ErrorBody};
 
@@ -38,6 +39,9 @@ pub struct SegmentOut {
     pub member_count: i64,
     /// RFC 3339.
     pub created_at: String,
+    /// Event types the filter names that no event has had (a misspelling, or a custom type
+    /// not seen yet): the segment is saved, and they count nothing until such events arrive.
+    pub warnings: Vec<TypeWarning>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -61,10 +65,14 @@ pub struct PreviewOut {
     pub count: i64,
     /// Up to 10 of them.
     pub sample: Vec<MemberOut>,
+    /// As in `SegmentOut`.
+    pub warnings: Vec<TypeWarning>,
 }
 
-pub fn segment_out(s: SegmentSummary) -> SegmentOut {
+/// A segment as the API shows it; `recorded`: the types the log holds (`recorded_types`).
+pub fn segment_out(s: SegmentSummary, recorded: &[String]) -> SegmentOut {
     SegmentOut {
+        warnings: type_warnings(s.segment.filter.patterns(), recorded),
         id: s.segment.id.get(),
         name: s.segment.name,
         filter: s.segment.text,
@@ -134,7 +142,8 @@ pub async fn create(
     let seg = segment::define(&input.name, &input.filter, now).map_err(definition_error)?;
     let id = state.store.create_segment(&seg, now).await?;
     let created = state.store.segment(id).await?;
-    Ok((StatusCode::CREATED, Json(segment_out(created))))
+    let recorded = recorded_types(state.store.as_ref()).await?;
+    Ok((StatusCode::CREATED, Json(segment_out(created, &recorded))))
 }
 
 /// List segments with their sizes.
@@ -144,13 +153,14 @@ pub async fn list(
     State(state): State<AppState>,
     _caller: ApiCaller,
 ) -> Result<Json<Vec<SegmentOut>>, ApiError> {
+    let recorded = recorded_types(state.store.as_ref()).await?;
     Ok(Json(
         state
             .store
             .segments()
             .await?
             .into_iter()
-            .map(segment_out)
+            .map(|s| segment_out(s, &recorded))
             .collect(),
     ))
 }
@@ -165,7 +175,8 @@ pub async fn get(
     id: Result<Path<i64>, PathRejection>,
 ) -> Result<Json<SegmentOut>, ApiError> {
     let s = state.store.segment(path_id(id)?).await.map_err(not_found)?;
-    Ok(Json(segment_out(s)))
+    let recorded = recorded_types(state.store.as_ref()).await?;
+    Ok(Json(segment_out(s, &recorded)))
 }
 
 /// Delete a segment (its membership events stay in the log).
@@ -208,9 +219,11 @@ pub async fn run_preview(store: &dyn Store, filter: &str) -> Result<PreviewOut, 
     let expr = orchard_core::rules::parse(filter.trim())
         .map_err(|e| definition_error(SegmentError::Filter(e)))?;
     let (count, sample) = store.preview_segment(&expr, Utc::now(), 10).await?;
+    let recorded = recorded_types(store).await?;
     Ok(PreviewOut {
         count,
         sample: sample.iter().map(member_out).collect(),
+        warnings: type_warnings(expr.patterns(), &recorded),
     })
 }
 

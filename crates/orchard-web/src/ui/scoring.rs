@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::AppState;
-use crate::api::scoring::{publish, run_backtest};
+use crate::api::scoring::{publish, rule_set_warnings, run_backtest};
 use crate::auth::WebUser;
 use crate::ui::Viewer;
 
@@ -35,6 +35,15 @@ async fn page(state: &AppState, user: &WebUser, status: StatusCode, extra: Value
                 .into_response();
         }
     };
+    let warnings = match &live {
+        Some(l) => rule_set_warnings(state.store.as_ref(), &l.definition)
+            .await
+            .unwrap_or_else(|e| {
+                tracing::error!(error = %e, "event types failed");
+                Vec::new()
+            }),
+        None => Vec::new(),
+    };
     let draft = live
         .as_ref()
         .map(|l| l.definition.clone())
@@ -46,6 +55,7 @@ async fn page(state: &AppState, user: &WebUser, status: StatusCode, extra: Value
             "since": l.live_since.map(|t| t.format("%Y-%m-%d %H:%M").to_string()),
             "rules": l.definition.rules,
             "decay": l.definition.decay,
+            "warnings": warnings,
         })),
         "versions": versions.iter().map(|v| json!({
             "version": v.version, "name": v.definition.name, "rules": v.definition.rules.len(),

@@ -13,6 +13,7 @@ use orchard_store::StoreError;
 use serde_json::{Value, json};
 
 use crate::AppState;
+use crate::api::events::event_type_list;
 use crate::api::segments::{csv_response, members_csv, run_preview, segment_out};
 use crate::auth::WebUser;
 use crate::ui::Viewer;
@@ -29,10 +30,26 @@ fn field(form: &[(String, String)], name: &str) -> String {
 }
 
 async fn page(state: &AppState, user: &WebUser, status: StatusCode, extra: Value) -> Response {
-    let segments = match state.store.segments().await {
-        Ok(s) => s.into_iter().map(segment_out).collect::<Vec<_>>(),
+    let listed = async {
+        let recorded = event_type_list(state.store.as_ref()).await?;
+        let names: Vec<String> = recorded
+            .iter()
+            .filter(|t| t.first_recorded_at.is_some())
+            .map(|t| t.event_type.clone())
+            .collect();
+        let segments = state.store.segments().await?;
+        Ok::<_, crate::error::ApiError>((
+            segments
+                .into_iter()
+                .map(|s| segment_out(s, &names))
+                .collect::<Vec<_>>(),
+            recorded,
+        ))
+    };
+    let (segments, event_types) = match listed.await {
+        Ok(listed) => listed,
         Err(e) => {
-            tracing::error!(error = %e, "segments failed");
+            tracing::error!(error = %e.message, "segments failed");
             return (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "The segments could not be loaded.",
@@ -42,6 +59,7 @@ async fn page(state: &AppState, user: &WebUser, status: StatusCode, extra: Value
     };
     let mut ctx = json!({
         "viewer": Viewer::from(user), "nav": "segments", "segments": segments,
+        "event_types": event_types,
         "may_edit": user.user.role.may_change_in_bulk(), "values": {},
     });
     if let (Some(c), Value::Object(x)) = (ctx.as_object_mut(), extra) {
