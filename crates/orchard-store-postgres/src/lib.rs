@@ -36,6 +36,14 @@ pub async fn connect(url: &str) -> Result<SqlStore, StoreError> {
     Ok(SqlStore::new(pool, Dialect::Postgres))
 }
 
+/// Migrates the database at a `postgres://` URL only as far as `version`: the schema of an
+/// older Orchard, for the upgrade tests, which then open it with `connect` as a newer Orchard
+/// would.
+#[doc(hidden)]
+pub async fn migrate_to(url: &str, version: i64) -> Result<sqlx::AnyPool, StoreError> {
+    orchard_store_sql::upgrade::open_at_version(&MIGRATOR, url, version).await
+}
+
 /// Creates an empty database beside the one `base_url` names and returns its URL. Tests and
 /// benchmarks use it so that every run starts from nothing; the caller drops it with
 /// [`drop_scratch_database`].

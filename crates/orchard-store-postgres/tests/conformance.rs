@@ -16,3 +16,24 @@ async fn fresh() -> Option<SqlStore> {
 }
 
 orchard_store::conformance_tests!(fresh());
+
+#[tokio::test]
+async fn an_old_database_upgrades_with_what_it_holds() {
+    use orchard_store_sql::upgrade;
+    let Ok(base) = std::env::var("ORCHARD_TEST_POSTGRES_URL") else {
+        eprintln!("backend not configured: the upgrade story not run");
+        return;
+    };
+    let url = orchard_store_postgres::create_scratch_database(&base, "orchard_conformance")
+        .await
+        .expect("create a scratch database");
+    let old = orchard_store_postgres::migrate_to(&url, upgrade::OLD_VERSION)
+        .await
+        .expect("an older schema");
+    upgrade::an_old_database_upgrades_with_what_it_holds(old, async {
+        orchard_store_postgres::connect(&url)
+            .await
+            .expect("upgrade")
+    })
+    .await;
+}

@@ -25,6 +25,8 @@ mod history;
 mod import;
 mod records;
 mod segments;
+#[doc(hidden)]
+pub mod upgrade;
 
 pub use bulk::TABLES;
 

@@ -74,6 +74,16 @@ pub async fn connect(url: &str) -> Result<SqlStore, StoreError> {
     Ok(store.with_upkeep(checkpoints))
 }
 
+/// Creates the database at a `sqlite://path` URL with the schema of an older Orchard: the
+/// migrations up to `version` only. For the upgrade tests, which then open it with `connect`
+/// as a newer Orchard would.
+#[doc(hidden)]
+pub async fn create_at_version(url: &str, version: i64) -> Result<AnyPool, StoreError> {
+    let sep = if url.contains('?') { '&' } else { '?' };
+    let url = format!("{url}{sep}mode=rwc");
+    orchard_store_sql::upgrade::open_at_version(&MIGRATOR, &url, version).await
+}
+
 /// A folder of its own under the system's temp dir for a scratch database, unique to this
 /// process and call: tests and benchmarks running side by side never share a file. The name
 /// counts calls, since two threads can read the same clock time.
