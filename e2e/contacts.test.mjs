@@ -58,7 +58,23 @@ test('log in, search contacts, open a timeline', async () => {
   assert.ok(await rows.count() >= 1, 'a customer has had rules fire');
   assert.equal(Number(await rows.first().locator('td').nth(4).innerText()), score, 'the newest running total is the score');
   assert.ok(await panel.getByRole('img', { name: /Score over time/ }).isVisible());
+
+  // The score on a past day: by the end of the newest change's day it was the score now;
+  // long before the first, nought; a day to come is refused with a message.
+  const newest = (await rows.first().locator('td').first().innerText()).slice(0, 10);
+  const scoreOn = async (day) => {
+    await panel.getByLabel('Score on').fill(day);
+    await panel.getByRole('button', { name: 'Show' }).click();
+    await page.waitForURL(new RegExp(`score_at=${day}`));
+  };
+  await scoreOn(newest);
+  const then = page.getByRole('region', { name: 'Score' }).getByTestId('score-then');
+  assert.equal(await then.innerText(), `At the end of ${newest}: ${score} points by rule set seed, version 1`);
   await page.screenshot({ path: join(screenshots, 'contact.png'), fullPage: true });
+  await scoreOn('2001-01-01');
+  assert.match(await then.innerText(), /^At the end of 2001-01-01: 0 points/);
+  await scoreOn('2999-01-01');
+  await page.getByRole('alert').filter({ hasText: 'Score on: 2999-01-01 has not come yet.' }).waitFor();
   await page.close();
 });
 

@@ -2518,3 +2518,62 @@ async fn event_types_are_listed_and_misspelt_ones_warned_about() {
     let (_, doc) = app.api("/api/openapi.json", &reader).await;
     assert!(doc["paths"]["/api/v1/event-types"]["get"].is_object());
 }
+
+#[tokio::test]
+async fn the_contact_page_gives_the_score_on_a_past_day_and_refuses_other_input() {
+    let app = spawn_app().await;
+    let admin = app.token(Role::Admin).await;
+    app.store
+        .save_rule_set(&orchard_core::scoring::seed(), true, chrono::Utc::now())
+        .await
+        .unwrap();
+    app.post_events(
+        &admin,
+        serde_json::json!({"events": [
+            {"id": "s1", "type": "email_subscribed", "email": "day@example.com", "at": "2026-01-10T09:00:00Z"},
+            {"id": "o1", "type": "email_opened", "email": "day@example.com", "at": "2026-01-20T23:30:00Z"},
+        ]}),
+    )
+    .await;
+    let id = app
+        .store
+        .contact_by_email(&orchard_core::Email::parse("day@example.com").unwrap())
+        .await
+        .unwrap()
+        .id;
+    app.user("day-admin@orchard.test", Role::Admin, "admin-password")
+        .await;
+    let session = app
+        .login("day-admin@orchard.test", "admin-password")
+        .await
+        .unwrap();
+    let on = |day: &str| format!("/contacts/{id}?score_at={day}");
+    // By the end of a day: the open late on the 20th counts for the 20th.
+    for (day, points) in [("2026-01-09", 0), ("2026-01-10", 5), ("2026-01-20", 10)] {
+        let (s, html) = app.page(&on(day), &session).await;
+        assert_eq!(s, StatusCode::OK);
+        assert!(
+            html.contains(&format!(
+                "At the end of {day}: <strong>{points}</strong> points"
+            )),
+            "{day}: {html}"
+        );
+    }
+    // Not a day, or one to come: said, and the page still shows the contact.
+    let (s, html) = app.page(&on("31.01.2026"), &session).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        html.contains("Score on: &#x27;31.01.2026&#x27; is not a day (2026-03-31).")
+            && html.contains("day@example.com"),
+        "{html}"
+    );
+    let (s, html) = app.page(&on("2999-01-01"), &session).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(html.contains("2999-01-01 has not come yet"), "{html}");
+    // What was typed is shown back escaped.
+    let (_, html) = app.page(&on("%3Cscript%3E"), &session).await;
+    assert!(
+        !html.contains("<script>") && html.contains("&lt;script&gt;"),
+        "{html}"
+    );
+}

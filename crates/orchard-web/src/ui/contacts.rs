@@ -123,6 +123,27 @@ pub async fn list(
 pub struct ShowParams {
     /// Set after a merge: the email that was merged in, for the confirmation.
     merged: Option<String>,
+    /// A day (`2026-03-31`) to show the score as it stood at the end of.
+    score_at: Option<String>,
+}
+
+/// The end of the day `text` names (UTC), or now for today: when the score panel's "score on"
+/// field asks for the score as it stood. A day to come, or what is not a day, is a mistake to
+/// show.
+fn end_of_day(
+    text: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    let day = chrono::NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d")
+        .map_err(|_| format!("Score on: '{text}' is not a day (2026-03-31)."))?;
+    let end = day
+        .and_hms_milli_opt(23, 59, 59, 999)
+        .map(|t| t.and_utc())
+        .ok_or_else(|| format!("Score on: '{text}' is not a day (2026-03-31)."))?;
+    if day > now.date_naive() {
+        return Err(format!("Score on: {day} has not come yet."));
+    }
+    Ok(end.min(now))
 }
 
 #[tracing::instrument(skip_all, fields(user = %user.user.email))]
@@ -135,7 +156,27 @@ pub async fn show(
     let notice = params
         .merged
         .map(|e| format!("Merged {e} into this contact; both timelines are shown."));
-    contact_page(&state, &user, &id, StatusCode::OK, None, notice).await
+    let asked = params.score_at.filter(|t| !t.trim().is_empty());
+    let then = asked
+        .as_deref()
+        .map(|t| end_of_day(t, chrono::Utc::now()))
+        .transpose();
+    let (status, problem, at) = match then {
+        Ok(at) => (StatusCode::OK, None, at),
+        Err(p) => (StatusCode::UNPROCESSABLE_ENTITY, Some(p), None),
+    };
+    let day = ScoreDay {
+        asked: asked.unwrap_or_default(),
+        at,
+    };
+    contact_page(&state, &user, &id, status, problem, notice, day).await
+}
+
+/// The day the score panel was asked about, as typed, and the moment it stands for.
+#[derive(Debug, Default)]
+struct ScoreDay {
+    asked: String,
+    at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// A posted form's fields by name, trimmed (missing ones empty).
@@ -207,6 +248,7 @@ pub async fn merge(
         StatusCode::UNPROCESSABLE_ENTITY,
         Some(problem),
         None,
+        ScoreDay::default(),
     )
     .await
 }
@@ -268,6 +310,7 @@ pub async fn set_stage(
         StatusCode::UNPROCESSABLE_ENTITY,
         Some(problem),
         None,
+        ScoreDay::default(),
     )
     .await
 }
@@ -279,6 +322,7 @@ async fn contact_page(
     status: StatusCode,
     problem: Option<String>,
     notice: Option<String>,
+    day: ScoreDay,
 ) -> Response {
     let Ok(id) = id.parse::<i64>() else {
         return error_page(state, user, StatusCode::NOT_FOUND, "No such contact.");
@@ -318,7 +362,7 @@ async fn contact_page(
         state.store.as_ref(),
         &contact,
         state.config.bands,
-        None,
+        day.at,
     )
     .await
     {
@@ -339,6 +383,12 @@ async fn contact_page(
                 "cause": c.cause, "event": c.event, "running": c.running,
             })).collect::<Vec<_>>(),
             "more": e.changes.len().saturating_sub(100),
+            "asked": day.asked,
+            "then": e.score_at.map(|s| json!({
+                "day": day.at.map(|t| t.format("%Y-%m-%d").to_string()),
+                "score": s.score,
+                "rule_set": s.rule_set,
+            })),
         })
     });
     let in_segments: Vec<String> = match state.store.contact_segments(contact.id).await {
