@@ -22,7 +22,8 @@ test('build a segment with a live count, save it, see it on a contact', async ()
   // A misspelt event type parses (any such name is a type) and counts nobody: the builder
   // says no such event was ever recorded and offers the type meant, which fixes the filter.
   await builder.getByLabel('Name').fill('Opened and in DACH');
-  await builder.getByLabel('Filter').fill('count(emial_opened) >= 1 and region = "DACH"');
+  // (The attribute of the same name is not an event type: the fix leaves it alone.)
+  await builder.getByLabel('Filter').fill('count(emial_opened) >= 1 and region = "DACH" and not custom.emial_opened is set');
   const warnings = builder.getByTestId('live-warnings');
   await warnings.filter({ hasText: 'No emial_opened event has been recorded yet; did you mean email_opened?' }).waitFor();
   assert.equal(await live.locator('strong').innerText(), '0');
@@ -34,7 +35,7 @@ test('build a segment with a live count, save it, see it on a contact', async ()
     const warned = document.querySelector('[data-testid="live-warnings"]').textContent;
     return count && count.textContent !== '0' && warned === '';
   });
-  assert.equal(await builder.getByLabel('Filter').inputValue(), 'count(email_opened) >= 1 and region = "DACH"');
+  assert.equal(await builder.getByLabel('Filter').inputValue(), 'count(email_opened) >= 1 and region = "DACH" and not custom.emial_opened is set');
   assert.equal(await warnings.innerText(), '', 'the warning went with the misspelling');
   await builder.getByText('Filter language').click();
   const types = builder.getByTestId('event-types');

@@ -1808,7 +1808,8 @@ impl ScoringStore for SqlStore {
 
     async fn repack_histories(&self) -> StoreResult<orchard_store::Repacked> {
         let mut tx = self.begin().await?;
-        let n = crate::history::repack(&mut tx, self.dialect()).await?;
+        let mut n = crate::history::repack(&mut tx, self.dialect()).await?;
+        n.missing_types = crate::events::record_all_types(&mut tx, self.dialect()).await?;
         tx.commit().await?;
         Ok(n)
     }

@@ -32,8 +32,8 @@ pub(crate) const EVENT_COLUMNS: [&str; 7] = [
 pub(crate) const EVENT_TYPE_COLUMNS: [&str; 2] = ["type", "first_recorded_at"];
 
 /// Adds the types of the event rows `rows` (aliased `e`, with their filter) that `event_types`
-/// does not hold yet. In type order, so that two transactions adding the same new types never
-/// wait on each other's in a cycle (PostgreSQL).
+/// does not hold yet, in type order. SQLite's append runs it over the rows just stored
+/// (`store_events`); `orchard rebuild --repack` over the whole log (`record_all_types`).
 fn record_types(dialect: Dialect, rows: Sql) -> Sql {
     let mut q = Sql::new(&format!(
         "{} INTO event_types (type, first_recorded_at) \
@@ -43,6 +43,31 @@ fn record_types(dialect: Dialect, rows: Sql) -> Sql {
     q.append(rows)
         .push(" GROUP BY e.type ORDER BY e.type ON CONFLICT (type) DO NOTHING");
     q
+}
+
+/// Adds every type the log holds that `event_types` lacks (written by a process older than
+/// the table, or rows changed by hand), in the caller's transaction; returns how many.
+pub(crate) async fn record_all_types(tx: &mut AnyConnection, dialect: Dialect) -> StoreResult<u64> {
+    Ok(record_types(dialect, Sql::new("events e"))
+        .query(dialect)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend_err)?
+        .rows_affected())
+}
+
+/// The (type, time received) of each row of `rows` (in `EVENT_COLUMNS`' order) by client id;
+/// of a client id given twice, the first, which the insert keeps.
+fn types_by_client_id(rows: &[Vec<Arg>]) -> HashMap<String, (String, i64)> {
+    let mut out = HashMap::with_capacity(rows.len());
+    for r in rows {
+        if let (Arg::Text(Some(id)), Arg::Text(Some(ty)), Arg::Int(Some(at))) =
+            (&r[0], &r[1], &r[6])
+        {
+            out.entry(id.clone()).or_insert_with(|| (ty.clone(), *at));
+        }
+    }
+    out
 }
 
 pub(crate) fn event_row(e: &NewEvent, received_at: i64) -> StoreResult<Vec<Arg>> {
@@ -179,6 +204,11 @@ pub(crate) async fn store_events(
     // the histories in its own statement, from the rows it returns; on SQLite the inserts,
     // the append and the read of what was stored go to sqlx's worker thread as one text
     // while the batch is small (`crate::in_turn`).
+    // PostgreSQL: the types of the rows, to add those of the stored ones below.
+    let mut types = HashMap::new();
+    if dialect == Dialect::Postgres {
+        types = types_by_client_id(&rows);
+    }
     let inserts = multi_insert(
         dialect,
         "events",
@@ -214,13 +244,12 @@ pub(crate) async fn store_events(
         }
         Dialect::Postgres => {
             let history = crate::history::append_returned(dialect);
-            let types = record_types(dialect, Sql::new("ins e")).text;
             for sql in inserts {
                 let sql = sql.wrap(
                     "WITH ins AS (",
                     &format!(
-                        " RETURNING seq, client_id, type, contact_id, at, properties, \
-                         received_at), history AS ({history}), types AS ({types}) SELECT \
+                        " RETURNING seq, client_id, type, contact_id, at, properties), \
+                         history AS ({history}) SELECT \
                          json_agg(json_build_array(seq, client_id))::text AS stored FROM ins"
                     ),
                 );
@@ -233,6 +262,36 @@ pub(crate) async fn store_events(
     let mut stored: Vec<(i64, String)> = Vec::new();
     for json in stored_json.into_iter().flatten() {
         stored.extend(serde_json::from_str::<Vec<(i64, String)>>(&json).map_err(json_err)?);
+    }
+    if dialect == Dialect::Postgres {
+        // The stored rows' types, once per call and in type order whatever the statements
+        // the rows took, so that two appends adding the same new types take them in one order
+        // (each statement's own CTE took its own in its own order, and a batch of several
+        // statements could meet another in the opposite order). Only a never-seen type waits
+        // on another transaction's.
+        let mut first: std::collections::BTreeMap<&str, i64> = Default::default();
+        for (_, id) in &stored {
+            if let Some((ty, at)) = types.get(id) {
+                let t = first.entry(ty.as_str()).or_insert(*at);
+                *t = (*t).min(*at);
+            }
+        }
+        let rows = first
+            .into_iter()
+            .map(|(ty, at)| vec![ty.into(), at.into()])
+            .collect();
+        for sql in multi_insert(
+            dialect,
+            "event_types",
+            &EVENT_TYPE_COLUMNS,
+            rows,
+            "ON CONFLICT (type) DO NOTHING",
+        ) {
+            sql.query(dialect)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend_err)?;
+        }
     }
     Ok(stored)
 }

@@ -139,6 +139,7 @@ pub(crate) async fn repack(tx: &mut AnyConnection, dialect: Dialect) -> StoreRes
         return Ok(Repacked {
             contacts,
             stale: contacts,
+            missing_types: 0,
         });
     }
     // Keyed, so that the comparison below looks contacts up rather than scanning for each (a
@@ -182,6 +183,7 @@ pub(crate) async fn repack(tx: &mut AnyConnection, dialect: Dialect) -> StoreRes
     Ok(Repacked {
         contacts,
         stale: stale.try_into().unwrap_or_default(),
+        missing_types: 0,
     })
 }
 

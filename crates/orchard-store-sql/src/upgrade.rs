@@ -4,7 +4,7 @@
 //! since then promise.
 
 use chrono::DateTime;
-use orchard_store::{EventStore, RecordedType, SegmentStore, StoreError};
+use orchard_store::{EventStore, RecordedType, ScoringStore, SegmentStore, StoreError};
 use sqlx::AnyPool;
 
 use crate::SqlStore;
@@ -69,17 +69,36 @@ pub async fn an_old_database_upgrades_with_what_it_holds(
 
     // The types the log held, each from when the first of them was stored.
     let at = |ms| DateTime::from_timestamp_millis(ms).unwrap();
-    assert_eq!(
-        store.event_types().await.unwrap(),
-        [
-            RecordedType {
-                event_type: "email_opened".into(),
-                first_recorded_at: at(1000),
-            },
-            RecordedType {
-                event_type: "webinar_attended".into(),
-                first_recorded_at: at(2000),
-            },
-        ]
+    let mut types = vec![
+        RecordedType {
+            event_type: "email_opened".into(),
+            first_recorded_at: at(1000),
+        },
+        RecordedType {
+            event_type: "webinar_attended".into(),
+            first_recorded_at: at(2000),
+        },
+    ];
+    assert_eq!(store.event_types().await.unwrap(), types);
+
+    // An older process still running beside the upgraded one stores an event of a new type
+    // without listing it; `orchard rebuild --repack` lists it.
+    sqlx::query(
+        "INSERT INTO events (client_id, type, contact_id, visitor_id, at, properties, received_at) \
+         VALUES ('d', 'demo_booked', NULL, 'v1', 700, '{}', 4000)",
+    )
+    .execute(store.pool())
+    .await
+    .unwrap();
+    assert_eq!(store.event_types().await.unwrap(), types);
+    assert_eq!(store.repack_histories().await.unwrap().missing_types, 1);
+    types.insert(
+        0,
+        RecordedType {
+            event_type: "demo_booked".into(),
+            first_recorded_at: at(4000),
+        },
     );
+    assert_eq!(store.event_types().await.unwrap(), types);
+    assert_eq!(store.repack_histories().await.unwrap().missing_types, 0);
 }

@@ -343,6 +343,9 @@ pub struct Repacked {
     pub contacts: u64,
     /// Histories that were missing, left over, or did not hold exactly the log's events.
     pub stale: u64,
+    /// Event types the log holds that its list of types lacked (events written by a process
+    /// older than the list, or by hand), added now.
+    pub missing_types: u64,
 }
 
 /// Scores derived from the log (`orchard_core::scoring`), kept current by the append path.
@@ -364,9 +367,10 @@ pub trait ScoringStore: Send + Sync {
     /// `now`: score changes replaced, score and due time updated. Nothing when none is live.
     async fn refresh(&self, ids: &[ContactId], now: DateTime<Utc>) -> StoreResult<()>;
     /// Writes every contact's history (the contact-ordered copy of the log that refreshes
-    /// read) afresh from the event log, in one transaction. Appends keep the histories
-    /// current; this is for recovery and checks (`orchard rebuild --repack`), and says how
-    /// many histories were not what the log gives.
+    /// read) afresh from the event log, in one transaction, and adds any type the log holds
+    /// to the list of its types (`EventStore::event_types`). Appends keep both current; this is
+    /// for recovery and checks (`orchard rebuild --repack`), and says how many histories were
+    /// not what the log gives and how many types were missing.
     async fn repack_histories(&self) -> StoreResult<Repacked>;
     /// Contacts whose score may have changed by `now` with no new event (a window moved):
     /// read from the due-time index, never by scanning every contact.

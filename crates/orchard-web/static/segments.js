@@ -43,11 +43,14 @@
     for (const w of answer.warnings || []) {
       const li = text('li', w.message, 'warn-text');
       if (w.suggestion) {
-        // Type names are lower-case letters, digits and underscores: nothing to escape.
+        // Where the filter counts events of the type (`count(`, `last(`, `first(`), not in a
+        // quoted text or an attribute's name. Type names are lower-case letters, digits and
+        // underscores: nothing to escape.
         const fix = text('button', `Use ${w.suggestion}`, 'link');
         fix.type = 'button';
         fix.addEventListener('click', () => {
-          filter.value = filter.value.replace(new RegExp(`\\b${w.type}\\b`, 'g'), w.suggestion);
+          const named = new RegExp(`\\b(count|last|first)(\\s*\\(\\s*)${w.type}\\b`, 'g');
+          filter.value = filter.value.replace(named, (_, fn, open) => `${fn}${open}${w.suggestion}`);
           ask();
         });
         li.append(fix);

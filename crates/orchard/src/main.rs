@@ -325,10 +325,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 let start = std::time::Instant::now();
                 let r = store.repack_histories().await?;
                 println!(
-                    "repacked the histories of {} contacts in {:.1} s; {} of them were not what the log gives",
+                    "repacked the histories of {} contacts in {:.1} s; {} of them were not what the log gives; {} event types were missing from the list of types",
                     r.contacts,
                     start.elapsed().as_secs_f64(),
-                    r.stale
+                    r.stale,
+                    r.missing_types
                 );
             }
             let live = store.live_rule_set().await?;

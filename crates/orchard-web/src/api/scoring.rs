@@ -317,13 +317,15 @@ pub async fn publish_rule_set(
     let def: RuleSetDef = serde_json::from_slice(&bytes)
         .map_err(|e| ApiError::bad_request(format!("invalid body: {e}")))?;
     let now = Utc::now();
+    // Read before the write: a failure after it would answer 500 for a version published.
+    let warnings = rule_set_warnings(state.store.as_ref(), &def).await?;
     let version = publish(&state.store, &def, now).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(RuleSetOut {
             version,
             live_since: Some(now.to_rfc3339()),
-            warnings: rule_set_warnings(state.store.as_ref(), &def).await?,
+            warnings,
             definition: def,
         }),
     ))
@@ -349,7 +351,8 @@ pub struct BacktestOut {
     /// per set the ROC AUC and conversion per band.
     #[schema(value_type = Object)]
     pub report: orchard_core::backtest::Report,
-    /// Event types the draft names that no event has had: a rule on one scores nobody here.
+    /// Event types the draft names that no event has had (up to now, not only up to
+    /// `as_of`): a rule on one scores nobody.
     pub warnings: Vec<TypeWarning>,
 }
 

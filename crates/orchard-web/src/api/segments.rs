@@ -140,9 +140,10 @@ pub async fn create(
         .map_err(|e| ApiError::bad_request(format!("invalid body: {e}")))?;
     let now = Utc::now();
     let seg = segment::define(&input.name, &input.filter, now).map_err(definition_error)?;
+    // Read before the write: a failure after it would answer 500 for a segment saved.
+    let recorded = recorded_types(state.store.as_ref()).await?;
     let id = state.store.create_segment(&seg, now).await?;
     let created = state.store.segment(id).await?;
-    let recorded = recorded_types(state.store.as_ref()).await?;
     Ok((StatusCode::CREATED, Json(segment_out(created, &recorded))))
 }
 

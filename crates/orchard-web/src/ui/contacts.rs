@@ -127,8 +127,9 @@ pub struct ShowParams {
     score_at: Option<String>,
 }
 
-/// The end of the day `text` names (UTC), or now for today: when the score panel's "score on"
-/// field asks for the score as it stood. A day to come, or what is not a day, is a mistake to
+/// The end of the day `text` names (UTC), or now for a day not over yet: when the score
+/// panel's "score on" field asks for the score as it stood. Tomorrow in UTC is still someone's
+/// today (east of UTC), so it means now; a later day, or what is not a day, is a mistake to
 /// show.
 fn end_of_day(
     text: &str,
@@ -140,7 +141,7 @@ fn end_of_day(
         .and_hms_milli_opt(23, 59, 59, 999)
         .map(|t| t.and_utc())
         .ok_or_else(|| format!("Score on: '{text}' is not a day (2026-03-31)."))?;
-    if day > now.date_naive() {
+    if day > now.date_naive() + chrono::Days::new(1) {
         return Err(format!("Score on: {day} has not come yet."));
     }
     Ok(end.min(now))
