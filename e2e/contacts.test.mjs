@@ -47,6 +47,8 @@ test('log in, search contacts, open a timeline', async () => {
   assert.match(text, /form submitted/);
   assert.match(text, /page viewed/);
   assert.match(text, /before identification/);
+  // How they became a customer: the stage change, with its cause.
+  assert.match(text, /stage changed\s+cause\s+[^\n]+\s+from\s+\S+\s+manual\s+\S+\s+to\s+customer/);
   assert.match(await page.getByLabel('Attributes').innerText(), /customer/);
 
   // The score explained: the rules behind it, each with its points, adding up to the score.

@@ -207,7 +207,7 @@ fn candidates(f: &Facts<'_>, since: Option<DateTime<Utc>>) -> Vec<Candidate> {
 /// Whether automation may move a contact from `from` to `to`: forward on the main path; into
 /// a trial only before a deal is opened (an SQL who starts a trial is trialling); out of a side
 /// stage only by becoming an opportunity or a customer.
-fn may_move(from: LifecycleStage, to: LifecycleStage) -> bool {
+pub(crate) fn may_move(from: LifecycleStage, to: LifecycleStage) -> bool {
     use LifecycleStage::*;
     match (from.rank(), to.rank()) {
         (Some(a), Some(b)) => b > a,

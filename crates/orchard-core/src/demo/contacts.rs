@@ -214,18 +214,25 @@ fn contact(ctx: &Ctx<'_>, index: usize, out: &mut ContactBatch, scratch: &mut Sc
     let role = match &customer {
         None => Role::Lead,
         Some(c) => {
-            let lost = c.plan.lost(ctx.clock.today());
+            // The churn day's morning, 10:00 UTC.
+            let churned = c
+                .plan
+                .lost(ctx.clock.today())
+                .then_some(c.plan.churned_on)
+                .flatten()
+                .and_then(|d| d.and_hms_opt(10, 0, 0))
+                .map(|t| t.and_utc().timestamp_millis());
             if c.buyer {
                 Role::Buyer {
                     won: c.account.created_at.timestamp_millis(),
                     value_cents: c.plan.first_value_cents,
                     product: c.plan.main_product,
-                    lost,
+                    churned,
                 }
             } else {
                 Role::Colleague {
                     since: c.account.created_at.timestamp_millis(),
-                    lost,
+                    churned,
                 }
             }
         }

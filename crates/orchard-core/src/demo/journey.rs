@@ -13,6 +13,7 @@ use super::data::{
 };
 use super::{Clock, DAY, HOUR, MINUTE, day_floor, lead_time_quantile, numbered, word};
 use crate::ContactId;
+use crate::capture::FunnelStage;
 use crate::event::{EventType, NewEvent};
 use crate::rng::Rng;
 use crate::stage::LifecycleStage;
@@ -53,13 +54,14 @@ pub(super) enum Role {
         won: i64,
         value_cents: i64,
         product: &'static str,
-        lost: bool,
+        /// When the account stopped buying, if it has.
+        churned: Option<i64>,
     },
     /// Someone else at a customer, who signed up for the newsletter while their company was
     /// already a customer.
     Colleague {
         since: i64,
-        lost: bool,
+        churned: Option<i64>,
     },
 }
 
@@ -78,6 +80,8 @@ pub(super) struct Journey {
     pub disqualified: Option<i64>,
     /// From when the contact is spoken to as a customer.
     pub customer_since: Option<i64>,
+    /// When their account stopped buying (the contact is then churned).
+    pub churned: Option<i64>,
     pub purchase_cents: i64,
     pub product: &'static str,
     /// The contact's offset from UTC in hours, so that they act in their own daytime.
@@ -94,6 +98,7 @@ impl Journey {
             self.opportunity,
             self.won,
             self.disqualified,
+            self.churned,
         ]
         .into_iter()
         .flatten()
@@ -146,6 +151,7 @@ pub(super) fn plan(r: &mut Rng, clock: Clock, role: Role, utc: i64) -> Journey {
         won: None,
         disqualified: None,
         customer_since: None,
+        churned: None,
         purchase_cents: 0,
         product: "",
         utc,
@@ -156,9 +162,10 @@ pub(super) fn plan(r: &mut Rng, clock: Clock, role: Role, utc: i64) -> Journey {
             won,
             value_cents,
             product,
-            lost,
+            churned,
         } => {
-            j.stage = if lost {
+            j.churned = churned.map(|t| t.max(won).min(clock.now));
+            j.stage = if churned.is_some() {
                 LifecycleStage::Churned
             } else {
                 LifecycleStage::Customer
@@ -194,8 +201,8 @@ pub(super) fn plan(r: &mut Rng, clock: Clock, role: Role, utc: i64) -> Journey {
             j.purchase_cents = value_cents;
             j.product = product;
         }
-        Role::Colleague { since, lost } => {
-            j.stage = if lost {
+        Role::Colleague { since, churned } => {
+            j.stage = if churned.is_some() {
                 LifecycleStage::Churned
             } else {
                 LifecycleStage::Customer
@@ -205,6 +212,7 @@ pub(super) fn plan(r: &mut Rng, clock: Clock, role: Role, utc: i64) -> Journey {
             let raw = lo + ((hi - lo) as f64 * r.f64()) as i64;
             j.created = daytime(r, raw, utc, lo, hi);
             j.customer_since = Some(j.created);
+            j.churned = churned.map(|t| t.max(j.created).min(clock.now));
         }
     }
     j
@@ -552,7 +560,12 @@ pub(super) fn events(
         );
     }
 
-    milestones(r, &mut e, j);
+    let mut steps = Vec::new();
+    if let Some(m) = j.entry {
+        steps.push(offer_step(t0, m));
+    }
+    milestones(r, &mut e, j, &mut steps);
+    stage_history(&mut e, j, steps);
 
     // Emails: the welcome series, the ten-weekly newsletter (quarterly customer news once a
     // customer), nurture for early-stage leads, and the personal mails of sales, trial and
@@ -664,15 +677,106 @@ pub(super) fn events(
     for (k, (at, i)) in order.iter().enumerate() {
         let mut ev = std::mem::replace(&mut e.events[*i], placeholder());
         ev.client_id = numbered("demo-c", &[index, k]);
-        last = last.max(at.timestamp_millis());
+        // A stage change is Orchard's record, not something the contact did.
+        if ev.event_type.as_str() != crate::lifecycle::STAGE_CHANGED {
+            last = last.max(at.timestamp_millis());
+        }
         out.push(ev);
     }
     e.events.clear();
     last
 }
 
-/// The events of the stage changes: second offers, pricing visits, bookings, trials, purchase.
-fn milestones(r: &mut Rng, e: &mut Emitter<'_>, j: &Journey) {
+/// A stage the journey reaches, when, and why, as the stage rules word it (`manual`: set by a
+/// person, which no rule does).
+struct StageStep {
+    at: i64,
+    to: LifecycleStage,
+    cause: String,
+    manual: bool,
+}
+
+fn step(at: i64, to: LifecycleStage, cause: &str) -> StageStep {
+    StageStep {
+        at,
+        to,
+        cause: cause.to_owned(),
+        manual: false,
+    }
+}
+
+/// The stage a form for lead magnet `m` makes, with the stage rules' cause.
+fn offer_step(at: i64, m: usize) -> StageStep {
+    let (to, cause) = match MAGNETS[m].stage {
+        FunnelStage::Top => (LifecycleStage::Iql, "took a top-of-funnel lead magnet"),
+        FunnelStage::Middle => (LifecycleStage::Mql, "took a middle-of-funnel lead magnet"),
+        FunnelStage::Bottom => (LifecycleStage::Sql, "asked for a bottom-of-funnel offer"),
+    };
+    StageStep {
+        cause: format!("{cause} ({})", MAGNETS[m].slug),
+        ..step(at, to, "")
+    }
+}
+
+/// The contact's stage changes as `stage_changed` events, as the stage rules would have logged
+/// them had the contact lived through them with Orchard (each with its time and cause), and as
+/// people would have for what no rule does: disqualifying, the colleague of a customer, the
+/// account's churn. In time order from subscriber; a step the rules would not take (backwards,
+/// or out of a side stage) is left out, so the last one is the contact's stage.
+fn stage_history(e: &mut Emitter<'_>, j: &Journey, mut steps: Vec<StageStep>) {
+    if let Some(t) = j.opportunity {
+        steps.push(step(t, LifecycleStage::Opportunity, "a deal was opened"));
+    }
+    let manual = |at: i64, to: LifecycleStage, cause: &str| StageStep {
+        manual: true,
+        ..step(at, to, cause)
+    };
+    if let Some(t) = j.disqualified {
+        steps.push(manual(
+            t,
+            LifecycleStage::Disqualified,
+            "disqualified by sales",
+        ));
+    }
+    if let (None, Some(t)) = (j.won, j.customer_since) {
+        steps.push(manual(
+            t,
+            LifecycleStage::Customer,
+            "a contact of a customer account",
+        ));
+    }
+    if let Some(t) = j.churned {
+        steps.push(manual(
+            t,
+            LifecycleStage::Churned,
+            "the account stopped buying",
+        ));
+    }
+    steps.sort_by_key(|s| s.at);
+    let mut stage = LifecycleStage::Subscriber;
+    for s in steps {
+        if s.to == stage || !(s.manual || crate::lifecycle::may_move(stage, s.to)) {
+            continue;
+        }
+        let recorded = e.emit(
+            s.at,
+            EventType::Custom(crate::lifecycle::STAGE_CHANGED.into()),
+            props([
+                ("from", stage.as_str().into()),
+                ("to", s.to.as_str().into()),
+                ("cause", s.cause.into()),
+                ("manual", s.manual.into()),
+            ]),
+        );
+        if recorded {
+            stage = s.to;
+        }
+    }
+}
+
+/// The events of the stage changes: second offers, pricing visits, bookings, trials, purchase;
+/// the stages they make go to `steps`.
+fn milestones(r: &mut Rng, e: &mut Emitter<'_>, j: &Journey, steps: &mut Vec<StageStep>) {
     let form = |e: &mut Emitter<'_>, at: i64, m: usize| {
         e.page(at - 2 * MINUTE, MAGNETS[m].landing);
         e.emit(
@@ -688,8 +792,12 @@ fn milestones(r: &mut Rng, e: &mut Emitter<'_>, j: &Journey) {
     };
     if let Some(s) = j.mql {
         match s.via {
-            Via::Form(m) => form(e, s.at, m),
+            Via::Form(m) => {
+                form(e, s.at, m);
+                steps.push(offer_step(s.at, m));
+            }
             Via::Pricing => {
+                steps.push(step(s.at, LifecycleStage::Mql, "visited the pricing page"));
                 e.page(s.at, PRICING);
                 if r.chance(0.5) {
                     e.page(s.at + r.range(1, 10) * DAY, PRICING);
@@ -702,6 +810,7 @@ fn milestones(r: &mut Rng, e: &mut Emitter<'_>, j: &Journey) {
         let booked = match s.via {
             Via::Form(m) => {
                 form(e, s.at, m);
+                steps.push(offer_step(s.at, m));
                 s.at + r.range(1, 15) * MINUTE
             }
             Via::Entry => s.at + r.range(1, 15) * MINUTE,
@@ -722,6 +831,7 @@ fn milestones(r: &mut Rng, e: &mut Emitter<'_>, j: &Journey) {
             EventType::AppointmentBooked,
             props([("type", kind.into())]),
         );
+        steps.push(step(booked, LifecycleStage::Sql, "booked an appointment"));
         if r.chance(0.15) {
             let cancelled = booked + r.range(1, 4) * DAY;
             if e.emit(
@@ -741,9 +851,12 @@ fn milestones(r: &mut Rng, e: &mut Emitter<'_>, j: &Journey) {
     if let Some(s) = j.trial {
         if let Via::Form(m) = s.via {
             form(e, s.at, m);
+            steps.push(offer_step(s.at, m));
         }
+        let started = s.at + r.range(1, 10) * MINUTE;
+        steps.push(step(started, LifecycleStage::Trial, "started a trial"));
         e.emit(
-            s.at + r.range(1, 10) * MINUTE,
+            started,
             EventType::TrialStarted,
             props([
                 ("product", "Security Monitoring".into()),
@@ -757,6 +870,7 @@ fn milestones(r: &mut Rng, e: &mut Emitter<'_>, j: &Journey) {
         e.page(t - r.range(1, 48) * HOUR, PRICING);
     }
     if let Some(w) = j.won {
+        steps.push(step(w, LifecycleStage::Customer, "made a purchase"));
         e.emit(
             w,
             EventType::Purchase,
