@@ -427,7 +427,16 @@ async fn contact_page(
     let timeline: Vec<Value> = events
         .iter()
         .map(|e| {
+            let text = |k: &str| e.properties.get(k).and_then(Value::as_str).unwrap_or_default();
+            // A stage change reads as one: from → to, why, and whether a person made it.
+            let stage = (e.event_type.as_str() == orchard_core::lifecycle::STAGE_CHANGED).then(|| {
+                json!({
+                    "from": text("from"), "to": text("to"), "cause": text("cause"),
+                    "manual": e.properties.get("manual").and_then(Value::as_bool).unwrap_or(false),
+                })
+            });
             json!({
+                "stage": stage,
                 "type": e.event_type.as_str(),
                 "at": e.at.format("%Y-%m-%d %H:%M").to_string(),
                 "anonymous": e.visitor_id.is_some() && e.at < contact.created_at,
