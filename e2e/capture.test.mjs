@@ -77,7 +77,7 @@ test('a marketer sets up a form and a visitor becomes a lead with their history'
   // The pricing page seen before the submission made an MQL (further than the magnet's IQL),
   // and the step is on the timeline with its cause.
   assert.match(await admin.getByLabel('Attributes').innerText(), /MQL/);
-  assert.match(timeline, /stage changed\s+cause visited the pricing page[\s\S]*to MQL/);
+  assert.match(timeline, /stage changed\s+subscriber → MQL\s+visited the pricing page/);
   await admin.screenshot({ path: join(screenshots, 'captured-lead.png'), fullPage: true });
   await admin.close();
 });
