@@ -12,7 +12,7 @@ use orchard_store::{BulkStore, StoreResult};
 use crate::auth::{USER_COLUMNS, user_row};
 use crate::catalog::{FORM_COLUMNS, form_row};
 use crate::contacts::{CONTACT_COLUMNS, contact_row};
-use crate::events::{EVENT_COLUMNS, EVENT_TYPE_COLUMNS, event_row};
+use crate::events::{EVENT_COLUMNS, event_row};
 use crate::records::{
     ACTIVITY_COLUMNS, DEAL_COLUMNS, ORDER_COLUMNS, SUBSCRIPTION_COLUMNS, activity_row, deal_row,
     order_row, subscription_row,
@@ -83,12 +83,7 @@ impl SqlStore {
     async fn load_tables(&self, tables: Vec<Table>) -> StoreResult<()> {
         let mut tx = self.begin().await?;
         for (table, columns, rows) in tables {
-            // A batch's event types may be in the table already (an earlier batch's).
-            let conflict = match table {
-                "event_types" => "ON CONFLICT (type) DO NOTHING",
-                _ => "",
-            };
-            for sql in multi_insert(self.dialect(), table, columns, rows, conflict) {
+            for sql in multi_insert(self.dialect(), table, columns, rows, "") {
                 sql.query(self.dialect)
                     .execute(&mut *tx)
                     .await
@@ -247,17 +242,10 @@ impl BulkStore for SqlStore {
             .iter()
             .map(|e| event_row(e, received))
             .collect::<StoreResult<_>>()?;
-        let types: std::collections::BTreeSet<&str> =
-            b.events.iter().map(|e| e.event_type.as_str()).collect();
-        let types = types
-            .into_iter()
-            .map(|t| vec![t.into(), received.into()])
-            .collect();
         self.load_tables(vec![
             ("contacts", &CONTACT_COLUMNS, contacts),
             ("deals", &DEAL_COLUMNS, deals),
             ("events", &EVENT_COLUMNS, events),
-            ("event_types", &EVENT_TYPE_COLUMNS, types),
         ])
         .await
     }
@@ -267,6 +255,8 @@ impl BulkStore for SqlStore {
         // batch that rewrites the rows of contacts spread over several batches.
         let mut tx = self.begin().await?;
         crate::history::repack(&mut tx, self.dialect).await?;
+        // The log's list of its types likewise.
+        crate::events::record_all_types(&mut tx, self.dialect).await?;
         tx.commit().await?;
         if self.dialect() == Dialect::Postgres {
             for table in NUMBERED {

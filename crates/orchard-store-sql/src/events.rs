@@ -28,12 +28,9 @@ pub(crate) const EVENT_COLUMNS: [&str; 7] = [
     "received_at",
 ];
 
-/// `event_types`: the types the log holds an event of (migration 0013).
-pub(crate) const EVENT_TYPE_COLUMNS: [&str; 2] = ["type", "first_recorded_at"];
-
 /// Adds the types of the event rows `rows` (aliased `e`, with their filter) that `event_types`
-/// does not hold yet, in type order. SQLite's append runs it over the rows just stored
-/// (`store_events`); `orchard rebuild --repack` over the whole log (`record_all_types`).
+/// does not hold yet, in type order. Appends run it over the rows just stored (`store_events`);
+/// the bulk loader and `orchard rebuild --repack` over the whole log (`record_all_types`).
 fn record_types(dialect: Dialect, rows: Sql) -> Sql {
     let mut q = Sql::new(&format!(
         "{} INTO event_types (type, first_recorded_at) \
@@ -54,20 +51,6 @@ pub(crate) async fn record_all_types(tx: &mut AnyConnection, dialect: Dialect) -
         .await
         .map_err(backend_err)?
         .rows_affected())
-}
-
-/// The (type, time received) of each row of `rows` (in `EVENT_COLUMNS`' order) by client id;
-/// of a client id given twice, the first, which the insert keeps.
-fn types_by_client_id(rows: &[Vec<Arg>]) -> HashMap<String, (String, i64)> {
-    let mut out = HashMap::with_capacity(rows.len());
-    for r in rows {
-        if let (Arg::Text(Some(id)), Arg::Text(Some(ty)), Arg::Int(Some(at))) =
-            (&r[0], &r[1], &r[6])
-        {
-            out.entry(id.clone()).or_insert_with(|| (ty.clone(), *at));
-        }
-    }
-    out
 }
 
 pub(crate) fn event_row(e: &NewEvent, received_at: i64) -> StoreResult<Vec<Arg>> {
@@ -204,11 +187,6 @@ pub(crate) async fn store_events(
     // the histories in its own statement, from the rows it returns; on SQLite the inserts,
     // the append and the read of what was stored go to sqlx's worker thread as one text
     // while the batch is small (`crate::in_turn`).
-    // PostgreSQL: the types of the rows, to add those of the stored ones below.
-    let mut types = HashMap::new();
-    if dialect == Dialect::Postgres {
-        types = types_by_client_id(&rows);
-    }
     let inserts = multi_insert(
         dialect,
         "events",
@@ -263,35 +241,18 @@ pub(crate) async fn store_events(
     for json in stored_json.into_iter().flatten() {
         stored.extend(serde_json::from_str::<Vec<(i64, String)>>(&json).map_err(json_err)?);
     }
-    if dialect == Dialect::Postgres {
-        // The stored rows' types, once per call and in type order whatever the statements
-        // the rows took, so that two appends adding the same new types take them in one order
-        // (each statement's own CTE took its own in its own order, and a batch of several
-        // statements could meet another in the opposite order). Only a never-seen type waits
-        // on another transaction's.
-        let mut first: std::collections::BTreeMap<&str, i64> = Default::default();
-        for (_, id) in &stored {
-            if let Some((ty, at)) = types.get(id) {
-                let t = first.entry(ty.as_str()).or_insert(*at);
-                *t = (*t).min(*at);
-            }
-        }
-        let rows = first
-            .into_iter()
-            .map(|(ty, at)| vec![ty.into(), at.into()])
-            .collect();
-        for sql in multi_insert(
-            dialect,
-            "event_types",
-            &EVENT_TYPE_COLUMNS,
-            rows,
-            "ON CONFLICT (type) DO NOTHING",
-        ) {
-            sql.query(dialect)
-                .execute(&mut *tx)
-                .await
-                .map_err(backend_err)?;
-        }
+    if dialect == Dialect::Postgres && !stored.is_empty() {
+        // The stored rows' types, once per call and in type order whatever statements the
+        // rows took, so that two appends adding the same new types take them in one order (a
+        // CTE per insert statement took each statement's own, and a batch of several could meet
+        // another in the opposite order). Only a never-seen type waits on another transaction.
+        let mut rows = Sql::new("events e WHERE e.seq");
+        rows.in_ids(dialect, stored.iter().map(|(seq, _)| *seq));
+        record_types(dialect, rows)
+            .query(dialect)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend_err)?;
     }
     Ok(stored)
 }

@@ -43,8 +43,9 @@ pub fn table(segments: &[SegmentOut]) -> String {
 pub async fn create(store: &dyn Store, name: &str, filter: &str) -> anyhow::Result<SegmentOut> {
     let now = Utc::now();
     let seg = segment::define(name, filter, now).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let id = store.create_segment(&seg, now).await?;
+    // Read before the write, so that a failed read does not report a saved segment as failed.
     let recorded = recorded_types(store).await?;
+    let id = store.create_segment(&seg, now).await?;
     Ok(segment_out(store.segment(id).await?, &recorded))
 }
 

@@ -5,16 +5,13 @@
 
 use std::fmt;
 
-use serde::Serialize;
-
 use super::EventPattern;
 use crate::event::{EventType, RECORDED_BY_ORCHARD};
 
 /// A type an expression names of which no event has been stored, with the nearest type that
 /// is known or recorded when the name looks like a misspelling of it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnrecordedType {
-    #[serde(rename = "type")]
     pub event_type: String,
     pub suggestion: Option<String>,
 }

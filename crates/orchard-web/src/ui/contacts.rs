@@ -137,14 +137,13 @@ fn end_of_day(
 ) -> Result<chrono::DateTime<chrono::Utc>, String> {
     let day = chrono::NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d")
         .map_err(|_| format!("Score on: '{text}' is not a day (2026-03-31)."))?;
-    let end = day
-        .and_hms_milli_opt(23, 59, 59, 999)
-        .map(|t| t.and_utc())
-        .ok_or_else(|| format!("Score on: '{text}' is not a day (2026-03-31)."))?;
-    if day > now.date_naive() + chrono::Days::new(1) {
+    let tomorrow = now.date_naive() + chrono::Days::new(1);
+    if day > tomorrow {
         return Err(format!("Score on: {day} has not come yet."));
     }
-    Ok(end.min(now))
+    // The last millisecond of the day: at most the day after tomorrow's start, which exists.
+    let next = (day + chrono::Days::new(1)).and_time(chrono::NaiveTime::MIN);
+    Ok((next.and_utc() - chrono::TimeDelta::milliseconds(1)).min(now))
 }
 
 #[tracing::instrument(skip_all, fields(user = %user.user.email))]
