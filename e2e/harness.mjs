@@ -24,14 +24,17 @@ function freePort() {
   });
 }
 
-/** Starts `orchard serve --demo` on a fresh database (SQLite unless ORCHARD_E2E_DB is given). */
-export async function startOrchard() {
+/**
+ * Starts `orchard serve --demo` on a fresh database (SQLite unless ORCHARD_E2E_DB is given),
+ * with `settings` as more `ORCHARD_…` configuration variables.
+ */
+export async function startOrchard(settings = {}) {
   const bin = process.env.ORCHARD_BIN ?? join(root, 'target', 'debug', 'orchard');
   const port = await freePort();
   const db = process.env.ORCHARD_E2E_DB ?? `sqlite://${mkdtempSync(join(tmpdir(), 'orchard-e2e-'))}/e2e.db`;
   const proc = spawn(bin, ['serve', '--demo', '--db', db, '--bind', `127.0.0.1:${port}`], {
     stdio: ['ignore', 'inherit', 'pipe'],
-    env: { ...process.env, ORCHARD_LOG: 'warn,sqlx=error' },
+    env: { ...process.env, ORCHARD_LOG: 'warn,sqlx=error', ...settings },
   });
   let stderr = '';
   proc.stderr.on('data', (d) => { stderr += d; process.stderr.write(d); });
@@ -68,11 +71,12 @@ export async function login(page, base, email = 'admin@orchard.demo', password =
 /**
  * Registers a test file's setup: one `orchard serve --demo` and one Chromium for all its tests,
  * stopped afterwards. Returns an object whose `orchard` and `browser` are set before the tests run.
+ * `settings`: configuration variables for that `orchard serve` (see `startOrchard`).
  */
-export function useOrchard() {
+export function useOrchard(settings = {}) {
   const env = { orchard: null, browser: null };
   before(async () => {
-    env.orchard = await startOrchard();
+    env.orchard = await startOrchard(settings);
     env.browser = await startBrowser();
     mkdirSync(screenshots, { recursive: true });
   });

@@ -14,7 +14,7 @@ use orchard_core::deal::DealStatus;
 use orchard_core::event::Event;
 use orchard_core::event::{EventType, NewEvent};
 use orchard_core::lifecycle::{DealFact, Facts, STAGE_CHANGED, transitions};
-use orchard_core::rules::Subject;
+use orchard_core::rules::{EventPattern, Subject};
 use orchard_core::scoring::{RuleSet, RuleSetDef, ScoreChange, score};
 use orchard_core::segment::{Change, Segment, change, membership};
 use orchard_core::stage::LifecycleStage;
@@ -206,62 +206,21 @@ pub(crate) struct Derivations {
 impl Derivations {
     pub(crate) async fn current(tx: &mut AnyConnection) -> StoreResult<Self> {
         let (scoring, segments) = derivations_in(tx).await?;
-        let patterns: Vec<&orchard_core::rules::EventPattern> = scoring
+        let patterns: Vec<&EventPattern> = scoring
             .iter()
             .flat_map(RuleSet::patterns)
             .chain(segments.iter().flat_map(|s| s.filter.patterns()))
             .collect();
-        let stage_types = orchard_core::lifecycle::EVENT_TYPES.iter().copied();
-        let sorted = |types: Vec<&str>| {
-            let mut out: Vec<String> = types.into_iter().map(str::to_owned).collect();
-            out.sort_unstable();
-            out.dedup();
-            out
-        };
-        let event_types = sorted(
-            stage_types
-                .clone()
-                .chain(patterns.iter().map(|p| p.event_type.as_str()))
-                .collect(),
-        );
-        let property_types = sorted(
-            stage_types
-                .clone()
-                .chain(
-                    patterns
-                        .iter()
-                        .filter(|p| !p.filters.is_empty())
-                        .map(|p| p.event_type.as_str()),
-                )
-                .collect(),
-        );
-        let property_keys = sorted(
-            orchard_core::lifecycle::PROPERTY_KEYS
-                .iter()
-                .copied()
-                .chain(
-                    patterns
-                        .iter()
-                        .flat_map(|p| p.filters.iter().map(|f| f.property.as_str())),
-                )
-                .collect(),
-        );
-        let detail_keys = sorted(
-            scoring
-                .iter()
-                .flat_map(RuleSet::detail_keys)
-                .chain(segments.iter().flat_map(|s| s.filter.detail_keys()))
-                .collect(),
-        );
+        let detail_keys: Vec<&str> = scoring
+            .iter()
+            .flat_map(RuleSet::detail_keys)
+            .chain(segments.iter().flat_map(|s| s.filter.detail_keys()))
+            .collect();
+        let keep = Keep::reading(&patterns, &detail_keys, true);
         Ok(Self {
             scoring,
             segments,
-            keep: Keep {
-                event_types: Some(event_types),
-                property_types: Some(property_types),
-                property_keys: Some(property_keys),
-                detail_keys: Some(detail_keys),
-            },
+            keep,
         })
     }
 }
@@ -473,7 +432,7 @@ impl Subjects {
     /// Parses the packed contacts (`unpack_contacts`) and events, the events into `events`,
     /// each contact's oldest first. A refresh leaves the events to the thread that decides, so
     /// the thread that loads the next chunk does not parse them.
-    fn unpack(&mut self) -> StoreResult<()> {
+    pub(crate) fn unpack(&mut self) -> StoreResult<()> {
         self.unpack_contacts()?;
         let Some(packed) = self.packed.take() else {
             return Ok(());
@@ -514,16 +473,12 @@ impl Subjects {
 
 /// Loads live contacts among `ids`, their accounts, and their events (their own, those of
 /// contacts merged into them, and their visitor ids' from before they identified, as on the
-/// timeline), each contact's oldest first. `event_types`: only these types, when given.
+/// timeline), each contact's oldest first, as much of them as `keep` says.
 pub(crate) async fn load_subjects(
     tx: &mut AnyConnection,
     ids: &[i64],
-    event_types: Option<&[String]>,
+    keep: Keep,
 ) -> StoreResult<Subjects> {
-    let keep = Keep {
-        event_types: event_types.map(<[String]>::to_vec),
-        ..Keep::default()
-    };
     let mut out = load_packed(tx, ids, keep, false).await?;
     out.unpack()?;
     Ok(out)
@@ -531,7 +486,7 @@ pub(crate) async fn load_subjects(
 
 /// `load_subjects` with the contacts' own events still packed, to keep what `keep` says; with
 /// `facts`, their deals and memberships too, in the row of their events (`push_facts`).
-async fn load_packed(
+pub(crate) async fn load_packed(
     tx: &mut AnyConnection,
     ids: &[i64],
     keep: Keep,
@@ -666,6 +621,57 @@ pub(crate) struct Keep {
 }
 
 impl Keep {
+    /// What derivations reading `patterns` and the details' `detail_keys` need of a load, and
+    /// with `stage_rules`, what the lifecycle stage rules read too (see `Derivations::keep`).
+    pub(crate) fn reading(
+        patterns: &[&EventPattern],
+        detail_keys: &[&str],
+        stage_rules: bool,
+    ) -> Self {
+        let stage_types = orchard_core::lifecycle::EVENT_TYPES
+            .iter()
+            .copied()
+            .filter(|_| stage_rules);
+        let stage_keys = orchard_core::lifecycle::PROPERTY_KEYS
+            .iter()
+            .copied()
+            .filter(|_| stage_rules);
+        let sorted = |names: Vec<&str>| {
+            let mut out: Vec<String> = names.into_iter().map(str::to_owned).collect();
+            out.sort_unstable();
+            out.dedup();
+            out
+        };
+        Keep {
+            event_types: Some(sorted(
+                stage_types
+                    .clone()
+                    .chain(patterns.iter().map(|p| p.event_type.as_str()))
+                    .collect(),
+            )),
+            property_types: Some(sorted(
+                stage_types
+                    .chain(
+                        patterns
+                            .iter()
+                            .filter(|p| !p.filters.is_empty())
+                            .map(|p| p.event_type.as_str()),
+                    )
+                    .collect(),
+            )),
+            property_keys: Some(sorted(
+                stage_keys
+                    .chain(
+                        patterns
+                            .iter()
+                            .flat_map(|p| p.filters.iter().map(|f| f.property.as_str())),
+                    )
+                    .collect(),
+            )),
+            detail_keys: Some(sorted(detail_keys.to_vec())),
+        }
+    }
+
     fn event(&self, t: &str) -> bool {
         self.event_types
             .as_ref()
@@ -1913,7 +1919,7 @@ impl ScoringStore for SqlStore {
         at: DateTime<Utc>,
     ) -> StoreResult<orchard_core::scoring::Scored> {
         let mut conn = self.pool().acquire().await.map_err(backend_err)?;
-        let subjects = load_subjects(&mut conn, &[id.get()], None).await?;
+        let subjects = load_subjects(&mut conn, &[id.get()], Keep::default()).await?;
         let c = subjects.contacts.first().ok_or(StoreError::NotFound)?;
         let s = subjects.subject(c, at);
         Ok(score(set, c, s.account, s.events, at))

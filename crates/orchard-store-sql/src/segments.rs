@@ -2,16 +2,18 @@
 //! append), and the builder's preview, which evaluates a filter over every contact without
 //! saving it, loading only the event types the filter reads.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use orchard_core::contact::Contact;
 use orchard_core::rules::{self, Expr};
-use orchard_core::segment::Segment;
+use orchard_core::segment::{self, Segment};
 use orchard_core::{ContactId, SegmentId};
-use orchard_store::{SegmentStore, SegmentSummary, StoreError, StoreResult};
+use orchard_store::{Preview, SegmentStore, SegmentSummary, StoreError, StoreResult};
 
 use crate::contacts::{contact_from_row, select};
-use crate::derive::{ids_of, load_subjects, segment_from_row};
+use crate::derive::{Keep, ids_of, load_packed, segment_from_row};
 use crate::{Arg, Sql, SqlStore, backend_err, get, ms};
 
 /// Contacts evaluated per round during a preview.
@@ -138,35 +140,100 @@ impl SegmentStore for SqlStore {
         filter: &Expr,
         now: DateTime<Utc>,
         sample: usize,
-    ) -> StoreResult<(i64, Vec<Contact>)> {
-        let mut types: Vec<String> = filter
-            .patterns()
-            .iter()
-            .map(|p| p.event_type.as_str().to_owned())
-            .collect();
-        types.sort();
-        types.dedup();
+        at_most: Option<i64>,
+    ) -> StoreResult<Preview> {
         let mut conn = self.pool().acquire().await.map_err(backend_err)?;
-        let (mut count, mut members) = (0i64, Vec::new());
-        let mut after = 0i64;
-        loop {
-            let mut ids = Sql::new("SELECT id FROM contacts WHERE merged_into IS NULL AND id > ");
-            ids.arg(after).push(" ORDER BY id LIMIT ").arg(CHUNK);
-            let ids = ids_of(&mut conn, ids).await?;
-            let Some(last) = ids.last().copied() else {
-                break;
-            };
-            after = last;
-            let subjects = load_subjects(&mut conn, &ids, Some(&types)).await?;
-            for c in &subjects.contacts {
-                if rules::eval(filter, &subjects.subject(c, now)) {
-                    count += 1;
-                    if members.len() < sample {
-                        members.push(c.clone());
-                    }
-                }
+        // With a sample, every `step`-th id from the first live one to the last.
+        let mut sampled = None;
+        let mut live = None;
+        if let Some(at_most) = at_most {
+            let row = Sql::new(
+                "SELECT COUNT(*) AS live, COALESCE(MIN(id), 0) AS first, \
+                 COALESCE(MAX(id), 0) AS last FROM contacts WHERE merged_into IS NULL",
+            )
+            .fetch_all_in(&mut conn)
+            .await?;
+            let row = row.first().ok_or(StoreError::NotFound)?;
+            let (count, first, last): (i64, i64, i64) =
+                (get(row, "live")?, get(row, "first")?, get(row, "last")?);
+            if let Some(step) = segment::sample_step(last - first + 1, count, at_most) {
+                live = Some(count);
+                sampled = Some((first..=last).step_by(step as usize));
             }
         }
-        Ok((count, members))
+        // Only what the filter reads: the event types it counts, the properties its patterns
+        // test, the members of the details it compares. A pipeline, as a refresh runs: while
+        // one chunk is evaluated on a blocking thread the next is loaded.
+        let keep = Keep::reading(&filter.patterns(), &filter.detail_keys(), false);
+        let filter = Arc::new(filter.clone());
+        let (mut matched, mut evaluated, mut firsts) = (0i64, 0i64, Vec::new());
+        let mut after = 0i64;
+        let mut deciding: Option<tokio::task::JoinHandle<StoreResult<Evaluated>>> = None;
+        loop {
+            let ids: Vec<i64> = match &mut sampled {
+                Some(ids) => ids.by_ref().take(CHUNK as usize).collect(),
+                None => {
+                    let mut q =
+                        Sql::new("SELECT id FROM contacts WHERE merged_into IS NULL AND id > ");
+                    q.arg(after).push(" ORDER BY id LIMIT ").arg(CHUNK);
+                    let ids = ids_of(&mut conn, q).await?;
+                    after = ids.last().copied().unwrap_or(after);
+                    ids
+                }
+            };
+            let loaded = if ids.is_empty() {
+                None
+            } else {
+                Some(load_packed(&mut conn, &ids, keep.clone(), false).await?)
+            };
+            if let Some(d) = deciding.take() {
+                let (m, e, f) = d.await.map_err(|e| StoreError::Backend(Box::new(e)))??;
+                matched += m;
+                evaluated += e;
+                firsts.extend(f);
+            }
+            let Some(mut subjects) = loaded else {
+                break;
+            };
+            let filter = Arc::clone(&filter);
+            deciding = Some(tokio::task::spawn_blocking(move || {
+                subjects.unpack()?;
+                let mut m = 0;
+                let mut f = Vec::new();
+                for c in &subjects.contacts {
+                    if rules::eval(&filter, &subjects.subject(c, now)) {
+                        m += 1;
+                        if f.len() < sample {
+                            f.push(c.id.get());
+                        }
+                    }
+                }
+                Ok((m, subjects.contacts.len() as i64, f))
+            }));
+        }
+        firsts.truncate(sample);
+        // The members shown, whole: the evaluation read only what the filter needs.
+        let members = if firsts.is_empty() {
+            Vec::new()
+        } else {
+            let mut sql = select(self.dialect);
+            sql.push(" WHERE id");
+            sql.in_ids(self.dialect, firsts.iter().copied())
+                .push(" ORDER BY id");
+            sql.fetch_all_in(&mut conn)
+                .await?
+                .iter()
+                .map(contact_from_row)
+                .collect::<StoreResult<_>>()?
+        };
+        Ok(Preview {
+            matched,
+            evaluated,
+            live: live.unwrap_or(evaluated),
+            members,
+        })
     }
 }
+
+/// A chunk's evaluation in a preview: matches, contacts evaluated, the first matches' ids.
+type Evaluated = (i64, i64, Vec<i64>);

@@ -53,6 +53,7 @@ macro_rules! conformance_tests {
             concurrent_batches_each_hear_what_became_of_their_own_events,
             an_import_beside_appends_to_the_same_contacts_finishes,
             segment_members_match_a_brute_force_count_after_random_events,
+            a_large_preview_evaluates_a_sample_of_ids,
             a_contact_leaves_a_window_segment_when_time_passes,
             stages_follow_the_rules_and_respect_a_manual_change,
             a_backtest_replays_each_sets_stages_from_events_and_deals,
@@ -1970,15 +1971,18 @@ pub async fn segment_members_match_a_brute_force_count_after_random_events<S: St
                 .into_iter()
                 .map(|c| c.id)
                 .collect();
-            let (count, sample) = s
+            let preview = s
                 .preview_segment(
                     &orchard_core::rules::parse(f).unwrap(),
                     Utc::now(),
                     usize::MAX,
+                    None,
                 )
                 .await
                 .unwrap();
-            let mut brute: Vec<ContactId> = sample.into_iter().map(|c| c.id).collect();
+            assert!(preview.size().is_exact());
+            let count = preview.matched;
+            let mut brute: Vec<ContactId> = preview.members.into_iter().map(|c| c.id).collect();
             kept_members.sort();
             brute.sort();
             assert_eq!(kept.member_count, count, "seed {seed}, segment {name}");
@@ -2032,6 +2036,42 @@ pub async fn segment_members_match_a_brute_force_count_after_random_events<S: St
             .all(|c| c.version == again),
         "the rebuild rewrote the history under the new version"
     );
+}
+
+/// The builder's live count over more contacts than it is asked to read evaluates every n-th
+/// contact id (a merged one is not evaluated), and says how many it read of how many; the
+/// members it shows are whole contacts, though it read only what the filter names.
+pub async fn a_large_preview_evaluates_a_sample_of_ids<S: Store>(s: &S) {
+    let now = Utc::now();
+    let mut ids = Vec::new();
+    for i in 0..30 {
+        let mut c = NewContact::new(email(&format!("p{i}@example.com")), now);
+        c.details.first_name = Some(format!("P{i}"));
+        c.details.geography.country = Some(if i % 2 == 0 { "DE" } else { "FR" }.into());
+        ids.push(s.upsert_contact(&c).await.unwrap().0);
+    }
+    // Every third id from the first: p0, p3, ... p27, of which the even ones are German.
+    s.merge_contacts(ids[7], ids[6], now).await.unwrap();
+    let filter = orchard_core::rules::parse(r#"country = "DE""#).unwrap();
+    let exact = s.preview_segment(&filter, now, 3, None).await.unwrap();
+    assert_eq!((exact.matched, exact.evaluated, exact.live), (14, 29, 29));
+    let p = s.preview_segment(&filter, now, 3, Some(10)).await.unwrap();
+    let stepped: Vec<usize> = (0..30).step_by(3).filter(|i| *i != 6).collect();
+    assert_eq!(p.evaluated, stepped.len() as i64);
+    assert_eq!(p.live, 29);
+    assert_eq!(
+        p.matched,
+        stepped.iter().filter(|i| *i % 2 == 0).count() as i64
+    );
+    let shown: Vec<ContactId> = p.members.iter().map(|c| c.id).collect();
+    assert_eq!(shown, vec![ids[0], ids[12], ids[18]]);
+    assert_eq!(p.members[1].details.first_name.as_deref(), Some("P12"));
+    let size = p.size();
+    assert!(!size.is_exact());
+    assert!(size.low <= 14 && 14 <= size.high, "{size:?}");
+    // Asked for no fewer than there are: everyone, exactly.
+    let all = s.preview_segment(&filter, now, 3, Some(29)).await.unwrap();
+    assert_eq!(all, exact);
 }
 
 /// "Opened in the last 7 days" loses a contact when the 7 days pass, with no new event: the
@@ -2400,7 +2440,7 @@ pub async fn texts_that_need_quoting_survive_a_refresh<S: Store>(s: &S) {
     assert_eq!(after.email, before.email);
     let filter =
         orchard_core::rules::parse(r#"first_name ~ "\"Z\" \\" and source ~ "\\ camp""#).unwrap();
-    let (count, sample) = s.preview_segment(&filter, now, 5).await.unwrap();
-    assert_eq!(count, 1);
-    assert_eq!(sample[0].details, before.details);
+    let preview = s.preview_segment(&filter, now, 5, None).await.unwrap();
+    assert_eq!(preview.matched, 1);
+    assert_eq!(preview.members[0].details, before.details);
 }

@@ -414,6 +414,26 @@ pub struct SegmentSummary {
     pub member_count: i64,
 }
 
+/// What a segment preview found (`SegmentStore::preview_segment`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Preview {
+    /// Contacts evaluated that the filter holds.
+    pub matched: i64,
+    /// Live contacts evaluated, and how many live contacts there are: the same number unless
+    /// a sample was evaluated.
+    pub evaluated: i64,
+    pub live: i64,
+    /// The first matches in id order, as many as asked for.
+    pub members: Vec<Contact>,
+}
+
+impl Preview {
+    /// The filter's size, estimated from the sample when there was one.
+    pub fn size(&self) -> orchard_core::segment::SizeEstimate {
+        orchard_core::segment::estimate_size(self.matched, self.evaluated, self.live)
+    }
+}
+
 /// Segments (`orchard_core::segment`): saved filters whose members the append path keeps current.
 #[async_trait]
 pub trait SegmentStore: Send + Sync {
@@ -436,14 +456,17 @@ pub trait SegmentStore: Send + Sync {
     ) -> StoreResult<Vec<Contact>>;
     /// The segments a contact is in.
     async fn contact_segments(&self, id: ContactId) -> StoreResult<Vec<SegmentSummary>>;
-    /// How many live contacts a filter would hold now, and up to `sample` of them, without
-    /// saving anything (the builder's live count).
+    /// How many live contacts a filter would hold now, and the first `sample` of them in id
+    /// order, without saving anything (the builder's live count). With `at_most`, when there
+    /// are more live contacts than that, only about that many are evaluated: every n-th
+    /// contact id from the first (`orchard_core::segment::sample_step`), for an estimate.
     async fn preview_segment(
         &self,
         filter: &orchard_core::rules::Expr,
         now: DateTime<Utc>,
         sample: usize,
-    ) -> StoreResult<(i64, Vec<Contact>)>;
+        at_most: Option<i64>,
+    ) -> StoreResult<Preview>;
 }
 
 #[async_trait]

@@ -41,6 +41,9 @@ pub struct WebConfig {
     pub bands: Bands,
     /// Form submissions one client address may make per form per minute.
     pub form_submissions_per_minute: u32,
+    /// The segment builder's live count evaluates at most this many contacts, and estimates
+    /// from them when there are more (`api::segments::PreviewIn::estimate_from`).
+    pub segment_preview_sample: i64,
 }
 
 impl Default for WebConfig {
@@ -51,6 +54,7 @@ impl Default for WebConfig {
             session_hours: 12,
             bands: Bands::default(),
             form_submissions_per_minute: 10,
+            segment_preview_sample: api::segments::LIVE_ESTIMATE_FROM,
         }
     }
 }

@@ -1,7 +1,9 @@
 // The segment builder's live count: while the filter is typed, ask the server how many
-// contacts it holds (debounced; only the latest answer is shown) and show a sample, or the
-// mistake with its column, and warn of event types no event has had, offering the one
-// probably meant.
+// contacts it holds (debounced; a question overtaken by a newer one is withdrawn, so that its
+// evaluation stops) and show a sample, or the mistake with its column, and warn of event
+// types no event has had, offering the one probably meant. On a large database the server
+// answers from a sample of the contacts: the count is shown as an estimate with its interval,
+// and "Count now" counts every contact.
 (() => {
   const form = document.getElementById('segment-builder');
   if (!form) return;
@@ -11,6 +13,7 @@
   const warnings = form.querySelector('[data-testid="live-warnings"]');
   let timer = null;
   let asked = 0;
+  let pending = null;
   const text = (tag, value, cls) => {
     const el = document.createElement(tag);
     el.textContent = value;
@@ -25,11 +28,14 @@
       return;
     }
     out.replaceChildren(text('span', 'counting…', 'muted'));
+    if (pending) pending.abort();
+    pending = new AbortController();
     let answer;
     try {
-      const r = await fetch('/segments/preview', { method: 'POST', body });
+      const r = await fetch('/segments/preview', { method: 'POST', body, signal: pending.signal });
       answer = await r.json();
     } catch (e) {
+      if (mine !== asked) return;
       answer = { error: 'Orchard did not answer; try again.' };
     }
     if (mine !== asked) return;
@@ -39,7 +45,18 @@
       out.replaceChildren(text('span', answer.error, 'error-text'));
       return;
     }
-    out.replaceChildren(text('strong', String(answer.count)), document.createTextNode(' contacts match now'));
+    const e = answer.estimate;
+    if (e) {
+      out.replaceChildren(
+        text('strong', `≈ ${answer.count}`),
+        document.createTextNode(' contacts match now'),
+        text('div', `estimated from ${e.evaluated} of ${e.live} contacts `
+          + `(95%: ${e.low}–${e.high}); Count now counts every contact`, 'small muted'),
+      );
+      out.querySelector('div').dataset.testid = 'live-estimate';
+    } else {
+      out.replaceChildren(text('strong', String(answer.count)), document.createTextNode(' contacts match now'));
+    }
     for (const w of answer.warnings || []) {
       const li = text('li', w.message, 'warn-text');
       if (w.suggestion) {
@@ -70,6 +87,7 @@
     timer = setTimeout(ask, 300);
   });
   // Text typed before this script ran (or restored by the browser on going back) is counted
-  // too: without this a fast typist, or a browser test, saw no count.
-  if (filter.value.trim()) ask();
+  // too: without this a fast typist, or a browser test, saw no count. Unless the page comes
+  // with the count of every contact ("Count now"), which an estimate would replace.
+  if (filter.value.trim() && !out.dataset.counted) ask();
 })();

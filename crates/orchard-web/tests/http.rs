@@ -1934,6 +1934,83 @@ async fn scores_are_explained_and_current_when_the_append_returns() {
 }
 
 #[tokio::test]
+async fn a_preview_over_many_contacts_is_estimated_from_a_sample_on_request() {
+    let app = spawn_app().await;
+    let marketer = app.token(Role::Marketer).await;
+    let events: Vec<Value> = (0..150)
+        .map(|i| {
+            serde_json::json!({"id": format!("s{i}"), "type": "email_subscribed",
+                "email": format!("c{i}@example.com")})
+        })
+        .collect();
+    let (s, _) = app
+        .post_events(&marketer, serde_json::json!({"events": events}))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let preview = |body: Value| {
+        let (app, marketer) = (&app, &marketer);
+        async move {
+            app.post_json("/api/v1/segments/preview", marketer, body)
+                .await
+        }
+    };
+    // Every contact, exactly, unless asked otherwise.
+    let filter = r#"email ~ "1""#;
+    let (s, exact) = preview(serde_json::json!({"filter": filter})).await;
+    assert_eq!(s, StatusCode::OK, "{exact}");
+    assert_eq!(exact["estimate"], Value::Null);
+    let (s, p) = preview(serde_json::json!({"filter": filter, "estimate_from": 1000})).await;
+    assert_eq!((s, &p["count"]), (StatusCode::OK, &exact["count"]));
+    assert_eq!(p["estimate"], Value::Null, "fewer contacts than the sample");
+    // Of 150, about 100: every second id.
+    let (s, p) = preview(serde_json::json!({"filter": filter, "estimate_from": 100})).await;
+    assert_eq!(s, StatusCode::OK, "{p}");
+    let e = &p["estimate"];
+    assert_eq!(
+        (e["evaluated"].as_i64(), e["live"].as_i64()),
+        (Some(75), Some(150)),
+        "{p}"
+    );
+    let (count, low, high) = (
+        p["count"].as_i64().unwrap(),
+        e["low"].as_i64().unwrap(),
+        e["high"].as_i64().unwrap(),
+    );
+    assert!(low <= count && count <= high, "{p}");
+    let truth = exact["count"].as_i64().unwrap();
+    assert!(
+        low <= truth && truth <= high,
+        "the interval holds the count here: {p}"
+    );
+    // Everyone matches: at most all of them.
+    let (_, all) =
+        preview(serde_json::json!({"filter": r#"email ~ "@""#, "estimate_from": 100})).await;
+    assert_eq!(
+        (all["count"].as_i64(), all["estimate"]["high"].as_i64()),
+        (Some(150), Some(150))
+    );
+    // A sample size out of range, or not a number, is refused with the reason.
+    for (bad, reason) in [
+        (
+            serde_json::json!(99),
+            "estimate_from: between 100 and 1000000",
+        ),
+        (
+            serde_json::json!(1_000_001),
+            "estimate_from: between 100 and 1000000",
+        ),
+        (serde_json::json!("many"), "expected i64"),
+    ] {
+        let (s, b) = preview(serde_json::json!({"filter": filter, "estimate_from": bad})).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
+        assert!(
+            b["error"]["message"].as_str().unwrap().contains(reason),
+            "{b}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn segments_follow_the_contract_and_stay_current() {
     use reqwest::Method;
     let app = spawn_app().await;

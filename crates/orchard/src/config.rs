@@ -43,6 +43,9 @@ pub struct Config {
     pub session_hours: i64,
     /// Submissions one client address may make to one form per minute.
     pub form_submissions_per_minute: u32,
+    /// Contacts the segment builder's live count evaluates at most; with more, it estimates
+    /// from a sample of that many (`ESTIMATE_FROM` bounds it).
+    pub segment_preview_sample: i64,
     pub scoring: Scoring,
 }
 
@@ -56,6 +59,7 @@ impl Default for Config {
             secure_cookies: false,
             session_hours: 12,
             form_submissions_per_minute: 10,
+            segment_preview_sample: orchard_web::api::segments::LIVE_ESTIMATE_FROM,
             scoring: Scoring {
                 warm_from: 20,
                 hot_from: 50,
@@ -64,8 +68,9 @@ impl Default for Config {
     }
 }
 
-const KNOWN_ENV: [&str; 10] = [
+const KNOWN_ENV: [&str; 11] = [
     "FORM_SUBMISSIONS_PER_MINUTE",
+    "SEGMENT_PREVIEW_SAMPLE",
     "DATABASE_URL",
     "BIND",
     "ADMIN_EMAIL",
@@ -109,6 +114,14 @@ impl Config {
                 "scoring.warm_from must not be above scoring.hot_from".to_owned(),
             )));
         }
+        let sample = orchard_web::api::segments::ESTIMATE_FROM;
+        if !sample.contains(&config.segment_preview_sample) {
+            return Err(Box::new(figment::Error::from(format!(
+                "segment_preview_sample must be between {} and {}",
+                sample.start(),
+                sample.end()
+            ))));
+        }
         if config.session_hours < 1 {
             return Err(Box::new(figment::Error::from(
                 "session_hours must be at least 1".to_owned(),
@@ -144,6 +157,12 @@ session_hours = 12
 
 # Public capture forms: submissions one client address may make to one form per minute.
 form_submissions_per_minute = 10
+
+# The segment builder's live count, while a filter is typed, evaluates at most this many
+# contacts (100 to 1000000): with more, it is an estimate from every n-th contact, shown with
+# its 95% interval, and "Count now" counts every contact. About a quarter of a second on two
+# cores at the default, whatever the number of contacts.
+segment_preview_sample = 20000
 
 [scoring]
 # Score bands: at or above hot_from a lead is hot, at or above warm_from warm, else cold.

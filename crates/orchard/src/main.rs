@@ -146,6 +146,16 @@ enum SegmentCommand {
     },
     /// Print a segment's members as CSV.
     Export { id: i64 },
+    /// How many contacts a filter holds now, with the first ten, saving nothing.
+    Count {
+        filter: String,
+        /// With more live contacts than this (100 to 1000000), estimate from a sample of
+        /// about this many (every n-th contact id), with a 95% interval.
+        #[arg(long, value_name = "CONTACTS")]
+        estimate_from: Option<i64>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -311,6 +321,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
                 SegmentCommand::Export { id } => {
                     print!("{}", segment::export(store.as_ref(), id).await?);
+                }
+                SegmentCommand::Count {
+                    filter,
+                    estimate_from,
+                    format,
+                } => {
+                    let p = segment::count(store.as_ref(), &filter, estimate_from).await?;
+                    match format {
+                        Format::Json => println!("{}", serde_json::to_string_pretty(&p)?),
+                        Format::Table => print!("{}", segment::count_table(&p)),
+                    }
                 }
             }
             Ok(())

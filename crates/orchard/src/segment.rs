@@ -1,12 +1,14 @@
-//! `orchard segment list | create | export`: segments from the command line, through the same
-//! definition check and CSV as the API and the segments page.
+//! `orchard segment list | create | export | count`: segments from the command line, through the
+//! same definition check, CSV and preview as the API and the segments page.
 
 use chrono::Utc;
 use orchard_core::SegmentId;
 use orchard_core::segment;
 use orchard_store::Store;
 use orchard_web::api::events::recorded_types;
-use orchard_web::api::segments::{SegmentOut, members_csv, segment_out};
+use orchard_web::api::segments::{
+    ESTIMATE_FROM, PreviewOut, SegmentOut, members_csv, run_preview, segment_out,
+};
 
 /// Every segment with its size.
 pub async fn list(store: &dyn Store) -> anyhow::Result<Vec<SegmentOut>> {
@@ -57,4 +59,47 @@ pub async fn export(store: &dyn Store, id: i64) -> anyhow::Result<String> {
         .await
         .map_err(|_| anyhow::anyhow!("no segment {id}; `orchard segment list` shows them"))?;
     Ok(members_csv(store, id).await?)
+}
+
+/// How many contacts a filter holds now, as the builder counts them: every contact, or with
+/// `estimate_from`, a sample of about that many when there are more.
+pub async fn count(
+    store: &dyn Store,
+    filter: &str,
+    estimate_from: Option<i64>,
+) -> anyhow::Result<PreviewOut> {
+    if let Some(n) = estimate_from {
+        anyhow::ensure!(
+            ESTIMATE_FROM.contains(&n),
+            "--estimate-from: between {} and {} contacts",
+            ESTIMATE_FROM.start(),
+            ESTIMATE_FROM.end()
+        );
+    }
+    run_preview(store, filter, estimate_from)
+        .await
+        .map_err(|e| anyhow::anyhow!("{}", e.message))
+}
+
+/// A count for people: the number (or the estimate with its interval and sample), warnings,
+/// then the first members.
+pub fn count_table(p: &PreviewOut) -> String {
+    let mut out = match &p.estimate {
+        None if p.count == 1 => "1 contact matches now\n".to_owned(),
+        None => format!("{} contacts match now\n", p.count),
+        Some(e) => format!(
+            "about {} contacts match now (95%: {}-{}), estimated from {} of {} contacts\n",
+            p.count, e.low, e.high, e.evaluated, e.live
+        ),
+    };
+    for w in &p.warnings {
+        out.push_str(&format!("warning: {}\n", w.message));
+    }
+    for m in &p.sample {
+        out.push_str(&format!(
+            "{:>8}  {:<36} {:<24} {:<12} {:>5}\n",
+            m.id, m.email, m.name, m.stage, m.score
+        ));
+    }
+    out
 }

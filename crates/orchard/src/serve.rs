@@ -47,6 +47,7 @@ pub async fn run(config: Config, demo: bool) -> anyhow::Result<()> {
             hot_from: config.scoring.hot_from,
         },
         form_submissions_per_minute: config.form_submissions_per_minute,
+        segment_preview_sample: config.segment_preview_sample,
     };
     let app = orchard_web::router(AppState::new(Arc::clone(&store), web));
     let listener = tokio::net::TcpListener::bind(&config.bind)

@@ -596,6 +596,52 @@ fn segments_are_listed_created_and_exported_from_the_command_line() {
         Some("warning: No email_opend event has been recorded yet; did you mean email_opened?"),
         "{table}"
     );
+    // Counting a filter saves nothing: the builder's count, for scripts and people.
+    let count = orchard(&["segment", "count", r#"country = "fr""#, "--db", &db]);
+    let table = String::from_utf8(count.stdout).unwrap();
+    assert_eq!(
+        table.lines().next(),
+        Some("1 contact matches now"),
+        "{table}"
+    );
+    assert!(
+        table.lines().nth(1).unwrap().contains("bo@example.com"),
+        "{table}"
+    );
+    let count = orchard(&[
+        "segment",
+        "count",
+        "score >= 0",
+        "--estimate-from",
+        "100",
+        "--format",
+        "json",
+        "--db",
+        &db,
+    ]);
+    let p: serde_json::Value = serde_json::from_slice(&count.stdout).unwrap();
+    assert_eq!(
+        (p["count"].as_i64(), &p["estimate"]),
+        (Some(2), &serde_json::Value::Null),
+        "fewer contacts than the sample: every one, exactly"
+    );
+    let bad = orchard(&[
+        "segment",
+        "count",
+        "score >= 0",
+        "--estimate-from",
+        "5",
+        "--db",
+        &db,
+    ]);
+    assert!(!bad.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("--estimate-from: between 100 and 1000000"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+    let bad = orchard(&["segment", "count", "score >=", "--db", &db]);
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("at column 9"));
     let csv = orchard(&["segment", "export", &s["id"].to_string(), "--db", &db]);
     assert_eq!(
         String::from_utf8(csv.stdout)

@@ -69,6 +69,7 @@ pub mod segments;
         segments::SegmentOut,
         segments::PreviewIn,
         segments::PreviewOut,
+        segments::EstimateOut,
         segments::MemberOut,
         catalog::LeadMagnetIn,
         catalog::LeadMagnetOut,

@@ -85,7 +85,7 @@ pub async fn create(State(state): State<AppState>, user: WebUser, body: Bytes) -
     let (name, filter) = (field(&f, "name"), field(&f, "filter"));
     let values = json!({"name": name, "filter": filter});
     if field(&f, "action") == "preview" {
-        return match run_preview(state.store.as_ref(), &filter).await {
+        return match run_preview(state.store.as_ref(), &filter, None).await {
             Ok(p) => {
                 page(
                     &state,
@@ -144,7 +144,15 @@ pub async fn preview(State(state): State<AppState>, user: WebUser, body: Bytes) 
         )
             .into_response();
     }
-    match run_preview(state.store.as_ref(), &field(&f, "filter")).await {
+    // While the filter is typed, a count that answers at once at any size: estimated from a
+    // sample on a large database. "Count now" (`create`, `action=preview`) counts everyone.
+    match run_preview(
+        state.store.as_ref(),
+        &field(&f, "filter"),
+        Some(state.config.segment_preview_sample),
+    )
+    .await
+    {
         Ok(p) => Json(json!(p)).into_response(),
         Err(e) => (
             StatusCode::UNPROCESSABLE_ENTITY,
