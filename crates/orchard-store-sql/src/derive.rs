@@ -19,7 +19,9 @@ use orchard_core::scoring::{RuleSet, RuleSetDef, ScoreChange, score};
 use orchard_core::segment::{Change, Segment, change, membership};
 use orchard_core::stage::LifecycleStage;
 use orchard_core::{AccountId, ContactId, EventSeq, SegmentId, UserId};
-use orchard_store::{RuleSetVersion, ScoringStore, StoreError, StoreResult, StoredScoreChange};
+use orchard_store::{
+    Refresh, RuleSetVersion, ScoringStore, StoreError, StoreResult, StoredScoreChange,
+};
 use sqlx::AnyConnection;
 use sqlx::any::AnyRow;
 
@@ -201,9 +203,31 @@ pub(crate) struct Derivations {
     /// - the members of the contacts' details that the rules and filters read (a contact's
     ///   details hold two dozen members, most of them texts, and a rule set reads a few).
     pub keep: Keep,
+    /// Only `segments` are decided (a new segment's first decision): no scoring, no stage
+    /// rules, and due times only brought forward, since the rest is as stored.
+    pub partial: bool,
 }
 
 impl Derivations {
+    /// One segment's membership alone (`partial`); none when it was deleted meanwhile.
+    pub(crate) async fn of_segment(tx: &mut AnyConnection, id: SegmentId) -> StoreResult<Self> {
+        let (_, segments) = derivations_in(tx).await?;
+        let segments: Vec<Segment> = segments.into_iter().filter(|s| s.id == id).collect();
+        let patterns: Vec<&EventPattern> =
+            segments.iter().flat_map(|s| s.filter.patterns()).collect();
+        let detail_keys: Vec<&str> = segments
+            .iter()
+            .flat_map(|s| s.filter.detail_keys())
+            .collect();
+        let keep = Keep::reading(&patterns, &detail_keys, false);
+        Ok(Self {
+            scoring: None,
+            segments,
+            keep,
+            partial: true,
+        })
+    }
+
     pub(crate) async fn current(tx: &mut AnyConnection) -> StoreResult<Self> {
         let (scoring, segments) = derivations_in(tx).await?;
         let patterns: Vec<&EventPattern> = scoring
@@ -221,6 +245,7 @@ impl Derivations {
             scoring,
             segments,
             keep,
+            partial: false,
         })
     }
 }
@@ -331,9 +356,29 @@ pub(crate) async fn refresh_in(
     ids: &[ContactId],
     now: DateTime<Utc>,
 ) -> StoreResult<()> {
+    refresh_what(tx, dialect, ids, now, Refresh::Everything).await
+}
+
+/// `refresh_in` of `what`: everything, or one segment's membership only, what a new segment
+/// changes (scores, stages and the other segments are left as stored, and a contact's due time
+/// is only brought forward, to when this segment may next change for it:
+/// `Derivations::partial`).
+pub(crate) async fn refresh_what(
+    tx: &mut AnyConnection,
+    dialect: Dialect,
+    ids: &[ContactId],
+    now: DateTime<Utc>,
+    what: Refresh,
+) -> StoreResult<()> {
     let raw: Vec<i64> = ids.iter().map(|c| c.get()).collect();
     lock_contacts(tx, dialect, &raw).await?;
-    refresh_locked(tx, dialect, ids, now, &IdMap::default()).await
+    match what {
+        Refresh::Everything => refresh_locked(tx, dialect, ids, now, &IdMap::default()).await,
+        Refresh::Segment(id) => {
+            let what = Derivations::of_segment(tx, id).await?;
+            derive_chunks(tx, dialect, Arc::new(what), ids, now, &IdMap::default()).await
+        }
+    }
 }
 
 /// `refresh_in` for a caller that has already taken the rows of `ids` in this transaction.
@@ -352,6 +397,22 @@ pub(crate) async fn refresh_locked(
     }
     // Stage rules always apply, so there is always something to derive.
     let what = Arc::new(Derivations::current(tx).await?);
+    derive_chunks(tx, dialect, what, ids, now, activity).await
+}
+
+/// Derives `what` for `ids`, whose rows the caller's transaction has taken (see
+/// `refresh_locked`).
+async fn derive_chunks(
+    tx: &mut AnyConnection,
+    dialect: Dialect,
+    what: Arc<Derivations>,
+    ids: &[ContactId],
+    now: DateTime<Utc>,
+    activity: &IdMap<i64, i64>,
+) -> StoreResult<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
     // A pipeline over the chunks: while one chunk is decided on a blocking thread, the next is
     // loaded, so the database and the fold keep both cores busy. Chunks are disjoint sets of
     // contacts and a chunk's writes are not read by the next one's load.
@@ -1487,15 +1548,19 @@ fn decide(what: &Derivations, loaded: Loaded, now: DateTime<Utc>) -> StoreResult
         subjects.contacts = contacts;
     }
 
-    let stages = decide_stages(
-        what,
-        &mut subjects,
-        &scored_by,
-        &deals,
-        now,
-        received,
-        &mut out,
-    )?;
+    let stages = if what.partial {
+        IdMap::default()
+    } else {
+        decide_stages(
+            what,
+            &mut subjects,
+            &scored_by,
+            &deals,
+            now,
+            received,
+            &mut out,
+        )?
+    };
 
     for (c, due) in
         decide_memberships(&what.segments, &subjects, &members, now, received, &mut out)?
@@ -1505,6 +1570,19 @@ fn decide(what: &Derivations, loaded: Loaded, now: DateTime<Utc>) -> StoreResult
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
+    }
+
+    if what.partial {
+        // What else may change for a contact is as stored: its due time stands unless this
+        // decision's is sooner.
+        for c in &live {
+            let was = stored.get(c).and_then(|s| s.due);
+            let due = dues.entry(*c).or_default();
+            *due = match (*due, was) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+        }
     }
 
     // Only contacts whose derived columns changed are written.
@@ -1749,6 +1827,18 @@ fn decide_memberships(
 }
 
 impl SqlStore {
+    /// `refresh_what` in a transaction of its own.
+    async fn refresh_transaction(
+        &self,
+        ids: &[ContactId],
+        now: DateTime<Utc>,
+        what: Refresh,
+    ) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        refresh_what(&mut tx, self.dialect(), ids, now, what).await?;
+        tx.commit().await
+    }
+
     /// The `id` column of a query's rows, as contact ids.
     async fn contact_ids(&self, sql: Sql) -> StoreResult<Vec<ContactId>> {
         let mut conn = self.pool().acquire().await.map_err(backend_err)?;
@@ -1807,9 +1897,19 @@ impl ScoringStore for SqlStore {
 
     #[tracing::instrument(skip_all, fields(contacts = ids.len()))]
     async fn refresh(&self, ids: &[ContactId], now: DateTime<Utc>) -> StoreResult<()> {
-        let mut tx = self.begin().await?;
-        refresh_in(&mut tx, self.dialect(), ids, now).await?;
-        tx.commit().await
+        self.refresh_transaction(ids, now, Refresh::Everything)
+            .await
+    }
+
+    #[tracing::instrument(skip_all, fields(contacts = ids.len()))]
+    async fn refresh_segment(
+        &self,
+        segment: SegmentId,
+        ids: &[ContactId],
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        self.refresh_transaction(ids, now, Refresh::Segment(segment))
+            .await
     }
 
     async fn repack_histories(&self) -> StoreResult<orchard_store::Repacked> {

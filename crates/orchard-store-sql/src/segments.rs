@@ -66,8 +66,16 @@ impl SegmentStore for SqlStore {
             }
             other => SegmentId::new(other?),
         };
-        // Everyone's membership (and due time) decided now, through the same path appends use.
-        orchard_store::refresh_all(self, now, orchard_store::LIVE_BATCH, &|_| {}).await?;
+        // Everyone's membership (and due time) decided now, by the step appends take, for this
+        // segment alone: nothing else changes with it.
+        orchard_store::refresh_all(
+            self,
+            now,
+            orchard_store::LIVE_BATCH,
+            orchard_store::Refresh::Segment(id),
+            &|_| {},
+        )
+        .await?;
         Ok(id)
     }
 

@@ -48,6 +48,7 @@ macro_rules! conformance_tests {
             scores_follow_each_event_and_the_passing_of_time,
             decayed_points_are_taken_on_time_with_no_new_event,
             a_rebuild_in_chunks_equals_refreshing_contacts_one_by_one,
+            a_new_segment_is_decided_alone_as_a_full_refresh_would,
             a_rebuild_reads_the_accounts_of_live_contacts_only,
             concurrent_batches_for_one_contact_converge,
             concurrent_batches_each_hear_what_became_of_their_own_events,
@@ -96,6 +97,25 @@ fn event(id: &str, ty: &str, contact: Option<ContactId>, at: i64) -> NewEvent {
         at: t(at),
         properties: Map::new(),
     }
+}
+
+/// The demo company's contacts (not their accounts' rows of revenue) loaded, with the seed
+/// rule set live as of the settings' `now`.
+async fn load_scored_demo<S: Store>(s: &S, settings: &DemoSettings) -> demo::DemoCompany {
+    let company = demo::company(settings);
+    s.load_company(&company).await.unwrap();
+    s.load_contact_batch(&demo::contact_batch(
+        settings,
+        &company,
+        0..settings.contacts,
+    ))
+    .await
+    .unwrap();
+    s.finish_load().await.unwrap();
+    s.save_rule_set(&orchard_core::scoring::seed(), true, settings.now)
+        .await
+        .unwrap();
+    company
 }
 
 /// A new contact of that email, first seen `days` before `now`.
@@ -1745,19 +1765,7 @@ pub async fn a_rebuild_in_chunks_equals_refreshing_contacts_one_by_one<S: Store>
         now: t(1_780_000_000_000),
     };
     let now = settings.now;
-    let company = demo::company(&settings);
-    s.load_company(&company).await.unwrap();
-    s.load_contact_batch(&demo::contact_batch(
-        &settings,
-        &company,
-        0..settings.contacts,
-    ))
-    .await
-    .unwrap();
-    s.finish_load().await.unwrap();
-    s.save_rule_set(&orchard_core::scoring::seed(), true, now)
-        .await
-        .unwrap();
+    let company = load_scored_demo(s, &settings).await;
     for (name, f) in [
         ("Warm", "score >= 20"),
         ("Opened lately", "count(email_opened, 30d) >= 1"),
@@ -1769,7 +1777,9 @@ pub async fn a_rebuild_in_chunks_equals_refreshing_contacts_one_by_one<S: Store>
             .unwrap();
     }
     // 700 a transaction: two transactions, each of more than one chunk.
-    let rebuilt = crate::refresh_all(s, now, 700, &|_| {}).await.unwrap();
+    let rebuilt = crate::refresh_all(s, now, 700, crate::Refresh::Everything, &|_| {})
+        .await
+        .unwrap();
     assert_eq!(rebuilt, 1_300);
 
     let all = s.contact_ids_after(None, 10_000).await.unwrap();
@@ -1816,6 +1826,82 @@ pub async fn a_rebuild_in_chunks_equals_refreshing_contacts_one_by_one<S: Store>
         s.refresh(&[*id], now).await.unwrap();
         assert_eq!(&derived_state(s, *id).await, expected, "contact {id:?}");
     }
+}
+
+/// A new segment decides its own membership only (`Refresh::Segment`): what it leaves is what
+/// a refresh of everything would give, down to when each contact is next due.
+pub async fn a_new_segment_is_decided_alone_as_a_full_refresh_would<S: Store>(s: &S) {
+    use orchard_core::segment;
+    let settings = DemoSettings {
+        seed: 5,
+        contacts: 600,
+        now: t(1_780_000_000_000),
+    };
+    let now = settings.now;
+    load_scored_demo(s, &settings).await;
+    s.create_segment(&segment::define("Warm", "score >= 20", now).unwrap(), now)
+        .await
+        .unwrap();
+    crate::refresh_all(s, now, 250, crate::Refresh::Everything, &|_| {})
+        .await
+        .unwrap();
+    // Due sooner than the scores are, for some: a week's window.
+    s.create_segment(
+        &segment::define(
+            "Opened this week",
+            "count(email_opened, 7d) >= 1 or last(page_viewed) within 3d",
+            now,
+        )
+        .unwrap(),
+        now,
+    )
+    .await
+    .unwrap();
+    let all = s.contact_ids_after(None, 10_000).await.unwrap();
+    let snapshot = || async {
+        let mut states = Vec::new();
+        for id in &all {
+            states.push(derived_state(s, *id).await);
+        }
+        let mut dues = Vec::new();
+        for days in [1, 4, 8, 31, 400] {
+            let mut due = s
+                .due_for_refresh(now + Duration::days(days), 100_000)
+                .await
+                .unwrap();
+            due.sort();
+            dues.push(due);
+        }
+        (states, dues)
+    };
+    let alone = snapshot().await;
+    assert!(
+        alone
+            .0
+            .iter()
+            .any(|d| d.segments.contains(&"Opened this week".to_owned())),
+        "someone opened an email this week"
+    );
+    assert!(
+        alone.1[0].len() < alone.1[2].len(),
+        "due times spread over the days: {:?}",
+        alone.1.iter().map(Vec::len).collect::<Vec<_>>()
+    );
+    crate::refresh_all(s, now, 250, crate::Refresh::Everything, &|_| {})
+        .await
+        .unwrap();
+    assert!(
+        alone == snapshot().await,
+        "a full refresh changed what the new segment left"
+    );
+    // A segment deleted before its decision is decided for nobody.
+    let gone = s
+        .create_segment(&segment::define("Gone", "score >= 0", now).unwrap(), now)
+        .await
+        .unwrap();
+    s.delete_segment(gone).await.unwrap();
+    s.refresh_segment(gone, &all, now).await.unwrap();
+    assert!(alone == snapshot().await);
 }
 
 /// A refresh reads the accounts its live contacts name: a contact merged away keeps its own
@@ -1869,7 +1955,12 @@ pub async fn a_rebuild_reads_the_accounts_of_live_contacts_only<S: Store>(s: &S)
         Some(sized(false))
     );
     // Chunks of one: the survivor's alone, and one with no account at all.
-    assert_eq!(crate::refresh_all(s, now, 1, &|_| {}).await.unwrap(), 2);
+    assert_eq!(
+        crate::refresh_all(s, now, 1, crate::Refresh::Everything, &|_| {})
+            .await
+            .unwrap(),
+        2
+    );
     assert!(members(keep).await.is_empty());
     assert!(members(lone).await.is_empty());
     assert_eq!(s.segment(larger).await.unwrap().member_count, 0);
@@ -2020,9 +2111,15 @@ pub async fn segment_members_match_a_brute_force_count_after_random_events<S: St
         "appends and refreshes kept the histories"
     );
     assert!(repacked.contacts >= 40, "{repacked:?}");
-    crate::refresh_all(s, Utc::now(), crate::LIVE_BATCH, &|_| {})
-        .await
-        .unwrap();
+    crate::refresh_all(
+        s,
+        Utc::now(),
+        crate::LIVE_BATCH,
+        crate::Refresh::Everything,
+        &|_| {},
+    )
+    .await
+    .unwrap();
     assert_eq!(snapshot().await, incremental);
     let any = incremental
         .iter()
@@ -2352,7 +2449,9 @@ pub async fn a_full_rebuild_rewrites_the_same_score_changes<S: Store>(s: &S) {
     assert!(before.iter().all(|c| c.len() == 2), "{before:?}");
     assert_eq!(s.forget_score_digests().await.unwrap(), 2);
     assert_eq!(s.forget_score_digests().await.unwrap(), 0, "none left");
-    crate::refresh_all(s, now, 100, &|_| {}).await.unwrap();
+    crate::refresh_all(s, now, 100, crate::Refresh::Everything, &|_| {})
+        .await
+        .unwrap();
     for (id, was) in ids.iter().zip(&before) {
         assert_eq!(&s.score_changes(*id).await.unwrap(), was);
         assert_eq!(s.contact(*id).await.unwrap().score, 15);

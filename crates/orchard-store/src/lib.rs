@@ -312,14 +312,24 @@ pub const LIVE_BATCH: i64 = 2_000;
 /// demo contacts on SQLite, bench/RESULTS.md), holding writers up for under half a second.
 pub const REBUILD_BATCH: i64 = 10_000;
 
-/// Rescores every live contact from the log with the live rule set, `batch` contacts per
-/// transaction (`LIVE_BATCH` or `REBUILD_BATCH`), telling `progress` how many are done.
-/// Returns how many were rescored. `orchard rebuild`, a newly published rule set, a new
-/// segment and the demo loader all use it.
+/// What a refresh recomputes (`ScoringStore::refresh`, `refresh_all`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refresh {
+    /// Scores with the live rule set, lifecycle stages and every segment's membership.
+    Everything,
+    /// One segment's membership, which is all a new segment changes.
+    Segment(orchard_core::SegmentId),
+}
+
+/// Recomputes `what` for every live contact from the log, `batch` contacts per transaction
+/// (`LIVE_BATCH` or `REBUILD_BATCH`), telling `progress` how many are done. Returns how many
+/// were refreshed. `orchard rebuild`, a newly published rule set and the demo loader refresh
+/// everything; a new segment decides its own membership.
 pub async fn refresh_all(
     store: &dyn Store,
     now: DateTime<Utc>,
     batch: i64,
+    what: Refresh,
     progress: &(dyn Fn(u64) + Send + Sync),
 ) -> StoreResult<u64> {
     let mut after = None;
@@ -329,7 +339,10 @@ pub async fn refresh_all(
         let Some(last) = ids.last().copied() else {
             return Ok(done);
         };
-        store.refresh(&ids, now).await?;
+        match what {
+            Refresh::Everything => store.refresh(&ids, now).await?,
+            Refresh::Segment(id) => store.refresh_segment(id, &ids, now).await?,
+        }
         done += ids.len() as u64;
         progress(done);
         after = Some(last);
@@ -366,6 +379,15 @@ pub trait ScoringStore: Send + Sync {
     /// Recomputes these contacts' scores from their events with the live rule set as of
     /// `now`: score changes replaced, score and due time updated. Nothing when none is live.
     async fn refresh(&self, ids: &[ContactId], now: DateTime<Utc>) -> StoreResult<()>;
+    /// Decides one segment's membership for these contacts as of `now`, as `refresh` would,
+    /// leaving everything else as stored (a contact's due time is only brought forward, to
+    /// when this segment may next change for it). Nothing when the segment is gone.
+    async fn refresh_segment(
+        &self,
+        segment: orchard_core::SegmentId,
+        ids: &[ContactId],
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
     /// Writes every contact's history (the contact-ordered copy of the log that refreshes
     /// read) afresh from the event log, in one transaction, and adds any type the log holds
     /// to the list of its types (`EventStore::event_types`). Appends keep both current; this is

@@ -238,7 +238,14 @@ async fn one(
     for _ in 0..runs {
         settle(&store, backend).await?;
         let t = Instant::now();
-        let n = refresh_all(&store, Utc::now(), orchard_store::REBUILD_BATCH, &|_| {}).await?;
+        let n = refresh_all(
+            &store,
+            Utc::now(),
+            orchard_store::REBUILD_BATCH,
+            orchard_store::Refresh::Everything,
+            &|_| {},
+        )
+        .await?;
         anyhow::ensure!(n as usize == contacts, "rebuilt {n} of {contacts} contacts");
         orchard.push(t.elapsed().as_secs_f64());
 

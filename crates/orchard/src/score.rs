@@ -32,11 +32,14 @@ pub async fn rebuild(store: &dyn Store, progress: bool) -> anyhow::Result<Rebuil
     } else {
         ProgressBar::hidden()
     };
-    let contacts =
-        orchard_store::refresh_all(store, Utc::now(), orchard_store::REBUILD_BATCH, &|n| {
-            bar.set_position(n)
-        })
-        .await?;
+    let contacts = orchard_store::refresh_all(
+        store,
+        Utc::now(),
+        orchard_store::REBUILD_BATCH,
+        orchard_store::Refresh::Everything,
+        &|n| bar.set_position(n),
+    )
+    .await?;
     bar.finish_and_clear();
     Ok(Rebuilt {
         contacts,

@@ -239,6 +239,7 @@ pub async fn publish(
             store.as_ref(),
             Utc::now(),
             orchard_store::LIVE_BATCH,
+            orchard_store::Refresh::Everything,
             &|_| {},
         )
         .await
