@@ -1971,10 +1971,32 @@ impl ScoringStore for SqlStore {
              JOIN contacts c ON c.id = d.contact_id WHERE d.status = 'won' AND d.closed_at > ",
         );
         won_after.arg(ms(cutoff));
-        let converted: std::collections::HashSet<i64> =
-            ids_of(&mut conn, won_after).await?.into_iter().collect();
+        let converted: Arc<std::collections::HashSet<i64>> =
+            Arc::new(ids_of(&mut conn, won_after).await?.into_iter().collect());
+        // Only what the two sets and the stage rules read, and a pipeline as a refresh runs:
+        // while one chunk is replayed on a blocking thread, the next is loaded.
+        let patterns: Vec<&EventPattern> = live
+            .patterns()
+            .into_iter()
+            .chain(draft.patterns())
+            .collect();
+        let detail_keys: Vec<&str> = live
+            .detail_keys()
+            .into_iter()
+            .chain(draft.detail_keys())
+            .collect();
+        let mut keep = Keep::reading(&patterns, &detail_keys, true);
+        // `lifecycle::replayed_stage` starts from the `to` of the last stage set by hand,
+        // which a refresh never reads.
+        if let Some(keys) = &mut keep.property_keys {
+            keys.push("to".to_owned());
+            keys.sort_unstable();
+            keys.dedup();
+        }
+        let sets = Arc::new((live.clone(), draft.clone()));
         let mut out = Vec::new();
         let mut after = 0i64;
+        let mut replaying: Option<tokio::task::JoinHandle<StoreResult<Vec<_>>>> = None;
         loop {
             let mut ids =
                 Sql::new("SELECT id FROM contacts WHERE merged_into IS NULL AND created_at <= ");
@@ -1984,24 +2006,38 @@ impl ScoringStore for SqlStore {
                 .push(" ORDER BY id LIMIT ")
                 .arg(CHUNK as i64);
             let ids = ids_of(&mut conn, ids).await?;
-            let Some(last) = ids.last().copied() else {
+            after = ids.last().copied().unwrap_or(after);
+            // With their deals, for the stages each set gives them.
+            let loaded = if ids.is_empty() {
+                None
+            } else {
+                Some(load_packed(&mut conn, &ids, keep.clone(), true).await?)
+            };
+            if let Some(r) = replaying.take() {
+                out.extend(r.await.map_err(|e| StoreError::Backend(Box::new(e)))??);
+            }
+            let Some(mut subjects) = loaded else {
                 return Ok(out);
             };
-            after = last;
-            // With their deals, for the stages each set gives them.
-            let mut subjects = load_packed(&mut conn, &ids, Keep::default(), true).await?;
-            let deals = deals_of(&subjects)?;
-            subjects.unpack()?;
-            for c in &subjects.contacts {
-                out.push(orchard_core::backtest::score_both(
-                    live,
-                    draft,
-                    &subjects.subject(c, cutoff),
-                    deals.get(&c.id.get()).map_or(&[], Vec::as_slice),
-                    cutoff,
-                    converted.contains(&c.id.get()),
-                ));
-            }
+            let (sets, converted) = (Arc::clone(&sets), Arc::clone(&converted));
+            replaying = Some(tokio::task::spawn_blocking(move || {
+                let deals = deals_of(&subjects)?;
+                subjects.unpack()?;
+                Ok(subjects
+                    .contacts
+                    .iter()
+                    .map(|c| {
+                        orchard_core::backtest::score_both(
+                            &sets.0,
+                            &sets.1,
+                            &subjects.subject(c, cutoff),
+                            deals.get(&c.id.get()).map_or(&[], Vec::as_slice),
+                            cutoff,
+                            converted.contains(&c.id.get()),
+                        )
+                    })
+                    .collect())
+            }));
         }
     }
 

@@ -2321,6 +2321,11 @@ pub async fn a_backtest_replays_each_sets_stages_from_events_and_deals<S: Store>
     let ann = new_contact(s, "ann@example.com", now, 200).await;
     let bob = new_contact(s, "bob@example.com", now, 200).await;
     let cat = new_contact(s, "cat@example.com", now, 200).await;
+    let dan = new_contact(s, "dan@example.com", now, 200).await;
+    // Set by hand before the date: the rules go on from there under both sets.
+    s.set_stage(dan, LifecycleStage::Sql, "met at a fair", now - Duration::days(80))
+        .await
+        .unwrap();
     let mut pricing = event("p1", "page_viewed", Some(ann), ago(90));
     pricing.properties.insert("url".into(), json!("/pricing"));
     s.append_events(&[
@@ -2386,6 +2391,8 @@ pub async fn a_backtest_replays_each_sets_stages_from_events_and_deals<S: Store>
             (5, 5, Subscriber, Mql, false),
             // Her deal opened before the date and was won after it.
             (5, 5, Opportunity, Opportunity, true),
+            // Nothing since the hand-set SQL.
+            (0, 0, Sql, Sql, false),
         ]
     );
     assert_eq!(
