@@ -250,7 +250,7 @@ pub(crate) fn contacts_from_packed(
 
 /// `SELECT` of the columns `contact_from_row` reads, then `rest` (more columns, `FROM`): the
 /// details as JSON text on either backend (`Dialect::json_column`).
-fn select_with(dialect: Dialect, rest: &str) -> Sql {
+pub(crate) fn select_with(dialect: Dialect, rest: &str) -> Sql {
     Sql::new(&format!(
         "SELECT id, email, first_name, last_name, company, job_title, industry, country, city, \
          {} AS details, account_id, owner_id, stage, score, source, created_at, updated_at, \

@@ -12,7 +12,7 @@ use orchard_core::segment::{self, Segment};
 use orchard_core::{ContactId, SegmentId};
 use orchard_store::{Preview, SegmentStore, SegmentSummary, StoreError, StoreResult};
 
-use crate::contacts::{contact_from_row, select};
+use crate::contacts::{contact_from_row, select, select_with};
 use crate::derive::{Keep, ids_of, load_packed, segment_from_row};
 use crate::{Arg, Sql, SqlStore, backend_err, get, ms};
 
@@ -118,12 +118,17 @@ impl SegmentStore for SqlStore {
         after: Option<ContactId>,
         limit: i64,
     ) -> StoreResult<Vec<Contact>> {
-        let mut sql = select(self.dialect);
-        sql.push(" WHERE id IN (SELECT contact_id FROM segment_members WHERE segment_id = ")
-            .arg(id.get())
-            .push(") AND id > ")
+        // Along the members' key from `after`: an `IN` of the segment's members was built
+        // whole for every page, and a 300 000-member export spent ten seconds building them.
+        let mut sql = select_with(
+            self.dialect,
+            " FROM segment_members m JOIN contacts ON contacts.id = m.contact_id \
+             WHERE m.segment_id = ",
+        );
+        sql.arg(id.get())
+            .push(" AND m.contact_id > ")
             .arg(after.map_or(0, ContactId::get))
-            .push(" ORDER BY id LIMIT ")
+            .push(" ORDER BY m.contact_id LIMIT ")
             .arg(limit.clamp(1, 10_000));
         sql.query(self.dialect)
             .fetch_all(self.pool())

@@ -2323,9 +2323,14 @@ pub async fn a_backtest_replays_each_sets_stages_from_events_and_deals<S: Store>
     let cat = new_contact(s, "cat@example.com", now, 200).await;
     let dan = new_contact(s, "dan@example.com", now, 200).await;
     // Set by hand before the date: the rules go on from there under both sets.
-    s.set_stage(dan, LifecycleStage::Sql, "met at a fair", now - Duration::days(80))
-        .await
-        .unwrap();
+    s.set_stage(
+        dan,
+        LifecycleStage::Sql,
+        "met at a fair",
+        now - Duration::days(80),
+    )
+    .await
+    .unwrap();
     let mut pricing = event("p1", "page_viewed", Some(ann), ago(90));
     pricing.properties.insert("url".into(), json!("/pricing"));
     s.append_events(&[

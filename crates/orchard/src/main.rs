@@ -320,7 +320,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     }
                 }
                 SegmentCommand::Export { id } => {
-                    print!("{}", segment::export(store.as_ref(), id).await?);
+                    segment::export(store, id, &mut std::io::stdout().lock()).await?;
                 }
                 SegmentCommand::Count {
                     filter,

@@ -1,13 +1,15 @@
 //! `orchard segment list | create | export | count`: segments from the command line, through the
 //! same definition check, CSV and preview as the API and the segments page.
 
+use std::sync::Arc;
+
 use chrono::Utc;
 use orchard_core::SegmentId;
 use orchard_core::segment;
 use orchard_store::Store;
 use orchard_web::api::events::recorded_types;
 use orchard_web::api::segments::{
-    ESTIMATE_FROM, PreviewOut, SegmentOut, members_csv, run_preview, segment_out,
+    ESTIMATE_FROM, MembersCsv, PreviewOut, SegmentOut, run_preview, segment_out,
 };
 
 /// Every segment with its size.
@@ -51,14 +53,23 @@ pub async fn create(store: &dyn Store, name: &str, filter: &str) -> anyhow::Resu
     Ok(segment_out(store.segment(id).await?, &recorded))
 }
 
-/// The members as CSV (`email,first_name,last_name,company,country,stage,score`).
-pub async fn export(store: &dyn Store, id: i64) -> anyhow::Result<String> {
+/// Writes the members as CSV (`email,first_name,last_name,company,country,stage,score`) to
+/// `out`, a page at a time.
+pub async fn export(
+    store: Arc<dyn Store>,
+    id: i64,
+    out: &mut impl std::io::Write,
+) -> anyhow::Result<()> {
     let id = SegmentId::new(id);
     store
         .segment(id)
         .await
         .map_err(|_| anyhow::anyhow!("no segment {id}; `orchard segment list` shows them"))?;
-    Ok(members_csv(store, id).await?)
+    let mut csv = MembersCsv::new(store, id);
+    while let Some(piece) = csv.next().await? {
+        out.write_all(piece.as_bytes())?;
+    }
+    Ok(out.flush()?)
 }
 
 /// How many contacts a filter holds now, as the builder counts them: every contact, or with

@@ -3,6 +3,8 @@
 //! the list, delete, a preview (the builder's live count) and the members as CSV. Input checks
 //! and the CSV are shared with the segment pages.
 
+use std::sync::Arc;
+
 use axum::body::Bytes;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
@@ -10,9 +12,9 @@ use axum::http::StatusCode;
 use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
 use axum::response::{IntoResponse, Json, Response};
 use chrono::Utc;
-use orchard_core::SegmentId;
 use orchard_core::contact::Contact;
 use orchard_core::segment::{self, SegmentError};
+use orchard_core::{ContactId, SegmentId};
 use orchard_store::{SegmentSummary, Store, StoreError, StoreResult};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -280,29 +282,67 @@ pub async fn run_preview(
     })
 }
 
-/// Every member as CSV: `email,first_name,last_name,company,country,stage,score` (values that
-/// a spreadsheet would run as formulas are prefixed with a quote).
-pub async fn members_csv(store: &dyn Store, id: SegmentId) -> StoreResult<String> {
-    let mut out = String::from("email,first_name,last_name,company,country,stage,score\r\n");
-    let cell = |v: &str| {
-        let v = if v.starts_with(['=', '+', '-', '@']) {
-            format!("'{v}")
-        } else {
-            v.to_owned()
-        };
-        if v.contains([',', '"', '\n', '\r']) {
-            format!("\"{}\"", v.replace('"', "\"\""))
-        } else {
-            v
+/// Every member as CSV, `email,first_name,last_name,company,country,stage,score` (values that
+/// a spreadsheet would run as formulas are prefixed with a quote), a page of members at a time
+/// (`next`), so that a large segment is never held whole and its first rows leave at once.
+pub struct MembersCsv {
+    store: Arc<dyn Store>,
+    id: SegmentId,
+    after: Option<ContactId>,
+    started: bool,
+    done: bool,
+}
+
+impl std::fmt::Debug for MembersCsv {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MembersCsv")
+            .field("id", &self.id)
+            .field("after", &self.after)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Members per page of the export.
+const CSV_PAGE: i64 = 5_000;
+
+impl MembersCsv {
+    pub fn new(store: Arc<dyn Store>, id: SegmentId) -> Self {
+        Self {
+            store,
+            id,
+            after: None,
+            started: false,
+            done: false,
         }
-    };
-    let mut after = None;
-    loop {
-        let page = store.segment_members(id, after, 5_000).await?;
-        let Some(last) = page.last() else {
-            return Ok(out);
+    }
+
+    /// The next piece of the file (the header comes with the first), `None` after the last.
+    pub async fn next(&mut self) -> StoreResult<Option<String>> {
+        if self.done {
+            return Ok(None);
+        }
+        let page = self
+            .store
+            .segment_members(self.id, self.after, CSV_PAGE)
+            .await?;
+        let mut out = String::new();
+        if !std::mem::replace(&mut self.started, true) {
+            out.push_str("email,first_name,last_name,company,country,stage,score\r\n");
+        }
+        self.done = (page.len() as i64) < CSV_PAGE;
+        self.after = page.last().map(|c| c.id);
+        let cell = |v: &str| {
+            let v = if v.starts_with(['=', '+', '-', '@']) {
+                format!("'{v}")
+            } else {
+                v.to_owned()
+            };
+            if v.contains([',', '"', '\n', '\r']) {
+                format!("\"{}\"", v.replace('"', "\"\""))
+            } else {
+                v
+            }
         };
-        after = Some(last.id);
         for c in &page {
             let d = &c.details;
             let row = [
@@ -317,11 +357,35 @@ pub async fn members_csv(store: &dyn Store, id: SegmentId) -> StoreResult<String
             out.push_str(&row.iter().map(|v| cell(v)).collect::<Vec<_>>().join(","));
             out.push_str("\r\n");
         }
+        Ok((!out.is_empty()).then_some(out))
+    }
+
+    /// The download, streamed: the first page is read before answering, so that a store that
+    /// fails at once answers with an error status rather than an empty file; a failure later
+    /// ends the response early (logged), as a download cut short.
+    pub async fn response(mut self, name: &str) -> StoreResult<Response> {
+        let first = self.next().await?.unwrap_or_default();
+        let rest = futures_util::stream::unfold(self, |mut csv| async move {
+            match csv.next().await {
+                Ok(Some(piece)) => Some((Ok(piece), csv)),
+                Ok(None) => None,
+                Err(e) => {
+                    tracing::error!(error = %e, "a segment export ended early");
+                    csv.done = true;
+                    Some((Err(std::io::Error::other(e.to_string())), csv))
+                }
+            }
+        });
+        let pieces = futures_util::StreamExt::chain(
+            futures_util::stream::iter([Ok::<_, std::io::Error>(first)]),
+            rest,
+        );
+        Ok(csv_response(name, axum::body::Body::from_stream(pieces)))
     }
 }
 
 /// A CSV download response named after the segment.
-pub fn csv_response(name: &str, body: String) -> Response {
+pub fn csv_response(name: &str, body: impl IntoResponse) -> Response {
     let file: String = name
         .chars()
         .map(|c| {
@@ -357,8 +421,9 @@ pub async fn export(
 ) -> Result<Response, ApiError> {
     let id = path_id(id)?;
     let s = state.store.segment(id).await.map_err(not_found)?;
-    let body = members_csv(state.store.as_ref(), id).await?;
-    Ok(csv_response(&s.segment.name, body))
+    Ok(MembersCsv::new(Arc::clone(&state.store), id)
+        .response(&s.segment.name)
+        .await?)
 }
 
 #[cfg(test)]

@@ -2,6 +2,8 @@
 //! which shows the live count and a sample of members while the filter is typed (a small script
 //! asks `POST /segments/preview`; without JavaScript the Preview button does the same).
 
+use std::sync::Arc;
+
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -14,7 +16,7 @@ use serde_json::{Value, json};
 
 use crate::AppState;
 use crate::api::events::event_type_list;
-use crate::api::segments::{csv_response, members_csv, run_preview, segment_out};
+use crate::api::segments::{MembersCsv, run_preview, segment_out};
 use crate::auth::WebUser;
 use crate::ui::Viewer;
 
@@ -200,8 +202,11 @@ pub async fn export(
             return (StatusCode::INTERNAL_SERVER_ERROR, "The export failed.").into_response();
         }
     };
-    match members_csv(state.store.as_ref(), id).await {
-        Ok(body) => csv_response(&seg.segment.name, body),
+    match MembersCsv::new(Arc::clone(&state.store), id)
+        .response(&seg.segment.name)
+        .await
+    {
+        Ok(r) => r,
         Err(e) => {
             tracing::error!(error = %e, "segment export failed");
             (StatusCode::INTERNAL_SERVER_ERROR, "The export failed.").into_response()
