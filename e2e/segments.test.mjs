@@ -1,5 +1,5 @@
 // The segment builder end to end: type a filter and watch the live count (and a mistake's
-// column, and a misspelt event type with the fix offered), save the segment, see its size in
+// column, and a misspelt event type or property with the fix offered), save the segment, see its size in
 // the list and the segment on a member's page.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -18,6 +18,19 @@ test('build a segment with a live count, save it, see it on a contact', async ()
   // A mistake is shown with its column while typing.
   await builder.getByLabel('Filter').fill('count(email_opened, 30x) >= 1');
   await live.filter({ hasText: 'at column 23' }).waitFor();
+
+  // A misspelt property of a recorded type: the filter counts nobody, and the builder says no
+  // such event had it and offers the property meant, renaming it in that type's test only.
+  await builder.getByLabel('Filter').fill('count(page_viewed where uri ~ "/pricing") >= 1 and not custom.uri is set');
+  await builder.getByTestId('live-warnings').filter({ hasText: 'No page_viewed event has had a property uri; did you mean url?' }).waitFor();
+  assert.equal(await live.locator('strong').innerText(), '0');
+  await builder.getByTestId('live-warnings').getByRole('button', { name: 'Use url' }).click();
+  await page.waitForFunction(() => {
+    const count = document.querySelector('[data-testid="live-count"] strong');
+    const warned = document.querySelector('[data-testid="live-warnings"]').textContent;
+    return count && count.textContent !== '0' && warned === '';
+  });
+  assert.equal(await builder.getByLabel('Filter').inputValue(), 'count(page_viewed where url ~ "/pricing") >= 1 and not custom.uri is set');
 
   // A misspelt event type parses (any such name is a type) and counts nobody: the builder
   // says no such event was ever recorded and offers the type meant, which fixes the filter.
@@ -40,6 +53,9 @@ test('build a segment with a live count, save it, see it on a contact', async ()
   await builder.getByText('Filter language').click();
   const types = builder.getByTestId('event-types');
   assert.match(await types.innerText(), /page_viewed.*email_opened/s);
+  // With the properties each type's events have carried.
+  assert.match(await types.innerText(), /page_viewed \([^)]*\burl\b[^)]*\)/);
+
   const count = Number(await live.locator('strong').innerText());
   assert.ok(count > 0, `the demo company has such contacts (saw ${count})`);
   const member = builder.getByTestId('live-sample').locator('a').first();

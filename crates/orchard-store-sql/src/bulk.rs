@@ -247,7 +247,19 @@ impl BulkStore for SqlStore {
             ("deals", &DEAL_COLUMNS, deals),
             ("events", &EVENT_COLUMNS, events),
         ])
-        .await
+        .await?;
+        // The events' property names, from the events at hand rather than by a scan of every
+        // event's properties at the end, as the types are (`finish_load`): a batch carries the
+        // same few pairs.
+        let names = crate::events::property_names(&b.events);
+        let mut tx = self.begin().await?;
+        for sql in crate::events::record_names(self.dialect, &names, received) {
+            sql.query(self.dialect)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend_err)?;
+        }
+        tx.commit().await
     }
 
     async fn finish_load(&self) -> StoreResult<()> {

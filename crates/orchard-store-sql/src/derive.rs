@@ -1467,13 +1467,30 @@ struct Writes {
     /// Contacts whose score history is replaced whole (the rest only grew).
     rewrite: Vec<i64>,
     score_changes: Vec<Vec<Arg>>,
-    /// `stage_changed`, `segment_entered` and `segment_left` events.
+    /// `stage_changed`, `segment_entered` and `segment_left` events, and their property names
+    /// (`events::property_names`).
     derived: Vec<Vec<Arg>>,
+    derived_names: crate::events::PropertyNames,
     entered: Vec<Vec<Arg>>,
     left: Vec<(i64, i64)>,
     /// (id, score, due, stage, digest, last activity) of the contacts whose derived columns
     /// or last activity changed.
     contacts: Vec<[Arg; 6]>,
+}
+
+impl Writes {
+    /// Adds a derived event, and its property names unless they are there already (a chunk's
+    /// derived events carry the same few).
+    fn derive(&mut self, event: &NewEvent, received: i64) -> StoreResult<()> {
+        self.derived.push(event_row(event, received)?);
+        let t = event.event_type.as_str();
+        for k in event.properties.keys() {
+            if !self.derived_names.iter().any(|(dt, dk)| dt == t && dk == k) {
+                self.derived_names.insert((t.to_owned(), k.clone()));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Decides a loaded chunk: scores, stage moves and memberships, and what to write for them.
@@ -1619,7 +1636,7 @@ async fn write_chunk(tx: &mut AnyConnection, dialect: Dialect, w: Writes) -> Sto
     // Derived events are logged, not applied: they do not feed back into the refresh that
     // made them, and their ids make a repeated refresh store nothing twice.
     // The chunk's contacts were taken by the refresh.
-    crate::events::store_events(tx, dialect, w.derived).await?;
+    crate::events::store_events(tx, dialect, w.derived, &w.derived_names).await?;
     // The rest reads nothing another of them writes, so it goes to the database together
     // (`crate::together`). On PostgreSQL, one statement: its parts run in no set order on one
     // snapshot, so a rewritten score history's DELETE never sees the rows its INSERT adds
@@ -1756,7 +1773,7 @@ fn decide_stages(
                 at: t.at,
                 properties: props,
             };
-            out.derived.push(event_row(&event, received)?);
+            out.derive(&event, received)?;
         }
         if let Some(last) = steps.last() {
             c.stage = last.to;
@@ -1819,7 +1836,7 @@ fn decide_memberships(
                 at: now,
                 properties: props,
             };
-            out.derived.push(event_row(&event, received)?);
+            out.derive(&event, received)?;
         }
         dues.insert(c.id.get(), due);
     }
@@ -1916,6 +1933,7 @@ impl ScoringStore for SqlStore {
         let mut tx = self.begin().await?;
         let mut n = crate::history::repack(&mut tx, self.dialect()).await?;
         n.missing_types = crate::events::record_all_types(&mut tx, self.dialect()).await?;
+        n.missing_properties = crate::events::record_all_names(&mut tx, self.dialect()).await?;
         tx.commit().await?;
         Ok(n)
     }

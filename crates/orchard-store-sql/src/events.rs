@@ -53,6 +53,75 @@ pub(crate) async fn record_all_types(tx: &mut AnyConnection, dialect: Dialect) -
         .rows_affected())
 }
 
+/// Property names by event type: the top-level keys of events' properties that the rule
+/// language can write (`orchard_core::rules::is_property_name`), each pair once, in order.
+pub(crate) type PropertyNames = std::collections::BTreeSet<(String, String)>;
+
+/// The property names `events` carry.
+pub(crate) fn property_names<'a>(events: impl IntoIterator<Item = &'a NewEvent>) -> PropertyNames {
+    // Borrowed while gathering: a batch repeats the same few pairs a thousand times.
+    let mut seen: std::collections::BTreeSet<(&str, &str)> = std::collections::BTreeSet::new();
+    for e in events {
+        for k in e.properties.keys() {
+            if orchard_core::rules::is_property_name(k) {
+                seen.insert((e.event_type.as_str(), k));
+            }
+        }
+    }
+    seen.into_iter()
+        .map(|(t, k)| (t.to_owned(), k.to_owned()))
+        .collect()
+}
+
+/// Adds `names` that `event_properties` does not hold yet, as first recorded at `at`, in
+/// (type, key) order (see `record_types` for why an order).
+pub(crate) fn record_names(dialect: Dialect, names: &PropertyNames, at: i64) -> Vec<Sql> {
+    let rows = names
+        .iter()
+        .map(|(t, k)| vec![t.as_str().into(), k.as_str().into(), at.into()])
+        .collect();
+    multi_insert(
+        dialect,
+        "event_properties",
+        &["type", "key", "first_recorded_at"],
+        rows,
+        "ON CONFLICT (type, key) DO NOTHING",
+    )
+}
+
+/// Adds every property name the log's events carry that `event_properties` lacks (events
+/// written by a process older than the table, or by hand), in the caller's transaction: a
+/// scan of every event's properties, as the migration that made the table ran. Returns how
+/// many.
+pub(crate) async fn record_all_names(tx: &mut AnyConnection, dialect: Dialect) -> StoreResult<u64> {
+    let keys = match dialect {
+        Dialect::Sqlite => {
+            "SELECT e.type, j.key AS key, MIN(e.received_at) AS first FROM events e, \
+             json_each(CASE WHEN json_valid(e.properties) \
+             AND json_type(e.properties) = 'object' THEN e.properties ELSE '{}' END) j \
+             WHERE j.key GLOB '[A-Za-z_]*' AND j.key NOT GLOB '*[^A-Za-z0-9_.]*' \
+             AND length(j.key) <= 64 GROUP BY e.type, j.key"
+        }
+        Dialect::Postgres => {
+            "SELECT e.type, k.key AS key, MIN(e.received_at) AS first FROM events e, \
+             json_object_keys(CASE WHEN json_typeof(e.properties::json) = 'object' \
+             THEN e.properties::json ELSE '{}'::json END) AS k(key) \
+             WHERE k.key ~ '^[A-Za-z_][A-Za-z0-9_.]{0,63}$' GROUP BY e.type, k.key"
+        }
+    };
+    Ok(Sql::new(&format!(
+        "{} INTO event_properties (type, key, first_recorded_at) \
+         SELECT type, key, first FROM ({keys}) AS found WHERE true ORDER BY type, key \
+         ON CONFLICT (type, key) DO NOTHING",
+        dialect.insert()
+    ))
+    .query(dialect)
+    .execute(&mut *tx)
+    .await
+    .map_err(backend_err)?
+    .rows_affected())
+}
+
 pub(crate) fn event_row(e: &NewEvent, received_at: i64) -> StoreResult<Vec<Arg>> {
     Ok(vec![
         e.client_id.as_str().into(),
@@ -98,10 +167,16 @@ impl EventStore for SqlStore {
             .map(|e| event_row(e, received_at))
             .collect::<StoreResult<Vec<_>>>()?;
         let keys: Vec<EventKey> = events.iter().map(EventKey::of).collect();
+        let names = property_names(events);
         let (done, answer) = tokio::sync::oneshot::channel();
         let lead = {
             let mut waiting = lock(&self.appends);
-            waiting.batches.push(Submitted { keys, rows, done });
+            waiting.batches.push(Submitted {
+                keys,
+                rows,
+                names,
+                done,
+            });
             !std::mem::replace(&mut waiting.leading, true)
         };
         if lead {
@@ -148,19 +223,36 @@ impl EventStore for SqlStore {
     }
 
     async fn event_types(&self) -> StoreResult<Vec<RecordedType>> {
-        Sql::new("SELECT type, first_recorded_at FROM event_types ORDER BY type")
+        let mut types: Vec<RecordedType> =
+            Sql::new("SELECT type, first_recorded_at FROM event_types ORDER BY type")
+                .query(self.dialect)
+                .fetch_all(self.pool())
+                .await
+                .map_err(backend_err)?
+                .iter()
+                .map(|row| {
+                    Ok(RecordedType {
+                        event_type: get(row, "type")?,
+                        first_recorded_at: from_ms(get(row, "first_recorded_at")?),
+                        properties: Vec::new(),
+                    })
+                })
+                .collect::<StoreResult<_>>()?;
+        // In byte order, whatever the database's collation, for the search below.
+        types.sort_by(|a, b| a.event_type.cmp(&b.event_type));
+        let names = Sql::new("SELECT type, key FROM event_properties ORDER BY type, key")
             .query(self.dialect)
             .fetch_all(self.pool())
             .await
-            .map_err(backend_err)?
-            .iter()
-            .map(|row| {
-                Ok(RecordedType {
-                    event_type: get(row, "type")?,
-                    first_recorded_at: from_ms(get(row, "first_recorded_at")?),
-                })
-            })
-            .collect()
+            .map_err(backend_err)?;
+        for row in &names {
+            let (t, key): (String, String) = (get(row, "type")?, get(row, "key")?);
+            // The names of a type not listed (only a replayed event had it) are left out.
+            if let Ok(i) = types.binary_search_by(|r| r.event_type.as_str().cmp(&t)) {
+                types[i].properties.push(key);
+            }
+        }
+        Ok(types)
     }
 }
 
@@ -176,10 +268,15 @@ pub(crate) async fn store_events(
     tx: &mut AnyConnection,
     dialect: Dialect,
     rows: Vec<Vec<Arg>>,
+    names: &PropertyNames,
 ) -> StoreResult<Vec<(i64, String)>> {
     if rows.is_empty() {
         return Ok(Vec::new());
     }
+    // The events' property names (`property_names`), listed for warnings about properties
+    // no event of a type has had. Those of a replayed event too: whether stored now or
+    // before, they are names such events carry.
+    let recorded_at = ms(Utc::now());
     // Which events were new, and their sequence numbers, as one JSON row rather than a row
     // per event: each row crosses sqlx's SQLite driver thread on its own. SQLite has one
     // writer, so the new rows are those past the largest sequence number before the insert;
@@ -207,6 +304,7 @@ pub(crate) async fn store_events(
             let mut rows = Sql::new("events e WHERE e.seq > ");
             rows.arg(before);
             statements.push(record_types(dialect, rows));
+            statements.extend(record_names(dialect, names, recorded_at));
             let mut new = Sql::new(
                 "SELECT json_group_array(json_array(seq, client_id)) AS stored FROM events \
                  WHERE seq > ",
@@ -254,6 +352,14 @@ pub(crate) async fn store_events(
             .await
             .map_err(backend_err)?;
     }
+    if dialect == Dialect::Postgres {
+        for sql in record_names(dialect, names, recorded_at) {
+            sql.query(dialect)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend_err)?;
+        }
+    }
     Ok(stored)
 }
 
@@ -280,6 +386,7 @@ impl std::fmt::Debug for Appends {
 struct Submitted {
     keys: Vec<EventKey>,
     rows: Vec<Vec<Arg>>,
+    names: PropertyNames,
     done: tokio::sync::oneshot::Sender<StoreResult<AppendOutcome>>,
 }
 
@@ -371,14 +478,15 @@ impl SqlStore {
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         if group.len() == 1 {
             let b = group.pop().expect("one batch");
-            let result = write_alone(tx, self.dialect(), &b.keys, b.rows).await;
+            let result = write_alone(tx, self.dialect(), &b.keys, b.rows, &b.names).await;
             let _ = b.done.send(result);
             return;
         }
         let keys: Vec<&EventKey> = group.iter().flat_map(|b| &b.keys).collect();
         let rows: Vec<Vec<Arg>> = group.iter().flat_map(|b| b.rows.iter().cloned()).collect();
+        let names: PropertyNames = group.iter().flat_map(|b| b.names.iter().cloned()).collect();
         let written = async {
-            let stored = append_keyed(&mut tx, self.dialect(), &keys, rows).await?;
+            let stored = append_keyed(&mut tx, self.dialect(), &keys, rows, &names).await?;
             tx.commit().await?;
             Ok::<_, StoreError>(stored)
         }
@@ -409,7 +517,7 @@ impl SqlStore {
                         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     let _ = b
                         .done
-                        .send(write_alone(tx, self.dialect(), &b.keys, b.rows).await);
+                        .send(write_alone(tx, self.dialect(), &b.keys, b.rows, &b.names).await);
                 }
             }
         }
@@ -427,8 +535,9 @@ async fn write_alone(
     dialect: Dialect,
     keys: &[EventKey],
     rows: Vec<Vec<Arg>>,
+    names: &PropertyNames,
 ) -> StoreResult<AppendOutcome> {
-    let stored = append_keyed(&mut tx, dialect, keys, rows).await?;
+    let stored = append_keyed(&mut tx, dialect, keys, rows, names).await?;
     tx.commit().await?;
     Ok(outcome(keys, &stored))
 }
@@ -489,7 +598,7 @@ pub(crate) async fn append_in(
     rows: Vec<Vec<Arg>>,
 ) -> StoreResult<AppendOutcome> {
     let keys: Vec<EventKey> = events.iter().map(EventKey::of).collect();
-    let stored = append_keyed(tx, dialect, &keys, rows).await?;
+    let stored = append_keyed(tx, dialect, &keys, rows, &property_names(events)).await?;
     Ok(outcome(&keys, &stored))
 }
 
@@ -501,6 +610,7 @@ async fn append_keyed<K: std::borrow::Borrow<EventKey>>(
     dialect: Dialect,
     keys: &[K],
     rows: Vec<Vec<Arg>>,
+    names: &PropertyNames,
 ) -> StoreResult<Vec<Option<i64>>> {
     // The contacts' rows first, in id order (see `lock_contacts`), before their histories are
     // appended to and their derived columns updated, which would otherwise lock them in any
@@ -512,7 +622,7 @@ async fn append_keyed<K: std::borrow::Borrow<EventKey>>(
     // (`lock_live`).
     let ids: Vec<i64> = keys.iter().filter_map(|k| k.borrow().contact).collect();
     let live = crate::derive::lock_live(tx, dialect, &ids).await?;
-    let inserted = store_events(tx, dialect, rows).await?;
+    let inserted = store_events(tx, dialect, rows, names).await?;
     let stored_ids: HashMap<&str, i64> = inserted
         .iter()
         .map(|(seq, id)| (id.as_str(), *seq))

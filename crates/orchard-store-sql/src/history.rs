@@ -140,6 +140,7 @@ pub(crate) async fn repack(tx: &mut AnyConnection, dialect: Dialect) -> StoreRes
             contacts,
             stale: contacts,
             missing_types: 0,
+            missing_properties: 0,
         });
     }
     // Keyed, so that the comparison below looks contacts up rather than scanning for each (a
@@ -184,6 +185,7 @@ pub(crate) async fn repack(tx: &mut AnyConnection, dialect: Dialect) -> StoreRes
         contacts,
         stale: stale.try_into().unwrap_or_default(),
         missing_types: 0,
+        missing_properties: 0,
     })
 }
 

@@ -42,8 +42,8 @@ pub async fn an_old_database_upgrades_with_what_it_holds(
          ('Others', 'score >= 1', 0)",
         // Events of a SPEC type and a custom one, stored over time.
         "INSERT INTO events (client_id, type, contact_id, visitor_id, at, properties, received_at) \
-         VALUES ('a', 'email_opened', NULL, 'v1', 500, '{}', 1000), \
-         ('b', 'webinar_attended', NULL, 'v1', 600, '{}', 2000), \
+         VALUES ('a', 'email_opened', NULL, 'v1', 500, '{\"campaign\": \"spring\", \"a key\": 1}', 1000), \
+         ('b', 'webinar_attended', NULL, 'v1', 600, '{\"room\": \"A\"}', 2000), \
          ('c', 'email_opened', NULL, 'v1', 400, '{}', 3000)",
     ] {
         sqlx::query(sql).execute(&old).await.expect(sql);
@@ -67,16 +67,19 @@ pub async fn an_old_database_upgrades_with_what_it_holds(
         Err(StoreError::Conflict(_))
     ));
 
-    // The types the log held, each from when the first of them was stored.
+    // The types the log held, each from when the first of them was stored, with the property
+    // names their events carried that a rule can write (not "a key").
     let at = |ms| DateTime::from_timestamp_millis(ms).unwrap();
     let mut types = vec![
         RecordedType {
             event_type: "email_opened".into(),
             first_recorded_at: at(1000),
+            properties: vec!["campaign".into()],
         },
         RecordedType {
             event_type: "webinar_attended".into(),
             first_recorded_at: at(2000),
+            properties: vec!["room".into()],
         },
     ];
     assert_eq!(store.event_types().await.unwrap(), types);
@@ -85,20 +88,29 @@ pub async fn an_old_database_upgrades_with_what_it_holds(
     // without listing it; `orchard rebuild --repack` lists it.
     sqlx::query(
         "INSERT INTO events (client_id, type, contact_id, visitor_id, at, properties, received_at) \
-         VALUES ('d', 'demo_booked', NULL, 'v1', 700, '{}', 4000)",
+         VALUES ('d', 'demo_booked', NULL, 'v1', 700, '{\"slot\": \"9:00\"}', 4000)",
     )
     .execute(store.pool())
     .await
     .unwrap();
     assert_eq!(store.event_types().await.unwrap(), types);
-    assert_eq!(store.repack_histories().await.unwrap().missing_types, 1);
+    let repacked = store.repack_histories().await.unwrap();
+    assert_eq!(
+        (repacked.missing_types, repacked.missing_properties),
+        (1, 1)
+    );
     types.insert(
         0,
         RecordedType {
             event_type: "demo_booked".into(),
             first_recorded_at: at(4000),
+            properties: vec!["slot".into()],
         },
     );
     assert_eq!(store.event_types().await.unwrap(), types);
-    assert_eq!(store.repack_histories().await.unwrap().missing_types, 0);
+    let repacked = store.repack_histories().await.unwrap();
+    assert_eq!(
+        (repacked.missing_types, repacked.missing_properties),
+        (0, 0)
+    );
 }

@@ -185,6 +185,9 @@ pub trait EventStore: Send + Sync {
 pub struct RecordedType {
     pub event_type: String,
     pub first_recorded_at: DateTime<Utc>,
+    /// The property names its events have carried that the rule language can write
+    /// (`orchard_core::rules::is_property_name`), in order.
+    pub properties: Vec<String>,
 }
 
 #[async_trait]
@@ -359,6 +362,8 @@ pub struct Repacked {
     /// Event types the log holds that its list of types lacked (events written by a process
     /// older than the list, or by hand), added now.
     pub missing_types: u64,
+    /// Property names of those events' types missing from their list likewise.
+    pub missing_properties: u64,
 }
 
 /// Scores derived from the log (`orchard_core::scoring`), kept current by the append path.

@@ -20,6 +20,27 @@
     if (cls) el.className = cls;
     return el;
   };
+  // Where the filter counts events of the type (`count(`, `last(`, `first(`), not in a quoted
+  // text or an attribute's name. Type names are lower-case letters, digits and underscores:
+  // nothing to escape.
+  const renameType = (f, w) => {
+    const named = new RegExp(`\\b(count|last|first)(\\s*\\(\\s*)${w.type}\\b`, 'g');
+    return f.replace(named, (_, fn, open) => `${fn}${open}${w.suggestion}`);
+  };
+  // Where a test of the type's events names the property (`TYPE where … PROPERTY ~ …`, within
+  // one pair of brackets, outside quoted texts), once per pass until none is left. Property
+  // names may hold dots, the one character of theirs to escape.
+  const renameProperty = (f, w) => {
+    const prop = w.property.replaceAll('.', '\\.');
+    const named = new RegExp(
+      `(\\b${w.type}\\s+where\\s(?:[^()"]|"(?:[^"\\\\]|\\\\.)*")*?)\\b${prop}\\b(?=\\s*(?:~|!=|<=|>=|=|<|>))`, 'g');
+    for (let i = 0; i < 20; i += 1) {
+      const next = f.replace(named, (_, before) => `${before}${w.suggestion}`);
+      if (next === f) break;
+      f = next;
+    }
+    return f;
+  };
   async function ask() {
     const mine = ++asked;
     const body = new URLSearchParams({ csrf: form.elements.csrf.value, filter: filter.value });
@@ -60,14 +81,10 @@
     for (const w of answer.warnings || []) {
       const li = text('li', w.message, 'warn-text');
       if (w.suggestion) {
-        // Where the filter counts events of the type (`count(`, `last(`, `first(`), not in a
-        // quoted text or an attribute's name. Type names are lower-case letters, digits and
-        // underscores: nothing to escape.
         const fix = text('button', `Use ${w.suggestion}`, 'link');
         fix.type = 'button';
         fix.addEventListener('click', () => {
-          const named = new RegExp(`\\b(count|last|first)(\\s*\\(\\s*)${w.type}\\b`, 'g');
-          filter.value = filter.value.replace(named, (_, fn, open) => `${fn}${open}${w.suggestion}`);
+          filter.value = w.property ? renameProperty(filter.value, w) : renameType(filter.value, w);
           ask();
         });
         li.append(fix);

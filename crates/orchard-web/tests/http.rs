@@ -2519,7 +2519,8 @@ async fn event_types_are_listed_and_misspelt_ones_warned_about() {
         &admin,
         serde_json::json!({"events": [
             {"id": "o1", "type": "email_opened", "email": "ann@example.com"},
-            {"id": "w1", "type": "webinar_attended", "email": "ann@example.com"},
+            {"id": "w1", "type": "webinar_attended", "email": "ann@example.com",
+             "properties": {"room": "A", "speaker": "Bo", "not a name": 1}},
         ]}),
     )
     .await;
@@ -2527,6 +2528,26 @@ async fn event_types_are_listed_and_misspelt_ones_warned_about() {
     assert!(find(&types, "email_opened").unwrap()["first_recorded_at"].is_string());
     let webinar = find(&types, "webinar_attended").unwrap();
     assert_eq!(webinar["kind"], "custom", "{webinar}");
+    // With the property names its events carried that a filter can write.
+    assert_eq!(
+        webinar["properties"],
+        serde_json::json!(["room", "speaker"])
+    );
+
+    // A misspelt property of a recorded type likewise, with the one meant.
+    let (s, preview) = app
+        .post_json(
+            "/api/v1/segments/preview",
+            &admin,
+            serde_json::json!({"filter": r#"count(webinar_attended where rooom = "A") >= 1"#}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{preview}");
+    assert_eq!(
+        preview["warnings"],
+        serde_json::json!([{"type": "webinar_attended", "property": "rooom", "suggestion": "room",
+            "message": "No webinar_attended event has had a property rooom; did you mean room?"}])
+    );
 
     // A misspelt type: the filter is valid and counts nobody, so it is saved with a warning
     // that names the type meant; the preview and the list say the same.
@@ -2543,9 +2564,9 @@ async fn event_types_are_listed_and_misspelt_ones_warned_about() {
     assert_eq!(
         preview["warnings"],
         serde_json::json!([
-            {"type": "webinar_atended", "suggestion": "webinar_attended",
+            {"type": "webinar_atended", "property": null, "suggestion": "webinar_attended",
              "message": "No webinar_atended event has been recorded yet; did you mean webinar_attended?"},
-            {"type": "emial_opened", "suggestion": "email_opened",
+            {"type": "emial_opened", "property": null, "suggestion": "email_opened",
              "message": "No emial_opened event has been recorded yet; did you mean email_opened?"},
         ])
     );
@@ -2585,7 +2606,7 @@ async fn event_types_are_listed_and_misspelt_ones_warned_about() {
     assert_eq!(s, StatusCode::ACCEPTED, "{published}");
     assert_eq!(
         published["warnings"],
-        serde_json::json!([{"type": "demo_requested", "suggestion": null,
+        serde_json::json!([{"type": "demo_requested", "property": null, "suggestion": null,
             "message": "No demo_requested event has been recorded yet; the condition counts nothing until one is"}])
     );
     let (_, live) = app.api("/api/v1/scoring/rule-set", &reader).await;

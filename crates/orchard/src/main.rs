@@ -346,11 +346,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 let start = std::time::Instant::now();
                 let r = store.repack_histories().await?;
                 println!(
-                    "repacked the histories of {} contacts in {:.1} s; {} of them were not what the log gives; {} event types were missing from the list of types",
+                    "repacked the histories of {} contacts in {:.1} s; {} of them were not what the log gives; {} event types and {} of their property names were missing from the lists of them",
                     r.contacts,
                     start.elapsed().as_secs_f64(),
                     r.stale,
-                    r.missing_types
+                    r.missing_types,
+                    r.missing_properties
                 );
             }
             let live = store.live_rule_set().await?;

@@ -23,7 +23,9 @@ pub use ast::*;
 pub(crate) use eval::contains_ci;
 pub use eval::{Subject, decide, distance_km, eval, matches, moved_by, next_change};
 pub use parse::{MAX_LEN, ParseError, parse, parse_pattern};
-pub use unrecorded::{UnrecordedType, unrecorded_types};
+pub use unrecorded::{
+    UnrecordedProperty, UnrecordedType, is_property_name, unrecorded_properties, unrecorded_types,
+};
 
 #[cfg(test)]
 mod tests;

@@ -1,7 +1,9 @@
-//! Event types an expression names that no event has ever had. Any well-formed name is a valid
-//! type (integrations log their own), so `count(emial_opened) >= 1` parses, and it counts
-//! nothing, silently, for ever. The builder, the API and the command line warn instead, and name
-//! the nearest type that does exist when one is close enough to be the one meant.
+//! Event types an expression names that no event has ever had, and properties it tests that no
+//! event of their type has had. Any well-formed name is a valid type (integrations log their
+//! own) and any a valid property, so `count(emial_opened) >= 1` and `count(page_viewed where uri
+//! ~ "/pricing") >= 1` parse, and they count nothing, silently, for ever. The builder, the API
+//! and the command line warn instead, and name the nearest type or property that does exist
+//! when one is close enough to be the one meant.
 
 use std::fmt;
 
@@ -44,6 +46,74 @@ pub fn unrecorded_types<'a>(
             event_type: name.to_owned(),
             suggestion: nearest(name, known.iter().copied()).map(str::to_owned),
         });
+    }
+    out
+}
+
+/// A property a pattern tests that no recorded event of its type has carried, with the
+/// nearest one such events have carried when the name looks like a misspelling of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnrecordedProperty {
+    pub event_type: String,
+    pub property: String,
+    pub suggestion: Option<String>,
+}
+
+impl fmt::Display for UnrecordedProperty {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "No {} event has had a property {}",
+            self.event_type, self.property
+        )?;
+        match &self.suggestion {
+            Some(s) => write!(f, "; did you mean {s}?"),
+            None => f.write_str("; the test matches nothing until one does"),
+        }
+    }
+}
+
+/// Whether `name` is a property name the rule language can write (`where NAME …`) and Orchard
+/// therefore records: a letter or `_` first, then letters, digits, `_` and `.`, at most 64.
+pub fn is_property_name(name: &str) -> bool {
+    let b = name.as_bytes();
+    !b.is_empty()
+        && b.len() <= 64
+        && (b[0].is_ascii_alphabetic() || b[0] == b'_')
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || *c == b'_' || *c == b'.')
+}
+
+/// The properties the patterns test that no event of their type has carried, each once, in
+/// the order named. `recorded` gives, for each type the log holds, the property names its
+/// events have carried; a type it does not give is left alone (no event of it was ever
+/// stored, which `unrecorded_types` says, or it is not known), so that a type whose events
+/// carry no properties at all warns about every property tested.
+pub fn unrecorded_properties<'a, 'r>(
+    patterns: impl IntoIterator<Item = &'a EventPattern>,
+    recorded: impl Fn(&str) -> Option<&'r [String]>,
+) -> Vec<UnrecordedProperty> {
+    let mut out: Vec<UnrecordedProperty> = Vec::new();
+    for p in patterns {
+        let event_type = p.event_type.as_str();
+        let Some(keys) = recorded(event_type) else {
+            continue;
+        };
+        for f in &p.filters {
+            let name = f.property.as_str();
+            if keys.iter().any(|k| k == name)
+                || out
+                    .iter()
+                    .any(|u| u.event_type == event_type && u.property == name)
+            {
+                continue;
+            }
+            out.push(UnrecordedProperty {
+                event_type: event_type.to_owned(),
+                property: name.to_owned(),
+                suggestion: nearest(name, keys.iter().map(String::as_str)).map(str::to_owned),
+            });
+        }
     }
     out
 }
@@ -166,6 +236,72 @@ mod tests {
         assert_eq!(edits("ca", "abc"), 3);
     }
 
+    fn property_warnings(filter: &str, recorded: &[(&str, &[&str])]) -> Vec<UnrecordedProperty> {
+        let expr = parse(filter).unwrap();
+        let recorded: Vec<(String, Vec<String>)> = recorded
+            .iter()
+            .map(|(t, keys)| {
+                (
+                    (*t).to_owned(),
+                    keys.iter().map(|k| (*k).to_owned()).collect(),
+                )
+            })
+            .collect();
+        unrecorded_properties(expr.patterns(), |t| {
+            recorded
+                .iter()
+                .find(|(r, _)| r == t)
+                .map(|(_, k)| k.as_slice())
+        })
+    }
+
+    #[test]
+    fn a_misspelt_property_is_named_with_the_one_meant() {
+        let w = property_warnings(
+            r#"count(page_viewed where uri ~ "/pricing" and url ~ "/x", 14d) >= 1
+               or last(page_viewed where uri ~ "/demo") within 3d"#,
+            &[("page_viewed", &["referrer", "url", "utm_source"])],
+        );
+        assert_eq!(
+            w,
+            vec![UnrecordedProperty {
+                event_type: "page_viewed".into(),
+                property: "uri".into(),
+                suggestion: Some("url".into()),
+            }]
+        );
+        assert_eq!(
+            w[0].to_string(),
+            "No page_viewed event has had a property uri; did you mean url?"
+        );
+    }
+
+    #[test]
+    fn properties_of_types_never_recorded_are_left_to_the_type_warning() {
+        assert!(
+            property_warnings(r#"count(webinar_attended where room = "A") >= 1"#, &[]).is_empty()
+        );
+        // Recorded, but never with properties: every test is warned about, without a guess.
+        let w = property_warnings(
+            r#"count(email_opened where campaign = "spring") >= 1"#,
+            &[("email_opened", &[])],
+        );
+        assert_eq!(
+            w[0].to_string(),
+            "No email_opened event has had a property campaign; the test matches nothing until one does"
+        );
+    }
+
+    #[test]
+    fn property_names_are_what_the_language_can_write() {
+        for ok in ["url", "utm_source", "_x", "a.b", "Plan2"] {
+            assert!(is_property_name(ok), "{ok}");
+        }
+        for bad in ["", "2fa", "with space", "ümlaut", "a-b", &"x".repeat(65)] {
+            assert!(!is_property_name(bad), "{bad}");
+        }
+    }
+
     proptest! {
         #[test]
         fn edits_is_a_distance(a in "[a-e_]{0,8}", b in "[a-e_]{0,8}") {
@@ -201,6 +337,17 @@ mod tests {
                     ),
                 }
             }
+        }
+
+        #[test]
+        fn a_property_some_event_had_is_never_warned_about(
+            keys in proptest::collection::vec("[a-z_]{1,10}", 1..6),
+            pick in 0usize..6,
+        ) {
+            let used = &keys[pick % keys.len()];
+            let filter = format!(r#"count(page_viewed where {used} = "x") >= 1"#);
+            let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+            prop_assert!(property_warnings(&filter, &[("page_viewed", &refs)]).is_empty());
         }
     }
 }

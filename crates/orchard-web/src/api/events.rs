@@ -226,6 +226,8 @@ pub struct EventTypeOut {
     pub kind: &'static str,
     /// RFC 3339: when Orchard first stored an event of the type; null if it never has.
     pub first_recorded_at: Option<String>,
+    /// The property names its events have carried (those a filter can name), in order.
+    pub properties: Vec<String>,
 }
 
 /// A type a filter or rule names that no event has had, with the nearest one that has, when
@@ -235,34 +237,52 @@ pub struct EventTypeOut {
 pub struct TypeWarning {
     #[serde(rename = "type")]
     pub event_type: String,
+    /// For a property of the type that no event of it has had; null when it is the type
+    /// that no event has had.
+    pub property: Option<String>,
+    /// The type (or property) probably meant, if one is close.
     pub suggestion: Option<String>,
     pub message: String,
 }
 
-/// The names of the types the log holds an event of.
-pub async fn recorded_types(store: &dyn orchard_store::Store) -> StoreResult<Vec<String>> {
-    Ok(store
-        .event_types()
-        .await?
-        .into_iter()
-        .map(|t| t.event_type)
-        .collect())
+/// The types the log holds an event of, with the property names their events carried.
+pub async fn recorded_types(
+    store: &dyn orchard_store::Store,
+) -> StoreResult<Vec<orchard_store::RecordedType>> {
+    store.event_types().await
 }
 
 /// The types of `patterns` that no event has had, given the `recorded` ones
-/// (`orchard_core::rules::unrecorded_types`).
+/// (`orchard_core::rules::unrecorded_types`), then the properties they test that no event of
+/// their type has had (`unrecorded_properties`).
 pub fn type_warnings<'a>(
     patterns: impl IntoIterator<Item = &'a orchard_core::rules::EventPattern>,
-    recorded: &[String],
+    recorded: &[orchard_store::RecordedType],
 ) -> Vec<TypeWarning> {
-    orchard_core::rules::unrecorded_types(patterns, recorded)
+    let patterns: Vec<&orchard_core::rules::EventPattern> = patterns.into_iter().collect();
+    let names: Vec<String> = recorded.iter().map(|t| t.event_type.clone()).collect();
+    let types = orchard_core::rules::unrecorded_types(patterns.iter().copied(), &names)
         .into_iter()
         .map(|u| TypeWarning {
             message: u.to_string(),
             event_type: u.event_type,
+            property: None,
             suggestion: u.suggestion,
-        })
-        .collect()
+        });
+    let properties = orchard_core::rules::unrecorded_properties(patterns.iter().copied(), |t| {
+        recorded
+            .iter()
+            .find(|r| r.event_type == t)
+            .map(|r| r.properties.as_slice())
+    })
+    .into_iter()
+    .map(|u| TypeWarning {
+        message: u.to_string(),
+        event_type: u.event_type,
+        property: Some(u.property),
+        suggestion: u.suggestion,
+    });
+    types.chain(properties).collect()
 }
 
 /// The event types there are to filter on: the SPEC's and Orchard's own, recorded or not, and
@@ -270,12 +290,23 @@ pub fn type_warnings<'a>(
 pub async fn event_type_list(
     store: &dyn orchard_store::Store,
 ) -> Result<Vec<EventTypeOut>, ApiError> {
-    let recorded = store.event_types().await?;
+    Ok(event_types_out(&store.event_types().await?))
+}
+
+/// `event_type_list` of the types the log holds (`recorded_types`).
+pub fn event_types_out(recorded: &[orchard_store::RecordedType]) -> Vec<EventTypeOut> {
     let first = |name: &str| {
         recorded
             .iter()
             .find(|t| t.event_type == name)
             .map(|t| t.first_recorded_at.to_rfc3339())
+    };
+    let properties = |name: &str| {
+        recorded
+            .iter()
+            .find(|t| t.event_type == name)
+            .map(|t| t.properties.clone())
+            .unwrap_or_default()
     };
     let mut out: Vec<EventTypeOut> = orchard_core::event::EventType::known()
         .map(|t| (t, "spec"))
@@ -284,18 +315,20 @@ pub async fn event_type_list(
             event_type: t.to_owned(),
             kind,
             first_recorded_at: first(t),
+            properties: properties(t),
         })
         .collect();
-    for t in &recorded {
+    for t in recorded {
         if !out.iter().any(|o| o.event_type == t.event_type) {
             out.push(EventTypeOut {
                 event_type: t.event_type.clone(),
                 kind: "custom",
                 first_recorded_at: Some(t.first_recorded_at.to_rfc3339()),
+                properties: t.properties.clone(),
             });
         }
     }
-    Ok(out)
+    out
 }
 
 /// The event types to filter on, for the segment builder and rule editors: the SPEC's types

@@ -101,7 +101,7 @@ pub struct EstimateOut {
 }
 
 /// A segment as the API shows it; `recorded`: the types the log holds (`recorded_types`).
-pub fn segment_out(s: SegmentSummary, recorded: &[String]) -> SegmentOut {
+pub fn segment_out(s: SegmentSummary, recorded: &[orchard_store::RecordedType]) -> SegmentOut {
     SegmentOut {
         warnings: type_warnings(s.segment.filter.patterns(), recorded),
         id: s.segment.id.get(),

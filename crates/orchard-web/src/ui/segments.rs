@@ -15,7 +15,7 @@ use orchard_store::StoreError;
 use serde_json::{Value, json};
 
 use crate::AppState;
-use crate::api::events::event_type_list;
+use crate::api::events::{event_types_out, recorded_types};
 use crate::api::segments::{MembersCsv, run_preview, segment_out};
 use crate::auth::WebUser;
 use crate::ui::Viewer;
@@ -33,19 +33,14 @@ fn field(form: &[(String, String)], name: &str) -> String {
 
 async fn page(state: &AppState, user: &WebUser, status: StatusCode, extra: Value) -> Response {
     let listed = async {
-        let recorded = event_type_list(state.store.as_ref()).await?;
-        let names: Vec<String> = recorded
-            .iter()
-            .filter(|t| t.first_recorded_at.is_some())
-            .map(|t| t.event_type.clone())
-            .collect();
+        let recorded = recorded_types(state.store.as_ref()).await?;
         let segments = state.store.segments().await?;
         Ok::<_, crate::error::ApiError>((
             segments
                 .into_iter()
-                .map(|s| segment_out(s, &names))
+                .map(|s| segment_out(s, &recorded))
                 .collect::<Vec<_>>(),
-            recorded,
+            event_types_out(&recorded),
         ))
     };
     let (segments, event_types) = match listed.await {
