@@ -324,6 +324,22 @@ impl RuleSet {
 }
 
 impl RuleSet {
+    /// The custom attributes the rules' conditions read (`custom.NAME`).
+    pub fn custom_attributes(&self) -> Vec<&str> {
+        self.rules
+            .iter()
+            .flat_map(|r| match &r.kind {
+                RuleKind::Behaviour { when, .. } => when
+                    .as_ref()
+                    .map(Expr::custom_attributes)
+                    .unwrap_or_default(),
+                RuleKind::State { condition } | RuleKind::Disqualify { condition } => {
+                    condition.custom_attributes()
+                }
+            })
+            .collect()
+    }
+
     /// The members of a contact's details document the rules read (their fit and absence
     /// conditions): the only ones a refresh need parse for scoring.
     pub fn detail_keys(&self) -> Vec<&'static str> {

@@ -259,6 +259,9 @@ impl BulkStore for SqlStore {
                 .await
                 .map_err(backend_err)?;
         }
+        // And the names of the contacts' custom attributes.
+        let custom = b.contacts.iter().flat_map(|c| c.details.custom.keys());
+        crate::contacts::record_attributes(&mut tx, custom, received).await?;
         tx.commit().await
     }
 

@@ -529,6 +529,22 @@ impl ContactStore for SqlStore {
         self.contact(before.id).await
     }
 
+    async fn custom_attribute_names(&self) -> StoreResult<Vec<String>> {
+        Sql::new("SELECT name FROM contact_attributes")
+            .query(self.dialect)
+            .fetch_all(self.pool())
+            .await
+            .map_err(backend_err)?
+            .iter()
+            .map(|row| get(row, "name"))
+            .collect::<StoreResult<Vec<String>>>()
+            .map(|mut names| {
+                // In byte order, whatever the database's collation.
+                names.sort();
+                names
+            })
+    }
+
     async fn merged_emails(&self, id: ContactId) -> StoreResult<Vec<Email>> {
         let mut sql = Sql::new("SELECT email FROM contacts WHERE merged_into = ");
         sql.arg(id.get()).push(" ORDER BY email");
@@ -736,7 +752,38 @@ pub(crate) async fn upsert_in(
     new: &NewContact,
 ) -> StoreResult<(ContactId, bool)> {
     let (id, outcome) = upsert_outcome(tx, new).await?;
+    record_attributes(tx, new.details.custom.keys(), ms(Utc::now())).await?;
     Ok((id, outcome == Upserted::Created))
+}
+
+/// Adds the custom attribute `names` (`ContactDetails::custom`) that `contact_attributes`
+/// lacks, as first recorded at `at`, in name order (see `events::record_types` for why an
+/// order); nothing when there are none. Every write of contacts' details calls it: an upsert
+/// with its contact's, an import or a bulk load once per batch with the batch's.
+pub(crate) async fn record_attributes<'a>(
+    tx: &mut AnyConnection,
+    names: impl IntoIterator<Item = &'a String>,
+    at: i64,
+) -> StoreResult<()> {
+    let names: std::collections::BTreeSet<&str> = names.into_iter().map(String::as_str).collect();
+    if names.is_empty() {
+        return Ok(());
+    }
+    let dialect = Dialect::of(tx);
+    let rows = names.iter().map(|n| vec![(*n).into(), at.into()]).collect();
+    for sql in crate::multi_insert(
+        dialect,
+        "contact_attributes",
+        &["name", "first_recorded_at"],
+        rows,
+        "ON CONFLICT (name) DO NOTHING",
+    ) {
+        sql.query(dialect)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend_err)?;
+    }
+    Ok(())
 }
 
 /// The `stage_changed` event of a stage set by a person (by hand, or in a file they imported):

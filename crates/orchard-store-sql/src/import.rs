@@ -306,6 +306,9 @@ impl ImportStore for SqlStore {
         let mut resolver = Resolver::default();
         let mut changed_contacts = Vec::new();
         let mut imported_stages = Vec::new();
+        // The custom attributes the batch's contacts have, listed once for the batch.
+        let mut custom_names: std::collections::BTreeSet<&String> =
+            std::collections::BTreeSet::new();
         let imported_at = chrono::Utc::now();
         let mut tx = self.begin().await?;
         lock_imported_contacts(&mut tx, self.dialect(), records).await?;
@@ -329,6 +332,7 @@ impl ImportStore for SqlStore {
             let outcome = match r {
                 Record::Contact(c) => {
                     let (id, outcome) = upsert_outcome(&mut tx, c).await?;
+                    custom_names.extend(c.details.custom.keys());
                     if outcome != Upserted::Unchanged {
                         changed_contacts.push(id);
                     }
@@ -444,6 +448,7 @@ impl ImportStore for SqlStore {
                 Upserted::Unchanged => counts.unchanged += 1,
             }
         }
+        crate::contacts::record_attributes(&mut tx, custom_names, ms(imported_at)).await?;
         if !imported_stages.is_empty() {
             let rows = imported_stages
                 .iter()

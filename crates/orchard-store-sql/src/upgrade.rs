@@ -4,7 +4,9 @@
 //! since then promise.
 
 use chrono::DateTime;
-use orchard_store::{EventStore, RecordedType, ScoringStore, SegmentStore, StoreError};
+use orchard_store::{
+    ContactStore, EventStore, RecordedType, ScoringStore, SegmentStore, StoreError,
+};
 use sqlx::AnyPool;
 
 use crate::SqlStore;
@@ -40,6 +42,11 @@ pub async fn an_old_database_upgrades_with_what_it_holds(
          ('Openers', 'count(email_opened) >= 1', 0), \
          ('Openers', 'count(email_opened) >= 2', 0), \
          ('Others', 'score >= 1', 0)",
+        // Contacts with custom attributes, and one without (ids 1 to 3).
+        "INSERT INTO contacts (email, details, stage, score, created_at, updated_at) VALUES \
+         ('gold@example.com', '{\"custom\": {\"tier\": \"gold\", \"seats\": 4}}', 'subscriber', 0, 500, 500), \
+         ('pro@example.com', '{\"custom\": {\"tier\": \"pro\"}}', 'subscriber', 0, 300, 300), \
+         ('plain@example.com', '{}', 'subscriber', 0, 100, 100)",
         // Events of a SPEC type and a custom one, stored over time.
         "INSERT INTO events (client_id, type, contact_id, visitor_id, at, properties, received_at) \
          VALUES ('a', 'email_opened', NULL, 'v1', 500, '{\"campaign\": \"spring\", \"a key\": 1}', 1000), \
@@ -66,6 +73,12 @@ pub async fn an_old_database_upgrades_with_what_it_holds(
         store.create_segment(&again, chrono::Utc::now()).await,
         Err(StoreError::Conflict(_))
     ));
+
+    // The names of the custom attributes the contacts had.
+    assert_eq!(
+        store.custom_attribute_names().await.unwrap(),
+        ["seats", "tier"]
+    );
 
     // The types the log held, each from when the first of them was stored, with the property
     // names their events carried that a rule can write (not "a key").

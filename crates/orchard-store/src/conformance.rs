@@ -32,6 +32,7 @@ macro_rules! conformance_tests {
             rep_scope_shows_only_own_contacts,
             replayed_events_are_stored_once,
             the_log_lists_each_type_it_holds_from_its_first_event,
+            custom_attribute_names_are_listed_from_every_write,
             events_advance_last_activity_and_form_the_timeline,
             tokens_are_found_by_hash_until_revoked,
             sessions_expire,
@@ -404,6 +405,66 @@ pub async fn the_log_lists_each_type_it_holds_from_its_first_event<S: Store>(s: 
             "{t:?} kept its first time"
         );
     }
+}
+
+/// The names of contacts' custom attributes are listed from whatever wrote them: an upsert, an
+/// import (not a dry run) and the bulk loader.
+pub async fn custom_attribute_names_are_listed_from_every_write<S: Store>(s: &S) {
+    use orchard_core::import::{ImportKind, Mapping, Record};
+    assert!(s.custom_attribute_names().await.unwrap().is_empty());
+    // The bulk loader (into the empty database it needs).
+    let settings = DemoSettings {
+        seed: 2,
+        contacts: 20,
+        now: t(1_780_000_000_000),
+    };
+    let company = demo::company(&settings);
+    s.load_company(&company).await.unwrap();
+    let batch = demo::contact_batch(&settings, &company, 0..settings.contacts);
+    s.load_contact_batch(&batch).await.unwrap();
+    s.finish_load().await.unwrap();
+    let mut expected: Vec<String> = batch
+        .contacts
+        .iter()
+        .flat_map(|c| c.details.custom.keys().cloned())
+        .collect();
+    assert!(
+        !expected.is_empty(),
+        "the demo's contacts have custom attributes"
+    );
+    expected.sort();
+    expected.dedup();
+    assert_eq!(s.custom_attribute_names().await.unwrap(), expected);
+
+    // An upsert.
+    let mut c = NewContact::new(email("attrs@example.com"), t(0));
+    c.details.custom.insert("zz_plan".into(), json!("pro"));
+    s.upsert_contact(&c).await.unwrap();
+    expected.push("zz_plan".into());
+    assert_eq!(s.custom_attribute_names().await.unwrap(), expected);
+
+    // An import, once it is not a dry run: an unknown column is a custom attribute.
+    let m = Mapping::new(ImportKind::Contacts, &["email", "zz_seats"]).unwrap();
+    let rows = vec![(
+        2,
+        m.parse(2, &["imported@example.com", "12"], t(0)).unwrap(),
+    )];
+    let Record::Contact(parsed) = &rows[0].1 else {
+        panic!("a contact row");
+    };
+    assert_eq!(
+        parsed.details.custom.keys().collect::<Vec<_>>(),
+        ["zz_seats"]
+    );
+    s.import(&rows, true).await.unwrap();
+    assert_eq!(
+        s.custom_attribute_names().await.unwrap(),
+        expected,
+        "a dry run lists nothing"
+    );
+    s.import(&rows, false).await.unwrap();
+    expected.push("zz_seats".into());
+    assert_eq!(s.custom_attribute_names().await.unwrap(), expected);
 }
 
 pub async fn events_advance_last_activity_and_form_the_timeline<S: Store>(s: &S) {

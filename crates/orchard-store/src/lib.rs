@@ -148,6 +148,8 @@ pub trait ContactStore: Send + Sync {
         other: ContactId,
         at: DateTime<Utc>,
     ) -> StoreResult<Contact>;
+    /// The names of the custom attributes contacts have had (`custom.NAME`), in order.
+    async fn custom_attribute_names(&self) -> StoreResult<Vec<String>>;
     /// The emails of contacts merged into this one.
     async fn merged_emails(&self, id: ContactId) -> StoreResult<Vec<Email>>;
     /// Moves a contact to a stage by hand, in any direction: logged as a `stage_changed` event

@@ -1,9 +1,9 @@
 // The segment builder's live count: while the filter is typed, ask the server how many
 // contacts it holds (debounced; a question overtaken by a newer one is withdrawn, so that its
 // evaluation stops) and show a sample, or the mistake with its column, and warn of event
-// types no event has had, offering the one probably meant. On a large database the server
-// answers from a sample of the contacts: the count is shown as an estimate with its interval,
-// and "Count now" counts every contact.
+// types, properties and custom attributes nothing has had, offering the one probably meant.
+// On a large database the server answers from a sample of the contacts: the count is shown as
+// an estimate with its interval, and "Count now" counts every contact.
 (() => {
   const form = document.getElementById('segment-builder');
   if (!form) return;
@@ -40,6 +40,12 @@
       f = next;
     }
     return f;
+  };
+  // Where the filter reads the custom attribute (`custom.NAME`), outside quoted texts.
+  const renameAttribute = (f, w) => {
+    const name = w.attribute.replaceAll('.', '\\.');
+    const named = new RegExp(`("(?:[^"\\\\]|\\\\.)*")|\\bcustom\\.${name}(?![A-Za-z0-9_.])`, 'g');
+    return f.replace(named, (all, quoted) => quoted ?? `custom.${w.suggestion}`);
   };
   async function ask() {
     const mine = ++asked;
@@ -81,10 +87,11 @@
     for (const w of answer.warnings || []) {
       const li = text('li', w.message, 'warn-text');
       if (w.suggestion) {
-        const fix = text('button', `Use ${w.suggestion}`, 'link');
+        const fix = text('button', `Use ${w.attribute ? 'custom.' : ''}${w.suggestion}`, 'link');
         fix.type = 'button';
         fix.addEventListener('click', () => {
-          filter.value = w.property ? renameProperty(filter.value, w) : renameType(filter.value, w);
+          const rename = w.attribute ? renameAttribute : w.property ? renameProperty : renameType;
+          filter.value = rename(filter.value, w);
           ask();
         });
         li.append(fix);

@@ -2545,8 +2545,34 @@ async fn event_types_are_listed_and_misspelt_ones_warned_about() {
     assert_eq!(s, StatusCode::OK, "{preview}");
     assert_eq!(
         preview["warnings"],
-        serde_json::json!([{"type": "webinar_attended", "property": "rooom", "suggestion": "room",
+        serde_json::json!([{"type": "webinar_attended", "property": "rooom", "attribute": null,
+            "suggestion": "room",
             "message": "No webinar_attended event has had a property rooom; did you mean room?"}])
+    );
+    // And a custom attribute no contact has had, with the one contacts have.
+    let mut c = NewContact::new(
+        Email::parse("plan@example.com").unwrap(),
+        chrono::Utc::now(),
+    );
+    c.details
+        .custom
+        .insert("plan".into(), serde_json::json!("pro"));
+    app.store.upsert_contact(&c).await.unwrap();
+    let (_, preview) = app
+        .post_json(
+            "/api/v1/segments/preview",
+            &admin,
+            serde_json::json!({"filter": r#"custom.plna = "pro" or custom.plan = "pro""#}),
+        )
+        .await;
+    assert_eq!(
+        (&preview["count"], &preview["warnings"]),
+        (
+            &serde_json::json!(1),
+            &serde_json::json!([{"type": null, "property": null, "attribute": "plna",
+                "suggestion": "plan",
+                "message": "No contact has had a custom attribute plna; did you mean custom.plan?"}])
+        )
     );
 
     // A misspelt type: the filter is valid and counts nobody, so it is saved with a warning
@@ -2564,9 +2590,9 @@ async fn event_types_are_listed_and_misspelt_ones_warned_about() {
     assert_eq!(
         preview["warnings"],
         serde_json::json!([
-            {"type": "webinar_atended", "property": null, "suggestion": "webinar_attended",
+            {"type": "webinar_atended", "property": null, "attribute": null, "suggestion": "webinar_attended",
              "message": "No webinar_atended event has been recorded yet; did you mean webinar_attended?"},
-            {"type": "emial_opened", "property": null, "suggestion": "email_opened",
+            {"type": "emial_opened", "property": null, "attribute": null, "suggestion": "email_opened",
              "message": "No emial_opened event has been recorded yet; did you mean email_opened?"},
         ])
     );
@@ -2606,7 +2632,7 @@ async fn event_types_are_listed_and_misspelt_ones_warned_about() {
     assert_eq!(s, StatusCode::ACCEPTED, "{published}");
     assert_eq!(
         published["warnings"],
-        serde_json::json!([{"type": "demo_requested", "property": null, "suggestion": null,
+        serde_json::json!([{"type": "demo_requested", "property": null, "attribute": null, "suggestion": null,
             "message": "No demo_requested event has been recorded yet; the condition counts nothing until one is"}])
     );
     let (_, live) = app.api("/api/v1/scoring/rule-set", &reader).await;

@@ -309,6 +309,23 @@ impl Expr {
         out
     }
 
+    /// The names of the custom attributes the expression reads (`custom.NAME`), in order.
+    pub fn custom_attributes(&self) -> Vec<&str> {
+        let mut out = Vec::new();
+        self.walk(&mut |c| match c {
+            Condition::Cmp { field, .. }
+            | Condition::In { field, .. }
+            | Condition::Contains { field, .. }
+            | Condition::IsSet { field, .. } => {
+                if let Field::Custom(name) = field {
+                    out.push(name.as_str());
+                }
+            }
+            _ => {}
+        });
+        out
+    }
+
     /// The members of a contact's details document the expression reads (see
     /// [`Field::detail_key`]); a distance reads the coordinates.
     pub fn detail_keys(&self) -> Vec<&'static str> {

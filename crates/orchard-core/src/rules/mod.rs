@@ -24,7 +24,8 @@ pub(crate) use eval::contains_ci;
 pub use eval::{Subject, decide, distance_km, eval, matches, moved_by, next_change};
 pub use parse::{MAX_LEN, ParseError, parse, parse_pattern};
 pub use unrecorded::{
-    UnrecordedProperty, UnrecordedType, is_property_name, unrecorded_properties, unrecorded_types,
+    UnrecordedAttribute, UnrecordedProperty, UnrecordedType, is_property_name,
+    unrecorded_attributes, unrecorded_properties, unrecorded_types,
 };
 
 #[cfg(test)]

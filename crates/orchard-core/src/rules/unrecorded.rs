@@ -73,6 +73,47 @@ impl fmt::Display for UnrecordedProperty {
     }
 }
 
+/// A custom attribute an expression reads (`custom.NAME`) that no contact has had, with the
+/// nearest one contacts have had when the name looks like a misspelling of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnrecordedAttribute {
+    pub attribute: String,
+    pub suggestion: Option<String>,
+}
+
+impl fmt::Display for UnrecordedAttribute {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "No contact has had a custom attribute {}",
+            self.attribute
+        )?;
+        match &self.suggestion {
+            Some(s) => write!(f, "; did you mean custom.{s}?"),
+            None => f.write_str("; it is empty for every contact until one has"),
+        }
+    }
+}
+
+/// The custom attributes among `names` (`Expr::custom_attributes`) that are not in
+/// `recorded` (the names contacts' custom attributes have had), each once, in order.
+pub fn unrecorded_attributes<'a>(
+    names: impl IntoIterator<Item = &'a str>,
+    recorded: &[String],
+) -> Vec<UnrecordedAttribute> {
+    let mut out: Vec<UnrecordedAttribute> = Vec::new();
+    for name in names {
+        if recorded.iter().any(|r| r == name) || out.iter().any(|u| u.attribute == name) {
+            continue;
+        }
+        out.push(UnrecordedAttribute {
+            attribute: name.to_owned(),
+            suggestion: nearest(name, recorded.iter().map(String::as_str)).map(str::to_owned),
+        });
+    }
+    out
+}
+
 /// Whether `name` is a property name the rule language can write (`where NAME …`) and Orchard
 /// therefore records: a letter or `_` first, then letters, digits, `_` and `.`, at most 64.
 pub fn is_property_name(name: &str) -> bool {
@@ -300,6 +341,22 @@ mod tests {
         for bad in ["", "2fa", "with space", "ümlaut", "a-b", &"x".repeat(65)] {
             assert!(!is_property_name(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_misspelt_custom_attribute_is_named_with_the_one_meant() {
+        let expr =
+            parse(r#"custom.plna = "pro" and custom.plan = "pro" or not custom.tier is set"#)
+                .unwrap();
+        let recorded = vec!["plan".to_owned(), "seats".to_owned()];
+        let w = unrecorded_attributes(expr.custom_attributes(), &recorded);
+        assert_eq!(
+            w.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            [
+                "No contact has had a custom attribute plna; did you mean custom.plan?",
+                "No contact has had a custom attribute tier; it is empty for every contact until one has",
+            ]
+        );
     }
 
     proptest! {

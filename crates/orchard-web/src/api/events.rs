@@ -235,54 +235,110 @@ pub struct EventTypeOut {
 /// type), but counts nothing until such an event arrives.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TypeWarning {
+    /// The event type no event has had, or whose property no event of it has had; null for a
+    /// custom attribute.
     #[serde(rename = "type")]
-    pub event_type: String,
-    /// For a property of the type that no event of it has had; null when it is the type
-    /// that no event has had.
+    pub event_type: Option<String>,
+    /// For a property of the type that no event of it has had.
     pub property: Option<String>,
-    /// The type (or property) probably meant, if one is close.
+    /// For a custom attribute (`custom.NAME`) no contact has had: its name.
+    pub attribute: Option<String>,
+    /// The type, property or attribute name probably meant, if one is close.
     pub suggestion: Option<String>,
     pub message: String,
 }
 
-/// The types the log holds an event of, with the property names their events carried.
-pub async fn recorded_types(
-    store: &dyn orchard_store::Store,
-) -> StoreResult<Vec<orchard_store::RecordedType>> {
-    store.event_types().await
+/// What filters and rules are checked against (`warnings`): the types the log holds an event
+/// of, with the property names their events carried, and the custom attributes contacts have
+/// had.
+#[derive(Debug, Clone, Default)]
+pub struct Recorded {
+    pub types: Vec<orchard_store::RecordedType>,
+    pub attributes: Vec<String>,
 }
 
-/// The types of `patterns` that no event has had, given the `recorded` ones
-/// (`orchard_core::rules::unrecorded_types`), then the properties they test that no event of
-/// their type has had (`unrecorded_properties`).
+/// What the log and the contacts hold, for `warnings`.
+pub async fn recorded_types(store: &dyn orchard_store::Store) -> StoreResult<Recorded> {
+    Ok(Recorded {
+        types: store.event_types().await?,
+        attributes: store.custom_attribute_names().await?,
+    })
+}
+
+/// The warnings of an expression (a segment's filter).
+pub fn expr_warnings(expr: &orchard_core::rules::Expr, recorded: &Recorded) -> Vec<TypeWarning> {
+    type_warnings(expr.patterns(), expr.custom_attributes(), recorded)
+}
+
+/// The warnings of a rule set.
+pub fn rule_set_warnings_of(
+    set: &orchard_core::scoring::RuleSet,
+    recorded: &Recorded,
+) -> Vec<TypeWarning> {
+    type_warnings(set.patterns(), set.custom_attributes(), recorded)
+}
+
+/// The types of `patterns` that no event has had (`orchard_core::rules::unrecorded_types`),
+/// the properties they test that no event of their type has had (`unrecorded_properties`),
+/// and the custom `attributes` read that no contact has had (`unrecorded_attributes`).
 pub fn type_warnings<'a>(
     patterns: impl IntoIterator<Item = &'a orchard_core::rules::EventPattern>,
-    recorded: &[orchard_store::RecordedType],
+    attributes: impl IntoIterator<Item = &'a str>,
+    recorded: &Recorded,
 ) -> Vec<TypeWarning> {
     let patterns: Vec<&orchard_core::rules::EventPattern> = patterns.into_iter().collect();
-    let names: Vec<String> = recorded.iter().map(|t| t.event_type.clone()).collect();
+    let names: Vec<String> = recorded
+        .types
+        .iter()
+        .map(|t| t.event_type.clone())
+        .collect();
+    let warning = |event_type, property, attribute, suggestion, message| TypeWarning {
+        event_type,
+        property,
+        attribute,
+        suggestion,
+        message,
+    };
     let types = orchard_core::rules::unrecorded_types(patterns.iter().copied(), &names)
         .into_iter()
-        .map(|u| TypeWarning {
-            message: u.to_string(),
-            event_type: u.event_type,
-            property: None,
-            suggestion: u.suggestion,
+        .map(|u| {
+            warning(
+                Some(u.event_type.clone()),
+                None,
+                None,
+                u.suggestion.clone(),
+                u.to_string(),
+            )
         });
     let properties = orchard_core::rules::unrecorded_properties(patterns.iter().copied(), |t| {
         recorded
+            .types
             .iter()
             .find(|r| r.event_type == t)
             .map(|r| r.properties.as_slice())
     })
     .into_iter()
-    .map(|u| TypeWarning {
-        message: u.to_string(),
-        event_type: u.event_type,
-        property: Some(u.property),
-        suggestion: u.suggestion,
+    .map(|u| {
+        warning(
+            Some(u.event_type.clone()),
+            Some(u.property.clone()),
+            None,
+            u.suggestion.clone(),
+            u.to_string(),
+        )
     });
-    types.chain(properties).collect()
+    let custom = orchard_core::rules::unrecorded_attributes(attributes, &recorded.attributes)
+        .into_iter()
+        .map(|u| {
+            warning(
+                None,
+                None,
+                Some(u.attribute.clone()),
+                u.suggestion.clone(),
+                u.to_string(),
+            )
+        });
+    types.chain(properties).chain(custom).collect()
 }
 
 /// The event types there are to filter on: the SPEC's and Orchard's own, recorded or not, and

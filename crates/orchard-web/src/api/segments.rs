@@ -21,7 +21,7 @@ use serde_json::json;
 use utoipa::ToSchema;
 
 use crate::AppState;
-use crate::api::events::{TypeWarning, recorded_types, type_warnings};
+use crate::api::events::{Recorded, TypeWarning, expr_warnings, recorded_types};
 use crate::auth::ApiCaller;
 use crate::error::{ApiError, ErrorBody};
 
@@ -100,10 +100,11 @@ pub struct EstimateOut {
     pub high: i64,
 }
 
-/// A segment as the API shows it; `recorded`: the types the log holds (`recorded_types`).
-pub fn segment_out(s: SegmentSummary, recorded: &[orchard_store::RecordedType]) -> SegmentOut {
+/// A segment as the API shows it; `recorded`: what its filter is checked against
+/// (`recorded_types`).
+pub fn segment_out(s: SegmentSummary, recorded: &Recorded) -> SegmentOut {
     SegmentOut {
-        warnings: type_warnings(s.segment.filter.patterns(), recorded),
+        warnings: expr_warnings(&s.segment.filter, recorded),
         id: s.segment.id.get(),
         name: s.segment.name,
         filter: s.segment.text,
@@ -272,7 +273,7 @@ pub async fn run_preview(
     Ok(PreviewOut {
         count: size.count,
         sample: preview.members.iter().map(member_out).collect(),
-        warnings: type_warnings(expr.patterns(), &recorded),
+        warnings: expr_warnings(&expr, &recorded),
         estimate: (!size.is_exact()).then_some(EstimateOut {
             evaluated: size.evaluated,
             live: size.live,

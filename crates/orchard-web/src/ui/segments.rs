@@ -40,7 +40,7 @@ async fn page(state: &AppState, user: &WebUser, status: StatusCode, extra: Value
                 .into_iter()
                 .map(|s| segment_out(s, &recorded))
                 .collect::<Vec<_>>(),
-            event_types_out(&recorded),
+            event_types_out(&recorded.types),
         ))
     };
     let (segments, event_types) = match listed.await {
