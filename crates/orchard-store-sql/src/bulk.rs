@@ -251,17 +251,18 @@ impl BulkStore for SqlStore {
         // The events' property names, from the events at hand rather than by a scan of every
         // event's properties at the end, as the types are (`finish_load`): a batch carries the
         // same few pairs.
-        let names = crate::events::property_names(&b.events);
+        // And the names of the contacts' custom attributes, first, as every other write takes
+        // them (a fixed order of the lists' rows on PostgreSQL).
         let mut tx = self.begin().await?;
+        let custom = b.contacts.iter().flat_map(|c| c.details.custom.keys());
+        crate::contacts::record_attributes(&mut tx, custom, received).await?;
+        let names = crate::events::property_names(&b.events);
         for sql in crate::events::record_names(self.dialect, &names, received) {
             sql.query(self.dialect)
                 .execute(&mut *tx)
                 .await
                 .map_err(backend_err)?;
         }
-        // And the names of the contacts' custom attributes.
-        let custom = b.contacts.iter().flat_map(|c| c.details.custom.keys());
-        crate::contacts::record_attributes(&mut tx, custom, received).await?;
         tx.commit().await
     }
 

@@ -1,6 +1,7 @@
 //! Segments: saved filters, their members (kept current by `derive::refresh_in` on every
-//! append), and the builder's preview, which evaluates a filter over every contact without
-//! saving it, loading only the event types the filter reads.
+//! append, and decided for a new segment alone by `Refresh::Segment`), the members' export,
+//! and the builder's preview, which evaluates a filter over every contact, or over every n-th
+//! contact id for an estimate, without saving it, loading only what the filter reads.
 
 use std::sync::Arc;
 

@@ -88,11 +88,13 @@ pub async fn an_old_database_upgrades_with_what_it_holds(
             event_type: "email_opened".into(),
             first_recorded_at: at(1000),
             properties: vec!["campaign".into()],
+            all_properties: true,
         },
         RecordedType {
             event_type: "webinar_attended".into(),
             first_recorded_at: at(2000),
             properties: vec!["room".into()],
+            all_properties: true,
         },
     ];
     assert_eq!(store.event_types().await.unwrap(), types);
@@ -118,6 +120,7 @@ pub async fn an_old_database_upgrades_with_what_it_holds(
             event_type: "demo_booked".into(),
             first_recorded_at: at(4000),
             properties: vec!["slot".into()],
+            all_properties: true,
         },
     );
     assert_eq!(store.event_types().await.unwrap(), types);

@@ -9,10 +9,13 @@ CREATE TABLE event_properties (
     first_recorded_at INTEGER NOT NULL,
     PRIMARY KEY (type, key)
 );
+-- Row by row into the small table rather than grouped: SQLite sorts every row of a GROUP BY
+-- first, in memory here, which took 3 GB for the 26 million events of a million demo contacts.
 INSERT INTO event_properties (type, key, first_recorded_at)
-SELECT e.type, j.key, MIN(e.received_at)
+SELECT e.type, j.key, e.received_at
 FROM events e, json_each(CASE WHEN json_valid(e.properties)
                               AND json_type(e.properties) = 'object'
                               THEN e.properties ELSE '{}' END) j
 WHERE j.key GLOB '[A-Za-z_]*' AND j.key NOT GLOB '*[^A-Za-z0-9_.]*' AND length(j.key) <= 64
-GROUP BY e.type, j.key;
+ON CONFLICT (type, key) DO UPDATE SET first_recorded_at = excluded.first_recorded_at
+WHERE excluded.first_recorded_at < event_properties.first_recorded_at;

@@ -6,8 +6,10 @@ CREATE TABLE contact_attributes (
     name TEXT PRIMARY KEY,
     first_recorded_at INTEGER NOT NULL
 );
+-- Row by row into the small table rather than grouped (see 0014).
 INSERT INTO contact_attributes (name, first_recorded_at)
-SELECT j.key, MIN(c.created_at)
+SELECT j.key, c.created_at
 FROM contacts c, json_each(c.details, '$.custom') j
 WHERE json_type(c.details, '$.custom') = 'object'
-GROUP BY j.key;
+ON CONFLICT (name) DO UPDATE SET first_recorded_at = excluded.first_recorded_at
+WHERE excluded.first_recorded_at < contact_attributes.first_recorded_at;

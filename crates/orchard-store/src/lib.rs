@@ -188,9 +188,16 @@ pub struct RecordedType {
     pub event_type: String,
     pub first_recorded_at: DateTime<Utc>,
     /// The property names its events have carried that the rule language can write
-    /// (`orchard_core::rules::is_property_name`), in order.
+    /// (`orchard_core::rules::is_property_name`), in order: at most `PROPERTIES_LISTED`.
     pub properties: Vec<String>,
+    /// Whether `properties` are all the names recorded for the type (an integration that puts
+    /// ids in its keys makes a list no one reads, and a type with more names than are listed
+    /// is not checked for misspelt ones).
+    pub all_properties: bool,
 }
+
+/// The property names listed per type at most (`RecordedType::properties`).
+pub const PROPERTIES_LISTED: usize = 200;
 
 #[async_trait]
 pub trait AuthStore: Send + Sync {
@@ -488,7 +495,8 @@ pub trait SegmentStore: Send + Sync {
     /// How many live contacts a filter would hold now, and the first `sample` of them in id
     /// order, without saving anything (the builder's live count). With `at_most`, when there
     /// are more live contacts than that, only about that many are evaluated: every n-th
-    /// contact id from the first (`orchard_core::segment::sample_step`), for an estimate.
+    /// contact id from the first (`orchard_core::segment::sample_step`), for an estimate; the
+    /// members are then the first among those evaluated.
     async fn preview_segment(
         &self,
         filter: &orchard_core::rules::Expr,

@@ -33,7 +33,7 @@
   const renameProperty = (f, w) => {
     const prop = w.property.replaceAll('.', '\\.');
     const named = new RegExp(
-      `(\\b${w.type}\\s+where\\s(?:[^()"]|"(?:[^"\\\\]|\\\\.)*")*?)\\b${prop}\\b(?=\\s*(?:~|!=|<=|>=|=|<|>))`, 'g');
+      `(\\b${w.type}\\s+where\\s(?:[^()"]|"(?:[^"\\\\]|\\\\.)*")*?)(?<![A-Za-z0-9_.])${prop}(?![A-Za-z0-9_.])(?=\\s*(?:~|!=|<=|>=|=|<|>))`, 'g');
     for (let i = 0; i < 20; i += 1) {
       const next = f.replace(named, (_, before) => `${before}${w.suggestion}`);
       if (next === f) break;

@@ -96,19 +96,28 @@ impl fmt::Display for UnrecordedAttribute {
 }
 
 /// The custom attributes among `names` (`Expr::custom_attributes`) that are not in
-/// `recorded` (the names contacts' custom attributes have had), each once, in order.
+/// `recorded` (the names contacts' custom attributes have had), each once, in order. Names
+/// no filter can write (`is_property_name`) are neither warned about nor suggested.
 pub fn unrecorded_attributes<'a>(
     names: impl IntoIterator<Item = &'a str>,
     recorded: &[String],
 ) -> Vec<UnrecordedAttribute> {
     let mut out: Vec<UnrecordedAttribute> = Vec::new();
     for name in names {
-        if recorded.iter().any(|r| r == name) || out.iter().any(|u| u.attribute == name) {
+        if !is_property_name(name)
+            || recorded.iter().any(|r| r == name)
+            || out.iter().any(|u| u.attribute == name)
+        {
             continue;
         }
+        // Only a name a filter can write is offered (an imported column may have any name).
+        let writable = recorded
+            .iter()
+            .map(String::as_str)
+            .filter(|r| is_property_name(r));
         out.push(UnrecordedAttribute {
             attribute: name.to_owned(),
-            suggestion: nearest(name, recorded.iter().map(String::as_str)).map(str::to_owned),
+            suggestion: nearest(name, writable).map(str::to_owned),
         });
     }
     out
@@ -142,7 +151,9 @@ pub fn unrecorded_properties<'a, 'r>(
         };
         for f in &p.filters {
             let name = f.property.as_str();
-            if keys.iter().any(|k| k == name)
+            // A name longer than any recorded one cannot be known either way.
+            if !is_property_name(name)
+                || keys.iter().any(|k| k == name)
                 || out
                     .iter()
                     .any(|u| u.event_type == event_type && u.property == name)
@@ -357,6 +368,18 @@ mod tests {
                 "No contact has had a custom attribute tier; it is empty for every contact until one has",
             ]
         );
+    }
+
+    #[test]
+    fn only_writable_names_are_suggested_or_checked() {
+        let recorded = vec!["Favourite colour".to_owned(), "plan".to_owned()];
+        let w = unrecorded_attributes(["favourite_colour", "plna"], &recorded);
+        assert_eq!(w[0].suggestion, None, "not a name a filter can write");
+        assert_eq!(w[1].suggestion.as_deref(), Some("plan"));
+        let long = "x".repeat(65);
+        assert!(unrecorded_attributes([long.as_str()], &recorded).is_empty());
+        let filter = format!(r#"count(page_viewed where {long} = "a") >= 1"#);
+        assert!(property_warnings(&filter, &[("page_viewed", &["url"])]).is_empty());
     }
 
     proptest! {

@@ -310,11 +310,12 @@ pub fn type_warnings<'a>(
                 u.to_string(),
             )
         });
+    // A type with more names than are listed is not checked.
     let properties = orchard_core::rules::unrecorded_properties(patterns.iter().copied(), |t| {
         recorded
             .types
             .iter()
-            .find(|r| r.event_type == t)
+            .find(|r| r.event_type == t && r.all_properties)
             .map(|r| r.properties.as_slice())
     })
     .into_iter()
