@@ -370,6 +370,9 @@ pub(crate) async fn refresh_what(
     now: DateTime<Utc>,
     what: Refresh,
 ) -> StoreResult<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
     let raw: Vec<i64> = ids.iter().map(|c| c.get()).collect();
     lock_contacts(tx, dialect, &raw).await?;
     match what {
@@ -410,9 +413,6 @@ async fn derive_chunks(
     now: DateTime<Utc>,
     activity: &IdMap<i64, i64>,
 ) -> StoreResult<()> {
-    if ids.is_empty() {
-        return Ok(());
-    }
     // A pipeline over the chunks: while one chunk is decided on a blocking thread, the next is
     // loaded, so the database and the fold keep both cores busy. Chunks are disjoint sets of
     // contacts and a chunk's writes are not read by the next one's load.

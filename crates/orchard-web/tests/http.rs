@@ -1934,6 +1934,66 @@ async fn scores_are_explained_and_current_when_the_append_returns() {
 }
 
 #[tokio::test]
+async fn an_export_of_more_members_than_a_page_holds_every_one_once() {
+    use orchard_core::demo::{self, DemoSettings};
+    let app = spawn_app().await;
+    let reader = app.token(Role::ReadOnly).await;
+    let marketer = app.token(Role::Marketer).await;
+    // More contacts than one page of the export (5 000), loaded as the demo loader does.
+    let settings = DemoSettings {
+        seed: 4,
+        contacts: 5_003,
+        now: chrono::Utc::now(),
+    };
+    let company = demo::company(&settings);
+    app.store.load_company(&company).await.unwrap();
+    let batch = demo::contact_batch(&settings, &company, 0..settings.contacts);
+    app.store.load_contact_batch(&batch).await.unwrap();
+    app.store.finish_load().await.unwrap();
+    let (s, created) = app
+        .post_json(
+            "/api/v1/segments",
+            &marketer,
+            serde_json::json!({"name": "Everyone", "filter": r#"email ~ "@""#}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{created}");
+    assert_eq!(created["member_count"], 5_003);
+    let r = app
+        .http
+        .get(app.url(&format!("/api/v1/segments/{}/members.csv", created["id"])))
+        .bearer_auth(&reader)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let csv = r.text().await.unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(
+        lines[0],
+        "email,first_name,last_name,company,country,stage,score"
+    );
+    let mut emails: Vec<&str> = lines[1..]
+        .iter()
+        .map(|l| l.split(',').next().unwrap())
+        .collect();
+    assert_eq!(
+        emails.len(),
+        5_003,
+        "every member, across the page boundary"
+    );
+    emails.sort_unstable();
+    emails.dedup();
+    assert_eq!(emails.len(), 5_003, "each once");
+    let mut expected: Vec<String> = batch.contacts.iter().map(|c| c.email.to_string()).collect();
+    expected.sort();
+    assert_eq!(
+        emails,
+        expected.iter().map(String::as_str).collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test]
 async fn a_preview_over_many_contacts_is_estimated_from_a_sample_on_request() {
     let app = spawn_app().await;
     let marketer = app.token(Role::Marketer).await;

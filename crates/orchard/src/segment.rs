@@ -7,14 +7,12 @@ use chrono::Utc;
 use orchard_core::SegmentId;
 use orchard_core::segment;
 use orchard_store::Store;
-use orchard_web::api::events::recorded_types;
-use orchard_web::api::segments::{
-    ESTIMATE_FROM, MembersCsv, PreviewOut, SegmentOut, run_preview, segment_out,
-};
+use orchard_web::api::events::recorded;
+use orchard_web::api::segments::{MembersCsv, PreviewOut, SegmentOut, run_preview, segment_out};
 
 /// Every segment with its size.
 pub async fn list(store: &dyn Store) -> anyhow::Result<Vec<SegmentOut>> {
-    let recorded = recorded_types(store).await?;
+    let recorded = recorded(store).await?;
     Ok(store
         .segments()
         .await?
@@ -48,7 +46,7 @@ pub async fn create(store: &dyn Store, name: &str, filter: &str) -> anyhow::Resu
     let now = Utc::now();
     let seg = segment::define(name, filter, now).map_err(|e| anyhow::anyhow!("{e}"))?;
     // Read before the write, so that a failed read does not report a saved segment as failed.
-    let recorded = recorded_types(store).await?;
+    let recorded = recorded(store).await?;
     let id = store.create_segment(&seg, now).await?;
     Ok(segment_out(store.segment(id).await?, &recorded))
 }
@@ -79,14 +77,6 @@ pub async fn count(
     filter: &str,
     estimate_from: Option<i64>,
 ) -> anyhow::Result<PreviewOut> {
-    if let Some(n) = estimate_from {
-        anyhow::ensure!(
-            ESTIMATE_FROM.contains(&n),
-            "--estimate-from: between {} and {} contacts",
-            ESTIMATE_FROM.start(),
-            ESTIMATE_FROM.end()
-        );
-    }
     run_preview(store, filter, estimate_from)
         .await
         .map_err(|e| anyhow::anyhow!("{}", e.message))

@@ -636,7 +636,7 @@ fn segments_are_listed_created_and_exported_from_the_command_line() {
     ]);
     assert!(!bad.status.success());
     assert!(
-        String::from_utf8_lossy(&bad.stderr).contains("--estimate-from: between 100 and 1000000"),
+        String::from_utf8_lossy(&bad.stderr).contains("estimate_from: between 100 and 1000000"),
         "{}",
         String::from_utf8_lossy(&bad.stderr)
     );

@@ -258,7 +258,7 @@ pub struct Recorded {
 }
 
 /// What the log and the contacts hold, for `warnings`.
-pub async fn recorded_types(store: &dyn orchard_store::Store) -> StoreResult<Recorded> {
+pub async fn recorded(store: &dyn orchard_store::Store) -> StoreResult<Recorded> {
     Ok(Recorded {
         types: store.event_types().await?,
         attributes: store.custom_attribute_names().await?,
@@ -350,7 +350,7 @@ pub async fn event_type_list(
     Ok(event_types_out(&store.event_types().await?))
 }
 
-/// `event_type_list` of the types the log holds (`recorded_types`).
+/// `event_type_list` of the types the log holds (`recorded`).
 pub fn event_types_out(recorded: &[orchard_store::RecordedType]) -> Vec<EventTypeOut> {
     let first = |name: &str| {
         recorded

@@ -18,7 +18,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::bad_query;
 use crate::AppState;
-use crate::api::events::{TypeWarning, recorded_types, rule_set_warnings_of};
+use crate::api::events::{TypeWarning, recorded, rule_set_warnings_of};
 use crate::auth::ApiCaller;
 use crate::error::{ApiError, ErrorBody};
 
@@ -275,7 +275,7 @@ pub async fn rule_set_warnings(
     let Ok(set) = orchard_core::scoring::RuleSet::compile(def, 0) else {
         return Ok(Vec::new());
     };
-    Ok(rule_set_warnings_of(&set, &recorded_types(store).await?))
+    Ok(rule_set_warnings_of(&set, &recorded(store).await?))
 }
 
 /// The live scoring rule set (404 when none is live).
@@ -396,7 +396,7 @@ pub async fn run_backtest(
         as_of: cutoff.to_rfc3339(),
         live_version: live.map(|l| l.version),
         report: orchard_core::backtest::report(&scored, &bands),
-        warnings: rule_set_warnings_of(&draft, &recorded_types(store).await?),
+        warnings: rule_set_warnings_of(&draft, &recorded(store).await?),
     })
 }
 

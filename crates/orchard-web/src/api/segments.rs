@@ -21,7 +21,7 @@ use serde_json::json;
 use utoipa::ToSchema;
 
 use crate::AppState;
-use crate::api::events::{Recorded, TypeWarning, expr_warnings, recorded_types};
+use crate::api::events::{Recorded, TypeWarning, expr_warnings, recorded};
 use crate::auth::ApiCaller;
 use crate::error::{ApiError, ErrorBody};
 
@@ -101,7 +101,7 @@ pub struct EstimateOut {
 }
 
 /// A segment as the API shows it; `recorded`: what its filter is checked against
-/// (`recorded_types`).
+/// (`recorded`).
 pub fn segment_out(s: SegmentSummary, recorded: &Recorded) -> SegmentOut {
     SegmentOut {
         warnings: expr_warnings(&s.segment.filter, recorded),
@@ -173,7 +173,7 @@ pub async fn create(
     let now = Utc::now();
     let seg = segment::define(&input.name, &input.filter, now).map_err(definition_error)?;
     // Read before the write: a failure after it would answer 500 for a segment saved.
-    let recorded = recorded_types(state.store.as_ref()).await?;
+    let recorded = recorded(state.store.as_ref()).await?;
     let id = state.store.create_segment(&seg, now).await?;
     let created = state.store.segment(id).await?;
     Ok((StatusCode::CREATED, Json(segment_out(created, &recorded))))
@@ -186,7 +186,7 @@ pub async fn list(
     State(state): State<AppState>,
     _caller: ApiCaller,
 ) -> Result<Json<Vec<SegmentOut>>, ApiError> {
-    let recorded = recorded_types(state.store.as_ref()).await?;
+    let recorded = recorded(state.store.as_ref()).await?;
     Ok(Json(
         state
             .store
@@ -208,7 +208,7 @@ pub async fn get(
     id: Result<Path<i64>, PathRejection>,
 ) -> Result<Json<SegmentOut>, ApiError> {
     let s = state.store.segment(path_id(id)?).await.map_err(not_found)?;
-    let recorded = recorded_types(state.store.as_ref()).await?;
+    let recorded = recorded(state.store.as_ref()).await?;
     Ok(Json(segment_out(s, &recorded)))
 }
 
@@ -242,7 +242,20 @@ pub async fn preview(
 ) -> Result<Json<PreviewOut>, ApiError> {
     let input: PreviewIn = serde_json::from_slice(&bytes)
         .map_err(|e| ApiError::bad_request(format!("invalid body: {e}")))?;
-    if let Some(n) = input.estimate_from
+    Ok(Json(
+        run_preview(state.store.as_ref(), &input.filter, input.estimate_from).await?,
+    ))
+}
+
+/// The builder's live count, shared by the API, the segments page and the command line: every
+/// contact, or with `estimate_from` (within `ESTIMATE_FROM`, else a bad request), a sample of
+/// about that many when there are more.
+pub async fn run_preview(
+    store: &dyn Store,
+    filter: &str,
+    estimate_from: Option<i64>,
+) -> Result<PreviewOut, ApiError> {
+    if let Some(n) = estimate_from
         && !ESTIMATE_FROM.contains(&n)
     {
         return Err(ApiError::bad_request(format!(
@@ -251,21 +264,9 @@ pub async fn preview(
             ESTIMATE_FROM.end()
         )));
     }
-    Ok(Json(
-        run_preview(state.store.as_ref(), &input.filter, input.estimate_from).await?,
-    ))
-}
-
-/// The builder's live count, shared by the API and the segments page: every contact, or
-/// with `estimate_from`, a sample of about that many when there are more.
-pub async fn run_preview(
-    store: &dyn Store,
-    filter: &str,
-    estimate_from: Option<i64>,
-) -> Result<PreviewOut, ApiError> {
     let expr = orchard_core::rules::parse(filter.trim())
         .map_err(|e| definition_error(SegmentError::Filter(e)))?;
-    let recorded = recorded_types(store).await?;
+    let recorded = recorded(store).await?;
     let preview = store
         .preview_segment(&expr, Utc::now(), 10, estimate_from)
         .await?;

@@ -15,7 +15,7 @@ use orchard_store::StoreError;
 use serde_json::{Value, json};
 
 use crate::AppState;
-use crate::api::events::{event_types_out, recorded_types};
+use crate::api::events::{event_types_out, recorded};
 use crate::api::segments::{MembersCsv, run_preview, segment_out};
 use crate::auth::WebUser;
 use crate::ui::Viewer;
@@ -33,7 +33,7 @@ fn field(form: &[(String, String)], name: &str) -> String {
 
 async fn page(state: &AppState, user: &WebUser, status: StatusCode, extra: Value) -> Response {
     let listed = async {
-        let recorded = recorded_types(state.store.as_ref()).await?;
+        let recorded = recorded(state.store.as_ref()).await?;
         let segments = state.store.segments().await?;
         Ok::<_, crate::error::ApiError>((
             segments
