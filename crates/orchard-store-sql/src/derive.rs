@@ -26,6 +26,7 @@ use sqlx::AnyConnection;
 use sqlx::any::AnyRow;
 
 use crate::events::event_row;
+use crate::native::{NativeReads, Snapshot};
 use crate::{
     Arg, Dialect, IdMap, IdSet, RowText, Sql, SqlStore, backend_err, from_ms, get, joined_int,
     json_err, ms, multi_insert,
@@ -356,32 +357,42 @@ pub(crate) async fn refresh_in(
     ids: &[ContactId],
     now: DateTime<Utc>,
 ) -> StoreResult<()> {
-    refresh_what(tx, dialect, ids, now, Refresh::Everything).await
+    refresh_what(tx, dialect, ids, now, Refresh::Everything, None).await
 }
 
 /// `refresh_in` of `what`: everything, or one segment's membership only, what a new segment
 /// changes (scores, stages and the other segments are left as stored, and a contact's due time
 /// is only brought forward, to when this segment may next change for it:
-/// `Derivations::partial`).
+/// `Derivations::partial`). With `native`, the caller's transaction is one of its own and the
+/// loads go through the native SQLite reader (`crate::native`).
 pub(crate) async fn refresh_what(
     tx: &mut AnyConnection,
     dialect: Dialect,
     ids: &[ContactId],
     now: DateTime<Utc>,
     what: Refresh,
+    native: Option<&NativeReads>,
 ) -> StoreResult<()> {
     if ids.is_empty() {
         return Ok(());
     }
     let raw: Vec<i64> = ids.iter().map(|c| c.get()).collect();
     lock_contacts(tx, dialect, &raw).await?;
-    match what {
-        Refresh::Everything => refresh_locked(tx, dialect, ids, now, &IdMap::default()).await,
-        Refresh::Segment(id) => {
-            let what = Derivations::of_segment(tx, id).await?;
-            derive_chunks(tx, dialect, Arc::new(what), ids, now, &IdMap::default()).await
-        }
-    }
+    // Stage rules always apply, so there is always something to derive.
+    let what = match what {
+        Refresh::Everything => Derivations::current(tx).await?,
+        Refresh::Segment(id) => Derivations::of_segment(tx, id).await?,
+    };
+    derive_chunks(
+        tx,
+        dialect,
+        Arc::new(what),
+        ids,
+        now,
+        &IdMap::default(),
+        native,
+    )
+    .await
 }
 
 /// `refresh_in` for a caller that has already taken the rows of `ids` in this transaction.
@@ -400,11 +411,12 @@ pub(crate) async fn refresh_locked(
     }
     // Stage rules always apply, so there is always something to derive.
     let what = Arc::new(Derivations::current(tx).await?);
-    derive_chunks(tx, dialect, what, ids, now, activity).await
+    derive_chunks(tx, dialect, what, ids, now, activity, None).await
 }
 
 /// Derives `what` for `ids`, whose rows the caller's transaction has taken (see
-/// `refresh_locked`).
+/// `refresh_locked`). With `native`, a SQLite refresh in a transaction of its own reads
+/// through the native reader (`crate::native`).
 async fn derive_chunks(
     tx: &mut AnyConnection,
     dialect: Dialect,
@@ -412,7 +424,15 @@ async fn derive_chunks(
     ids: &[ContactId],
     now: DateTime<Utc>,
     activity: &IdMap<i64, i64>,
+    native: Option<&NativeReads>,
 ) -> StoreResult<()> {
+    if let Some(reads) = native {
+        let snapshot = reads.snapshot()?;
+        let snapshot =
+            derive_chunks_native(tx, dialect, what, ids, now, activity, snapshot).await?;
+        reads.done(snapshot);
+        return Ok(());
+    }
     // A pipeline over the chunks: while one chunk is decided on a blocking thread, the next is
     // loaded, so the database and the fold keep both cores busy. Chunks are disjoint sets of
     // contacts and a chunk's writes are not read by the next one's load.
@@ -438,6 +458,57 @@ async fn derive_chunks(
     Ok(())
 }
 
+/// `derive_chunks` reading through `snapshot`: the same pipeline, with the loading on a
+/// blocking thread of its own as well (the native reader steps SQLite itself), so that one
+/// thread loads the next chunk while another decides this one and the caller writes it.
+/// Hands the snapshot back for the next refresh.
+async fn derive_chunks_native(
+    tx: &mut AnyConnection,
+    dialect: Dialect,
+    what: Arc<Derivations>,
+    ids: &[ContactId],
+    now: DateTime<Utc>,
+    activity: &IdMap<i64, i64>,
+    snapshot: Snapshot,
+) -> StoreResult<Snapshot> {
+    let joined = |e: tokio::task::JoinError| StoreError::Backend(Box::new(e));
+    let load = |snapshot: Snapshot, chunk: &[ContactId]| {
+        let what = Arc::clone(&what);
+        let chunk = chunk.to_vec();
+        let activity: IdMap<i64, i64> = chunk
+            .iter()
+            .filter_map(|c| Some((c.get(), *activity.get(&c.get())?)))
+            .collect();
+        tokio::task::spawn_blocking(move || {
+            let loaded = load_chunk_native(&snapshot, &what, &chunk, &activity);
+            (snapshot, loaded)
+        })
+    };
+    let mut chunks = ids.chunks(CHUNK);
+    let Some(first) = chunks.next() else {
+        return Ok(snapshot);
+    };
+    let mut loading = Some(load(snapshot, first));
+    while let Some(handle) = loading.take() {
+        let (snapshot, loaded) = handle.await.map_err(joined)?;
+        let loaded = loaded?;
+        let w = Arc::clone(&what);
+        let deciding = tokio::task::spawn_blocking(move || decide(&w, loaded, now));
+        let snapshot = match chunks.next() {
+            Some(following) => {
+                loading = Some(load(snapshot, following));
+                None
+            }
+            None => Some(snapshot),
+        };
+        write_chunk(tx, dialect, deciding.await.map_err(joined)??).await?;
+        if let Some(snapshot) = snapshot {
+            return Ok(snapshot);
+        }
+    }
+    unreachable!("the last chunk hands the snapshot back")
+}
+
 /// Contacts with their accounts and events, as derivations read them.
 pub(crate) struct Subjects {
     pub contacts: Vec<Contact>,
@@ -459,6 +530,55 @@ pub(crate) struct Subjects {
 }
 
 impl Subjects {
+    fn new(keep: Keep) -> Self {
+        Self {
+            contacts: Vec::new(),
+            stored: IdMap::default(),
+            accounts: IdMap::default(),
+            events: IdMap::default(),
+            packed: None,
+            packed_contacts: None,
+            keep,
+        }
+    }
+
+    /// The accounts of the packed contacts, by id, each once.
+    fn account_ids(&self) -> StoreResult<Vec<i64>> {
+        let mut accounts = crate::joined(
+            self.packed_contacts
+                .as_ref()
+                .map(|t| t.other("account_ids"))
+                .transpose()?
+                .flatten(),
+        )
+        .map(|id| crate::joined_int(id, "account id"))
+        .collect::<StoreResult<Vec<i64>>>()?;
+        accounts.sort_unstable();
+        accounts.dedup();
+        Ok(accounts)
+    }
+
+    /// Adds a loaded contact, with its derived columns as stored.
+    fn add_contact(&mut self, (c, due, digest): crate::contacts::PackedContact) {
+        self.stored.insert(
+            c.id.get(),
+            Stored {
+                score: c.score,
+                due,
+                digest,
+            },
+        );
+        self.contacts.push(c);
+    }
+
+    /// Adds the accounts packed as `accounts_statement` packs them.
+    fn add_accounts(&mut self, packed: &str) -> StoreResult<()> {
+        for a in accounts_from_packed(packed)? {
+            self.accounts.insert(a.id, a);
+        }
+        Ok(())
+    }
+
     /// Parses the packed contacts into `contacts` and `stored` (once: nothing when they are
     /// parsed already). A refresh does this on the thread that loads, before it loads the next
     /// chunk: the deciding thread sets a rebuild's pace, and the loading one waits on the
@@ -473,16 +593,8 @@ impl Subjects {
         )?;
         self.contacts.reserve(parsed.len());
         self.stored.reserve(parsed.len());
-        for (c, due, digest) in parsed {
-            self.stored.insert(
-                c.id.get(),
-                Stored {
-                    score: c.score,
-                    due,
-                    digest,
-                },
-            );
-            self.contacts.push(c);
+        for contact in parsed {
+            self.add_contact(contact);
         }
         // In id order, whatever order the database packed them in: derived events are written
         // in this order.
@@ -553,16 +665,179 @@ pub(crate) async fn load_packed(
     keep: Keep,
     facts: bool,
 ) -> StoreResult<Subjects> {
-    // Everything is read by the ids asked for; those of contacts merged away load what no
-    // derivation reads (their own rows are not live, and `unpack` keeps live contacts only).
-    // The contacts come as one row, like their events (see below): a row per contact, each
-    // column converted by sqlx's `Any` layer, cost the loading thread more than the database
-    // spent building the text, and the deciding thread parses it.
     let dialect = Dialect::of(tx);
+    let mut out = Subjects::new(keep);
+    out.packed_contacts = RowText::first(
+        contacts_statement(dialect, ids, &out.keep)
+            .fetch_all_in(&mut *tx)
+            .await?,
+        "contacts",
+    )?;
+    if out.packed_contacts.is_none() {
+        // None of them is live.
+        return Ok(out);
+    }
+    let accounts = out.account_ids()?;
+    if !accounts.is_empty()
+        && let Some(row) = accounts_statement(dialect, accounts)
+            .fetch_all_in(&mut *tx)
+            .await?
+            .first()
+        && let Some(packed) = get::<Option<&str>>(row, "accounts")?
+    {
+        out.add_accounts(packed)?;
+    }
+    if let Some(q) = rest_statement(dialect, ids, &out.keep, facts, true) {
+        out.packed = RowText::row(q.fetch_all_in(&mut *tx).await?, "events");
+    }
+    Ok(out)
+}
+
+/// Where a read-only pass over every contact (a segment's preview, a backtest) loads its
+/// chunks from: a connection of the pool, or on SQLite the native reader (`crate::native`).
+/// Each chunk is read in a read transaction of its own, as the pool connection reads it: a
+/// pass over a million contacts takes seconds, and a read transaction held that long keeps
+/// the checkpointer from starting the WAL over while others write.
+pub(crate) struct Source {
+    conn: sqlx::pool::PoolConnection<sqlx::Any>,
+    native: Option<Arc<NativeReads>>,
+}
+
+impl Source {
+    pub(crate) async fn of(store: &crate::SqlStore) -> StoreResult<Self> {
+        let conn = store.pool().acquire().await.map_err(crate::backend_err)?;
+        Ok(Self {
+            conn,
+            native: store.native_shared(),
+        })
+    }
+
+    /// The pool connection, for the pass's other statements.
+    pub(crate) fn conn(&mut self) -> &mut AnyConnection {
+        &mut self.conn
+    }
+
+    /// The `id` column of `sql`'s rows, read where the chunks are (the pool connection read
+    /// the contacts' pages only for their ids, and a backtest took a fifth longer for it).
+    pub(crate) async fn ids(&mut self, sql: Sql) -> StoreResult<Vec<i64>> {
+        let Some(reads) = self.native.clone() else {
+            return ids_of(&mut self.conn, sql).await;
+        };
+        tokio::task::spawn_blocking(move || {
+            let snapshot = reads.snapshot()?;
+            let mut ids = Vec::new();
+            let read = snapshot.rows(&sql, |row| {
+                ids.push(crate::native::int(row, 0)?);
+                Ok(())
+            });
+            reads.done(snapshot);
+            read.map(|()| ids)
+        })
+        .await
+        .map_err(|e| StoreError::Backend(Box::new(e)))?
+    }
+
+    /// `load_packed` of `ids`, through the native reader on a blocking thread where there is
+    /// one.
+    pub(crate) async fn load(
+        &mut self,
+        ids: Vec<i64>,
+        keep: Keep,
+        facts: bool,
+    ) -> StoreResult<Subjects> {
+        let Some(reads) = self.native.clone() else {
+            return load_packed(&mut self.conn, &ids, keep, facts).await;
+        };
+        tokio::task::spawn_blocking(move || {
+            let snapshot = reads.snapshot()?;
+            let loaded = load_native(&snapshot, &ids, keep, facts);
+            reads.done(snapshot);
+            loaded
+        })
+        .await
+        .map_err(|e| StoreError::Backend(Box::new(e)))?
+    }
+}
+
+/// `load_packed` on the native SQLite reader (`crate::native`): the contacts a row each in
+/// typed columns (`contacts::native_statement`) rather than packed, and the histories a row
+/// each, joined here into the text `history::load` makes in SQL; the accounts and the rest
+/// (`rest_statement`, without the histories) as `load_packed` reads them.
+fn load_native(snapshot: &Snapshot, ids: &[i64], keep: Keep, facts: bool) -> StoreResult<Subjects> {
+    let dialect = Dialect::Sqlite;
+    let mut out = Subjects::new(keep);
+    let mut accounts = Vec::new();
+    let keys = out.keep.detail_keys.clone();
+    snapshot.rows(
+        &crate::contacts::native_statement(ids, keys.as_deref()),
+        |row| {
+            let contact = crate::contacts::contact_from_native(row, keys.as_deref())?;
+            accounts.extend(contact.0.account_id.map(AccountId::get));
+            out.add_contact(contact);
+            Ok(())
+        },
+    )?;
+    if out.contacts.is_empty() {
+        // None of them is live.
+        return Ok(out);
+    }
+    // In id order, as `unpack_contacts` leaves them.
+    out.contacts.sort_by_key(|c| c.id);
+    accounts.sort_unstable();
+    accounts.dedup();
+    if !accounts.is_empty() {
+        snapshot.rows(
+            &accounts_statement(dialect, accounts),
+            |row| match crate::native::text(row, 0)? {
+                Some(packed) => out.add_accounts(packed),
+                None => Ok(()),
+            },
+        )?;
+    }
+    // The histories a row per contact, joined as `history::load` joins them, for the deciding
+    // thread to parse (`unpack`): parsing them here left this thread the slower of the two.
+    // Sized for the demo's 1.8 kB a contact: grown by doubling from empty, the text was copied
+    // a dozen times a chunk (a tenth of a preview's samples at a million contacts).
+    let mut histories = String::new();
+    if out.keep.reads_events() {
+        histories.reserve(ids.len() * 2048);
+        let mut q = Sql::new("SELECT contact_id, events FROM contact_histories WHERE contact_id");
+        q.in_ids(dialect, ids.iter().copied());
+        snapshot.rows(&q, |row| {
+            use std::fmt::Write as _;
+            let owner = crate::native::int(row, 0)?;
+            let text = crate::native::text(row, 1)?.unwrap_or_default();
+            if !histories.is_empty() {
+                histories.push(',');
+            }
+            let _ = write!(histories, "[{owner},[");
+            histories.push_str(text);
+            histories.push_str("]]");
+            Ok(())
+        })?;
+    }
+    if let Some(q) = rest_statement(dialect, ids, &out.keep, facts, false) {
+        out.packed = snapshot.row_text(&q, "events")?;
+    }
+    if let Some(row) = &mut out.packed
+        && !histories.is_empty()
+    {
+        row.set("events", histories);
+    }
+    Ok(out)
+}
+
+/// The statement of the contacts a load reads: the live ones among `ids` as one text (each
+/// `contacts::packed_contact`), and their accounts' ids. One row: a row per contact, each
+/// column converted by sqlx's `Any` layer, cost the loading thread more than the database spent
+/// building the text, and the deciding thread parses it. Everything is read by the ids asked
+/// for; those of contacts merged away load what no derivation reads (their own rows are not
+/// live, and `unpack` keeps live contacts only). The accounts' ids come in the same row: the
+/// accounts were selected by a subquery that read the chunk's contacts a second time, rows of
+/// some 600 bytes for an id each (a tenth of a rebuild's statements' time at 100 000
+/// contacts).
+fn contacts_statement(dialect: Dialect, ids: &[i64], keep: &Keep) -> Sql {
     let agg = dialect.string_agg();
-    // Their accounts' ids come in the same row: the accounts were selected by a subquery that
-    // read the chunk's contacts a second time, rows of some 600 bytes for an id each (a tenth
-    // of a rebuild's statements' time at 100 000 contacts).
     let mut q = Sql::new(&format!(
         "SELECT '[' || {agg}({}, ',') || ']' AS contacts, \
          {agg}(CAST(account_id AS TEXT), ',') AS account_ids FROM contacts \
@@ -570,67 +845,45 @@ pub(crate) async fn load_packed(
         crate::contacts::packed_contact(dialect, keep.detail_keys.as_deref())
     ));
     q.in_ids(dialect, ids.iter().copied());
-    let mut out = Subjects {
-        contacts: Vec::new(),
-        stored: IdMap::default(),
-        accounts: IdMap::default(),
-        events: IdMap::default(),
-        packed: None,
-        packed_contacts: None,
-        keep,
-    };
-    out.packed_contacts = RowText::first(q.fetch_all_in(&mut *tx).await?, "contacts")?;
-    if out.packed_contacts.is_none() {
-        // None of them is live.
-        return Ok(out);
-    }
-    let mut accounts = crate::joined(
-        out.packed_contacts
-            .as_ref()
-            .map(|t| t.other("account_ids"))
-            .transpose()?
-            .flatten(),
-    )
-    .map(|id| crate::joined_int(id, "account id"))
-    .collect::<StoreResult<Vec<i64>>>()?;
-    accounts.sort_unstable();
-    accounts.dedup();
-    if !accounts.is_empty() {
-        // One row, like the contacts.
-        let mut q = Sql::new(&format!(
-            "SELECT '[' || {agg}({}, ',') || ']' AS accounts FROM accounts WHERE id",
-            packed_account(dialect)
-        ));
-        q.in_ids(dialect, accounts);
-        if let Some(row) = q.fetch_all_in(&mut *tx).await?.first()
-            && let Some(packed) = get::<Option<&str>>(row, "accounts")?
-        {
-            for a in accounts_from_packed(packed)? {
-                out.accounts.insert(a.id, a);
-            }
-        }
-    }
-    // The rest in one row of texts, each read in place (`RowText`): every row through sqlx's
-    // SQLite driver is a hand-off between threads (a wake-up each time) and a conversion by
-    // its `Any` layer, and every statement a round trip (0.1-0.2 ms on PostgreSQL's loopback,
-    // a dozen of them a single event's latency).
-    // - `events`: the contacts' histories (`crate::history`), every type with properties; the
-    //   thread that decides keeps what derivations read (`unpack`).
-    // - `others`: the rarer rest, in the histories' layout: events of contacts merged into
-    //   these, and anonymous events of their visitor ids. Written as `COALESCE(contact_id, 0)
-    //   = 0` rather than `contact_id IS NULL` so that SQLite starts from the visitor ids
-    //   instead of walking every anonymous event in the log.
-    // - with `facts`, the contacts' deals and memberships (`load_chunk`).
+    q
+}
+
+/// The statement of the accounts a load reads, as one row of one text, like the contacts.
+fn accounts_statement(dialect: Dialect, accounts: Vec<i64>) -> Sql {
+    let agg = dialect.string_agg();
+    let mut q = Sql::new(&format!(
+        "SELECT '[' || {agg}({}, ',') || ']' AS accounts FROM accounts WHERE id",
+        packed_account(dialect)
+    ));
+    q.in_ids(dialect, accounts);
+    q
+}
+
+/// The statement of the rest of a load, in one row of texts, each read in place (`RowText`):
+/// every row through sqlx's SQLite driver is a hand-off between threads (a wake-up each time)
+/// and a conversion by its `Any` layer, and every statement a round trip (0.1-0.2 ms on
+/// PostgreSQL's loopback, a dozen of them a single event's latency). `None` when there is
+/// nothing to read.
+/// - `events`: with `histories`, the contacts' histories (`crate::history`), every type with
+///   properties; the thread that decides keeps what derivations read (`unpack`). Otherwise
+///   NULL: the native reader reads them a row per contact (`load_native`).
+/// - `others`: the rarer rest, in the histories' layout: events of contacts merged into
+///   these, and anonymous events of their visitor ids. Written as `COALESCE(contact_id, 0)
+///   = 0` rather than `contact_id IS NULL` so that SQLite starts from the visitor ids
+///   instead of walking every anonymous event in the log.
+/// - with `facts`, the contacts' deals and memberships (`load_chunk`).
+fn rest_statement(
+    dialect: Dialect,
+    ids: &[i64],
+    keep: &Keep,
+    facts: bool,
+    histories: bool,
+) -> Option<Sql> {
     let types = |q: &mut Sql| {
-        if let Some(t) = &out.keep.event_types {
+        if let Some(t) = &keep.event_types {
             q.push(" AND e.type IN ").list(t.iter().map(String::as_str));
         }
     };
-    let everything = !out
-        .keep
-        .event_types
-        .as_deref()
-        .is_some_and(<[String]>::is_empty);
     let others = |q: &mut Sql| {
         const COLS: &str = "e.seq, e.type, e.at, e.properties";
         let mut rows = Sql::new(&format!(
@@ -650,22 +903,28 @@ pub(crate) async fn load_packed(
         crate::history::push_entries(q, dialect, rows);
         q.push(" AS others");
     };
-    let q = if everything {
-        crate::history::load(dialect, ids, |q| {
-            others(q);
-            if facts {
-                push_facts(q, dialect, ids);
-            }
-        })
+    if keep.reads_events() {
+        if histories {
+            return Some(crate::history::load(dialect, ids, |q| {
+                others(q);
+                if facts {
+                    push_facts(q, dialect, ids);
+                }
+            }));
+        }
+        let mut q = Sql::new("SELECT NULL AS events");
+        others(&mut q);
+        if facts {
+            push_facts(&mut q, dialect, ids);
+        }
+        Some(q)
     } else if facts {
         let mut q = Sql::new("SELECT NULL AS events, NULL AS others");
         push_facts(&mut q, dialect, ids);
-        q
+        Some(q)
     } else {
-        return Ok(out);
-    };
-    out.packed = RowText::row(q.fetch_all_in(&mut *tx).await?, "events");
-    Ok(out)
+        None
+    }
 }
 
 /// What a load keeps of the contacts' events; `None` keeps everything of that kind.
@@ -733,6 +992,22 @@ impl Keep {
         }
     }
 
+    /// Whether a load reads any event (a segment of attributes alone reads none).
+    fn reads_events(&self) -> bool {
+        !self
+            .event_types
+            .as_deref()
+            .is_some_and(<[String]>::is_empty)
+    }
+
+    /// What this says of each SPEC type, by its index, looked up once rather than by comparing
+    /// every event's type with the names kept (half a million events in a rebuild of 20 000).
+    fn known(&self) -> Vec<(bool, bool)> {
+        EventType::known()
+            .map(|t| (self.event(t), self.properties_of(t)))
+            .collect()
+    }
+
     fn event(&self, t: &str) -> bool {
         self.event_types
             .as_ref()
@@ -763,11 +1038,7 @@ fn events_from_packed(packed: &str, keep: &Keep) -> StoreResult<Vec<(i64, Vec<Ev
     // A contact's events are gathered here and then moved into a list of their number: grown
     // by doubling, each contact's list was reallocated and copied three times on average.
     let mut events = Vec::new();
-    // What `keep` says of each SPEC type, looked up once rather than by comparing every
-    // event's type with the names kept (half a million events in a rebuild of 20 000).
-    let known: Vec<(bool, bool)> = EventType::known()
-        .map(|t| (keep.event(t), keep.properties_of(t)))
-        .collect();
+    let known = keep.known();
     loop {
         r.expect(b'[')?;
         let owner = r.int()?;
@@ -775,45 +1046,7 @@ fn events_from_packed(packed: &str, keep: &Keep) -> StoreResult<Vec<(i64, Vec<Ev
         r.expect(b'[')?;
         if !r.next_is(b']') {
             loop {
-                r.expect(b'[')?;
-                let seq = r.int()?;
-                r.expect(b',')?;
-                let at = r.int()?;
-                r.expect(b',')?;
-                let t = r.slug()?;
-                r.expect(b',')?;
-                let properties = r.properties()?;
-                r.expect(b']')?;
-                let known_type = EventType::known_named(t);
-                let (kept, with_properties) =
-                    match known_type.as_ref().and_then(EventType::known_index) {
-                        Some(i) => known[i],
-                        None => (keep.event(t), keep.properties_of(t)),
-                    };
-                if kept {
-                    let properties = if !with_properties {
-                        serde_json::Map::new()
-                    } else if let Some(keys) = &keep.property_keys {
-                        members_only(properties, keys).map_err(json_err)?
-                    } else {
-                        serde_json::from_str(properties).map_err(json_err)?
-                    };
-                    let event_type = match known_type {
-                        Some(ty) => ty,
-                        None => {
-                            EventType::parse(t).map_err(|e| StoreError::Backend(Box::new(e)))?
-                        }
-                    };
-                    events.push(Event {
-                        seq: EventSeq::new(seq),
-                        client_id: String::new(),
-                        event_type,
-                        contact_id: Some(ContactId::new(owner)),
-                        visitor_id: None,
-                        at: from_ms(at),
-                        properties,
-                    });
-                }
+                read_item(&mut r, owner, keep, &known, &mut events)?;
                 if !r.next_is(b',') {
                     r.expect(b']')?;
                     break;
@@ -831,6 +1064,55 @@ fn events_from_packed(packed: &str, keep: &Keep) -> StoreResult<Vec<(i64, Vec<Ev
             return Ok(out);
         }
     }
+}
+
+/// Reads one history item, `[seq,at,"type",length,properties]`, of `owner`'s, onto `events`
+/// when `keep` keeps its type (`known`: `Keep::known`).
+fn read_item(
+    r: &mut Reader<'_>,
+    owner: i64,
+    keep: &Keep,
+    known: &[(bool, bool)],
+    events: &mut Vec<Event>,
+) -> StoreResult<()> {
+    r.expect(b'[')?;
+    let seq = r.int()?;
+    r.expect(b',')?;
+    let at = r.int()?;
+    r.expect(b',')?;
+    let t = r.slug()?;
+    r.expect(b',')?;
+    let properties = r.properties()?;
+    r.expect(b']')?;
+    let known_type = EventType::known_named(t);
+    let (kept, with_properties) = match known_type.as_ref().and_then(EventType::known_index) {
+        Some(i) => known[i],
+        None => (keep.event(t), keep.properties_of(t)),
+    };
+    if !kept {
+        return Ok(());
+    }
+    let properties = if !with_properties {
+        serde_json::Map::new()
+    } else if let Some(keys) = &keep.property_keys {
+        members_only(properties, keys).map_err(json_err)?
+    } else {
+        serde_json::from_str(properties).map_err(json_err)?
+    };
+    let event_type = match known_type {
+        Some(ty) => ty,
+        None => EventType::parse(t).map_err(|e| StoreError::Backend(Box::new(e)))?,
+    };
+    events.push(Event {
+        seq: EventSeq::new(seq),
+        client_id: String::new(),
+        event_type,
+        contact_id: Some(ContactId::new(owner)),
+        visitor_id: None,
+        at: from_ms(at),
+        properties,
+    });
+    Ok(())
 }
 
 /// A cursor over texts the database packed: histories (`events_from_packed`) and contacts
@@ -1394,7 +1676,24 @@ async fn load_chunk(
     activity: &IdMap<i64, i64>,
 ) -> StoreResult<Loaded> {
     let raw: Vec<i64> = ids.iter().map(|c| c.get()).collect();
-    let mut subjects = load_packed(tx, &raw, what.keep.clone(), true).await?;
+    let subjects = load_packed(tx, &raw, what.keep.clone(), true).await?;
+    loaded(subjects, &raw, activity)
+}
+
+/// `load_chunk` on the native SQLite reader (`crate::native`).
+fn load_chunk_native(
+    snapshot: &Snapshot,
+    what: &Derivations,
+    ids: &[ContactId],
+    activity: &IdMap<i64, i64>,
+) -> StoreResult<Loaded> {
+    let raw: Vec<i64> = ids.iter().map(|c| c.get()).collect();
+    let subjects = load_native(snapshot, &raw, what.keep.clone(), true)?;
+    loaded(subjects, &raw, activity)
+}
+
+/// A chunk's load finished: its contacts parsed, its deals and memberships read.
+fn loaded(mut subjects: Subjects, raw: &[i64], activity: &IdMap<i64, i64>) -> StoreResult<Loaded> {
     subjects.unpack_contacts()?;
     let mut loaded = Loaded {
         subjects,
@@ -1852,7 +2151,7 @@ impl SqlStore {
         what: Refresh,
     ) -> StoreResult<()> {
         let mut tx = self.begin().await?;
-        refresh_what(&mut tx, self.dialect(), ids, now, what).await?;
+        refresh_what(&mut tx, self.dialect(), ids, now, what, self.native_reads()).await?;
         tx.commit().await
     }
 
@@ -1983,14 +2282,18 @@ impl ScoringStore for SqlStore {
         draft: &RuleSet,
         cutoff: DateTime<Utc>,
     ) -> StoreResult<Vec<orchard_core::backtest::Scored>> {
-        let mut conn = self.pool().acquire().await.map_err(backend_err)?;
+        let mut source = Source::of(self).await?;
         let mut won_after = Sql::new(
             "SELECT DISTINCT COALESCE(c.merged_into, c.id) AS id FROM deals d \
              JOIN contacts c ON c.id = d.contact_id WHERE d.status = 'won' AND d.closed_at > ",
         );
         won_after.arg(ms(cutoff));
-        let converted: Arc<std::collections::HashSet<i64>> =
-            Arc::new(ids_of(&mut conn, won_after).await?.into_iter().collect());
+        let converted: Arc<std::collections::HashSet<i64>> = Arc::new(
+            ids_of(source.conn(), won_after)
+                .await?
+                .into_iter()
+                .collect(),
+        );
         // Only what the two sets and the stage rules read, and a pipeline as a refresh runs:
         // while one chunk is replayed on a blocking thread, the next is loaded.
         let patterns: Vec<&EventPattern> = live
@@ -2023,13 +2326,13 @@ impl ScoringStore for SqlStore {
                 .arg(after)
                 .push(" ORDER BY id LIMIT ")
                 .arg(CHUNK as i64);
-            let ids = ids_of(&mut conn, ids).await?;
+            let ids = source.ids(ids).await?;
             after = ids.last().copied().unwrap_or(after);
             // With their deals, for the stages each set gives them.
             let loaded = if ids.is_empty() {
                 None
             } else {
-                Some(load_packed(&mut conn, &ids, keep.clone(), true).await?)
+                Some(source.load(ids, keep.clone(), true).await?)
             };
             if let Some(r) = replaying.take() {
                 out.extend(r.await.map_err(|e| StoreError::Backend(Box::new(e)))??);

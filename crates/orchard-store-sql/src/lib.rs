@@ -23,6 +23,7 @@ mod derive;
 mod events;
 mod history;
 mod import;
+mod native;
 mod records;
 mod segments;
 #[doc(hidden)]
@@ -163,6 +164,9 @@ pub struct SqlStore {
     appends: Arc<std::sync::Mutex<events::Appends>>,
     /// Transactions those batches went into (`SqlStore::append_transactions`).
     append_transactions: Arc<std::sync::atomic::AtomicU64>,
+    /// SQLite only: the file, for refreshes in a transaction of their own to read natively
+    /// (`native`). `None` on PostgreSQL and for an in-memory database.
+    native: Option<Arc<native::NativeReads>>,
 }
 
 /// The default `SqlStore::with_writer_wait`: as long as the pool waits for a connection.
@@ -308,6 +312,7 @@ impl SqlStore {
             writer_wait: WRITER_WAIT,
             appends: Arc::default(),
             append_transactions: Arc::default(),
+            native: None,
         }
     }
 
@@ -363,6 +368,39 @@ impl SqlStore {
     pub fn with_upkeep(mut self, task: tokio::task::JoinHandle<()>) -> Self {
         self.upkeep = Some(Arc::new(Upkeep(task)));
         self
+    }
+
+    /// Lets refreshes that run in a transaction of their own read the SQLite file at `path`
+    /// on a connection of their own (`native`). For a file database only: an in-memory one
+    /// is not shared between connections.
+    #[must_use]
+    pub fn with_native_reads(mut self, path: std::path::PathBuf) -> Self {
+        if self.dialect == Dialect::Sqlite {
+            self.native = Some(Arc::new(native::NativeReads::new(path)));
+        }
+        self
+    }
+
+    /// The same store reading through sqlx's driver only: for the tests that compare the two
+    /// ways of reading.
+    #[doc(hidden)]
+    #[must_use]
+    pub fn without_native_reads(mut self) -> Self {
+        self.native = None;
+        self
+    }
+
+    /// Whether refreshes in a transaction of their own, previews and backtests read natively.
+    pub fn reads_natively(&self) -> bool {
+        self.native.is_some()
+    }
+
+    pub(crate) fn native_reads(&self) -> Option<&native::NativeReads> {
+        self.native.as_deref()
+    }
+
+    pub(crate) fn native_shared(&self) -> Option<Arc<native::NativeReads>> {
+        self.native.clone()
     }
 
     pub fn pool(&self) -> &AnyPool {
@@ -861,8 +899,17 @@ where
 /// a refresh reads run to about a megabyte a chunk (histories, contacts): copying them was most
 /// of what the thread that awaits the database did in a rebuild besides waiting.
 pub(crate) struct RowText {
-    row: AnyRow,
+    row: Texts,
     column: &'static str,
+}
+
+/// Where a `RowText`'s texts are.
+enum Texts {
+    /// In the row sqlx returned.
+    Driver(AnyRow),
+    /// Copied out of a row the native SQLite reader stepped (`native::Snapshot::row_text`), by
+    /// column name: a few small texts, the large ones being read row by row in place.
+    Owned(Vec<(String, Option<String>)>),
 }
 
 impl RowText {
@@ -874,23 +921,55 @@ impl RowText {
         if get::<Option<&str>>(&row, column)?.is_none() {
             return Ok(None);
         }
-        Ok(Some(Self { row, column }))
+        Ok(Some(Self {
+            row: Texts::Driver(row),
+            column,
+        }))
     }
 
     /// The first of `rows`, whatever its columns hold (read them with `other`); `None` when
     /// there is no row.
     pub(crate) fn row(rows: Vec<AnyRow>, column: &'static str) -> Option<Self> {
         let row = rows.into_iter().next()?;
-        Some(Self { row, column })
+        Some(Self {
+            row: Texts::Driver(row),
+            column,
+        })
+    }
+
+    /// A row's texts by column name, read on `column`.
+    pub(crate) fn owned(columns: Vec<(String, Option<String>)>, column: &'static str) -> Self {
+        Self {
+            row: Texts::Owned(columns),
+            column,
+        }
     }
 
     pub(crate) fn as_str(&self) -> StoreResult<&str> {
-        get(&self.row, self.column)
+        self.other(self.column)?.ok_or_else(|| {
+            StoreError::Backend(format!("column {} read back as NULL", self.column).into())
+        })
+    }
+
+    /// Sets the text of `column` of a row read by the native reader (`Texts::Owned`).
+    pub(crate) fn set(&mut self, column: &str, text: String) {
+        if let Texts::Owned(columns) = &mut self.row
+            && let Some((_, was)) = columns.iter_mut().find(|(name, _)| name == column)
+        {
+            *was = Some(text);
+        }
     }
 
     /// Another text column of the same row, read in place too.
     pub(crate) fn other(&self, column: &str) -> StoreResult<Option<&str>> {
-        get(&self.row, column)
+        match &self.row {
+            Texts::Driver(row) => get(row, column),
+            Texts::Owned(columns) => columns
+                .iter()
+                .find(|(name, _)| name == column)
+                .map(|(_, text)| text.as_deref())
+                .ok_or_else(|| StoreError::Backend(format!("no column {column} was read").into())),
+        }
     }
 }
 

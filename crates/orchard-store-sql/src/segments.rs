@@ -14,7 +14,7 @@ use orchard_core::{ContactId, SegmentId};
 use orchard_store::{Preview, SegmentStore, SegmentSummary, StoreError, StoreResult};
 
 use crate::contacts::{contact_from_row, select, select_with};
-use crate::derive::{Keep, ids_of, load_packed, segment_from_row};
+use crate::derive::{Keep, Source, segment_from_row};
 use crate::{Arg, Sql, SqlStore, backend_err, get, ms};
 
 /// Contacts evaluated per round during a preview.
@@ -156,7 +156,7 @@ impl SegmentStore for SqlStore {
         sample: usize,
         at_most: Option<i64>,
     ) -> StoreResult<Preview> {
-        let mut conn = self.pool().acquire().await.map_err(backend_err)?;
+        let mut source = Source::of(self).await?;
         // With a sample, every `step`-th id from the first live one to the last.
         let mut sampled = None;
         let mut live = None;
@@ -165,7 +165,7 @@ impl SegmentStore for SqlStore {
                 "SELECT COUNT(*) AS live, COALESCE(MIN(id), 0) AS first, \
                  COALESCE(MAX(id), 0) AS last FROM contacts WHERE merged_into IS NULL",
             )
-            .fetch_all_in(&mut conn)
+            .fetch_all_in(source.conn())
             .await?;
             let row = row.first().ok_or(StoreError::NotFound)?;
             let (count, first, last): (i64, i64, i64) =
@@ -190,7 +190,7 @@ impl SegmentStore for SqlStore {
                     let mut q =
                         Sql::new("SELECT id FROM contacts WHERE merged_into IS NULL AND id > ");
                     q.arg(after).push(" ORDER BY id LIMIT ").arg(CHUNK);
-                    let ids = ids_of(&mut conn, q).await?;
+                    let ids = source.ids(q).await?;
                     after = ids.last().copied().unwrap_or(after);
                     ids
                 }
@@ -198,7 +198,7 @@ impl SegmentStore for SqlStore {
             let loaded = if ids.is_empty() {
                 None
             } else {
-                Some(load_packed(&mut conn, &ids, keep.clone(), false).await?)
+                Some(source.load(ids, keep.clone(), false).await?)
             };
             if let Some(d) = deciding.take() {
                 let (m, e, f) = d.await.map_err(|e| StoreError::Backend(Box::new(e)))??;
@@ -234,7 +234,7 @@ impl SegmentStore for SqlStore {
             sql.push(" WHERE id");
             sql.in_ids(self.dialect, firsts.iter().copied())
                 .push(" ORDER BY id");
-            sql.fetch_all_in(&mut conn)
+            sql.fetch_all_in(source.conn())
                 .await?
                 .iter()
                 .map(contact_from_row)

@@ -69,7 +69,12 @@ pub async fn connect(url: &str) -> Result<SqlStore, StoreError> {
         .await
         .map_err(|e| StoreError::Backend(Box::new(e)))?;
     tracing::info!(file, "opened SQLite database");
-    let store = SqlStore::new(pool.clone(), Dialect::Sqlite);
+    let mut store = SqlStore::new(pool.clone(), Dialect::Sqlite);
+    // Refreshes in a transaction of their own (a rebuild, a published rule set, a new segment)
+    // read the file on a connection of their own; an in-memory database has no file to share.
+    if file != ":memory:" && !params.contains("mode=memory") {
+        store = store.with_native_reads(file.into());
+    }
     let checkpoints = tokio::spawn(checkpointer(pool, store.writer_queue()));
     Ok(store.with_upkeep(checkpoints))
 }
