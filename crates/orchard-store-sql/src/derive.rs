@@ -363,15 +363,16 @@ pub(crate) async fn refresh_in(
 /// `refresh_in` of `what`: everything, or one segment's membership only, what a new segment
 /// changes (scores, stages and the other segments are left as stored, and a contact's due time
 /// is only brought forward, to when this segment may next change for it:
-/// `Derivations::partial`). With `native`, the caller's transaction is one of its own and the
-/// loads go through the native SQLite reader (`crate::native`).
+/// `Derivations::partial`). With `native`, a snapshot the caller took after beginning its
+/// transaction, before writing anything, the loads go through the native SQLite reader
+/// (`crate::native`).
 pub(crate) async fn refresh_what(
     tx: &mut AnyConnection,
     dialect: Dialect,
     ids: &[ContactId],
     now: DateTime<Utc>,
     what: Refresh,
-    native: Option<&NativeReads>,
+    native: Option<Native>,
 ) -> StoreResult<()> {
     if ids.is_empty() {
         return Ok(());
@@ -414,6 +415,25 @@ pub(crate) async fn refresh_locked(
     derive_chunks(tx, dialect, what, ids, now, activity, None).await
 }
 
+/// A native snapshot (`crate::native`) for a refresh, with where its connection goes back.
+pub(crate) struct Native {
+    reads: Arc<NativeReads>,
+    snapshot: Snapshot,
+}
+
+impl Native {
+    /// A snapshot of what the caller's transaction sees: take it after the transaction began
+    /// (on SQLite, `BEGIN IMMEDIATE`) and before it writes.
+    pub(crate) async fn take(reads: Arc<NativeReads>) -> StoreResult<Self> {
+        tokio::task::spawn_blocking(move || {
+            let snapshot = reads.snapshot()?;
+            Ok(Self { reads, snapshot })
+        })
+        .await
+        .map_err(|e| StoreError::Backend(Box::new(e)))?
+    }
+}
+
 /// Derives `what` for `ids`, whose rows the caller's transaction has taken (see
 /// `refresh_locked`). With `native`, a SQLite refresh in a transaction of its own reads
 /// through the native reader (`crate::native`).
@@ -424,13 +444,14 @@ async fn derive_chunks(
     ids: &[ContactId],
     now: DateTime<Utc>,
     activity: &IdMap<i64, i64>,
-    native: Option<&NativeReads>,
+    native: Option<Native>,
 ) -> StoreResult<()> {
-    if let Some(reads) = native {
-        let snapshot = reads.snapshot()?;
+    if let Some(Native { reads, snapshot }) = native {
         let snapshot =
             derive_chunks_native(tx, dialect, what, ids, now, activity, snapshot).await?;
-        reads.done(snapshot);
+        tokio::task::spawn_blocking(move || reads.done(snapshot))
+            .await
+            .map_err(|e| StoreError::Backend(Box::new(e)))?;
         return Ok(());
     }
     // A pipeline over the chunks: while one chunk is decided on a blocking thread, the next is
@@ -2151,7 +2172,12 @@ impl SqlStore {
         what: Refresh,
     ) -> StoreResult<()> {
         let mut tx = self.begin().await?;
-        refresh_what(&mut tx, self.dialect(), ids, now, what, self.native_reads()).await?;
+        // Before the transaction writes anything (see `crate::native`).
+        let native = match self.native_shared() {
+            Some(reads) if !ids.is_empty() => Some(Native::take(reads).await?),
+            _ => None,
+        };
+        refresh_what(&mut tx, self.dialect(), ids, now, what, native).await?;
         tx.commit().await
     }
 

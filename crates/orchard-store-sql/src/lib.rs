@@ -370,9 +370,10 @@ impl SqlStore {
         self
     }
 
-    /// Lets refreshes that run in a transaction of their own read the SQLite file at `path`
-    /// on a connection of their own (`native`). For a file database only: an in-memory one
-    /// is not shared between connections.
+    /// Lets the passes that read every contact outside an append (a refresh in a transaction
+    /// of its own, a preview, a backtest) read the SQLite file at `path` on connections of
+    /// their own (`native`). For a file database only: an in-memory one is not shared between
+    /// connections.
     #[must_use]
     pub fn with_native_reads(mut self, path: std::path::PathBuf) -> Self {
         if self.dialect == Dialect::Sqlite {
@@ -393,10 +394,6 @@ impl SqlStore {
     /// Whether refreshes in a transaction of their own, previews and backtests read natively.
     pub fn reads_natively(&self) -> bool {
         self.native.is_some()
-    }
-
-    pub(crate) fn native_reads(&self) -> Option<&native::NativeReads> {
-        self.native.as_deref()
     }
 
     pub(crate) fn native_shared(&self) -> Option<Arc<native::NativeReads>> {
@@ -908,7 +905,7 @@ enum Texts {
     /// In the row sqlx returned.
     Driver(AnyRow),
     /// Copied out of a row the native SQLite reader stepped (`native::Snapshot::row_text`), by
-    /// column name: a few small texts, the large ones being read row by row in place.
+    /// column name; `derive::load_native` sets the chunk's histories, joined, into it.
     Owned(Vec<(String, Option<String>)>),
 }
 

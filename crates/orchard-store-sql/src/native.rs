@@ -1,21 +1,25 @@
-//! SQLite read natively, on a read-only connection of its own (rusqlite over the same bundled
-//! library sqlx links), by refreshes that run in a transaction of their own: a rebuild, a
-//! published rule set, a new segment, the due-time sweep (`SqlStore::refresh_transaction`).
+//! SQLite read natively, on read-only connections of its own (rusqlite over the same bundled
+//! library sqlx links), by the passes that read every contact outside an append: a refresh in
+//! a transaction of its own (a rebuild, a published rule set, a new segment, the due-time
+//! sweep: `SqlStore::refresh_transaction`), a segment's preview and a backtest
+//! (`derive::Source`).
 //!
 //! Why: sqlx's SQLite driver hands every row from its worker thread to the caller's, copies
 //! every text it hands over twice (`sqlite3_value_dup`, then its `Any` layer), and costs a
-//! thread wake-up per row; so a refresh packed each chunk's histories into one text in SQL
-//! (`history::load`: `group_concat`, grown by copying, every number made text). Here rows are
-//! stepped on the loading thread itself and a history is parsed where SQLite keeps it, one row
-//! per contact, with nothing packed and nothing copied.
+//! thread wake-up per row; so a refresh packed each chunk into single texts in SQL
+//! (`history::load`: `group_concat`, grown by copying, every number made text, every contact
+//! made JSON). Here rows are stepped on the loading thread itself, a row per contact: the
+//! contacts in typed columns, the histories copied once into the text the deciding thread
+//! parses.
 //!
-//! Consistency: the snapshot is taken after the writer's `BEGIN IMMEDIATE`, so it holds every
-//! commit before the refresh's transaction and none after (no other writer can commit while
-//! that transaction holds the lock). What the refresh itself writes is never read back: each
-//! chunk's load reads only its own contacts' rows (their details, histories, deals,
-//! memberships, the events of contacts merged into them and of their visitor ids), and earlier
-//! chunks write only theirs. A refresh inside another write (an append's) reads on the
-//! writer's connection, which sees that write's own rows.
+//! Consistency: a refresh's snapshot is taken after the writer's `BEGIN IMMEDIATE` and before
+//! the transaction writes anything, so it holds every commit before the refresh's transaction
+//! and none after (no other writer can commit while that transaction holds the lock). What
+//! the refresh itself writes is never read back: each chunk's load reads only its own
+//! contacts' rows (their details, histories, deals, memberships, the events of contacts merged
+//! into them and of their visitor ids), and earlier chunks write only theirs. A refresh inside
+//! another write (an append's) reads on the writer's connection, which sees that write's own
+//! rows.
 
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -33,20 +37,26 @@ fn native_err(e: rusqlite::Error) -> StoreError {
 #[derive(Debug)]
 pub(crate) struct NativeReads {
     path: PathBuf,
-    idle: Mutex<Option<Connection>>,
+    /// Connections between passes, at most `KEPT`: passes overlap (a preview beside the
+    /// due-time sweep), and one kept connection made every second pass open a new one.
+    idle: Mutex<Vec<Connection>>,
 }
+
+/// Connections kept between passes. Each keeps up to 64 MiB of pages (`cache_size`).
+const KEPT: usize = 4;
 
 impl NativeReads {
     pub(crate) fn new(path: PathBuf) -> Self {
         Self {
             path,
-            idle: Mutex::new(None),
+            idle: Mutex::new(Vec::new()),
         }
     }
 
-    /// A read transaction whose snapshot starts now. Call it with the writer's turn held.
+    /// A read transaction whose snapshot starts now (a refresh calls it with the writer's turn
+    /// held). Blocking: call it where blocking is allowed.
     pub(crate) fn snapshot(&self) -> StoreResult<Snapshot> {
-        let kept = self.idle.lock().map_err(|_| poisoned())?.take();
+        let kept = self.idle.lock().map_err(|_| poisoned())?.pop();
         let conn = match kept {
             Some(conn) => conn,
             None => {
@@ -68,13 +78,14 @@ impl NativeReads {
         Ok(Snapshot { conn })
     }
 
-    /// Ends `snapshot`'s transaction and keeps its connection for the next refresh.
+    /// Ends `snapshot`'s transaction and keeps its connection for the next pass. Blocking.
     pub(crate) fn done(&self, snapshot: Snapshot) {
         let Snapshot { conn } = snapshot;
         if conn.execute_batch("ROLLBACK").is_ok()
             && let Ok(mut idle) = self.idle.lock()
+            && idle.len() < KEPT
         {
-            *idle = Some(conn);
+            idle.push(conn);
         }
     }
 }

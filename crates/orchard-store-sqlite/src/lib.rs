@@ -70,10 +70,16 @@ pub async fn connect(url: &str) -> Result<SqlStore, StoreError> {
         .map_err(|e| StoreError::Backend(Box::new(e)))?;
     tracing::info!(file, "opened SQLite database");
     let mut store = SqlStore::new(pool.clone(), Dialect::Sqlite);
-    // Refreshes in a transaction of their own (a rebuild, a published rule set, a new segment)
-    // read the file on a connection of their own; an in-memory database has no file to share.
-    if file != ":memory:" && !params.contains("mode=memory") {
-        store = store.with_native_reads(file.into());
+    // The passes that read every contact outside an append (a rebuild, a new segment, a
+    // preview, a backtest…) read the file on connections of their own: the file SQLite itself
+    // opened (the URL's name is percent-decoded by sqlx); an in-memory database has none.
+    let opened: String =
+        sqlx::query_scalar("SELECT file FROM pragma_database_list WHERE name = 'main'")
+            .fetch_one(&pool)
+            .await
+            .map_err(|e| StoreError::Backend(Box::new(e)))?;
+    if !opened.is_empty() {
+        store = store.with_native_reads(opened.into());
     }
     let checkpoints = tokio::spawn(checkpointer(pool, store.writer_queue()));
     Ok(store.with_upkeep(checkpoints))
