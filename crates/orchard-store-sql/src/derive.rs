@@ -446,13 +446,8 @@ async fn derive_chunks(
     activity: &IdMap<i64, i64>,
     native: Option<Native>,
 ) -> StoreResult<()> {
-    if let Some(Native { reads, snapshot }) = native {
-        let snapshot =
-            derive_chunks_native(tx, dialect, what, ids, now, activity, snapshot).await?;
-        tokio::task::spawn_blocking(move || reads.done(snapshot))
-            .await
-            .map_err(|e| StoreError::Backend(Box::new(e)))?;
-        return Ok(());
+    if let Some(native) = native {
+        return derive_chunks_native(tx, dialect, what, ids, now, activity, native).await;
     }
     // A pipeline over the chunks: while one chunk is decided on a blocking thread, the next is
     // loaded, so the database and the fold keep both cores busy. Chunks are disjoint sets of
@@ -482,7 +477,7 @@ async fn derive_chunks(
 /// `derive_chunks` reading through `snapshot`: the same pipeline, with the loading on a
 /// blocking thread of its own as well (the native reader steps SQLite itself), so that one
 /// thread loads the next chunk while another decides this one and the caller writes it.
-/// Hands the snapshot back for the next refresh.
+/// Hands the snapshot's connection back for the next pass.
 async fn derive_chunks_native(
     tx: &mut AnyConnection,
     dialect: Dialect,
@@ -490,8 +485,8 @@ async fn derive_chunks_native(
     ids: &[ContactId],
     now: DateTime<Utc>,
     activity: &IdMap<i64, i64>,
-    snapshot: Snapshot,
-) -> StoreResult<Snapshot> {
+    Native { reads, snapshot }: Native,
+) -> StoreResult<()> {
     let joined = |e: tokio::task::JoinError| StoreError::Backend(Box::new(e));
     let load = |snapshot: Snapshot, chunk: &[ContactId]| {
         let what = Arc::clone(&what);
@@ -506,28 +501,27 @@ async fn derive_chunks_native(
         })
     };
     let mut chunks = ids.chunks(CHUNK);
-    let Some(first) = chunks.next() else {
-        return Ok(snapshot);
+    let (mut loading, mut last) = match chunks.next() {
+        Some(first) => (Some(load(snapshot, first)), None),
+        None => (None, Some(snapshot)),
     };
-    let mut loading = Some(load(snapshot, first));
     while let Some(handle) = loading.take() {
         let (snapshot, loaded) = handle.await.map_err(joined)?;
         let loaded = loaded?;
         let w = Arc::clone(&what);
         let deciding = tokio::task::spawn_blocking(move || decide(&w, loaded, now));
-        let snapshot = match chunks.next() {
-            Some(following) => {
-                loading = Some(load(snapshot, following));
-                None
-            }
-            None => Some(snapshot),
-        };
-        write_chunk(tx, dialect, deciding.await.map_err(joined)??).await?;
-        if let Some(snapshot) = snapshot {
-            return Ok(snapshot);
+        match chunks.next() {
+            Some(following) => loading = Some(load(snapshot, following)),
+            None => last = Some(snapshot),
         }
+        write_chunk(tx, dialect, deciding.await.map_err(joined)??).await?;
     }
-    unreachable!("the last chunk hands the snapshot back")
+    if let Some(snapshot) = last {
+        tokio::task::spawn_blocking(move || reads.done(snapshot))
+            .await
+            .map_err(joined)?;
+    }
+    Ok(())
 }
 
 /// Contacts with their accounts and events, as derivations read them.
