@@ -5,6 +5,7 @@
 //! rebuild calls it for everyone. One function for all three, so they cannot disagree.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -488,7 +489,11 @@ async fn derive_chunks_native(
     Native { reads, snapshot }: Native,
 ) -> StoreResult<()> {
     let joined = |e: tokio::task::JoinError| StoreError::Backend(Box::new(e));
-    let load = |snapshot: Snapshot, chunk: &[ContactId]| {
+    // A chunk is loaded while the one before it is decided. Then the loading thread goes on to
+    // parse the chunk's histories until the deciding thread is free (`wanted`), which parses
+    // the rest: deciding sets a rebuild's pace, and loading alone left a core idle part of
+    // the time.
+    let load = |snapshot: Snapshot, chunk: &[ContactId], wanted: Arc<AtomicBool>| {
         let what = Arc::clone(&what);
         let chunk = chunk.to_vec();
         let activity: IdMap<i64, i64> = chunk
@@ -496,22 +501,37 @@ async fn derive_chunks_native(
             .filter_map(|c| Some((c.get(), *activity.get(&c.get())?)))
             .collect();
         tokio::task::spawn_blocking(move || {
-            let loaded = load_chunk_native(&snapshot, &what, &chunk, &activity);
+            let loaded =
+                load_chunk_native(&snapshot, &what, &chunk, &activity).and_then(|mut l| {
+                    l.subjects.unpack_some(|| wanted.load(Ordering::Acquire))?;
+                    Ok(l)
+                });
             (snapshot, loaded)
         })
     };
     let mut chunks = ids.chunks(CHUNK);
     let (mut loading, mut last) = match chunks.next() {
-        Some(first) => (Some(load(snapshot, first)), None),
+        Some(first) => {
+            let wanted = Arc::new(AtomicBool::new(true));
+            (
+                Some((load(snapshot, first, Arc::clone(&wanted)), wanted)),
+                None,
+            )
+        }
         None => (None, Some(snapshot)),
     };
-    while let Some(handle) = loading.take() {
+    while let Some((handle, wanted)) = loading.take() {
+        // The chunk before is decided and written.
+        wanted.store(true, Ordering::Release);
         let (snapshot, loaded) = handle.await.map_err(joined)?;
         let loaded = loaded?;
         let w = Arc::clone(&what);
         let deciding = tokio::task::spawn_blocking(move || decide(&w, loaded, now));
         match chunks.next() {
-            Some(following) => loading = Some(load(snapshot, following)),
+            Some(following) => {
+                let wanted = Arc::new(AtomicBool::new(false));
+                loading = Some((load(snapshot, following, Arc::clone(&wanted)), wanted));
+            }
             None => last = Some(snapshot),
         }
         write_chunk(tx, dialect, deciding.await.map_err(joined)??).await?;
@@ -537,6 +557,9 @@ pub(crate) struct Subjects {
     /// those of merged contacts and visitor ids (`others`), which `unpack` parses, and for a
     /// refresh their deals and memberships (`load_chunk` reads those).
     packed: Option<RowText>,
+    /// How much of `packed`'s `events` is parsed into `events`: the byte where the next
+    /// contact's history starts (`unpack_some`).
+    events_read: usize,
     /// What `unpack` keeps of the packed events.
     keep: Keep,
     /// The contacts as loaded, packed (`contacts::packed_contact`), until `unpack` parses
@@ -552,6 +575,7 @@ impl Subjects {
             accounts: IdMap::default(),
             events: IdMap::default(),
             packed: None,
+            events_read: 0,
             packed_contacts: None,
             keep,
         }
@@ -617,24 +641,41 @@ impl Subjects {
         Ok(())
     }
 
+    /// Parses the contacts' own histories (the packed row's `events`) into `events`, from
+    /// where an earlier call stopped, one contact's at a time until `enough` says so or all
+    /// are read. A refresh's loading thread calls it once a chunk is loaded, while the deciding
+    /// thread still decides the chunk before; `unpack` reads what is left. So whichever thread
+    /// has time parses, and neither waits for the other.
+    pub(crate) fn unpack_some(&mut self, mut enough: impl FnMut() -> bool) -> StoreResult<()> {
+        let Some(packed) = &self.packed else {
+            return Ok(());
+        };
+        let text = packed.other("events")?.unwrap_or_default();
+        let mut r = Reader::new(text, "histories");
+        r.at = self.events_read;
+        let known = self.keep.known();
+        let mut scratch = Vec::new();
+        while !enough()
+            && let Some((owner, parsed)) = next_history(&mut r, &self.keep, &known, &mut scratch)?
+        {
+            add_history(&mut self.events, owner, parsed);
+            self.events_read = r.at;
+        }
+        Ok(())
+    }
+
     /// Parses the packed contacts (`unpack_contacts`) and events, the events into `events`,
-    /// each contact's oldest first. A refresh leaves the events to the thread that decides, so
-    /// the thread that loads the next chunk does not parse them.
+    /// each contact's oldest first. A refresh parses on the loading thread what it has time for
+    /// (`unpack_some`) and leaves the rest to the deciding thread.
     pub(crate) fn unpack(&mut self) -> StoreResult<()> {
         self.unpack_contacts()?;
+        self.unpack_some(|| false)?;
         let Some(packed) = self.packed.take() else {
             return Ok(());
         };
-        for column in ["events", "others"] {
-            let text = packed.other(column)?.unwrap_or_default();
-            for (owner, mut parsed) in events_from_packed(text, &self.keep)? {
-                let list = self.events.entry(owner).or_default();
-                if list.is_empty() {
-                    *list = parsed;
-                } else {
-                    list.append(&mut parsed);
-                }
-            }
+        let others = packed.other("others")?.unwrap_or_default();
+        for (owner, parsed) in events_from_packed(others, &self.keep)? {
+            add_history(&mut self.events, owner, parsed);
         }
         for list in self.events.values_mut() {
             list.sort_by_key(|e| (e.at, e.seq));
@@ -656,6 +697,16 @@ impl Subjects {
                 .unwrap_or_default(),
             now,
         }
+    }
+}
+
+/// Puts `parsed` after the events `owner` has in `events` so far.
+fn add_history(events: &mut IdMap<i64, Vec<Event>>, owner: i64, mut parsed: Vec<Event>) {
+    let list = events.entry(owner).or_default();
+    if list.is_empty() {
+        *list = parsed;
+    } else {
+        list.append(&mut parsed);
     }
 }
 
@@ -1046,39 +1097,52 @@ impl Keep {
 /// without one (written before the lengths were) is read through to its end.
 fn events_from_packed(packed: &str, keep: &Keep) -> StoreResult<Vec<(i64, Vec<Event>)>> {
     let mut out = Vec::new();
-    if packed.is_empty() {
-        return Ok(out);
-    }
     let mut r = Reader::new(packed, "histories");
-    // A contact's events are gathered here and then moved into a list of their number: grown
-    // by doubling, each contact's list was reallocated and copied three times on average.
-    let mut events = Vec::new();
     let known = keep.known();
-    loop {
-        r.expect(b'[')?;
-        let owner = r.int()?;
-        r.expect(b',')?;
-        r.expect(b'[')?;
-        if !r.next_is(b']') {
-            loop {
-                read_item(&mut r, owner, keep, &known, &mut events)?;
-                if !r.next_is(b',') {
-                    r.expect(b']')?;
-                    break;
-                }
+    let mut scratch = Vec::new();
+    while let Some(history) = next_history(&mut r, keep, &known, &mut scratch)? {
+        out.push(history);
+    }
+    Ok(out)
+}
+
+/// Reads the history at `r` (`[owner,[items]]`) and the comma after it, or `None` at the end
+/// of the text. `scratch` is empty between calls: a contact's events are gathered there and
+/// then moved into a list of their number (grown by doubling, each contact's list was
+/// reallocated and copied three times on average).
+fn next_history(
+    r: &mut Reader<'_>,
+    keep: &Keep,
+    known: &[(bool, bool)],
+    scratch: &mut Vec<Event>,
+) -> StoreResult<Option<(i64, Vec<Event>)>> {
+    if r.at == r.text.len() {
+        return Ok(None);
+    }
+    r.expect(b'[')?;
+    let owner = r.int()?;
+    r.expect(b',')?;
+    r.expect(b'[')?;
+    if !r.next_is(b']') {
+        loop {
+            read_item(r, owner, keep, known, scratch)?;
+            if !r.next_is(b',') {
+                r.expect(b']')?;
+                break;
             }
-        }
-        r.expect(b']')?;
-        let mut exact = Vec::with_capacity(events.len());
-        exact.append(&mut events);
-        out.push((owner, exact));
-        if !r.next_is(b',') {
-            if r.at != packed.len() {
-                return Err(r.malformed("',' or the end"));
-            }
-            return Ok(out);
         }
     }
+    r.expect(b']')?;
+    let mut exact = Vec::with_capacity(scratch.len());
+    exact.append(scratch);
+    if r.next_is(b',') {
+        if r.at == r.text.len() {
+            return Err(r.malformed("a history after ','"));
+        }
+    } else if r.at != r.text.len() {
+        return Err(r.malformed("',' or the end"));
+    }
+    Ok(Some((owner, exact)))
 }
 
 /// Reads one history item, `[seq,at,"type",length,properties]`, of `owner`'s, onto `events`
@@ -2870,6 +2934,73 @@ mod tests {
                 end -= 1;
             }
             let _ = events_from_packed(&packed[..end], &Keep::default());
+        }
+
+        /// Histories parsed in pieces, stopped after any number of contacts each time (as a
+        /// refresh's loading thread stops when the deciding one is free), read exactly what
+        /// one whole pass reads, merged contacts' and visitors' events included.
+        #[test]
+        fn histories_parsed_in_pieces_read_as_one_pass(
+            sizes in proptest::collection::vec(0usize..4, 0..8),
+            steps in proptest::collection::vec(0usize..4, 1..6),
+            other in proptest::option::of(0usize..8),
+        ) {
+            let histories: Vec<String> = sizes
+                .iter()
+                .enumerate()
+                .map(|(c, n)| {
+                    let items: Vec<String> = (0..*n)
+                        .map(|i| item((c * 10 + i) as i64 + 1, "page_viewed", r#"{"url":"/p"}"#, true))
+                        .collect();
+                    format!("[{},[{}]]", c + 1, items.join(","))
+                })
+                .collect();
+            // An event of a contact merged into one of them, older than its own.
+            let others = other.map_or_else(String::new, |c| format!("[{},[{}]]", c + 1, item(0, "email_opened", "{}", true)));
+            let subjects = || {
+                let mut s = Subjects::new(Keep::default());
+                s.packed = Some(RowText::owned(
+                    vec![
+                        ("events".into(), Some(histories.join(","))),
+                        ("others".into(), Some(others.clone())),
+                    ],
+                    "events",
+                ));
+                s
+            };
+            let read = |s: &Subjects| {
+                let mut all: Vec<(i64, Vec<(i64, i64, String)>)> = s
+                    .events
+                    .iter()
+                    .map(|(c, list)| {
+                        (*c, list.iter().map(|e| (e.seq.get(), ms(e.at), e.event_type.as_str().to_owned())).collect())
+                    })
+                    .collect();
+                all.sort();
+                all
+            };
+            let mut whole = subjects();
+            whole.unpack().unwrap();
+            let mut pieces = subjects();
+            for step in steps {
+                let mut left = step;
+                pieces
+                    .unpack_some(|| {
+                        let enough = left == 0;
+                        left = left.saturating_sub(1);
+                        enough
+                    })
+                    .unwrap();
+            }
+            // No history was read twice (`unpack` would drop the copies, at a cost).
+            let seqs: Vec<i64> = pieces.events.values().flatten().map(|e| e.seq.get()).collect();
+            proptest::prop_assert_eq!(seqs.len(), seqs.iter().collect::<IdSet<_>>().len());
+            pieces.unpack().unwrap();
+            proptest::prop_assert_eq!(read(&pieces), read(&whole));
+            proptest::prop_assert_eq!(
+                whole.events.values().map(Vec::len).sum::<usize>(),
+                sizes.iter().sum::<usize>() + usize::from(other.is_some())
+            );
         }
     }
 }

@@ -72,7 +72,9 @@ async fn company(native: bool) -> SqlStore {
         .merge_contacts(ids[0], ids[1], days_ago(2))
         .await
         .unwrap();
-    refresh_all(&store, now(), 250, Refresh::Everything, &|_| {})
+    // All in one transaction: two chunks, so that the loading thread parses part of the
+    // second's histories while the first is decided.
+    refresh_all(&store, now(), 1_000, Refresh::Everything, &|_| {})
         .await
         .unwrap();
     store
