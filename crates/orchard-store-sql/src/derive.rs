@@ -435,6 +435,27 @@ impl Native {
     }
 }
 
+/// Raised once the thread deciding a chunk is free for the next one. The thread loading the
+/// next chunk goes on to parse its histories until then (`Subjects::unpack_some`), and the
+/// deciding thread parses the rest: deciding sets a pass's pace, and loading alone left a core
+/// idle part of the time. So whichever thread has time parses, and neither waits for the other.
+#[derive(Clone, Debug)]
+pub(crate) struct Free(Arc<AtomicBool>);
+
+impl Free {
+    pub(crate) fn new(free: bool) -> Self {
+        Self(Arc::new(AtomicBool::new(free)))
+    }
+
+    pub(crate) fn raise(&self) {
+        self.0.store(true, Ordering::Release);
+    }
+
+    pub(crate) fn raised(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
+}
+
 /// Derives `what` for `ids`, whose rows the caller's transaction has taken (see
 /// `refresh_locked`). With `native`, a SQLite refresh in a transaction of its own reads
 /// through the native reader (`crate::native`).
@@ -489,11 +510,9 @@ async fn derive_chunks_native(
     Native { reads, snapshot }: Native,
 ) -> StoreResult<()> {
     let joined = |e: tokio::task::JoinError| StoreError::Backend(Box::new(e));
-    // A chunk is loaded while the one before it is decided. Then the loading thread goes on to
-    // parse the chunk's histories until the deciding thread is free (`wanted`), which parses
-    // the rest: deciding sets a rebuild's pace, and loading alone left a core idle part of
-    // the time.
-    let load = |snapshot: Snapshot, chunk: &[ContactId], wanted: Arc<AtomicBool>| {
+    // A chunk is loaded while the one before it is decided, then parsed until the deciding
+    // thread is free (`Free`).
+    let load = |snapshot: Snapshot, chunk: &[ContactId], free: Free| {
         let what = Arc::clone(&what);
         let chunk = chunk.to_vec();
         let activity: IdMap<i64, i64> = chunk
@@ -503,7 +522,7 @@ async fn derive_chunks_native(
         tokio::task::spawn_blocking(move || {
             let loaded =
                 load_chunk_native(&snapshot, &what, &chunk, &activity).and_then(|mut l| {
-                    l.subjects.unpack_some(|| wanted.load(Ordering::Acquire))?;
+                    l.subjects.unpack_some(|| free.raised())?;
                     Ok(l)
                 });
             (snapshot, loaded)
@@ -512,25 +531,22 @@ async fn derive_chunks_native(
     let mut chunks = ids.chunks(CHUNK);
     let (mut loading, mut last) = match chunks.next() {
         Some(first) => {
-            let wanted = Arc::new(AtomicBool::new(true));
-            (
-                Some((load(snapshot, first, Arc::clone(&wanted)), wanted)),
-                None,
-            )
+            let free = Free::new(true);
+            (Some((load(snapshot, first, free.clone()), free)), None)
         }
         None => (None, Some(snapshot)),
     };
-    while let Some((handle, wanted)) = loading.take() {
+    while let Some((handle, free)) = loading.take() {
         // The chunk before is decided and written.
-        wanted.store(true, Ordering::Release);
+        free.raise();
         let (snapshot, loaded) = handle.await.map_err(joined)?;
         let loaded = loaded?;
         let w = Arc::clone(&what);
         let deciding = tokio::task::spawn_blocking(move || decide(&w, loaded, now));
         match chunks.next() {
             Some(following) => {
-                let wanted = Arc::new(AtomicBool::new(false));
-                loading = Some((load(snapshot, following, Arc::clone(&wanted)), wanted));
+                let free = Free::new(false);
+                loading = Some((load(snapshot, following, free.clone()), free));
             }
             None => last = Some(snapshot),
         }
@@ -804,12 +820,13 @@ impl Source {
     }
 
     /// `load_packed` of `ids`, through the native reader on a blocking thread where there is
-    /// one.
+    /// one, which then parses histories until the thread deciding the chunk before is `free`.
     pub(crate) async fn load(
         &mut self,
         ids: Vec<i64>,
         keep: Keep,
         facts: bool,
+        free: Free,
     ) -> StoreResult<Subjects> {
         let Some(reads) = self.native.clone() else {
             return load_packed(&mut self.conn, &ids, keep, facts).await;
@@ -818,7 +835,9 @@ impl Source {
             let snapshot = reads.snapshot()?;
             let loaded = load_native(&snapshot, &ids, keep, facts);
             reads.done(snapshot);
-            loaded
+            let mut loaded = loaded?;
+            loaded.unpack_some(|| free.raised())?;
+            Ok(loaded)
         })
         .await
         .map_err(|e| StoreError::Backend(Box::new(e)))?
@@ -834,6 +853,9 @@ fn load_native(snapshot: &Snapshot, ids: &[i64], keep: Keep, facts: bool) -> Sto
     let mut out = Subjects::new(keep);
     let mut accounts = Vec::new();
     let keys = out.keep.detail_keys.clone();
+    // Nearly all of them are live: grown by doubling, the list was copied half a dozen times.
+    out.contacts.reserve(ids.len());
+    out.stored.reserve(ids.len());
     snapshot.rows(
         &crate::contacts::native_statement(ids, keys.as_deref()),
         |row| {
@@ -2250,6 +2272,32 @@ impl SqlStore {
     }
 }
 
+/// A backtest's chunk: each contact scored by both sets as of `cutoff` (`backtest::score_both`),
+/// with whether it converted after.
+fn replay_chunk(
+    sets: &(RuleSet, RuleSet),
+    converted: &std::collections::HashSet<i64>,
+    subjects: &mut Subjects,
+    cutoff: DateTime<Utc>,
+) -> StoreResult<Vec<orchard_core::backtest::Scored>> {
+    let deals = deals_of(subjects)?;
+    subjects.unpack()?;
+    Ok(subjects
+        .contacts
+        .iter()
+        .map(|c| {
+            orchard_core::backtest::score_both(
+                &sets.0,
+                &sets.1,
+                &subjects.subject(c, cutoff),
+                deals.get(&c.id.get()).map_or(&[], Vec::as_slice),
+                cutoff,
+                converted.contains(&c.id.get()),
+            )
+        })
+        .collect())
+}
+
 #[async_trait]
 impl ScoringStore for SqlStore {
     async fn save_rule_set(
@@ -2401,7 +2449,7 @@ impl ScoringStore for SqlStore {
         let sets = Arc::new((live.clone(), draft.clone()));
         let mut out = Vec::new();
         let mut after = 0i64;
-        let mut replaying: Option<tokio::task::JoinHandle<StoreResult<Vec<_>>>> = None;
+        let mut replaying: Option<(tokio::task::JoinHandle<StoreResult<Vec<_>>>, Free)> = None;
         loop {
             let mut ids =
                 Sql::new("SELECT id FROM contacts WHERE merged_into IS NULL AND created_at <= ");
@@ -2416,33 +2464,26 @@ impl ScoringStore for SqlStore {
             let loaded = if ids.is_empty() {
                 None
             } else {
-                Some(source.load(ids, keep.clone(), true).await?)
+                let free = replaying
+                    .as_ref()
+                    .map_or_else(|| Free::new(true), |r| r.1.clone());
+                Some(source.load(ids, keep.clone(), true, free).await?)
             };
-            if let Some(r) = replaying.take() {
+            if let Some((r, _)) = replaying.take() {
                 out.extend(r.await.map_err(|e| StoreError::Backend(Box::new(e)))??);
             }
             let Some(mut subjects) = loaded else {
                 return Ok(out);
             };
             let (sets, converted) = (Arc::clone(&sets), Arc::clone(&converted));
-            replaying = Some(tokio::task::spawn_blocking(move || {
-                let deals = deals_of(&subjects)?;
-                subjects.unpack()?;
-                Ok(subjects
-                    .contacts
-                    .iter()
-                    .map(|c| {
-                        orchard_core::backtest::score_both(
-                            &sets.0,
-                            &sets.1,
-                            &subjects.subject(c, cutoff),
-                            deals.get(&c.id.get()).map_or(&[], Vec::as_slice),
-                            cutoff,
-                            converted.contains(&c.id.get()),
-                        )
-                    })
-                    .collect())
-            }));
+            let free = Free::new(false);
+            let done = free.clone();
+            let task = tokio::task::spawn_blocking(move || {
+                let replayed = replay_chunk(&sets, &converted, &mut subjects, cutoff);
+                done.raise();
+                replayed
+            });
+            replaying = Some((task, free));
         }
     }
 

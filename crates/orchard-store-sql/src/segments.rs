@@ -14,7 +14,7 @@ use orchard_core::{ContactId, SegmentId};
 use orchard_store::{Preview, SegmentStore, SegmentSummary, StoreError, StoreResult};
 
 use crate::contacts::{contact_from_row, select, select_with};
-use crate::derive::{Keep, Source, segment_from_row};
+use crate::derive::{Free, Keep, Source, Subjects, segment_from_row};
 use crate::{Arg, Sql, SqlStore, backend_err, get, ms};
 
 /// Contacts evaluated per round during a preview.
@@ -182,7 +182,7 @@ impl SegmentStore for SqlStore {
         let filter = Arc::new(filter.clone());
         let (mut matched, mut evaluated, mut firsts) = (0i64, 0i64, Vec::new());
         let mut after = 0i64;
-        let mut deciding: Option<tokio::task::JoinHandle<StoreResult<Evaluated>>> = None;
+        let mut deciding: Option<(tokio::task::JoinHandle<StoreResult<Evaluated>>, Free)> = None;
         loop {
             let ids: Vec<i64> = match &mut sampled {
                 Some(ids) => ids.by_ref().take(CHUNK as usize).collect(),
@@ -198,9 +198,12 @@ impl SegmentStore for SqlStore {
             let loaded = if ids.is_empty() {
                 None
             } else {
-                Some(source.load(ids, keep.clone(), false).await?)
+                let free = deciding
+                    .as_ref()
+                    .map_or_else(|| Free::new(true), |d| d.1.clone());
+                Some(source.load(ids, keep.clone(), false, free).await?)
             };
-            if let Some(d) = deciding.take() {
+            if let Some((d, _)) = deciding.take() {
                 let (m, e, f) = d.await.map_err(|e| StoreError::Backend(Box::new(e)))??;
                 matched += m;
                 evaluated += e;
@@ -210,20 +213,14 @@ impl SegmentStore for SqlStore {
                 break;
             };
             let filter = Arc::clone(&filter);
-            deciding = Some(tokio::task::spawn_blocking(move || {
-                subjects.unpack()?;
-                let mut m = 0;
-                let mut f = Vec::new();
-                for c in &subjects.contacts {
-                    if rules::eval(&filter, &subjects.subject(c, now)) {
-                        m += 1;
-                        if f.len() < sample {
-                            f.push(c.id.get());
-                        }
-                    }
-                }
-                Ok((m, subjects.contacts.len() as i64, f))
-            }));
+            let free = Free::new(false);
+            let done = free.clone();
+            let task = tokio::task::spawn_blocking(move || {
+                let evaluated = evaluate(&filter, &mut subjects, now, sample);
+                done.raise();
+                evaluated
+            });
+            deciding = Some((task, free));
         }
         firsts.truncate(sample);
         // The members shown, whole: the evaluation read only what the filter needs.
@@ -251,3 +248,24 @@ impl SegmentStore for SqlStore {
 
 /// A chunk's evaluation in a preview: matches, contacts evaluated, the first matches' ids.
 type Evaluated = (i64, i64, Vec<i64>);
+
+/// Evaluates `filter` for a preview's chunk, keeping the first `sample` matches' ids.
+fn evaluate(
+    filter: &Expr,
+    subjects: &mut Subjects,
+    now: DateTime<Utc>,
+    sample: usize,
+) -> StoreResult<Evaluated> {
+    subjects.unpack()?;
+    let mut m = 0;
+    let mut f = Vec::new();
+    for c in &subjects.contacts {
+        if rules::eval(filter, &subjects.subject(c, now)) {
+            m += 1;
+            if f.len() < sample {
+                f.push(c.id.get());
+            }
+        }
+    }
+    Ok((m, subjects.contacts.len() as i64, f))
+}
