@@ -122,13 +122,20 @@ impl EventType {
     }
 
     pub fn as_str(&self) -> &str {
-        match self {
-            Self::Custom(s) => s,
-            known => KNOWN
-                .iter()
-                .find(|(t, _)| t == known)
-                .map(|(_, n)| *n)
-                .unwrap_or_default(),
+        match self.known_index() {
+            Some(i) => KNOWN[i].1,
+            None => match self {
+                Self::Custom(s) => s,
+                _ => "",
+            },
+        }
+    }
+
+    /// `as_str`, borrowed for the SPEC's types and copied only for a custom one.
+    pub fn name(&self) -> std::borrow::Cow<'static, str> {
+        match self.known_index() {
+            Some(i) => KNOWN[i].1.into(),
+            None => self.as_str().to_owned().into(),
         }
     }
 
@@ -269,7 +276,14 @@ mod tests {
         for (i, (t, name)) in KNOWN.iter().enumerate() {
             assert_eq!(t.known_index(), Some(i), "{name}");
             assert_eq!(EventType::known_named(name).as_ref(), Some(t), "{name}");
+            assert_eq!((t.as_str(), t.name()), (*name, (*name).into()));
+            assert!(matches!(t.name(), std::borrow::Cow::Borrowed(_)));
         }
+        let custom = EventType::parse("webinar_attended").unwrap();
+        assert_eq!(
+            (custom.as_str(), &*custom.name()),
+            ("webinar_attended", "webinar_attended")
+        );
         assert_eq!(EventType::known_named("page_view"), None);
         assert_eq!(EventType::KNOWN, KNOWN.len());
         assert_eq!(

@@ -59,7 +59,7 @@ pub struct Facts<'a> {
     pub score_changes: &'a [ScoreChange],
     pub deals: &'a [DealFact],
     /// Ids of disqualifying rules that hold now.
-    pub disqualified_by: &'a [String],
+    pub disqualified_by: &'a [std::sync::Arc<str>],
     pub thresholds: Thresholds,
     pub now: DateTime<Utc>,
 }
@@ -506,7 +506,7 @@ mod tests {
             cause: "disqualifies".into(),
         }];
         let mut f = facts(Sql, &[], &flip, &[]);
-        let rules = ["competitor".to_owned()];
+        let rules = ["competitor".into()];
         f.disqualified_by = &rules;
         let t = transitions(&f);
         assert_eq!(

@@ -5,6 +5,9 @@
 //! rule, time and cause, so the score can be explained and read at any past date, and the same
 //! function serves the incremental path and the rebuild: they cannot disagree.
 
+use std::borrow::Cow;
+use std::sync::Arc;
+
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -114,7 +117,9 @@ pub enum RuleKind {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rule {
-    pub id: String,
+    /// Shared with every score change the rule makes (a copy of the text each was an
+    /// allocation per change in a rebuild).
+    pub id: Arc<str>,
     pub description: String,
     pub kind: RuleKind,
     pub points: i64,
@@ -211,7 +216,7 @@ impl RuleSet {
                     "id: use lower-case letters, digits and dashes (1-64)".into()
                 ));
             }
-            if rules.iter().any(|x: &Rule| x.id == r.id) {
+            if rules.iter().any(|x: &Rule| *x.id == *r.id) {
                 return Err(err("id: used twice".into()));
             }
             if !(-1000..=1000).contains(&r.points) {
@@ -266,7 +271,7 @@ impl RuleSet {
                 return Err(err("cap: times and per_days must be at least 1".into()));
             }
             rules.push(Rule {
-                id: r.id.clone(),
+                id: r.id.as_str().into(),
                 description: r.description.trim().to_owned(),
                 kind,
                 points: r.points,
@@ -505,12 +510,13 @@ pub fn seed() -> RuleSetDef {
 /// the event that caused it (`None` when the passing of time did).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ScoreChange {
-    pub rule_id: String,
+    pub rule_id: Arc<str>,
     pub points: i64,
     pub at: DateTime<Utc>,
     pub event: Option<EventSeq>,
-    /// What happened, in words: "email_opened", "began to hold", "stopped holding".
-    pub cause: String,
+    /// What happened, in words: "email_opened", "began to hold", "stopped holding". Borrowed
+    /// where it is a fixed text or a SPEC event type's name.
+    pub cause: Cow<'static, str>,
 }
 
 /// A contact scored by a rule set as of a moment.
@@ -519,7 +525,7 @@ pub struct Scored {
     pub changes: Vec<ScoreChange>,
     pub score: i64,
     /// Ids of disqualifying rules that hold now.
-    pub disqualified_by: Vec<String>,
+    pub disqualified_by: Vec<Arc<str>>,
     /// When a time window next may change the score with no new event.
     pub due: Option<DateTime<Utc>>,
 }
@@ -832,7 +838,7 @@ fn replay(
                 points: rule.points,
                 at: e.at,
                 event: Some(e.seq),
-                cause: e.event_type.as_str().to_owned(),
+                cause: e.event_type.name(),
             });
         }
         // State rules are decided once per instant, after every event at it: deciding them

@@ -1948,11 +1948,11 @@ fn decide(what: &Derivations, loaded: Loaded, now: DateTime<Utc>) -> StoreResult
                         vec![
                             c.id.get().into(),
                             set.version.into(),
-                            ch.rule_id.as_str().into(),
+                            (&*ch.rule_id).into(),
                             ch.points.into(),
                             ms(ch.at).into(),
                             ch.event.map(EventSeq::get).into(),
-                            ch.cause.as_str().into(),
+                            (&*ch.cause).into(),
                         ]
                     }));
             }

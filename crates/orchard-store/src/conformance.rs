@@ -1351,7 +1351,7 @@ pub async fn events_for_a_contact_merged_meanwhile_count_for_its_survivor<S: Sto
     );
     let live = derived_state(s, keep).await;
     assert_eq!(live.segments, ["clickers"]);
-    assert!(live.changes.iter().any(|c| c.rule_id == "clicked"));
+    assert!(live.changes.iter().any(|c| &*c.rule_id == "clicked"));
     s.refresh(&[keep], now).await.unwrap();
     assert_eq!(derived_state(s, keep).await, live, "what a refresh gives");
     // The histories the appends and the merge kept are the log's.
@@ -1432,7 +1432,7 @@ pub async fn scores_follow_each_event_and_the_passing_of_time<S: Store>(s: &S) {
         .await
         .unwrap()
         .into_iter()
-        .map(|c| (c.change.rule_id, c.change.points))
+        .map(|c| (c.change.rule_id.to_string(), c.change.points))
         .collect();
     assert_eq!(
         explained,
@@ -1471,11 +1471,7 @@ pub async fn scores_follow_each_event_and_the_passing_of_time<S: Store>(s: &S) {
     assert_eq!(s.contact(bo).await.unwrap().score, -5);
     let last = s.score_changes(bo).await.unwrap().pop().unwrap();
     assert_eq!(
-        (
-            last.change.rule_id.as_str(),
-            last.change.event,
-            last.version
-        ),
+        (&*last.change.rule_id, last.change.event, last.version),
         ("no-opens-30d", None, v)
     );
     assert!(s.due_for_refresh(later, 100).await.unwrap().is_empty());
@@ -1561,9 +1557,9 @@ pub async fn decayed_points_are_taken_on_time_with_no_new_event<S: Store>(s: &S)
     let last = s.score_changes(cy).await.unwrap().pop().unwrap();
     assert_eq!(
         (
-            last.change.rule_id.as_str(),
+            &*last.change.rule_id,
             last.change.points,
-            last.change.cause.as_str(),
+            &*last.change.cause,
             last.change.event,
             last.version
         ),

@@ -86,7 +86,7 @@ fn the_seed_preset_gives_exactly_the_specs_points() {
     let set = seed_set();
     let s = score(&set, &contact(), None, &events, at(10));
     assert_eq!(s.score, 95);
-    let fired: Vec<&str> = s.changes.iter().map(|c| c.rule_id.as_str()).collect();
+    let fired: Vec<&str> = s.changes.iter().map(|c| &*c.rule_id).collect();
     assert_eq!(fired, SEED_FIRED);
     events.push(ev(8, "appointment_cancelled", 9));
     assert_eq!(score(&set, &contact(), None, &events, at(10)).score, 90);
@@ -119,10 +119,10 @@ fn an_open_31_days_old_costs_ten_points_with_no_new_event() {
     let absence = day32.changes.last().unwrap();
     assert_eq!(
         (
-            absence.rule_id.as_str(),
+            &*absence.rule_id,
             absence.at,
             absence.event,
-            absence.cause.as_str()
+            &*absence.cause
         ),
         ("no-opens-30d", at(31), None, "began to hold")
     );
@@ -200,7 +200,7 @@ fn fit_and_disqualifying_rules_read_attributes() {
     c.email = Email::parse("x@rival.com").unwrap();
     assert_eq!(
         score(&set, &c, None, &[], at(1)).disqualified_by,
-        ["competitor"]
+        ["competitor".into()]
     );
 }
 
@@ -464,8 +464,8 @@ fn the_digest_tells_histories_and_versions_apart() {
         split.changes[0].cause = cause.into();
         assert_ne!(split.digest(1), pinned.digest(1), "{rule}/{cause}");
         let mut other = split.clone();
-        other.changes[0].rule_id = format!("{rule}{cause}");
-        other.changes[0].cause = String::new();
+        other.changes[0].rule_id = format!("{rule}{cause}").into();
+        other.changes[0].cause = "".into();
         if !cause.is_empty() {
             assert_ne!(split.digest(1), other.digest(1), "{rule}/{cause}");
         }
@@ -503,7 +503,7 @@ fn decayed_points_are_changes_of_their_own_and_set_the_next_due_time() {
         .changes
         .iter()
         .filter(|c| c.cause == "decayed")
-        .map(|c| (c.points, c.at, c.rule_id.as_str()))
+        .map(|c| (c.points, c.at, &*c.rule_id))
         .collect();
     assert_eq!(decayed, [(-5, at(31), "clicked"), (-3, at(61), "clicked")]);
     assert!(s.changes.iter().all(|c| c.event == Some(EventSeq::new(1))));
@@ -582,7 +582,7 @@ fn behaviour_rules_fire_for_their_own_types_in_sets_of_any_size() {
         let set = RuleSet::compile(&def, 1).unwrap();
         let s = score(&set, &contact(), None, &events, at(20));
         assert_eq!(s.score, 102, "{} rules", def.rules.len());
-        let fired: Vec<&str> = s.changes.iter().map(|c| c.rule_id.as_str()).collect();
+        let fired: Vec<&str> = s.changes.iter().map(|c| &*c.rule_id).collect();
         assert_eq!(fired, expected, "{} rules", def.rules.len());
     }
 }

@@ -111,11 +111,11 @@ pub async fn explanation(
                 running += c.change.points;
                 ChangeOut {
                     description: describe(c.version, &c.change.rule_id),
-                    rule: c.change.rule_id,
+                    rule: c.change.rule_id.to_string(),
                     points: c.change.points,
                     at: c.change.at.to_rfc3339(),
                     event: c.change.event.map(|e| e.get()),
-                    cause: c.change.cause,
+                    cause: c.change.cause.into_owned(),
                     rule_version: c.version,
                     running,
                 }
