@@ -106,14 +106,37 @@ pub fn replayed_stage(f: &Facts<'_>) -> LifecycleStage {
     transitions(&facts).last().map_or(start, |t| t.to)
 }
 
-struct Candidate {
+struct Candidate<'a> {
     to: LifecycleStage,
     at: DateTime<Utc>,
-    cause: String,
+    cause: Cause<'a>,
     event: Option<EventSeq>,
 }
 
-fn candidates(f: &Facts<'_>, since: Option<DateTime<Utc>>) -> Vec<Candidate> {
+/// Why a candidate would move the stage, put into words only for the transitions made: most
+/// candidates lead nowhere (a contact long past MQL visits the pricing page again), and a
+/// refresh weighs every contact's candidates.
+enum Cause<'a> {
+    Fixed(&'static str),
+    /// A lead magnet's form or page, with the magnet's name.
+    Magnet(&'static str, &'a str),
+    /// A score threshold: the score, the threshold's name and its value.
+    Threshold(i64, &'static str, i64),
+}
+
+impl Cause<'_> {
+    fn text(&self) -> String {
+        match *self {
+            Cause::Fixed(cause) => cause.to_owned(),
+            Cause::Magnet(cause, magnet) => format!("{cause} ({magnet})"),
+            Cause::Threshold(running, name, t) => {
+                format!("score reached {running} (the {name} threshold is {t})")
+            }
+        }
+    }
+}
+
+fn candidates<'a>(f: &Facts<'a>, since: Option<DateTime<Utc>>) -> Vec<Candidate<'a>> {
     let after = |t: DateTime<Utc>| since.is_none_or(|s| t > s) && t <= f.now;
     let mut out = Vec::new();
     for e in f.events.iter().filter(|e| after(e.at)) {
@@ -143,9 +166,9 @@ fn candidates(f: &Facts<'_>, since: Option<DateTime<Utc>>) -> Vec<Candidate> {
             to,
             at: e.at,
             cause: if lead_magnet.is_empty() {
-                cause.to_owned()
+                Cause::Fixed(cause)
             } else {
-                format!("{cause} ({lead_magnet})")
+                Cause::Magnet(cause, lead_magnet)
             },
             event: Some(e.seq),
         });
@@ -174,7 +197,7 @@ fn candidates(f: &Facts<'_>, since: Option<DateTime<Utc>>) -> Vec<Candidate> {
                 out.push(Candidate {
                     to,
                     at: c.at,
-                    cause: format!("score reached {running} (the {name} threshold is {t})"),
+                    cause: Cause::Threshold(running, name, t),
                     event: c.event,
                 });
             }
@@ -185,7 +208,7 @@ fn candidates(f: &Facts<'_>, since: Option<DateTime<Utc>>) -> Vec<Candidate> {
             out.push(Candidate {
                 to: LifecycleStage::Opportunity,
                 at: d.created_at,
-                cause: "a deal was opened".into(),
+                cause: Cause::Fixed("a deal was opened"),
                 event: None,
             });
         }
@@ -195,7 +218,7 @@ fn candidates(f: &Facts<'_>, since: Option<DateTime<Utc>>) -> Vec<Candidate> {
             out.push(Candidate {
                 to: LifecycleStage::Customer,
                 at: closed,
-                cause: "won a deal".into(),
+                cause: Cause::Fixed("won a deal"),
                 event: None,
             });
         }
@@ -228,7 +251,7 @@ pub fn transitions(f: &Facts<'_>) -> Vec<Transition> {
                 from: stage,
                 to: c.to,
                 at: c.at,
-                cause: c.cause,
+                cause: c.cause.text(),
                 event: c.event,
             });
             stage = c.to;
