@@ -201,6 +201,8 @@ async fn one(
     };
     let company = demo::company(&settings);
     let (store, scratch) = fresh(backend, pg_base, 10_000).await?;
+    // As `orchard rebuild` reads (`store::open_batch`).
+    let store = store.mapping_native_reads(crate::store::BATCH_MAP);
     // Rules and segments first, while there is nobody to refresh; then the data in bulk.
     store.load_company(&company).await?;
     store
@@ -252,7 +254,17 @@ async fn one(
         settle(&store, backend).await?;
         let now_ms = Utc::now().timestamp_millis().to_string();
         let t = Instant::now();
-        let mut tx = store.pool().begin().await?;
+        let mut conn = store.pool().acquire().await?;
+        if backend == "sqlite" {
+            // The file mapped as Orchard's rebuild maps it.
+            sqlx::query(AssertSqlSafe(format!(
+                "PRAGMA mmap_size = {}",
+                crate::store::BATCH_MAP
+            )))
+            .execute(&mut *conn)
+            .await?;
+        }
+        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
         if backend == "postgres" {
             // The baseline gets PostgreSQL's default parallelism, which Orchard's own
             // connections turn off (see `orchard_store_postgres::connect`).
