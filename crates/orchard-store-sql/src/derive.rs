@@ -454,6 +454,22 @@ impl Free {
     pub(crate) fn raised(&self) -> bool {
         self.0.load(Ordering::Acquire)
     }
+
+    /// A guard that raises the flag when dropped: when the deciding side is done, and also
+    /// when it fails or panics, so that the loading thread stops parsing a chunk that nobody
+    /// will decide.
+    pub(crate) fn on_drop(&self) -> RaiseOnDrop {
+        RaiseOnDrop(self.clone())
+    }
+}
+
+/// `Free::on_drop`.
+pub(crate) struct RaiseOnDrop(Free);
+
+impl Drop for RaiseOnDrop {
+    fn drop(&mut self) {
+        self.0.raise();
+    }
 }
 
 /// Derives `what` for `ids`, whose rows the caller's transaction has taken (see
@@ -532,13 +548,17 @@ async fn derive_chunks_native(
     let (mut loading, mut last) = match chunks.next() {
         Some(first) => {
             let free = Free::new(true);
-            (Some((load(snapshot, first, free.clone()), free)), None)
+            (
+                Some((load(snapshot, first, free.clone()), free.on_drop())),
+                None,
+            )
         }
         None => (None, Some(snapshot)),
     };
     while let Some((handle, free)) = loading.take() {
-        // The chunk before is decided and written.
-        free.raise();
+        // The chunk before is decided and written. (When this returns early with an error,
+        // dropping `loading` raises its flag likewise.)
+        drop(free);
         let (snapshot, loaded) = handle.await.map_err(joined)?;
         let loaded = loaded?;
         let w = Arc::clone(&what);
@@ -546,7 +566,7 @@ async fn derive_chunks_native(
         match chunks.next() {
             Some(following) => {
                 let free = Free::new(false);
-                loading = Some((load(snapshot, following, free.clone()), free));
+                loading = Some((load(snapshot, following, free.clone()), free.on_drop()));
             }
             None => last = Some(snapshot),
         }
@@ -570,7 +590,8 @@ pub(crate) struct Subjects {
     /// client and visitor ids, which no derivation reads (`events_from_packed`).
     pub events: IdMap<i64, Vec<Event>>,
     /// The row `load_packed` reads after the contacts: their own events packed (`events`),
-    /// those of merged contacts and visitor ids (`others`), which `unpack` parses, and for a
+    /// those of merged contacts and visitor ids (`others`), which `unpack_some` and `unpack`
+    /// parse, and for a
     /// refresh their deals and memberships (`load_chunk` reads those).
     packed: Option<RowText>,
     /// How much of `packed`'s `events` is parsed into `events`: the byte where the next
@@ -659,9 +680,10 @@ impl Subjects {
 
     /// Parses the contacts' own histories (the packed row's `events`) into `events`, from
     /// where an earlier call stopped, one contact's at a time until `enough` says so or all
-    /// are read. A refresh's loading thread calls it once a chunk is loaded, while the deciding
-    /// thread still decides the chunk before; `unpack` reads what is left. So whichever thread
-    /// has time parses, and neither waits for the other.
+    /// are read. A pass's loading thread calls it once a chunk is loaded (a refresh's, a
+    /// preview's, a backtest's), while the deciding thread still decides the chunk before;
+    /// `unpack` reads what is left. So whichever thread has time parses, and neither waits for
+    /// the other.
     pub(crate) fn unpack_some(&mut self, mut enough: impl FnMut() -> bool) -> StoreResult<()> {
         let Some(packed) = &self.packed else {
             return Ok(());
@@ -882,8 +904,9 @@ fn load_native(snapshot: &Snapshot, ids: &[i64], keep: Keep, facts: bool) -> Sto
             },
         )?;
     }
-    // The histories a row per contact, joined as `history::load` joins them, for the deciding
-    // thread to parse (`unpack`): parsing them here left this thread the slower of the two.
+    // The histories a row per contact, joined as `history::load` joins them, for whichever
+    // thread has time to parse them (`Free`): parsing them all here made this thread the
+    // slower of the two.
     // Sized for the demo's 1.8 kB a contact: grown by doubling from empty, the text was copied
     // a dozen times a chunk (a tenth of a preview's samples at a million contacts).
     let mut histories = String::new();
@@ -2477,11 +2500,10 @@ impl ScoringStore for SqlStore {
             };
             let (sets, converted) = (Arc::clone(&sets), Arc::clone(&converted));
             let free = Free::new(false);
-            let done = free.clone();
+            let done = free.on_drop();
             let task = tokio::task::spawn_blocking(move || {
-                let replayed = replay_chunk(&sets, &converted, &mut subjects, cutoff);
-                done.raise();
-                replayed
+                let _done = done;
+                replay_chunk(&sets, &converted, &mut subjects, cutoff)
             });
             replaying = Some((task, free));
         }

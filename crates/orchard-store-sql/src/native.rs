@@ -9,8 +9,8 @@
 //! thread wake-up per row; so a refresh packed each chunk into single texts in SQL
 //! (`history::load`: `group_concat`, grown by copying, every number made text, every contact
 //! made JSON). Here rows are stepped on the loading thread itself, a row per contact: the
-//! contacts in typed columns, the histories copied once into the text the deciding thread
-//! parses.
+//! contacts in typed columns, the histories copied once into the text that the loading and
+//! deciding threads parse between them (`derive::Free`).
 //!
 //! Consistency: a refresh's snapshot is taken after the writer's `BEGIN IMMEDIATE` and before
 //! the transaction writes anything, so it holds every commit before the refresh's transaction

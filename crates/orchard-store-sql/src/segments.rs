@@ -214,11 +214,10 @@ impl SegmentStore for SqlStore {
             };
             let filter = Arc::clone(&filter);
             let free = Free::new(false);
-            let done = free.clone();
+            let done = free.on_drop();
             let task = tokio::task::spawn_blocking(move || {
-                let evaluated = evaluate(&filter, &mut subjects, now, sample);
-                done.raise();
-                evaluated
+                let _done = done;
+                evaluate(&filter, &mut subjects, now, sample)
             });
             deciding = Some((task, free));
         }

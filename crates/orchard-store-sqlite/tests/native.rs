@@ -72,8 +72,9 @@ async fn company(native: bool) -> SqlStore {
         .merge_contacts(ids[0], ids[1], days_ago(2))
         .await
         .unwrap();
-    // All in one transaction: two chunks, so that the loading thread parses part of the
-    // second's histories while the first is decided.
+    // All in one transaction: two chunks, so that the loading thread may parse some of the
+    // second's histories while the first is decided (how many depends on timing; the
+    // resumed parse itself is checked by `histories_parsed_in_pieces_read_as_one_pass`).
     refresh_all(&store, now(), 1_000, Refresh::Everything, &|_| {})
         .await
         .unwrap();

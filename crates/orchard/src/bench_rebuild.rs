@@ -303,6 +303,12 @@ async fn one(
         }
         tx.commit().await?;
         sql.push(t.elapsed().as_secs_f64());
+        if backend == "sqlite" {
+            // Back to the pool as Orchard's own connections are, mapping nothing.
+            sqlx::query("PRAGMA mmap_size = 0")
+                .execute(&mut *conn)
+                .await?;
+        }
         // Each run as it ends: a large run takes minutes, and the first one, which writes
         // every derived row, differs from the rest.
         tracing::info!(
