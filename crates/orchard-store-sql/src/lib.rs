@@ -377,19 +377,7 @@ impl SqlStore {
     #[must_use]
     pub fn with_native_reads(mut self, path: std::path::PathBuf) -> Self {
         if self.dialect == Dialect::Sqlite {
-            self.native = Some(Arc::new(native::NativeReads::new(path, 0)));
-        }
-        self
-    }
-
-    /// Whole passes read the file through a memory map of up to `bytes`, which spares copying
-    /// every page they read (a rebuild of 200 000 demo contacts: 9% less time, a third of its
-    /// system time) but counts the pages read as this process's resident memory. For batch
-    /// commands (`orchard rebuild`), not for `serve`. Nothing without native reads.
-    #[must_use]
-    pub fn mapping_native_reads(mut self, bytes: u64) -> Self {
-        if let Some(reads) = &self.native {
-            self.native = Some(Arc::new(reads.mapping(bytes)));
+            self.native = Some(Arc::new(native::NativeReads::new(path)));
         }
         self
     }

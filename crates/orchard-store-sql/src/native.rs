@@ -40,29 +40,17 @@ pub(crate) struct NativeReads {
     /// Connections between passes, at most `KEPT`: passes overlap (a preview beside the
     /// due-time sweep), and one kept connection made every second pass open a new one.
     idle: Mutex<Vec<Connection>>,
-    /// Bytes of the file its connections read through a memory map (`PRAGMA mmap_size`),
-    /// none when 0: the pages are then the kernel's own, not copied into each connection's
-    /// cache (a seventh of a rebuild's samples were those copies), but they count as the
-    /// process's resident memory. So for batch commands only (`SqlStore::mapping_native_reads`),
-    /// never for `serve`, which the SPEC keeps under 2 GiB.
-    mapped: u64,
 }
 
 /// Connections kept between passes. Each keeps up to 64 MiB of pages (`cache_size`).
 const KEPT: usize = 4;
 
 impl NativeReads {
-    pub(crate) fn new(path: PathBuf, mapped: u64) -> Self {
+    pub(crate) fn new(path: PathBuf) -> Self {
         Self {
             path,
             idle: Mutex::new(Vec::new()),
-            mapped,
         }
-    }
-
-    /// The same file read through a memory map of `mapped` bytes (see `mapped`).
-    pub(crate) fn mapping(&self, mapped: u64) -> Self {
-        Self::new(self.path.clone(), mapped)
     }
 
     /// A read transaction whose snapshot starts now (a refresh calls it with the writer's turn
@@ -79,12 +67,8 @@ impl NativeReads {
                 .map_err(native_err)?;
                 // The page cache of the writer's connections (`cache_size`), and a busy
                 // timeout for the moment a checkpoint restarts the WAL.
-                conn.execute_batch(&format!(
-                    "PRAGMA cache_size = -65536; PRAGMA busy_timeout = 10000; \
-                     PRAGMA mmap_size = {};",
-                    self.mapped
-                ))
-                .map_err(native_err)?;
+                conn.execute_batch("PRAGMA cache_size = -65536; PRAGMA busy_timeout = 10000;")
+                    .map_err(native_err)?;
                 conn
             }
         };
@@ -189,37 +173,4 @@ pub(crate) fn int(row: &Row<'_>, i: usize) -> StoreResult<i64> {
 /// Column `i` of `row` as an integer, or `None` for NULL.
 pub(crate) fn opt_int(row: &Row<'_>, i: usize) -> StoreResult<Option<i64>> {
     row.get(i).map_err(native_err)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A batch command's connections map the whole file: SQLite clamps `mmap_size` to the
-    /// largest it was built for, 2 GB unless `.cargo/config.toml`'s flag reached its build.
-    /// Other connections map nothing.
-    #[test]
-    fn batch_reads_map_the_whole_file() {
-        let dir = std::env::temp_dir().join(format!("orchard-native-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("mapped.db");
-        Connection::open(&path)
-            .unwrap()
-            .execute_batch("CREATE TABLE t (x INTEGER); INSERT INTO t VALUES (1);")
-            .unwrap();
-        let mapped_size = |reads: &NativeReads| {
-            let snapshot = reads.snapshot().unwrap();
-            let size: i64 = snapshot
-                .conn
-                .query_row("PRAGMA mmap_size", [], |r| r.get(0))
-                .unwrap();
-            reads.done(snapshot);
-            size
-        };
-        let plain = NativeReads::new(path.clone(), 0);
-        assert_eq!(mapped_size(&plain), 0);
-        let batch = plain.mapping(1 << 40);
-        assert_eq!(mapped_size(&batch), 1 << 40);
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
 }

@@ -201,8 +201,6 @@ async fn one(
     };
     let company = demo::company(&settings);
     let (store, scratch) = fresh(backend, pg_base, 10_000).await?;
-    // As `orchard rebuild` reads (`store::open_batch`).
-    let store = store.mapping_native_reads(crate::store::BATCH_MAP);
     // Rules and segments first, while there is nobody to refresh; then the data in bulk.
     store.load_company(&company).await?;
     store
@@ -254,17 +252,7 @@ async fn one(
         settle(&store, backend).await?;
         let now_ms = Utc::now().timestamp_millis().to_string();
         let t = Instant::now();
-        let mut conn = store.pool().acquire().await?;
-        if backend == "sqlite" {
-            // The file mapped as Orchard's rebuild maps it.
-            sqlx::query(AssertSqlSafe(format!(
-                "PRAGMA mmap_size = {}",
-                crate::store::BATCH_MAP
-            )))
-            .execute(&mut *conn)
-            .await?;
-        }
-        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+        let mut tx = store.pool().begin().await?;
         if backend == "postgres" {
             // The baseline gets PostgreSQL's default parallelism, which Orchard's own
             // connections turn off (see `orchard_store_postgres::connect`).
@@ -303,12 +291,6 @@ async fn one(
         }
         tx.commit().await?;
         sql.push(t.elapsed().as_secs_f64());
-        if backend == "sqlite" {
-            // Back to the pool as Orchard's own connections are, mapping nothing.
-            sqlx::query("PRAGMA mmap_size = 0")
-                .execute(&mut *conn)
-                .await?;
-        }
         // Each run as it ends: a large run takes minutes, and the first one, which writes
         // every derived row, differs from the rest.
         tracing::info!(

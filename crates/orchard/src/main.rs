@@ -337,7 +337,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Rebuild { repack, full } => {
-            let store = store::open_batch(&config.database_url).await?;
+            let store = store::open(&config.database_url).await?;
             if full {
                 let n = store.forget_score_digests().await?;
                 println!("rewriting the score changes of {n} contacts whole");

@@ -25,17 +25,6 @@ pub async fn open(url: &str) -> anyhow::Result<Arc<dyn Store>> {
     Ok(Arc::new(open_sql(url).await?))
 }
 
-/// How much of a SQLite file a batch command's whole passes read through a memory map: all of
-/// it (`SqlStore::mapping_native_reads`). `serve` maps nothing, to stay under the SPEC's 2 GiB.
-pub const BATCH_MAP: u64 = 1 << 40;
-
-/// `open` for a batch command (`orchard rebuild`): its passes over every contact read mapped.
-pub async fn open_batch(url: &str) -> anyhow::Result<Arc<dyn Store>> {
-    Ok(Arc::new(
-        open_sql(url).await?.mapping_native_reads(BATCH_MAP),
-    ))
-}
-
 /// The URL without its password, for messages and logs.
 pub fn redact(url: &str) -> String {
     match url::Url::parse(url) {
