@@ -3032,7 +3032,9 @@ mod tests {
                 s
             };
             let read = |s: &Subjects| {
-                let mut all: Vec<(i64, Vec<(i64, i64, String)>)> = s
+                /// Each contact's events: sequence number, time, type.
+                type Read = Vec<(i64, Vec<(i64, i64, String)>)>;
+                let mut all: Read = s
                     .events
                     .iter()
                     .map(|(c, list)| {
