@@ -124,21 +124,23 @@ impl EventType {
     }
 
     pub fn as_str(&self) -> &str {
-        match self.known_index() {
-            Some(i) => KNOWN[i].1,
-            None => match self {
-                Self::Custom(s) => s,
-                _ => "",
-            },
+        match self {
+            Self::Custom(s) => s,
+            known => known.known_name(),
         }
     }
 
     /// `as_str`, borrowed for the SPEC's types and copied only for a custom one.
     pub fn name(&self) -> std::borrow::Cow<'static, str> {
-        match self.known_index() {
-            Some(i) => KNOWN[i].1.into(),
-            None => self.as_str().to_owned().into(),
+        match self {
+            Self::Custom(s) => s.clone().into(),
+            known => known.known_name().into(),
         }
+    }
+
+    /// A SPEC type's name, found by its place in `KNOWN`; empty for a custom type.
+    fn known_name(&self) -> &'static str {
+        self.known_index().map_or("", |i| KNOWN[i].1)
     }
 
     /// The property an event of this type must carry, if any.

@@ -591,8 +591,7 @@ pub(crate) struct Subjects {
     pub events: IdMap<i64, Vec<Event>>,
     /// The row `load_packed` reads after the contacts: their own events packed (`events`),
     /// those of merged contacts and visitor ids (`others`), which `unpack_some` and `unpack`
-    /// parse, and for a
-    /// refresh their deals and memberships (`load_chunk` reads those).
+    /// parse, and for a refresh their deals and memberships (`load_chunk` reads those).
     packed: Option<RowText>,
     /// How much of `packed`'s `events` is parsed into `events`: the byte where the next
     /// contact's history starts (`unpack_some`).
