@@ -136,6 +136,13 @@ impl Cause<'_> {
     }
 }
 
+/// A view of the pricing page: its URL holds `/pricing`, whatever the case.
+fn pricing(url: &str) -> bool {
+    const PRICING: &str = "/pricing";
+    const ANCHOR: usize = crate::rules::rarest(PRICING.as_bytes());
+    crate::rules::contains_ci_from(url, PRICING, ANCHOR)
+}
+
 fn candidates<'a>(f: &Facts<'a>, since: Option<DateTime<Utc>>) -> Vec<Candidate<'a>> {
     let after = |t: DateTime<Utc>| since.is_none_or(|s| t > s) && t <= f.now;
     let mut out = Vec::new();
@@ -153,7 +160,7 @@ fn candidates<'a>(f: &Facts<'a>, since: Option<DateTime<Utc>>) -> Vec<Candidate<
                 "bottom" => (LifecycleStage::Sql, "asked for a bottom-of-funnel offer"),
                 _ => continue,
             },
-            EventType::PageViewed if crate::rules::contains_ci(prop("url"), "/pricing") => {
+            EventType::PageViewed if pricing(prop("url")) => {
                 (LifecycleStage::Mql, "visited the pricing page")
             }
             EventType::AppointmentBooked => (LifecycleStage::Sql, "booked an appointment"),

@@ -225,8 +225,24 @@ pub enum Value {
 #[derive(Debug, Clone, PartialEq)]
 pub enum PropTest {
     /// Case-insensitive substring.
-    Contains(String),
+    Contains(Needle),
     Cmp(CmpOp, Value),
+}
+
+/// A text an event property is searched for whatever the case (`~`), with the place of its
+/// least common byte, where each search starts (`eval::contains_ci_from`): found once here
+/// rather than on each of the many events a pattern is tested against.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Needle {
+    pub text: String,
+    pub(crate) anchor: usize,
+}
+
+impl Needle {
+    pub fn new(text: String) -> Self {
+        let anchor = super::eval::rarest(text.as_bytes());
+        Self { text, anchor }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

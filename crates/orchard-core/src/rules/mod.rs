@@ -20,8 +20,8 @@ mod parse;
 mod unrecorded;
 
 pub use ast::*;
-pub(crate) use eval::contains_ci;
 pub use eval::{Subject, decide, distance_km, eval, matches, moved_by, next_change};
+pub(crate) use eval::{contains_ci_from, rarest};
 pub use parse::{MAX_LEN, ParseError, parse, parse_pattern};
 pub use unrecorded::{
     UnrecordedAttribute, UnrecordedProperty, UnrecordedType, is_property_name,

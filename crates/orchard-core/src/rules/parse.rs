@@ -560,7 +560,7 @@ impl Parser<'_> {
                 let test = if self.peek() == &Tok::Sym("~") {
                     self.next();
                     match self.next() {
-                        Tok::Str(s) => PropTest::Contains(s),
+                        Tok::Str(s) => PropTest::Contains(Needle::new(s)),
                         _ => {
                             self.pos -= 1;
                             return Err(self.error("a text in quotes"));
