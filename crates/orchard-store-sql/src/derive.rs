@@ -497,7 +497,9 @@ async fn derive_chunks(
     };
     while let Some(loaded) = next.take() {
         let writes = match chunks.next() {
-            None => decide(&what, loaded, now)?,
+            // The last chunk, with nothing left to load beside it (an append's refresh is
+            // most often a single chunk): decided in two halves at once.
+            None => decide_in_two(&what, loaded, now).await?,
             Some(following) => {
                 let w = Arc::clone(&what);
                 let deciding = tokio::task::spawn_blocking(move || decide(&w, loaded, now));
@@ -510,6 +512,34 @@ async fn derive_chunks(
         write_chunk(tx, dialect, writes).await?;
     }
     Ok(())
+}
+
+/// Contacts below this many are decided in one piece by `decide_in_two`: a handful decides in
+/// less time than handing half of them to another thread takes.
+const DECIDED_IN_ONE: usize = 64;
+
+/// `decide` of a chunk that nothing else is loaded beside: its second half on a blocking thread
+/// while this one decides the first, so that both cores decide it (the database waits for the
+/// writes meanwhile).
+async fn decide_in_two(
+    what: &Arc<Derivations>,
+    mut loaded: Loaded,
+    now: DateTime<Utc>,
+) -> StoreResult<Writes> {
+    let n = loaded.subjects.contacts.len();
+    if n < DECIDED_IN_ONE {
+        return decide(what, loaded, now);
+    }
+    let later = loaded.split_off(n / 2)?;
+    let w = Arc::clone(what);
+    let deciding = tokio::task::spawn_blocking(move || decide(&w, later, now));
+    let first = decide(what, loaded, now);
+    let later = deciding
+        .await
+        .map_err(|e| StoreError::Backend(Box::new(e)))?;
+    let mut writes = first?;
+    writes.append(later?);
+    Ok(writes)
 }
 
 /// `derive_chunks` reading through `snapshot`: the same pipeline, with the loading on a
@@ -1753,6 +1783,44 @@ struct Loaded {
     activity: IdMap<i64, i64>,
 }
 
+impl Loaded {
+    /// Parses what is left of the chunk (`Subjects::unpack`) and splits off the contacts from
+    /// `at` on, with their events, stored columns, deals, memberships and activity, as a chunk
+    /// of their own: the two are decided alike apart as together, as any set of contacts is.
+    fn split_off(&mut self, at: usize) -> StoreResult<Loaded> {
+        self.subjects.unpack()?;
+        let contacts = self.subjects.contacts.split_off(at);
+        fn take<V>(from: &mut IdMap<i64, V>, ids: &[i64]) -> IdMap<i64, V> {
+            ids.iter()
+                .filter_map(|id| Some((*id, from.remove(id)?)))
+                .collect()
+        }
+        let ids: Vec<i64> = contacts.iter().map(|c| c.id.get()).collect();
+        let accounts = contacts
+            .iter()
+            .filter_map(|c| {
+                let a = c.account_id?;
+                Some((a, self.subjects.accounts.get(&a)?.clone()))
+            })
+            .collect();
+        let (theirs, ours) = std::mem::take(&mut self.members)
+            .into_iter()
+            .partition(|(_, c)| ids.binary_search(c).is_ok());
+        self.members = ours;
+        let mut subjects = Subjects::new(self.subjects.keep.clone());
+        subjects.stored = take(&mut self.subjects.stored, &ids);
+        subjects.events = take(&mut self.subjects.events, &ids);
+        subjects.accounts = accounts;
+        subjects.contacts = contacts;
+        Ok(Loaded {
+            subjects,
+            deals: take(&mut self.deals, &ids),
+            members: theirs,
+            activity: take(&mut self.activity, &ids),
+        })
+    }
+}
+
 /// Appends the columns `deals` and `memberships` of `ids` to a `SELECT` of scalar subqueries,
 /// each one text: deals as `contact:status:created:closed` and memberships as
 /// `contact:segment;segment;…`, joined by commas. By the ids asked for, like the subjects: the
@@ -1901,6 +1969,27 @@ struct Writes {
 }
 
 impl Writes {
+    /// Adds `later`'s writes after these: a chunk decided in two parts (`decide_in_two`) writes
+    /// what it would have written decided whole, in the same order.
+    fn append(&mut self, later: Writes) {
+        let Writes {
+            rewrite,
+            score_changes,
+            derived,
+            derived_names,
+            entered,
+            left,
+            contacts,
+        } = later;
+        self.rewrite.extend(rewrite);
+        self.score_changes.extend(score_changes);
+        self.derived.extend(derived);
+        self.derived_names.extend(derived_names);
+        self.entered.extend(entered);
+        self.left.extend(left);
+        self.contacts.extend(contacts);
+    }
+
     /// Adds a derived event, and its property names unless they are there already (a chunk's
     /// derived events carry the same few).
     fn derive(&mut self, event: &NewEvent, received: i64) -> StoreResult<()> {

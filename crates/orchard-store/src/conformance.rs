@@ -49,6 +49,7 @@ macro_rules! conformance_tests {
             scores_follow_each_event_and_the_passing_of_time,
             decayed_points_are_taken_on_time_with_no_new_event,
             a_rebuild_in_chunks_equals_refreshing_contacts_one_by_one,
+            a_batch_of_many_contacts_decides_as_each_alone,
             a_new_segment_is_decided_alone_as_a_full_refresh_would,
             a_rebuild_reads_the_accounts_of_live_contacts_only,
             concurrent_batches_for_one_contact_converge,
@@ -1925,6 +1926,81 @@ pub async fn a_rebuild_in_chunks_equals_refreshing_contacts_one_by_one<S: Store>
         .unwrap();
     for (id, expected) in sample.iter().zip(&chunked) {
         s.refresh(&[*id], now).await.unwrap();
+        assert_eq!(&derived_state(s, *id).await, expected, "contact {id:?}");
+    }
+}
+
+/// An append's refresh of many contacts, decided in two halves at once when nothing else is
+/// loaded beside it, leaves what refreshing each contact alone does: scores, histories, stages
+/// and segments.
+pub async fn a_batch_of_many_contacts_decides_as_each_alone<S: Store>(s: &S) {
+    use orchard_core::segment;
+    let settings = DemoSettings {
+        seed: 17,
+        contacts: 300,
+        now: t(1_780_000_000_000),
+    };
+    let now = settings.now;
+    load_scored_demo(s, &settings).await;
+    for (name, f) in [
+        ("Warm", "score >= 20"),
+        ("Opened lately", "count(email_opened, 30d) >= 1"),
+        (
+            "Priced",
+            r#"count(page_viewed where url ~ "/Pricing") >= 1"#,
+        ),
+        // Each half of the chunk reads the accounts of its own contacts.
+        ("Larger accounts", "account.employees >= 50"),
+    ] {
+        s.create_segment(&segment::define(name, f, now).unwrap(), now)
+            .await
+            .unwrap();
+    }
+    let all = s.contact_ids_after(None, 10_000).await.unwrap();
+    assert_eq!(all.len(), 300);
+    // One batch: an open for every contact, and a pricing view for every third.
+    let at = now.timestamp_millis() - 60_000;
+    let mut batch = Vec::new();
+    for (i, id) in all.iter().enumerate() {
+        batch.push(event(
+            &format!("many-open-{i}"),
+            "email_opened",
+            Some(*id),
+            at,
+        ));
+        if i % 3 == 0 {
+            let mut view = event(&format!("many-view-{i}"), "page_viewed", Some(*id), at);
+            view.properties
+                .insert("url".into(), "https://example.com/pricing".into());
+            batch.push(view);
+        }
+    }
+    let outcome = s.append_events(&batch).await.unwrap();
+    assert_eq!(outcome.stored.len(), batch.len());
+    let mut together = Vec::new();
+    for id in &all {
+        together.push(derived_state(s, *id).await);
+    }
+    assert!(
+        together
+            .iter()
+            .filter(|d| d.segments.contains(&"Priced".to_owned()))
+            .count()
+            >= 100,
+        "every third contact viewed the pricing page"
+    );
+    let larger = together
+        .iter()
+        .filter(|d| d.segments.contains(&"Larger accounts".to_owned()))
+        .count();
+    assert!(larger > 0 && larger < 300, "{larger} in larger accounts");
+    // A new version of the same rules makes every history stale, so each refresh of one
+    // contact rewrites its history whole.
+    s.save_rule_set(&orchard_core::scoring::seed(), true, now)
+        .await
+        .unwrap();
+    for (id, expected) in all.iter().zip(&together) {
+        s.refresh(&[*id], Utc::now()).await.unwrap();
         assert_eq!(&derived_state(s, *id).await, expected, "contact {id:?}");
     }
 }
