@@ -531,9 +531,11 @@ async fn decide_in_two(
         return decide(what, loaded, now);
     }
     let later = loaded.split_off(n / 2)?;
+    // One time of receipt for the chunk's derived events, as deciding it whole gives them.
+    let received = ms(Utc::now());
     let w = Arc::clone(what);
-    let deciding = tokio::task::spawn_blocking(move || decide(&w, later, now));
-    let first = decide(what, loaded, now);
+    let deciding = tokio::task::spawn_blocking(move || decide_received(&w, later, now, received));
+    let first = decide_received(what, loaded, now, received);
     let later = deciding
         .await
         .map_err(|e| StoreError::Backend(Box::new(e)))?;
@@ -1803,6 +1805,7 @@ impl Loaded {
                 Some((a, self.subjects.accounts.get(&a)?.clone()))
             })
             .collect();
+        // `ids` is in id order, as `unpack_contacts` and `load_native` sort the contacts.
         let (theirs, ours) = std::mem::take(&mut self.members)
             .into_iter()
             .partition(|(_, c)| ids.binary_search(c).is_ok());
@@ -1960,6 +1963,8 @@ struct Writes {
     /// `stage_changed`, `segment_entered` and `segment_left` events, and their property names
     /// (`events::property_names`).
     derived: Vec<Vec<Arg>>,
+    /// How many of `derived`, from the first, are stage changes (the rest are segments').
+    stage_events: usize,
     derived_names: crate::events::PropertyNames,
     entered: Vec<Vec<Arg>>,
     left: Vec<(i64, i64)>,
@@ -1969,13 +1974,16 @@ struct Writes {
 }
 
 impl Writes {
-    /// Adds `later`'s writes after these: a chunk decided in two parts (`decide_in_two`) writes
-    /// what it would have written decided whole, in the same order.
+    /// Adds `later`'s writes after these, for contacts after these ones: a chunk decided in two
+    /// parts (`decide_in_two`) writes what it would have written decided whole, in the same
+    /// order (derived events too: every stage change of the chunk before any segment entry or
+    /// exit, as the sequence numbers they get follow).
     fn append(&mut self, later: Writes) {
         let Writes {
             rewrite,
             score_changes,
-            derived,
+            mut derived,
+            stage_events,
             derived_names,
             entered,
             left,
@@ -1983,7 +1991,12 @@ impl Writes {
         } = later;
         self.rewrite.extend(rewrite);
         self.score_changes.extend(score_changes);
+        let memberships = self.derived.split_off(self.stage_events);
+        let later_memberships = derived.split_off(stage_events);
         self.derived.extend(derived);
+        self.derived.extend(memberships);
+        self.derived.extend(later_memberships);
+        self.stage_events += stage_events;
         self.derived_names.extend(derived_names);
         self.entered.extend(entered);
         self.left.extend(left);
@@ -2007,6 +2020,16 @@ impl Writes {
 /// Decides a loaded chunk: scores, stage moves and memberships, and what to write for them.
 /// Reads nothing but its arguments, so it can run beside the loading of the next chunk.
 fn decide(what: &Derivations, loaded: Loaded, now: DateTime<Utc>) -> StoreResult<Writes> {
+    decide_received(what, loaded, now, ms(Utc::now()))
+}
+
+/// `decide`, with derived events received at `received` (epoch ms).
+fn decide_received(
+    what: &Derivations,
+    loaded: Loaded,
+    now: DateTime<Utc>,
+    received: i64,
+) -> StoreResult<Writes> {
     let Loaded {
         mut subjects,
         deals,
@@ -2020,7 +2043,6 @@ fn decide(what: &Derivations, loaded: Loaded, now: DateTime<Utc>) -> StoreResult
     if live.is_empty() {
         return Ok(out);
     }
-    let received = ms(Utc::now());
     // Last activity first, although no derivation reads it yet.
     let mut active: IdMap<i64, i64> = IdMap::default();
     for c in &mut subjects.contacts {
@@ -2089,6 +2111,8 @@ fn decide(what: &Derivations, loaded: Loaded, now: DateTime<Utc>) -> StoreResult
             &mut out,
         )?
     };
+    // Nothing else is derived before this point: the stage changes lead (`Writes::append`).
+    out.stage_events = out.derived.len();
 
     for (c, due) in
         decide_memberships(&what.segments, &subjects, &members, now, received, &mut out)?
@@ -2650,6 +2674,30 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn a_chunk_decided_in_two_writes_its_derived_events_in_one_order() {
+        // Stage changes lead, then segment entries and exits, as one decision writes them.
+        let row = |name: &str| vec![Arg::Text(Some(name.to_owned()))];
+        let mut first = Writes {
+            derived: vec![row("stage 1"), row("segment 1")],
+            stage_events: 1,
+            contacts: vec![[(); 6].map(|_| Arg::Int(Some(1)))],
+            ..Writes::default()
+        };
+        let later = Writes {
+            derived: vec![row("stage 2"), row("stage 3"), row("segment 3")],
+            stage_events: 2,
+            contacts: vec![[(); 6].map(|_| Arg::Int(Some(3)))],
+            ..Writes::default()
+        };
+        first.append(later);
+        let names = ["stage 1", "stage 2", "stage 3", "segment 1", "segment 3"];
+        assert_eq!(first.derived, names.map(row).to_vec());
+        assert_eq!(first.stage_events, 3);
+        assert_eq!(first.contacts.len(), 2);
+        assert_eq!(first.contacts[1][0], Arg::Int(Some(3)));
+    }
 
     #[test]
     fn only_the_named_members_are_kept() {

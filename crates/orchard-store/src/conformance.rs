@@ -1958,8 +1958,9 @@ pub async fn a_batch_of_many_contacts_decides_as_each_alone<S: Store>(s: &S) {
     }
     let all = s.contact_ids_after(None, 10_000).await.unwrap();
     assert_eq!(all.len(), 300);
-    // One batch: an open for every contact, and a pricing view for every third.
-    let at = now.timestamp_millis() - 60_000;
+    // One batch: an open for every contact, and a pricing view for every third, a minute
+    // before the clock an append refreshes by.
+    let at = Utc::now().timestamp_millis() - 60_000;
     let mut batch = Vec::new();
     for (i, id) in all.iter().enumerate() {
         batch.push(event(
@@ -1988,6 +1989,12 @@ pub async fn a_batch_of_many_contacts_decides_as_each_alone<S: Store>(s: &S) {
             .count()
             >= 100,
         "every third contact viewed the pricing page"
+    );
+    assert!(
+        together
+            .iter()
+            .all(|d| d.segments.contains(&"Opened lately".to_owned())),
+        "everyone opened an email a minute ago"
     );
     let larger = together
         .iter()

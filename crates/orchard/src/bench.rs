@@ -45,7 +45,7 @@ pub enum BenchCommand {
         scoring: bool,
         /// The order events arrive in: each contact's history in turn (`contact`), or all
         /// contacts interleaved by time (`time`), as a live tracking stream delivers them, so
-        /// that nearly every event of a batch belongs to a different contact.
+        /// that a batch touches many more contacts (about 350 of 5 000 per 1 000 events).
         #[arg(long, value_enum, default_value_t = Order::Contact)]
         order: Order,
     },

@@ -234,14 +234,23 @@ pub enum PropTest {
 /// rather than on each of the many events a pattern is tested against.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Needle {
-    pub text: String,
-    pub(crate) anchor: usize,
+    text: String,
+    anchor: usize,
 }
 
 impl Needle {
     pub fn new(text: String) -> Self {
         let anchor = super::eval::rarest(text.as_bytes());
         Self { text, anchor }
+    }
+
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// The place in `text` where a search starts.
+    pub(crate) fn anchor(&self) -> usize {
+        self.anchor
     }
 }
 

@@ -191,7 +191,7 @@ fn prop_matches(props: &serde_json::Map<String, Json>, f: &PropFilter) -> bool {
     };
     match &f.test {
         PropTest::Contains(needle) => match v {
-            Json::String(s) => contains_ci_from(s, &needle.text, needle.anchor),
+            Json::String(s) => contains_ci_from(s, needle.text(), needle.anchor()),
             _ => false,
         },
         PropTest::Cmp(op, want) => {
