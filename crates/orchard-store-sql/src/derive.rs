@@ -593,16 +593,21 @@ async fn derive_chunks_native(
         drop(free);
         let (snapshot, loaded) = handle.await.map_err(joined)?;
         let loaded = loaded?;
-        let w = Arc::clone(&what);
-        let deciding = tokio::task::spawn_blocking(move || decide(&w, loaded, now));
-        match chunks.next() {
+        let writes = match chunks.next() {
             Some(following) => {
+                let w = Arc::clone(&what);
+                let deciding = tokio::task::spawn_blocking(move || decide(&w, loaded, now));
                 let free = Free::new(false);
                 loading = Some((load(snapshot, following, free.clone()), free.on_drop()));
+                deciding.await.map_err(joined)??
             }
-            None => last = Some(snapshot),
-        }
-        write_chunk(tx, dialect, deciding.await.map_err(joined)??).await?;
+            // The last chunk, with nothing left to load beside it: decided on both cores.
+            None => {
+                last = Some(snapshot);
+                decide_in_two(&what, loaded, now).await?
+            }
+        };
+        write_chunk(tx, dialect, writes).await?;
     }
     if let Some(snapshot) = last {
         tokio::task::spawn_blocking(move || reads.done(snapshot))
