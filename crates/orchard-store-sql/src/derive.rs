@@ -1793,7 +1793,8 @@ struct Loaded {
 impl Loaded {
     /// Parses what is left of the chunk (`Subjects::unpack`) and splits off the contacts from
     /// `at` on, with their events, stored columns, deals, memberships and activity, as a chunk
-    /// of their own: the two are decided alike apart as together, as any set of contacts is.
+    /// of their own: no contact's decision reads another's, so the two parts decide what the
+    /// whole chunk would.
     fn split_off(&mut self, at: usize) -> StoreResult<Loaded> {
         self.subjects.unpack()?;
         let contacts = self.subjects.contacts.split_off(at);
