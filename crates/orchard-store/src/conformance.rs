@@ -120,6 +120,41 @@ async fn load_scored_demo<S: Store>(s: &S, settings: &DemoSettings) -> demo::Dem
     company
 }
 
+/// Creates a segment of each (name, filter) as of `now`, returning their ids in order.
+async fn define_segments<S: Store>(
+    s: &S,
+    filters: &[(&str, &str)],
+    now: DateTime<Utc>,
+) -> Vec<orchard_core::SegmentId> {
+    let mut ids = Vec::new();
+    for (name, f) in filters {
+        ids.push(
+            s.create_segment(&orchard_core::segment::define(name, f, now).unwrap(), now)
+                .await
+                .unwrap(),
+        );
+    }
+    ids
+}
+
+/// Publishes the seed rules again as a new version, which makes every score history stale, then
+/// refreshes each of `ids` alone as of `now` (each rewrites its history whole) and checks that
+/// it leaves what `expected` holds for it.
+async fn each_refreshed_alone_leaves<S: Store>(
+    s: &S,
+    ids: &[ContactId],
+    expected: &[Derived],
+    now: DateTime<Utc>,
+) {
+    s.save_rule_set(&orchard_core::scoring::seed(), true, now)
+        .await
+        .unwrap();
+    for (id, expected) in ids.iter().zip(expected) {
+        s.refresh(&[*id], now).await.unwrap();
+        assert_eq!(&derived_state(s, *id).await, expected, "contact {id:?}");
+    }
+}
+
 /// A new contact of that email, first seen `days` before `now`.
 async fn new_contact<S: Store>(s: &S, mail: &str, now: DateTime<Utc>, days: i64) -> ContactId {
     s.upsert_contact(&NewContact::new(email(mail), now - Duration::days(days)))
@@ -1860,7 +1895,6 @@ pub async fn an_import_beside_appends_to_the_same_contacts_finishes<S: Store>(s:
 /// A rebuild refreshes contacts in chunks, deciding one chunk while it loads the next; refreshing
 /// contacts one at a time (no pipeline) gives the same scores, histories, stages and segments.
 pub async fn a_rebuild_in_chunks_equals_refreshing_contacts_one_by_one<S: Store>(s: &S) {
-    use orchard_core::segment;
     let settings = DemoSettings {
         seed: 11,
         contacts: 1_300,
@@ -1868,16 +1902,17 @@ pub async fn a_rebuild_in_chunks_equals_refreshing_contacts_one_by_one<S: Store>
     };
     let now = settings.now;
     let company = load_scored_demo(s, &settings).await;
-    for (name, f) in [
-        ("Warm", "score >= 20"),
-        ("Opened lately", "count(email_opened, 30d) >= 1"),
-        // Read from the contacts' accounts, which a chunk loads by the ids its contacts name.
-        ("Larger accounts", "account.employees >= 50"),
-    ] {
-        s.create_segment(&segment::define(name, f, now).unwrap(), now)
-            .await
-            .unwrap();
-    }
+    define_segments(
+        s,
+        &[
+            ("Warm", "score >= 20"),
+            ("Opened lately", "count(email_opened, 30d) >= 1"),
+            // Read from the contacts' accounts, which a chunk loads by the ids its contacts name.
+            ("Larger accounts", "account.employees >= 50"),
+        ],
+        now,
+    )
+    .await;
     // 700 a transaction: two transactions, each of more than one chunk.
     let rebuilt = crate::refresh_all(s, now, 700, crate::Refresh::Everything, &|_| {})
         .await
@@ -1919,22 +1954,13 @@ pub async fn a_rebuild_in_chunks_equals_refreshing_contacts_one_by_one<S: Store>
         chunked.iter().any(|d| d.score > 0),
         "the demo scores someone"
     );
-    // A new version of the same rules makes every history stale, so each one-by-one refresh
-    // rewrites its contact's history whole.
-    s.save_rule_set(&orchard_core::scoring::seed(), true, now)
-        .await
-        .unwrap();
-    for (id, expected) in sample.iter().zip(&chunked) {
-        s.refresh(&[*id], now).await.unwrap();
-        assert_eq!(&derived_state(s, *id).await, expected, "contact {id:?}");
-    }
+    each_refreshed_alone_leaves(s, &sample, &chunked, now).await;
 }
 
 /// An append's refresh of many contacts, decided in two halves at once when nothing else is
 /// loaded beside it, leaves what refreshing each contact alone does: scores, histories, stages
 /// and segments.
 pub async fn a_batch_of_many_contacts_decides_as_each_alone<S: Store>(s: &S) {
-    use orchard_core::segment;
     let settings = DemoSettings {
         seed: 17,
         contacts: 300,
@@ -1942,20 +1968,21 @@ pub async fn a_batch_of_many_contacts_decides_as_each_alone<S: Store>(s: &S) {
     };
     let now = settings.now;
     load_scored_demo(s, &settings).await;
-    for (name, f) in [
-        ("Warm", "score >= 20"),
-        ("Opened lately", "count(email_opened, 30d) >= 1"),
-        (
-            "Priced",
-            r#"count(page_viewed where url ~ "/Pricing") >= 1"#,
-        ),
-        // Each half of the chunk reads the accounts of its own contacts.
-        ("Larger accounts", "account.employees >= 50"),
-    ] {
-        s.create_segment(&segment::define(name, f, now).unwrap(), now)
-            .await
-            .unwrap();
-    }
+    define_segments(
+        s,
+        &[
+            ("Warm", "score >= 20"),
+            ("Opened lately", "count(email_opened, 30d) >= 1"),
+            (
+                "Priced",
+                r#"count(page_viewed where url ~ "/Pricing") >= 1"#,
+            ),
+            // Each half of the chunk reads the accounts of its own contacts.
+            ("Larger accounts", "account.employees >= 50"),
+        ],
+        now,
+    )
+    .await;
     let all = s.contact_ids_after(None, 10_000).await.unwrap();
     assert_eq!(all.len(), 300);
     // One batch: an open for every contact, and a pricing view for every third, a minute
@@ -2001,15 +2028,7 @@ pub async fn a_batch_of_many_contacts_decides_as_each_alone<S: Store>(s: &S) {
         .filter(|d| d.segments.contains(&"Larger accounts".to_owned()))
         .count();
     assert!(larger > 0 && larger < 300, "{larger} in larger accounts");
-    // A new version of the same rules makes every history stale, so each refresh of one
-    // contact rewrites its history whole.
-    s.save_rule_set(&orchard_core::scoring::seed(), true, now)
-        .await
-        .unwrap();
-    for (id, expected) in all.iter().zip(&together) {
-        s.refresh(&[*id], Utc::now()).await.unwrap();
-        assert_eq!(&derived_state(s, *id).await, expected, "contact {id:?}");
-    }
+    each_refreshed_alone_leaves(s, &all, &together, Utc::now()).await;
 }
 
 /// A new segment decides its own membership only (`Refresh::Segment`): what it leaves is what
@@ -2161,7 +2180,6 @@ pub async fn a_rebuild_reads_the_accounts_of_live_contacts_only<S: Store>(s: &S)
 /// rule evaluator).
 pub async fn segment_members_match_a_brute_force_count_after_random_events<S: Store>(s: &S) {
     use orchard_core::rng::Rng;
-    use orchard_core::segment;
     let now = Utc::now();
     s.save_rule_set(&orchard_core::scoring::seed(), true, now)
         .await
@@ -2179,14 +2197,7 @@ pub async fn segment_members_match_a_brute_force_count_after_random_events<S: St
             "last(email_opened) older than 14d and count(email_sent) > 0",
         ),
     ];
-    let mut ids = Vec::new();
-    for (name, f) in filters {
-        ids.push(
-            s.create_segment(&segment::define(name, f, now).unwrap(), now)
-                .await
-                .unwrap(),
-        );
-    }
+    let ids = define_segments(s, &filters, now).await;
     let countries = ["DE", "FR", "AT", "US"];
     let types = [
         "email_opened",
