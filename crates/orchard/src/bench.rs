@@ -86,6 +86,9 @@ struct IngestResult {
     /// Through `POST /api/v1/events` over loopback HTTP, `concurrency` clients at once.
     api_events_per_s: f64,
     concurrency: usize,
+    /// API batches per append transaction (median of the runs): how far the store wrote
+    /// batches that arrived together in one transaction (`SqlStore::append_transactions`).
+    api_batches_per_transaction: f64,
     /// Whether scores and 20 segments were kept current (the seed rule set live).
     scoring: bool,
     order: Order,
@@ -178,6 +181,10 @@ pub async fn run(cmd: BenchCommand, _config: &Config) -> anyhow::Result<()> {
                     r.concurrency,
                     r.baseline_events_per_s,
                     r.ratio
+                );
+                println!(
+                    "{:<10} HTTP API: {} clients, {:.2} batches per append transaction",
+                    r.backend, r.concurrency, r.api_batches_per_transaction
                 );
                 if let (Some(p50), Some(p99)) = (r.visible_p50_ms, r.visible_p99_ms) {
                     let warm_up = match r.visible_warm_up_max_ms {
@@ -305,24 +312,25 @@ fn api_bodies(events: &[NewEvent], batch: usize) -> anyhow::Result<Vec<String>> 
         .collect()
 }
 
-/// Serves the app on a loopback port and posts the bodies with `concurrency` clients; returns
-/// events per second, counted from the server's answers.
-/// Sends the batches through `POST /api/v1/events`; returns events/s. With `probe` emails (a
-/// rule set live), then sends one `email_opened` at a time for them and reads each contact's
-/// score back through the API, returning the p50 and p99 milliseconds from sending the event
-/// to seeing its +5 for all but the first `WARM_UP`, and the slowest of those.
+/// Serves the app on a loopback port and posts the bodies through `POST /api/v1/events` with
+/// `concurrency` clients; returns events per second, counted from the server's answers, and
+/// batches per append transaction. With `probe` emails (a rule set live), then sends one
+/// `email_opened` at a time for them and reads each contact's score back through the API,
+/// returning the p50 and p99 milliseconds from sending the event to seeing its +5 for all but
+/// the first `WARM_UP`, and the slowest of those.
 async fn through_api(
     store: SqlStore,
     bodies: &[String],
     concurrency: usize,
     probe: &[String],
-) -> anyhow::Result<(f64, Option<Latency>)> {
+) -> anyhow::Result<(f64, f64, Option<Latency>)> {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
     let (token, hash) = orchard_web::auth::new_api_token();
     store
         .create_token("bench", orchard_core::auth::Role::Admin, &hash)
         .await?;
+    let counted = store.clone();
     let app = orchard_web::router(orchard_web::AppState::new(
         Arc::new(store),
         orchard_web::WebConfig::default(),
@@ -371,6 +379,7 @@ async fn through_api(
         c.await??;
     }
     let rate = stored.load(Ordering::Relaxed) as f64 / t.elapsed().as_secs_f64();
+    let grouped = bodies.len() as f64 / counted.append_transactions().max(1) as f64;
     let mut visible = Vec::with_capacity(probe.len());
     let base = url.trim_end_matches("/api/v1/events").to_owned();
     let score = async |email: &str| -> anyhow::Result<i64> {
@@ -419,7 +428,7 @@ async fn through_api(
             warm_up_max_ms,
         }
     });
-    Ok((rate, latency))
+    Ok((rate, grouped, latency))
 }
 
 /// Sent → visible, in milliseconds.
@@ -484,6 +493,7 @@ async fn ingest(
         events.sort_by_key(|e| e.at);
     }
     let (mut orchard, mut api, mut baseline) = (Vec::new(), Vec::new(), Vec::new());
+    let mut per_transaction = Vec::new();
     let mut latency = None;
     let bodies = api_bodies(&events, batch)?;
     for run in 0..runs {
@@ -523,8 +533,9 @@ async fn ingest(
         } else {
             Vec::new()
         };
-        let (rate, lat) = through_api(api_store, &bodies, concurrency, &probe).await?;
+        let (rate, grouped, lat) = through_api(api_store, &bodies, concurrency, &probe).await?;
         api.push(rate);
+        per_transaction.push(grouped);
         latency = latency.or(lat);
         api_scratch.remove().await?;
 
@@ -592,6 +603,7 @@ async fn ingest(
         runs,
         orchard_events_per_s: o,
         api_events_per_s: a,
+        api_batches_per_transaction: median(per_transaction),
         concurrency,
         scoring,
         order,
