@@ -26,10 +26,38 @@ test('backtest a draft over the history, then publish it', async () => {
   // A rule on a misspelt type is valid (any such name is a type) and scores nobody: warned.
   set.rules.push({ id: 'chats', kind: 'behaviour', on: 'chat_startd', points: 5 });
   await area.fill(JSON.stringify(set, null, 2));
-  await draft.getByRole('button', { name: 'Backtest' }).click();
+  // While the answer is on its way (seconds on a large database; held back here) the page says
+  // what it is doing, and a second press sends nothing more. Read in the page itself:
+  // Playwright's locators wait for the page being loaded.
+  let posts = 0;
+  await page.route('**/scoring', async (route) => {
+    if (route.request().method() === 'POST') {
+      posts += 1;
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+    }
+    await route.continue();
+  });
+  const shown = await page.evaluate(async () => {
+    const b = document.querySelector('form[action="/scoring"] button[value="backtest"]');
+    b.click();
+    const seen = {
+      status: b.form.querySelector('[role="status"]')?.textContent,
+      pressed: b.getAttribute('aria-disabled'),
+    };
+    // Pressed again a moment later, the first request still on its way.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    b.click();
+    return seen;
+  });
+  assert.deepEqual(shown, {
+    status: "Backtesting the draft over every contact's history: this takes a few seconds on a large database.",
+    pressed: 'true',
+  });
 
   const report = page.getByRole('region', { name: 'Backtest' });
   await report.waitFor();
+  await page.unroute('**/scoring');
+  assert.equal(posts, 1, 'one backtest for two presses');
   const typo = 'No chat_startd event has been recorded yet; did you mean chat_started?';
   assert.equal(await report.getByTestId('backtest-warnings').innerText(), typo);
   assert.ok(Number(await report.getByTestId('band-changes').innerText()) > 0, 'weighing pricing more moves someone');
