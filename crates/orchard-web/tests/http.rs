@@ -224,6 +224,47 @@ async fn openapi_document_describes_the_contacts_api() {
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
 }
 
+/// Every operation on `/{id}` documents the 400 its id gets when it is no whole number, and
+/// the ones without a body answer it (an id past 64 bits, as a fuzzer sends).
+#[tokio::test]
+async fn every_id_in_a_path_is_checked_and_its_400_documented() {
+    let app = spawn_app().await;
+    let admin = app.token(Role::Admin).await;
+    let (_, doc) = app.api("/api/openapi.json", &admin).await;
+    let mut checked = 0;
+    for (path, ops) in doc["paths"].as_object().unwrap() {
+        if !path.contains("{id}") {
+            continue;
+        }
+        for (method, op) in ops.as_object().unwrap() {
+            assert!(
+                op["responses"]["400"].is_object(),
+                "{method} {path} does not document its 400"
+            );
+            if method != "get" && method != "delete" {
+                continue;
+            }
+            let url = app.url(&path.replace("{id}", "123456789012345678901234567890"));
+            let request = match method.as_str() {
+                "get" => app.http.get(url),
+                _ => app.http.delete(url),
+            };
+            let r = request.bearer_auth(&admin).send().await.unwrap();
+            assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{method} {path}");
+            let body: Value = r.json().await.unwrap();
+            assert_eq!(
+                body["error"]["code"], "bad_request",
+                "{method} {path}: {body}"
+            );
+            checked += 1;
+        }
+    }
+    assert!(
+        checked >= 6,
+        "only {checked} operations on an id were tried"
+    );
+}
+
 #[tokio::test]
 async fn api_refuses_missing_and_revoked_tokens() {
     let app = spawn_app().await;
