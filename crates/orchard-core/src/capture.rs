@@ -14,6 +14,8 @@ pub enum FunnelStage {
 }
 
 impl FunnelStage {
+    pub const ALL: [FunnelStage; 3] = [Self::Top, Self::Middle, Self::Bottom];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Top => "top",

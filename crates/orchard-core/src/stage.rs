@@ -99,6 +99,8 @@ pub enum Temperature {
 }
 
 impl Temperature {
+    pub const ALL: [Temperature; 3] = [Self::Hot, Self::Warm, Self::Cold];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Hot => "hot",

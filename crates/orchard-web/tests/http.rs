@@ -12,7 +12,7 @@ use orchard_store::Store;
 use orchard_web::{AppState, WebConfig, auth};
 use reqwest::StatusCode;
 use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 struct TestApp {
     base: String,
@@ -222,6 +222,34 @@ async fn openapi_document_describes_the_contacts_api() {
     assert!(doc["paths"]["/api/v1/contacts/{id}"]["get"].is_object());
     assert!(doc["paths"]["/api/v1/events"]["post"].is_object());
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+    // Names the API reads are listed as it writes them.
+    let stages: Vec<&str> = orchard_core::stage::LifecycleStage::ALL
+        .iter()
+        .map(|s| s.as_str())
+        .collect();
+    let schemas = &doc["components"]["schemas"];
+    assert_eq!(
+        schemas["StageIn"]["properties"]["stage"]["enum"],
+        json!(stages)
+    );
+    assert_eq!(
+        schemas["ContactOut"]["properties"]["stage"]["enum"],
+        json!(stages)
+    );
+    assert_eq!(
+        schemas["ContactOut"]["properties"]["temperature"]["enum"],
+        json!(["hot", "warm", "cold"])
+    );
+    assert_eq!(
+        schemas["LeadMagnetIn"]["properties"]["stage"]["enum"],
+        json!(["top", "middle", "bottom"])
+    );
+    let params = doc["paths"]["/api/v1/contacts"]["get"]["parameters"]
+        .as_array()
+        .unwrap();
+    let stage = params.iter().find(|p| p["name"] == "stage").unwrap();
+    assert_eq!(stage["schema"]["enum"], json!(stages));
+    assert_eq!(stage["required"], json!(false));
 }
 
 /// Every operation on `/{id}` documents the 400 its id gets when it is no whole number, and

@@ -22,11 +22,15 @@ use crate::error::{ApiError, ErrorBody};
 #[serde(deny_unknown_fields)]
 pub struct LeadMagnetIn {
     /// URL-safe: lower-case letters, digits, dashes.
+    #[schema(pattern = "^[a-z0-9][a-z0-9-]{0,63}$")]
     pub slug: String,
+    /// Up to 200 bytes of printable text.
+    #[schema(min_length = 1)]
     pub name: String,
-    /// e.g. checklist, ebook, webinar, case study, free trial, live demo.
+    /// e.g. checklist, ebook, webinar, case study, free trial, live demo (up to 60 bytes).
+    #[schema(min_length = 1)]
     pub kind: String,
-    /// top, middle or bottom.
+    #[schema(schema_with = super::funnel_stage_schema)]
     pub stage: String,
 }
 
@@ -36,13 +40,18 @@ pub struct LeadMagnetOut {
     pub slug: String,
     pub name: String,
     pub kind: String,
+    #[schema(schema_with = super::funnel_stage_schema)]
     pub stage: String,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FormIn {
+    /// URL-safe: lower-case letters, digits, dashes; the form's address is `/f/{slug}`.
+    #[schema(pattern = "^[a-z0-9][a-z0-9-]{0,63}$")]
     pub slug: String,
+    /// Up to 200 bytes of printable text.
+    #[schema(min_length = 1)]
     pub name: String,
     /// The lead magnet's slug, if the form offers one.
     pub lead_magnet: Option<String>,

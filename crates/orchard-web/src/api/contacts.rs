@@ -31,9 +31,9 @@ pub struct ContactOut {
     pub email: String,
     pub name: String,
     pub score: i64,
-    /// subscriber, IQL, MQL, SQL, opportunity, customer, trial, disqualified or churned.
+    #[schema(schema_with = super::lifecycle_stage_schema)]
     pub stage: String,
-    /// hot, warm or cold, from the score bands.
+    #[schema(schema_with = super::temperature_schema)]
     pub temperature: String,
     pub owner: Option<OwnerOut>,
     pub account_id: Option<i64>,
@@ -64,8 +64,9 @@ pub struct ContactParams {
     pub email: Option<String>,
     /// Substring of email, name or company, case-insensitive.
     pub q: Option<String>,
+    #[param(schema_with = super::lifecycle_stage_schema)]
     pub stage: Option<String>,
-    /// hot, warm or cold.
+    #[param(schema_with = super::temperature_schema)]
     pub temperature: Option<String>,
     pub owner_id: Option<i64>,
     pub account_id: Option<i64>,
@@ -373,7 +374,7 @@ mod tests {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StageIn {
-    /// subscriber, IQL, MQL, SQL, opportunity, customer, trial, disqualified or churned.
+    #[schema(schema_with = super::lifecycle_stage_schema)]
     pub stage: String,
     /// Why; kept with the transition.
     #[serde(default)]

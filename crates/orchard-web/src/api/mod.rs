@@ -6,6 +6,9 @@ use axum::extract::DefaultBodyLimit;
 use axum::extract::rejection::QueryRejection;
 use axum::response::Json;
 use axum::routing::get;
+use orchard_core::capture::FunnelStage;
+use orchard_core::stage::{LifecycleStage, Temperature};
+use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -17,6 +20,37 @@ pub mod contacts;
 pub mod events;
 pub mod scoring;
 pub mod segments;
+
+/// The schema of a text the API reads as one of a few names, whatever their case: the names
+/// as the API writes them (`schema_with` of the fields that take one).
+fn one_of(names: impl IntoIterator<Item = &'static str>, description: &str) -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(names))
+        .description(Some(description))
+        .build()
+}
+
+pub(crate) fn lifecycle_stage_schema() -> Object {
+    one_of(
+        LifecycleStage::ALL.map(LifecycleStage::as_str),
+        "A lifecycle stage (read in any case).",
+    )
+}
+
+pub(crate) fn temperature_schema() -> Object {
+    one_of(
+        Temperature::ALL.map(Temperature::as_str),
+        "Hot, warm or cold, from the score bands (read in any case).",
+    )
+}
+
+pub(crate) fn funnel_stage_schema() -> Object {
+    one_of(
+        FunnelStage::ALL.map(FunnelStage::as_str),
+        "Where in the buying journey the offer sits (read in any case; tofu, mofu and bofu too).",
+    )
+}
 
 #[derive(Debug, OpenApi)]
 #[openapi(

@@ -28,8 +28,10 @@ use crate::error::{ApiError, ErrorBody};
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SegmentIn {
+    #[schema(min_length = 1)]
     pub name: String,
     /// In the rule language, e.g. `country in ["DE","AT"] and score >= 40`.
+    #[schema(min_length = 1)]
     pub filter: String,
 }
 
@@ -49,12 +51,15 @@ pub struct SegmentOut {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PreviewIn {
+    /// In the rule language, as a segment's.
+    #[schema(min_length = 1)]
     pub filter: String,
     /// Estimate from about this many contacts (100 to 1 000 000) when there are more: every
     /// n-th contact id is evaluated, and `estimate` in the answer says how many of how many,
     /// with a 95% interval. Without it every contact is evaluated, which on a large database
     /// takes seconds.
     #[serde(default)]
+    #[schema(minimum = 100, maximum = 1_000_000)]
     pub estimate_from: Option<i64>,
 }
 
