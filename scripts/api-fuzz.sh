@@ -7,7 +7,7 @@
 # allows and refuses every one it does not, because the API checks more than a schema can say
 # (a filter must parse, a date must exist, a stage name is matched in any case) and takes a
 # batch of events whose bad ones are named in the answer rather than refused as a whole.
-# The seed is fixed, so a run is repeatable.
+# The seed is fixed, so runs send nearly the same requests (the sequences follow the answers).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -301,7 +301,8 @@ pub async fn update_lead_magnet(
 #[utoipa::path(delete, path = "/api/v1/lead-magnets/{id}", tag = "capture",
     params(("id" = i64, Path, description = "Lead magnet id")),
     security(("bearer" = [])),
-    responses((status = 204, description = "Deleted"), (status = 400, description = "The id is not a whole number", body = ErrorBody),
+    responses((status = 204, description = "Deleted"),
+               (status = 400, description = "The id is not a whole number", body = ErrorBody),
                (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn delete_lead_magnet(
     State(state): State<AppState>,
@@ -388,7 +389,8 @@ pub async fn update_form(
 #[utoipa::path(delete, path = "/api/v1/forms/{id}", tag = "capture",
     params(("id" = i64, Path, description = "Form id")),
     security(("bearer" = [])),
-    responses((status = 204, description = "Deleted"), (status = 400, description = "The id is not a whole number", body = ErrorBody),
+    responses((status = 204, description = "Deleted"),
+               (status = 400, description = "The id is not a whole number", body = ErrorBody),
                (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn delete_form(
     State(state): State<AppState>,

@@ -206,7 +206,8 @@ pub async fn list(
 /// One segment with its member count.
 #[utoipa::path(get, path = "/api/v1/segments/{id}", tag = "segments",
     params(("id" = i64, Path, description = "Segment id")), security(("bearer" = [])),
-    responses((status = 200, body = SegmentOut), (status = 400, description = "The id is not a whole number", body = ErrorBody),
+    responses((status = 200, body = SegmentOut),
+               (status = 400, description = "The id is not a whole number", body = ErrorBody),
                (status = 404, body = ErrorBody)))]
 pub async fn get(
     State(state): State<AppState>,
@@ -221,7 +222,8 @@ pub async fn get(
 /// Delete a segment (its membership events stay in the log).
 #[utoipa::path(delete, path = "/api/v1/segments/{id}", tag = "segments",
     params(("id" = i64, Path, description = "Segment id")), security(("bearer" = [])),
-    responses((status = 204, description = "Deleted"), (status = 400, description = "The id is not a whole number", body = ErrorBody),
+    responses((status = 204, description = "Deleted"),
+               (status = 400, description = "The id is not a whole number", body = ErrorBody),
                (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn delete(
     State(state): State<AppState>,
@@ -421,7 +423,8 @@ pub fn csv_response(name: &str, body: impl IntoResponse) -> Response {
 #[utoipa::path(get, path = "/api/v1/segments/{id}/members.csv", tag = "segments",
     params(("id" = i64, Path, description = "Segment id")), security(("bearer" = [])),
     responses((status = 200, description = "email,first_name,last_name,company,country,stage,score", content_type = "text/csv"),
-               (status = 400, description = "The id is not a whole number", body = ErrorBody), (status = 404, body = ErrorBody)))]
+               (status = 400, description = "The id is not a whole number", body = ErrorBody),
+               (status = 404, body = ErrorBody)))]
 pub async fn export(
     State(state): State<AppState>,
     _caller: ApiCaller,
