@@ -250,6 +250,10 @@ async fn openapi_document_describes_the_contacts_api() {
     let stage = params.iter().find(|p| p["name"] == "stage").unwrap();
     assert_eq!(stage["schema"]["enum"], json!(stages));
     assert_eq!(stage["required"], json!(false));
+    assert_eq!(
+        schemas["FormIn"]["properties"]["fields"]["items"]["enum"],
+        json!(orchard_core::submission::KNOWN_FIELDS)
+    );
 }
 
 /// Every operation on `/{id}` documents the 400 its id gets when it is no whole number, and

@@ -55,9 +55,8 @@ pub struct FormIn {
     pub name: String,
     /// The lead magnet's slug, if the form offers one.
     pub lead_magnet: Option<String>,
-    /// Fields besides email: first_name, last_name, phone, company, job_title, industry,
-    /// company_size, country, city, region, interests, message.
     #[serde(default)]
+    #[schema(schema_with = super::form_fields_schema)]
     pub fields: Vec<String>,
     /// When set, the visitor must tick it; the text and time are stored as consent.
     #[serde(default)]
@@ -74,6 +73,7 @@ pub struct FormOut {
     pub slug: String,
     pub name: String,
     pub lead_magnet: Option<String>,
+    #[schema(schema_with = super::form_fields_schema)]
     pub fields: Vec<String>,
     pub consent_text: String,
     pub redirect_url: Option<String>,

@@ -8,7 +8,8 @@ use axum::response::Json;
 use axum::routing::get;
 use orchard_core::capture::FunnelStage;
 use orchard_core::stage::{LifecycleStage, Temperature};
-use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
+use orchard_core::submission::KNOWN_FIELDS;
+use utoipa::openapi::schema::{Array, ArrayBuilder, Object, ObjectBuilder, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -50,6 +51,21 @@ pub(crate) fn funnel_stage_schema() -> Object {
         FunnelStage::ALL.map(FunnelStage::as_str),
         "Where in the buying journey the offer sits (read in any case; tofu, mofu and bofu too).",
     )
+}
+
+/// A form's fields besides email: each one of the names `orchard_core::submission` knows,
+/// exactly as written.
+pub(crate) fn form_fields_schema() -> Array {
+    ArrayBuilder::new()
+        .items(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some(KNOWN_FIELDS)),
+        )
+        .description(Some(
+            "The fields the form asks for besides email, in order.",
+        ))
+        .build()
 }
 
 #[derive(Debug, OpenApi)]
