@@ -12,10 +12,26 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 BIN="${ORCHARD_BIN:-$(realpath "${CARGO_TARGET_DIR:-target}")/debug/orchard}"
-command -v schemathesis >/dev/null || { echo "api-fuzz.sh: schemathesis is missing (pip install schemathesis==4.32.5)" >&2; exit 1; }
+fail() { echo "api-fuzz.sh: $*" >&2; exit 1; }
+command -v schemathesis >/dev/null || fail "schemathesis is missing (pip install schemathesis==4.32.5)"
+command -v curl >/dev/null || fail "curl is missing (apt-get install -y curl)"
 dir=$(mktemp -d)
 server=""
-trap '[ -n "$server" ] && kill "$server" 2>/dev/null; rm -rf "$dir"' EXIT
+finish() {
+  status=$?
+  if [ -n "$server" ]; then
+    kill "$server" 2>/dev/null || true
+    wait "$server" 2>/dev/null || true
+  fi
+  # What the server said, when anything failed: a panic behind a 5xx shows here.
+  if [ "$status" -ne 0 ] && [ -s "$dir/serve.log" ]; then
+    echo "== orchard serve's log" >&2
+    tail -n 50 "$dir/serve.log" >&2
+  fi
+  rm -rf "$dir"
+  exit "$status"
+}
+trap finish EXIT
 db="sqlite://$dir/fuzz.db"
 export ORCHARD_LOG=error
 "$BIN" demo --db "$db" >/dev/null
@@ -23,11 +39,15 @@ token=$("$BIN" token create --db "$db" --name fuzz --role admin)
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 "$BIN" serve --db "$db" --bind "127.0.0.1:$port" >"$dir/serve.log" 2>&1 &
 server=$!
+up=""
 for _ in $(seq 1 100); do
-  curl -fs "http://127.0.0.1:$port/healthz" >/dev/null && break
-  kill -0 "$server" 2>/dev/null || { cat "$dir/serve.log" >&2; exit 1; }
+  curl -fs "http://127.0.0.1:$port/healthz" >/dev/null && { up=1; break; }
+  kill -0 "$server" 2>/dev/null || fail "orchard serve exited before answering"
   sleep 0.1
 done
+[ -n "$up" ] || fail "orchard serve did not answer /healthz within 10 s"
+# From the scratch folder: schemathesis and hypothesis keep caches in the working directory.
+cd "$dir"
 schemathesis run "http://127.0.0.1:$port/api/openapi.json" \
   --header "Authorization: Bearer $token" \
   --phases examples,fuzzing,stateful \
