@@ -26,38 +26,51 @@ test('backtest a draft over the history, then publish it', async () => {
   // A rule on a misspelt type is valid (any such name is a type) and scores nobody: warned.
   set.rules.push({ id: 'chats', kind: 'behaviour', on: 'chat_startd', points: 5 });
   await area.fill(JSON.stringify(set, null, 2));
-  // While the answer is on its way (seconds on a large database; held back here) the page says
-  // what it is doing, and a second press sends nothing more. Read in the page itself:
-  // Playwright's locators wait for the page being loaded.
+  // While the answer is on its way (seconds on a large database; held back here until the
+  // page has been looked at) the page says what it is doing, and neither a second press nor
+  // Publish sends anything, nor asks for a confirmation that would then not be acted on.
+  // Read in the page itself: Playwright's locators wait for the page being loaded.
   let posts = 0;
+  let release;
+  const held = new Promise((resolve) => { release = resolve; });
   await page.route('**/scoring', async (route) => {
     if (route.request().method() === 'POST') {
       posts += 1;
-      await new Promise((resolve) => setTimeout(resolve, 1500));
+      await held;
     }
     await route.continue();
   });
+  let dialogs = 0;
+  const countDialog = (d) => { dialogs += 1; d.dismiss(); };
+  page.on('dialog', countDialog);
   const shown = await page.evaluate(async () => {
-    const b = document.querySelector('form[action="/scoring"] button[value="backtest"]');
-    b.click();
+    const form = document.querySelector('form[action="/scoring"]');
+    const backtest = form.querySelector('button[value="backtest"]');
+    backtest.click();
+    // The note's text is set in the next frame, so that screen readers announce it.
+    await new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve)));
     const seen = {
-      status: b.form.querySelector('[role="status"]')?.textContent,
-      pressed: b.getAttribute('aria-disabled'),
+      status: form.querySelector('[role="status"]')?.textContent,
+      pressed: backtest.getAttribute('aria-disabled'),
     };
-    // Pressed again a moment later, the first request still on its way.
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    b.click();
+    // Pressed again a moment later, and Publish, the first request still on its way.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    backtest.click();
+    form.querySelector('button[value="publish"]').click();
     return seen;
   });
   assert.deepEqual(shown, {
     status: "Backtesting the draft over every contact's history: this takes a few seconds on a large database.",
     pressed: 'true',
   });
+  release();
 
   const report = page.getByRole('region', { name: 'Backtest' });
   await report.waitFor();
   await page.unroute('**/scoring');
-  assert.equal(posts, 1, 'one backtest for two presses');
+  page.off('dialog', countDialog);
+  assert.equal(posts, 1, 'one request for two presses of Backtest and one of Publish');
+  assert.equal(dialogs, 0, 'Publish asked nothing while the backtest was on its way');
   const typo = 'No chat_startd event has been recorded yet; did you mean chat_started?';
   assert.equal(await report.getByTestId('backtest-warnings').innerText(), typo);
   assert.ok(Number(await report.getByTestId('band-changes').innerText()) > 0, 'weighing pricing more moves someone');
