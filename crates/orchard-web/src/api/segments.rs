@@ -78,6 +78,7 @@ pub struct MemberOut {
     pub email: String,
     pub name: String,
     pub score: i64,
+    #[schema(schema_with = super::lifecycle_stage_schema)]
     pub stage: String,
 }
 
