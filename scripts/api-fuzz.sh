@@ -36,6 +36,9 @@ db="sqlite://$dir/fuzz.db"
 export ORCHARD_LOG=error
 "$BIN" demo --db "$db" >/dev/null
 token=$("$BIN" token create --db "$db" --name fuzz --role admin)
+# Every id the document's examples name (1) exists: the demo's first contact, lead magnet and
+# form, and a segment made here, so the examples reach the answers of success too.
+"$BIN" segment create --db "$db" hot 'score >= 50' >/dev/null
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 "$BIN" serve --db "$db" --bind "127.0.0.1:$port" >"$dir/serve.log" 2>&1 &
 server=$!

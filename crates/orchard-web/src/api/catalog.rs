@@ -273,7 +273,7 @@ pub async fn create_lead_magnet(
 
 /// Replace a lead magnet's slug, name, kind and stage. Forms offering it keep offering it.
 #[utoipa::path(put, path = "/api/v1/lead-magnets/{id}", tag = "capture", request_body = LeadMagnetIn,
-    params(("id" = i64, Path, description = "Lead magnet id")),
+    params(("id" = i64, Path, description = "Lead magnet id", example = 1)),
     security(("bearer" = [])),
     responses((status = 200, body = LeadMagnetOut), (status = 400, body = ErrorBody),
                (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
@@ -299,7 +299,7 @@ pub async fn update_lead_magnet(
 /// Delete a lead magnet. Forms that offered it keep working without one; contacts keep the
 /// magnet's slug in their attribution.
 #[utoipa::path(delete, path = "/api/v1/lead-magnets/{id}", tag = "capture",
-    params(("id" = i64, Path, description = "Lead magnet id")),
+    params(("id" = i64, Path, description = "Lead magnet id", example = 1)),
     security(("bearer" = [])),
     responses((status = 204, description = "Deleted"),
                (status = 400, description = "The id is not a whole number", body = ErrorBody),
@@ -361,7 +361,7 @@ pub async fn create_form(
 /// Replace a form. Its public address follows its slug; submissions already stored keep the
 /// slug they were made under.
 #[utoipa::path(put, path = "/api/v1/forms/{id}", tag = "capture", request_body = FormIn,
-    params(("id" = i64, Path, description = "Form id")),
+    params(("id" = i64, Path, description = "Form id", example = 1)),
     security(("bearer" = [])),
     responses((status = 200, body = FormOut), (status = 400, body = ErrorBody),
                (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
@@ -387,7 +387,7 @@ pub async fn update_form(
 
 /// Delete a form: its public address answers 404 from then on.
 #[utoipa::path(delete, path = "/api/v1/forms/{id}", tag = "capture",
-    params(("id" = i64, Path, description = "Form id")),
+    params(("id" = i64, Path, description = "Form id", example = 1)),
     security(("bearer" = [])),
     responses((status = 204, description = "Deleted"),
                (status = 400, description = "The id is not a whole number", body = ErrorBody),

@@ -207,7 +207,7 @@ pub async fn list_contacts(
     get,
     path = "/api/v1/contacts/{id}",
     tag = "contacts",
-    params(("id" = i64, Path, description = "Contact id")),
+    params(("id" = i64, Path, description = "Contact id", example = 1)),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The contact", body = ContactOut),
@@ -278,7 +278,7 @@ pub(crate) fn merge_error(e: StoreError) -> ApiError {
     post,
     path = "/api/v1/contacts/{id}/merge",
     tag = "contacts",
-    params(("id" = i64, Path, description = "The contact that stays")),
+    params(("id" = i64, Path, description = "The contact that stays", example = 1)),
     request_body = MergeIn,
     security(("bearer" = [])),
     responses(
@@ -412,7 +412,7 @@ pub(crate) fn parse_stage_change(
     post,
     path = "/api/v1/contacts/{id}/stage",
     tag = "contacts",
-    params(("id" = i64, Path, description = "Contact id")),
+    params(("id" = i64, Path, description = "Contact id", example = 1)),
     request_body = StageIn,
     security(("bearer" = [])),
     responses(

@@ -176,7 +176,7 @@ pub struct ScoreParams {
     get,
     path = "/api/v1/contacts/{id}/score",
     tag = "scoring",
-    params(("id" = i64, Path, description = "Contact id"), ScoreParams),
+    params(("id" = i64, Path, description = "Contact id", example = 1), ScoreParams),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The explanation", body = Explanation),

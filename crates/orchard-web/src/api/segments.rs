@@ -206,7 +206,7 @@ pub async fn list(
 
 /// One segment with its member count.
 #[utoipa::path(get, path = "/api/v1/segments/{id}", tag = "segments",
-    params(("id" = i64, Path, description = "Segment id")), security(("bearer" = [])),
+    params(("id" = i64, Path, description = "Segment id", example = 1)), security(("bearer" = [])),
     responses((status = 200, body = SegmentOut),
                (status = 400, description = "The id is not a whole number", body = ErrorBody),
                (status = 404, body = ErrorBody)))]
@@ -222,7 +222,7 @@ pub async fn get(
 
 /// Delete a segment (its membership events stay in the log).
 #[utoipa::path(delete, path = "/api/v1/segments/{id}", tag = "segments",
-    params(("id" = i64, Path, description = "Segment id")), security(("bearer" = [])),
+    params(("id" = i64, Path, description = "Segment id", example = 1)), security(("bearer" = [])),
     responses((status = 204, description = "Deleted"),
                (status = 400, description = "The id is not a whole number", body = ErrorBody),
                (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
@@ -422,7 +422,7 @@ pub fn csv_response(name: &str, body: impl IntoResponse) -> Response {
 
 /// The members as CSV, for spreadsheets and ad platforms.
 #[utoipa::path(get, path = "/api/v1/segments/{id}/members.csv", tag = "segments",
-    params(("id" = i64, Path, description = "Segment id")), security(("bearer" = [])),
+    params(("id" = i64, Path, description = "Segment id", example = 1)), security(("bearer" = [])),
     responses((status = 200, description = "email,first_name,last_name,company,country,stage,score", content_type = "text/csv"),
                (status = 400, description = "The id is not a whole number", body = ErrorBody),
                (status = 404, body = ErrorBody)))]
