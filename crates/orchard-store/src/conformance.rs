@@ -50,6 +50,7 @@ macro_rules! conformance_tests {
             decayed_points_are_taken_on_time_with_no_new_event,
             a_rebuild_in_chunks_equals_refreshing_contacts_one_by_one,
             a_batch_of_many_contacts_decides_as_each_alone,
+            an_identified_visitors_view_counts_in_the_batch_that_brings_it,
             a_new_segment_is_decided_alone_as_a_full_refresh_would,
             a_rebuild_reads_the_accounts_of_live_contacts_only,
             concurrent_batches_for_one_contact_converge,
@@ -994,6 +995,62 @@ pub async fn views_from_before_identification_count_for_segments<S: Store>(s: &S
         identified,
         "what a refresh gives"
     );
+}
+
+/// An anonymous event of a visitor already identified counts for its contact in the refresh
+/// of the very batch that brings it, when that batch refreshes the contact for an event of its
+/// own: as a refresh after it reads the log.
+pub async fn an_identified_visitors_view_counts_in_the_batch_that_brings_it<S: Store>(s: &S) {
+    let now = Utc::now();
+    let readers = orchard_core::segment::define(
+        "blog readers",
+        r#"count(page_viewed where url ~ "/blog", 30d) >= 2"#,
+        now,
+    )
+    .unwrap();
+    s.create_segment(&readers, now).await.unwrap();
+    s.create_form(&form("get-guide", None)).await.unwrap();
+    let f = s.form_by_slug("get-guide").await.unwrap();
+    let fields = [
+        ("email", "vic@example.com"),
+        ("consent", "on"),
+        ("visitor_id", "vis-7"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    let (id, _) = s
+        .capture(&Capture {
+            form: f.clone(),
+            magnet: None,
+            submission: submission::check(&f, &fields, now).expect("valid submission"),
+            event: event("fs-7", "form_submitted", None, ms(now - Duration::hours(3))),
+        })
+        .await
+        .unwrap();
+    assert!(derived_state(s, id).await.segments.is_empty());
+    // One batch: a view the browser sent without knowing whose it is, and one of the contact's.
+    let mut anonymous = event("av-7", "page_viewed", None, ms(now - Duration::hours(2)));
+    anonymous.visitor_id = Some("vis-7".into());
+    anonymous
+        .properties
+        .insert("url".into(), json!("/blog/cadence"));
+    let mut own = event(
+        "ov-7",
+        "page_viewed",
+        Some(id),
+        ms(now - Duration::hours(1)),
+    );
+    own.properties.insert("url".into(), json!("/blog/crm"));
+    s.append_events(&[anonymous, own]).await.unwrap();
+    let appended = derived_state(s, id).await;
+    assert_eq!(
+        appended.segments,
+        ["blog readers"],
+        "both views, the anonymous one too"
+    );
+    s.refresh(&[id], now).await.unwrap();
+    assert_eq!(derived_state(s, id).await, appended, "what a refresh gives");
 }
 
 pub async fn settings_keep_the_first_value<S: Store>(s: &S) {
