@@ -942,20 +942,38 @@ pub async fn capture_updates_the_contact_and_keeps_its_first_touch<S: Store>(s: 
     assert_eq!(s.contact_for_visitor("vis-unknown").await.unwrap(), None);
 }
 
+/// Contacts who read the blog twice in 30 days, counting views from before they identified.
+const BLOG_READERS: [(&str, &str); 1] = [(
+    "blog readers",
+    r#"count(page_viewed where url ~ "/blog", 30d) >= 2"#,
+)];
+
+/// The contact a form submission of `mail` at `at` makes, tying `visitor` to it.
+async fn identify<S: Store>(s: &S, mail: &str, visitor: &str, at: DateTime<Utc>) -> ContactId {
+    let slug = format!("form-{visitor}");
+    s.create_form(&form(&slug, None)).await.unwrap();
+    let f = s.form_by_slug(&slug).await.unwrap();
+    let fields = [("email", mail), ("consent", "on"), ("visitor_id", visitor)]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    s.capture(&Capture {
+        form: f.clone(),
+        magnet: None,
+        submission: submission::check(&f, &fields, at).expect("valid submission"),
+        event: event(&format!("fs-{visitor}"), "form_submitted", None, ms(at)),
+    })
+    .await
+    .unwrap()
+    .0
+}
+
 /// A visitor's anonymous events are the contact's once a submission identifies it: segments
 /// read them (with their properties) in the refresh that identification makes, and in any
 /// refresh after.
 pub async fn views_from_before_identification_count_for_segments<S: Store>(s: &S) {
     let now = Utc::now();
-    let readers = orchard_core::segment::define(
-        "blog readers",
-        r#"count(page_viewed where url ~ "/blog", 30d) >= 2"#,
-        now,
-    )
-    .unwrap();
-    s.create_segment(&readers, now).await.unwrap();
-    s.create_form(&form("get-checklist", None)).await.unwrap();
-    let f = s.form_by_slug("get-checklist").await.unwrap();
+    define_segments(s, &BLOG_READERS, now).await;
     for (id, url, hours) in [
         ("v1", "/blog/crm", 3),
         ("v2", "/blog/cadence", 2),
@@ -966,23 +984,7 @@ pub async fn views_from_before_identification_count_for_segments<S: Store>(s: &S
         view.properties.insert("url".into(), json!(url));
         s.append_events(&[view]).await.unwrap();
     }
-    let fields = [
-        ("email", "dee@example.com"),
-        ("consent", "on"),
-        ("visitor_id", "vis-9"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-    .collect();
-    let (id, _) = s
-        .capture(&Capture {
-            form: f.clone(),
-            magnet: None,
-            submission: submission::check(&f, &fields, now).expect("valid submission"),
-            event: event("fs-9", "form_submitted", None, ms(now)),
-        })
-        .await
-        .unwrap();
+    let id = identify(s, "dee@example.com", "vis-9", now).await;
     let identified = derived_state(s, id).await;
     assert_eq!(
         identified.segments,
@@ -1002,32 +1004,8 @@ pub async fn views_from_before_identification_count_for_segments<S: Store>(s: &S
 /// own: as a refresh after it reads the log.
 pub async fn an_identified_visitors_view_counts_in_the_batch_that_brings_it<S: Store>(s: &S) {
     let now = Utc::now();
-    let readers = orchard_core::segment::define(
-        "blog readers",
-        r#"count(page_viewed where url ~ "/blog", 30d) >= 2"#,
-        now,
-    )
-    .unwrap();
-    s.create_segment(&readers, now).await.unwrap();
-    s.create_form(&form("get-guide", None)).await.unwrap();
-    let f = s.form_by_slug("get-guide").await.unwrap();
-    let fields = [
-        ("email", "vic@example.com"),
-        ("consent", "on"),
-        ("visitor_id", "vis-7"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-    .collect();
-    let (id, _) = s
-        .capture(&Capture {
-            form: f.clone(),
-            magnet: None,
-            submission: submission::check(&f, &fields, now).expect("valid submission"),
-            event: event("fs-7", "form_submitted", None, ms(now - Duration::hours(3))),
-        })
-        .await
-        .unwrap();
+    define_segments(s, &BLOG_READERS, now).await;
+    let id = identify(s, "vic@example.com", "vis-7", now - Duration::hours(3)).await;
     assert!(derived_state(s, id).await.segments.is_empty());
     // One batch: a view the browser sent without knowing whose it is, and one of the contact's.
     let mut anonymous = event("av-7", "page_viewed", None, ms(now - Duration::hours(2)));
