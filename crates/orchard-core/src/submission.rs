@@ -140,8 +140,10 @@ pub enum Rejection {
     Invalid(BTreeMap<String, String>),
 }
 
-const MAX_VALUE: usize = 500;
-const MAX_MESSAGE: usize = 5_000;
+/// Longest value of a field, in bytes, but for `message`.
+pub const MAX_VALUE: usize = 500;
+/// Longest `message`, in bytes.
+pub const MAX_MESSAGE: usize = 5_000;
 
 /// Checks raw form fields against the form's definition.
 pub fn check(

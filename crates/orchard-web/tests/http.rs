@@ -40,8 +40,15 @@ async fn fresh_store() -> Arc<dyn Store> {
 }
 
 async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// `spawn_app`, with the state changed by `adjust` first (a rate limit lowered, say).
+async fn spawn_app_with(adjust: impl FnOnce(&mut AppState)) -> TestApp {
     let store = fresh_store().await;
-    let app = orchard_web::router(AppState::new(Arc::clone(&store), WebConfig::default()));
+    let mut state = AppState::new(Arc::clone(&store), WebConfig::default());
+    adjust(&mut state);
+    let app = orchard_web::router(state);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
@@ -254,6 +261,93 @@ async fn openapi_document_describes_the_contacts_api() {
         schemas["FormIn"]["properties"]["fields"]["items"]["enum"],
         json!(orchard_core::submission::KNOWN_FIELDS)
     );
+}
+
+/// The public endpoints are in the OpenAPI document too, and only they ask for no token; the
+/// names they read come from the lists the server reads them by. A beacon over its limit is
+/// refused in the API's error body, as documented.
+#[tokio::test]
+async fn the_public_endpoints_are_documented_and_ask_for_no_token() {
+    let app = spawn_app_with(|s| {
+        s.beacon_limiter = Arc::new(orchard_web::public::ratelimit::RateLimiter::new(
+            1,
+            std::time::Duration::from_secs(60),
+        ));
+    })
+    .await;
+    let admin = app.token(Role::Admin).await;
+    let (_, doc) = app.api("/api/openapi.json", &admin).await;
+    let public = [
+        ("/f/{slug}", "get"),
+        ("/f/{slug}", "post"),
+        ("/t/pv.gif", "get"),
+        ("/t/pv", "post"),
+        ("/t/o/{token}", "get"),
+        ("/t/c/{token}", "get"),
+    ];
+    let mut found = Vec::new();
+    for (path, ops) in doc["paths"].as_object().unwrap() {
+        for (method, op) in ops.as_object().unwrap() {
+            let is_public = op["tags"] == json!(["public"]);
+            assert_eq!(
+                is_public,
+                public.contains(&(path.as_str(), method.as_str())),
+                "{method} {path}: tagged public or not"
+            );
+            assert_eq!(
+                op["security"].is_null(),
+                is_public,
+                "{method} {path}: a token is asked of every operation but the public ones"
+            );
+            if is_public {
+                found.push((path.clone(), method.clone()));
+            }
+        }
+    }
+    assert_eq!(found.len(), public.len(), "documented: {found:?}");
+
+    let schemas = &doc["components"]["schemas"];
+    let mut documented: Vec<&str> = schemas["SubmissionFields"]["properties"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    let mut read: Vec<&str> = ["email", "consent"]
+        .into_iter()
+        .chain(orchard_core::submission::KNOWN_FIELDS)
+        .chain(orchard_core::submission::TRACKING_FIELDS)
+        .collect();
+    documented.sort_unstable();
+    read.sort_unstable();
+    assert_eq!(documented, read);
+    assert_eq!(
+        schemas["PageViewFields"]["required"],
+        json!(["url"]),
+        "{}",
+        schemas["PageViewFields"]
+    );
+
+    let beacon = || {
+        app.http
+            .post(app.url("/t/pv"))
+            .json(&json!({"url": "/pricing"}))
+            .send()
+    };
+    assert_eq!(beacon().await.unwrap().status(), StatusCode::NO_CONTENT);
+    let over = beacon().await.unwrap();
+    assert_eq!(over.status(), StatusCode::TOO_MANY_REQUESTS);
+    let body: Value = over.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "rate_limited", "{body}");
+    // The pixel still answers with its image.
+    let pixel = app
+        .http
+        .get(app.url("/t/pv.gif?url=/pricing"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(pixel.status(), StatusCode::OK);
+    assert_eq!(pixel.headers()["content-type"], "image/gif");
 }
 
 /// Every operation on `/{id}` documents the 400 its id gets when it is no whole number, and

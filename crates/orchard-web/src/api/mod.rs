@@ -74,7 +74,8 @@ pub(crate) fn form_fields_schema() -> Array {
         title = "Orchard API",
         description = "Orchard's HTTP API. Authenticate with `Authorization: Bearer <token>` \
                        (create a token with `orchard token create --name NAME --role ROLE`). \
-                       Errors share one body: `{\"error\": {\"code\", \"message\", \"details\"?}}`."
+                       Errors share one body: `{\"error\": {\"code\", \"message\", \"details\"?}}`. \
+                       The operations tagged `public` take no token."
     ),
     paths(
         contacts::list_contacts,
@@ -100,7 +101,13 @@ pub(crate) fn form_fields_schema() -> Array {
         catalog::list_forms,
         catalog::create_form,
         catalog::update_form,
-        catalog::delete_form
+        catalog::delete_form,
+        crate::public::forms::page,
+        crate::public::forms::submit,
+        crate::public::tracking::pixel,
+        crate::public::tracking::beacon,
+        crate::public::tracking::open,
+        crate::public::tracking::click
     ),
     components(schemas(
         contacts::ContactOut,
@@ -131,6 +138,9 @@ pub(crate) fn form_fields_schema() -> Array {
         events::RejectedEvent,
         events::EventTypeOut,
         events::TypeWarning,
+        crate::public::forms::Accepted,
+        crate::public::forms::SubmissionFields,
+        crate::public::tracking::PageViewFields,
         ErrorBody,
         ErrorDetail
     )),
@@ -140,7 +150,10 @@ pub(crate) fn form_fields_schema() -> Array {
         (name = "events", description = "The tracking event log"),
         (name = "capture", description = "Lead magnets and the forms that offer them"),
         (name = "scoring", description = "Lead scores, their rules and explanations"),
-        (name = "segments", description = "Saved filters whose members stay current")
+        (name = "segments", description = "Saved filters whose members stay current"),
+        (name = "public", description = "What websites, browsers and mail clients call, with no \
+            token and limited per address: hosted forms, the page-view pixel and beacon, and the \
+            open and click tracking of Orchard's emails")
     )
 )]
 pub struct ApiDoc;

@@ -14,17 +14,79 @@ use axum::response::{IntoResponse, Json, Redirect, Response};
 use chrono::Utc;
 use orchard_core::capture::Form;
 use orchard_core::event::{EventType, NewEvent};
-use orchard_core::submission::{self, HONEYPOT_FIELD, Rejection, TRACKING_FIELDS};
+use orchard_core::submission::{
+    self, HONEYPOT_FIELD, KNOWN_FIELDS, MAX_MESSAGE, MAX_VALUE, Rejection, TRACKING_FIELDS,
+};
 use orchard_store::{Capture, StoreError};
+use serde::Serialize;
 use serde_json::{Map, Value, json};
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 
 use super::{ClientIp, VISITOR_COOKIE};
 use crate::AppState;
 use crate::auth::cookie;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 
 /// Most fields a submission may carry.
 const MAX_FIELDS: usize = 64;
+
+/// What a script's submission is answered with once it is taken (or quietly discarded as a
+/// bot's).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Accepted {
+    /// Always `ok`.
+    #[schema(example = "ok")]
+    pub status: &'static str,
+    /// The form's thank-you text.
+    pub message: String,
+}
+
+/// The fields of a submission, for the OpenAPI document: the names `orchard_core::submission`
+/// reads, from its own lists.
+#[derive(Debug)]
+pub struct SubmissionFields;
+
+impl utoipa::PartialSchema for SubmissionFields {
+    fn schema() -> RefOr<Schema> {
+        let text = |description: String| {
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .description(Some(description))
+        };
+        let mut fields = ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .description(Some(format!(
+                "Text fields. Besides `email`, only the fields the form asks for and the \
+                 attribution fields are taken; any other name is answered 422 with the field \
+                 named. Values are at most {MAX_VALUE} bytes ({MAX_MESSAGE} for `message`), \
+                 without control characters; at most {MAX_FIELDS} fields. A JSON body may also \
+                 give numbers and booleans, read as text, and null for a field left out."
+            )))
+            .property("email", text("The visitor's email address.".into()))
+            .required("email")
+            .property(
+                "consent",
+                text(
+                    "`on`, `true`, `yes` or `1`: the visitor agreed to the form's consent text \
+                     (required when the form has one)."
+                        .into(),
+                ),
+            );
+        for f in KNOWN_FIELDS {
+            fields = fields.property(f, text(format!("Taken when the form asks for `{f}`.")));
+        }
+        for f in TRACKING_FIELDS {
+            fields = fields.property(f, text("Attribution, kept with the submission.".into()));
+        }
+        fields
+            .additional_properties(Some(ObjectBuilder::new().schema_type(Type::String)))
+            .build()
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for SubmissionFields {}
 
 fn label(field: &str) -> String {
     match field {
@@ -105,8 +167,18 @@ async fn load_form(state: &AppState, slug: &str) -> Result<Form, Response> {
     }
 }
 
-/// The hosted form. UTM parameters and the referrer of the page that linked here travel with
-/// the submission as hidden fields.
+/// A hosted form's page
+///
+/// UTM parameters and the referrer of the page that linked here travel with the submission
+/// as hidden fields.
+#[utoipa::path(get, path = "/f/{slug}", tag = "public", operation_id = "form_page",
+    params(("slug" = String, Path, description = "The form's slug", example = "newsletter")),
+    responses(
+        (status = 200, description = "The form as a page; its view is recorded as a `page_viewed` \
+            event of the visitor (cookie `orchard_vid`, set when missing)",
+            content_type = "text/html", body = String),
+        (status = 404, description = "No form has that slug", content_type = "text/plain",
+            body = String)))]
 pub async fn page(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -137,8 +209,8 @@ pub async fn page(
     // Counted against the beacon budget, so a crawler reloading the page cannot flood the log.
     if !state.beacon_limiter.allow(ip, "pv", Instant::now()) {
         tracing::debug!(%ip, "page view over the beacon limit: not recorded");
-    } else if let Err(status) = super::tracking::record(&state, &vid, &view).await {
-        tracing::warn!(%status, "hosted form page view not recorded");
+    } else if let Err(e) = super::tracking::record(&state, &vid, &view).await {
+        tracing::warn!(status = %e.status, reason = %e.message, "hosted form page view not recorded");
     }
     render_form(
         &state,
@@ -195,6 +267,14 @@ fn parse_body(
     Ok((reply, fields))
 }
 
+fn accepted(form: &Form) -> Response {
+    Json(Accepted {
+        status: "ok",
+        message: form.thank_you.clone(),
+    })
+    .into_response()
+}
+
 fn thanks(state: &AppState, form: &Form) -> Response {
     match &form.redirect_url {
         Some(url) => Redirect::to(url).into_response(),
@@ -205,6 +285,37 @@ fn thanks(state: &AppState, form: &Form) -> Response {
     }
 }
 
+/// Submit a form
+///
+/// As a browser's HTML post or a script's JSON; the reply follows the body's content type:
+/// pages and a redirect for a post, JSON for JSON. No token: the form's address is public, and
+/// each address may send the configured number of submissions per form and minute. The answer
+/// never tells whether the email was known before.
+#[utoipa::path(post, path = "/f/{slug}", tag = "public", operation_id = "form_submit",
+    params(("slug" = String, Path, description = "The form's slug", example = "newsletter")),
+    request_body(content(
+        (SubmissionFields = "application/x-www-form-urlencoded"),
+        (SubmissionFields = "application/json"))),
+    responses(
+        (status = 200, description = "Taken: the contact is created or updated and a \
+            `form_submitted` event stored (a bot's filled honeypot is answered the same and \
+            stores nothing). A post is answered with the thank-you page",
+            content((Accepted = "application/json"), (String = "text/html"))),
+        (status = 303, description = "Taken, from a post to a form with a redirect address: \
+            the browser goes there"),
+        (status = 400, description = "The body is not a form post or a JSON object of fields, \
+            or has too many fields", body = ErrorBody),
+        (status = 404, description = "No form has that slug", content_type = "text/plain",
+            body = String),
+        (status = 422, description = "Some fields need correcting; nothing was stored. JSON \
+            names each field and what is wrong (`details.fields`); a post gets the form again \
+            with the messages beside the fields",
+            content((ErrorBody = "application/json"), (String = "text/html"))),
+        (status = 429, description = "Too many submissions from this address to this form in \
+            the last minute",
+            content((ErrorBody = "application/json"), (String = "text/plain"))),
+        (status = 503, description = "The database is busy; nothing was stored, send it \
+            again", body = ErrorBody)))]
 #[tracing::instrument(skip_all, fields(form = %slug))]
 pub async fn submit(
     State(state): State<AppState>,
@@ -243,9 +354,7 @@ pub async fn submit(
         Err(Rejection::Spam) => {
             tracing::info!(%ip, "honeypot filled: submission discarded");
             return match reply {
-                Reply::Json => {
-                    Json(json!({"status": "ok", "message": form.thank_you})).into_response()
-                }
+                Reply::Json => accepted(&form),
                 Reply::Html => thanks(&state, &form),
             };
         }
@@ -324,7 +433,7 @@ pub async fn submit(
         return ApiError::from(e).into_response();
     }
     match reply {
-        Reply::Json => Json(json!({"status": "ok", "message": form.thank_you})).into_response(),
+        Reply::Json => accepted(&form),
         Reply::Html => thanks(&state, &form),
     }
 }

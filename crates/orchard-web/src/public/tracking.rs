@@ -21,10 +21,15 @@ use orchard_core::event::{EventType, NewEvent};
 use orchard_core::tracking::{Tracked, verify};
 use serde_json::{Map, Value, json};
 use sha2::Digest;
+use utoipa::openapi::RefOr;
+use utoipa::openapi::Required;
+use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 
 use super::{ClientIp, VISITOR_COOKIE};
 use crate::AppState;
 use crate::auth::cookie;
+use crate::error::{ApiError, ErrorBody};
 
 /// A transparent 1×1 GIF.
 const PIXEL: [u8; 43] = [
@@ -44,22 +49,92 @@ const PROPS: [&str; 8] = [
     "utm_content",
 ];
 
-fn valid_vid(v: &str) -> bool {
-    (8..=64).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+/// Longest `url`, and longest of the other fields, in bytes; longer values are refused (`url`)
+/// or left out (the rest).
+const MAX_URL: usize = 2_000;
+const MAX_FIELD: usize = 500;
+
+/// What a page view's field holds, for the OpenAPI document.
+fn described(field: &str) -> String {
+    match field {
+        "url" => format!(
+            "The page's address (at most {MAX_URL} bytes). Required, but the pixel falls back on \
+             the `Referer` header: the page that embeds it."
+        ),
+        "visitor_id" => "The visitor's id, 8 to 64 letters, digits and hyphens; without it the \
+                         `orchard_vid` cookie's, or a new one (then set as the cookie)."
+            .into(),
+        other => format!(
+            "The page's {}, kept when at most {MAX_FIELD} bytes.",
+            other.replace('_', " ")
+        ),
+    }
 }
 
-/// Records one page view; `None` when the input is not a page view worth storing.
+/// The fields of a page view (`PROPS` and `visitor_id`), all text.
+fn page_view_fields() -> impl Iterator<Item = &'static str> {
+    PROPS.into_iter().chain(["visitor_id"])
+}
+
+/// A page view's query parameters (`GET /t/pv.gif`), for the OpenAPI document.
+#[derive(Debug)]
+pub struct PageViewQuery;
+
+impl utoipa::IntoParams for PageViewQuery {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        page_view_fields()
+            .map(|f| {
+                ParameterBuilder::new()
+                    .name(f)
+                    .parameter_in(ParameterIn::Query)
+                    .required(Required::False)
+                    .description(Some(described(f)))
+                    .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+                    .build()
+            })
+            .collect()
+    }
+}
+
+/// A page view's JSON body (`POST /t/pv`), for the OpenAPI document.
+#[derive(Debug)]
+pub struct PageViewFields;
+
+impl utoipa::PartialSchema for PageViewFields {
+    fn schema() -> RefOr<Schema> {
+        let mut fields = ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .description(Some(
+                "A page view. Fields that are not text are left out, as are names not listed here.",
+            ));
+        for f in page_view_fields() {
+            fields = fields.property(
+                f,
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .description(Some(described(f))),
+            );
+        }
+        fields.required("url").build().into()
+    }
+}
+
+impl utoipa::ToSchema for PageViewFields {}
+
+/// Records one page view; a 400 when it has no usable `url`, or the store's error.
 pub(crate) async fn record(
     state: &AppState,
     vid: &str,
     fields: &BTreeMap<String, String>,
-) -> Result<(), StatusCode> {
+) -> Result<(), ApiError> {
     let url = fields
         .get("url")
         .map(|u| u.trim())
-        .filter(|u| !u.is_empty() && u.len() <= 2_000);
+        .filter(|u| !u.is_empty() && u.len() <= MAX_URL);
     let Some(url) = url else {
-        return Err(StatusCode::BAD_REQUEST);
+        return Err(ApiError::bad_request(format!(
+            "url: required, at most {MAX_URL} bytes"
+        )));
     };
     let mut props = Map::new();
     props.insert("url".into(), json!(url));
@@ -67,15 +142,12 @@ pub(crate) async fn record(
         if let Some(v) = fields
             .get(*k)
             .map(|v| v.trim())
-            .filter(|v| !v.is_empty() && v.len() <= 500)
+            .filter(|v| !v.is_empty() && v.len() <= MAX_FIELD)
         {
             props.insert((*k).into(), json!(v));
         }
     }
-    let contact_id = state.store.contact_for_visitor(vid).await.map_err(|e| {
-        tracing::error!(error = %e, "visitor lookup failed");
-        StatusCode::INTERNAL_SERVER_ERROR
-    })?;
+    let contact_id = state.store.contact_for_visitor(vid).await?;
     let event = NewEvent {
         client_id: format!("pv-{}", uuid::Uuid::now_v7()),
         event_type: EventType::PageViewed,
@@ -85,11 +157,12 @@ pub(crate) async fn record(
             .unwrap_or_else(Utc::now),
         properties: props,
     };
-    state.store.append_events(&[event]).await.map_err(|e| {
-        tracing::error!(error = %e, "page view not stored");
-        StatusCode::INTERNAL_SERVER_ERROR
-    })?;
+    state.store.append_events(&[event]).await?;
     Ok(())
+}
+
+fn valid_vid(v: &str) -> bool {
+    (8..=64).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
 }
 
 fn visitor(headers: &HeaderMap, given: Option<&String>) -> (String, bool) {
@@ -102,14 +175,20 @@ fn visitor(headers: &HeaderMap, given: Option<&String>) -> (String, bool) {
     }
 }
 
+/// Records a page view from a pixel or a beacon: the visitor id to set as the cookie when the
+/// visitor had none.
 async fn handle(
     state: &AppState,
     ip: std::net::IpAddr,
     headers: &HeaderMap,
     mut fields: BTreeMap<String, String>,
-) -> (StatusCode, Option<String>) {
+) -> Result<Option<String>, ApiError> {
     if !state.beacon_limiter.allow(ip, "pv", Instant::now()) {
-        return (StatusCode::TOO_MANY_REQUESTS, None);
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "too many page views from this address in the last minute",
+        ));
     }
     let (vid, new) = visitor(headers, fields.get("visitor_id"));
     if !fields.contains_key("url")
@@ -117,10 +196,8 @@ async fn handle(
     {
         fields.insert("url".into(), r.to_owned());
     }
-    match record(state, &vid, &fields).await {
-        Ok(()) => (StatusCode::OK, new.then_some(vid)),
-        Err(s) => (s, None),
-    }
+    record(state, &vid, &fields).await?;
+    Ok(new.then_some(vid))
 }
 
 fn with_cookie(resp: Response, vid: Option<String>) -> Response {
@@ -135,20 +212,46 @@ fn with_cookie(resp: Response, vid: Option<String>) -> Response {
     resp
 }
 
+/// Record a page view with an image
+///
+/// For a page to embed: no JavaScript needed. The view is the visitor's (anonymous until a
+/// form submission ties them to a contact); a known visitor's view counts for the contact at
+/// once. At most 600 views a minute from one address are recorded.
+#[utoipa::path(get, path = "/t/pv.gif", tag = "public", operation_id = "page_view_pixel",
+    params(PageViewQuery),
+    responses((status = 200, description = "Always the 1×1 image, whether or not the view was \
+        recorded (a missing `url`, the rate limit or a busy database record nothing), so that \
+        no page shows a broken picture; sets the visitor cookie when it was missing",
+        content(("image/gif")))))]
 pub async fn pixel(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
     Query(fields): Query<BTreeMap<String, String>>,
 ) -> Response {
-    let (status, vid) = handle(&state, ip, &headers, fields).await;
-    if status != StatusCode::OK {
-        tracing::debug!(%status, "page view not recorded");
-    }
+    let vid = handle(&state, ip, &headers, fields)
+        .await
+        .unwrap_or_else(|e| {
+            tracing::debug!(status = %e.status, reason = %e.message, "page view not recorded");
+            None
+        });
     // Always the image: a broken tracking pixel must never show on a customer's page.
     with_cookie(gif(), vid)
 }
 
+/// Record a page view from a script
+///
+/// For `navigator.sendBeacon` or `fetch`; otherwise as the pixel.
+#[utoipa::path(post, path = "/t/pv", tag = "public", operation_id = "page_view_beacon",
+    request_body = PageViewFields,
+    responses(
+        (status = 204, description = "Recorded; sets the visitor cookie when it was missing"),
+        (status = 400, description = "The body is not a JSON object, or has no usable `url`",
+            body = ErrorBody),
+        (status = 429, description = "Over 600 page views from this address in the last minute",
+            body = ErrorBody),
+        (status = 503, description = "The database is busy; nothing was stored, send it again",
+            body = ErrorBody)))]
 pub async fn beacon(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -165,22 +268,14 @@ pub async fn beacon(
             })
             .collect(),
         Err(e) => {
-            return crate::error::ApiError::bad_request(format!(
-                "the body is not a JSON object: {e}"
-            ))
-            .into_response();
+            return ApiError::bad_request(format!("the body is not a JSON object: {e}"))
+                .into_response();
         }
     };
-    let (status, vid) = handle(&state, ip, &headers, fields).await;
-    let resp = match status {
-        StatusCode::OK => StatusCode::NO_CONTENT.into_response(),
-        StatusCode::BAD_REQUEST => {
-            crate::error::ApiError::bad_request("url: required, at most 2000 characters")
-                .into_response()
-        }
-        other => other.into_response(),
-    };
-    with_cookie(resp, vid)
+    match handle(&state, ip, &headers, fields).await {
+        Ok(vid) => with_cookie(StatusCode::NO_CONTENT.into_response(), vid),
+        Err(e) => e.into_response(),
+    }
 }
 
 fn gif() -> Response {
@@ -224,6 +319,14 @@ async fn engagement(state: &AppState, t: &Tracked, event_type: EventType, client
     }
 }
 
+/// The open pixel of Orchard's emails
+///
+/// Records `email_opened` once per message, for a token Orchard signed.
+#[utoipa::path(get, path = "/t/o/{token}", tag = "public", operation_id = "email_opened_pixel",
+    params(("token" = String, Path, description = "The signed token of the email, with or \
+        without `.gif`")),
+    responses((status = 200, description = "Always the 1×1 image; a forged or altered token \
+        records nothing", content(("image/gif")))))]
 pub async fn open(State(state): State<AppState>, Path(token): Path<String>) -> Response {
     let token = token.strip_suffix(".gif").unwrap_or(&token);
     match verify(&state.config.tracking_key.0, token) {
@@ -237,6 +340,16 @@ pub async fn open(State(state): State<AppState>, Path(token): Path<String>) -> R
     gif()
 }
 
+/// A tracked link of Orchard's emails
+///
+/// Records `email_clicked` once per message and link, then sends the reader on to the
+/// address the signed token names.
+#[utoipa::path(get, path = "/t/c/{token}", tag = "public", operation_id = "email_link",
+    params(("token" = String, Path, description = "The signed token of the link")),
+    responses(
+        (status = 302, description = "On to the link's address (`Location`)"),
+        (status = 404, description = "Not a link Orchard signed: nothing recorded, no \
+            redirect", content_type = "text/plain", body = String)))]
 pub async fn click(State(state): State<AppState>, Path(token): Path<String>) -> Response {
     let Some(t) = verify(&state.config.tracking_key.0, &token) else {
         return (StatusCode::NOT_FOUND, "This link is not valid.").into_response();
