@@ -43,6 +43,14 @@ pub const TRACKING_FIELDS: [&str; 9] = [
     "visitor_id",
 ];
 
+/// Whether `v` is a visitor id as Orchard's first-party cookie carries it: 8 to 64 ASCII
+/// letters, digits and hyphens (Orchard makes UUIDs). The public endpoints read a visitor id
+/// from a browser (the cookie, a form's hidden field, a beacon) only when it is one; anything
+/// else is ignored, and never written back into a cookie.
+pub fn is_visitor_id(v: &str) -> bool {
+    (8..=64).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+}
+
 /// Where a lead came from: UTM parameters, referrer, landing page, partner and lead magnet.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Touch {
@@ -272,7 +280,8 @@ pub fn check(
         details,
         touch,
         consent,
-        visitor_id: value("visitor_id"),
+        // A hidden field the person cannot correct: a broken one is left out, not refused.
+        visitor_id: value("visitor_id").filter(|v| is_visitor_id(v)),
         message: value("message"),
     })
 }
@@ -343,7 +352,7 @@ mod tests {
                 ("consent", "on"),
                 ("utm_source", "linkedin"),
                 ("utm_campaign", "q4"),
-                ("visitor_id", "v-123"),
+                ("visitor_id", "v-1234567"),
             ]),
             now(),
         )
@@ -352,7 +361,35 @@ mod tests {
         assert_eq!(s.details.geography.country.as_deref(), Some("DE"));
         assert_eq!(s.touch.channel(), "linkedin");
         assert_eq!(s.consent.unwrap().source, "form:pricing-checklist");
-        assert_eq!(s.visitor_id.as_deref(), Some("v-123"));
+        assert_eq!(s.visitor_id.as_deref(), Some("v-1234567"));
+    }
+
+    #[test]
+    fn a_visitor_id_that_no_cookie_could_carry_is_left_out() {
+        for bad in [
+            "short",
+            "with space-123",
+            "semi;colon-123",
+            "x; Domain=evil.example",
+            "ünïcödé-12345",
+            &"a".repeat(65),
+        ] {
+            assert!(!is_visitor_id(bad), "{bad}");
+            let s = check(
+                &form(),
+                &fields(&[("email", "a@x.com"), ("consent", "on"), ("visitor_id", bad)]),
+                now(),
+            )
+            .expect("the person's submission stands");
+            assert_eq!(s.visitor_id, None, "{bad}");
+        }
+        for good in [
+            "0b7c8f2e-4f1a-4c55-9d3e-1f0a2b3c4d5e",
+            "abcdefgh",
+            &"a".repeat(64),
+        ] {
+            assert!(is_visitor_id(good), "{good}");
+        }
     }
 
     #[test]

@@ -866,7 +866,7 @@ pub async fn capture_updates_the_contact_and_keeps_its_first_touch<S: Store>(s: 
     let mg = s.lead_magnets().await.unwrap().pop();
     // The visitor browsed anonymously first.
     let mut view = event("pv-anon", "page_viewed", None, 1_000);
-    view.visitor_id = Some("vis-1".into());
+    view.visitor_id = Some("visitor-1".into());
     view.properties.insert("url".into(), json!("/blog/crm"));
     s.append_events(&[view]).await.unwrap();
 
@@ -876,7 +876,7 @@ pub async fn capture_updates_the_contact_and_keeps_its_first_touch<S: Store>(s: 
             ("first_name", "Ann"),
             ("consent", "on"),
             ("utm_source", source),
-            ("visitor_id", "vis-1"),
+            ("visitor_id", "visitor-1"),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -938,7 +938,7 @@ pub async fn capture_updates_the_contact_and_keeps_its_first_touch<S: Store>(s: 
         ],
         "earlier views attached, and the step to IQL logged"
     );
-    assert_eq!(s.contact_for_visitor("vis-1").await.unwrap(), Some(id));
+    assert_eq!(s.contact_for_visitor("visitor-1").await.unwrap(), Some(id));
     assert_eq!(s.contact_for_visitor("vis-unknown").await.unwrap(), None);
 }
 
@@ -980,11 +980,11 @@ pub async fn views_from_before_identification_count_for_segments<S: Store>(s: &S
         ("v3", "/pricing", 1),
     ] {
         let mut view = event(id, "page_viewed", None, ms(now - Duration::hours(hours)));
-        view.visitor_id = Some("vis-9".into());
+        view.visitor_id = Some("visitor-9".into());
         view.properties.insert("url".into(), json!(url));
         s.append_events(&[view]).await.unwrap();
     }
-    let id = identify(s, "dee@example.com", "vis-9", now).await;
+    let id = identify(s, "dee@example.com", "visitor-9", now).await;
     let identified = derived_state(s, id).await;
     assert_eq!(
         identified.segments,
@@ -1005,11 +1005,11 @@ pub async fn views_from_before_identification_count_for_segments<S: Store>(s: &S
 pub async fn an_identified_visitors_view_counts_in_the_batch_that_brings_it<S: Store>(s: &S) {
     let now = Utc::now();
     define_segments(s, &BLOG_READERS, now).await;
-    let id = identify(s, "vic@example.com", "vis-7", now - Duration::hours(3)).await;
+    let id = identify(s, "vic@example.com", "visitor-7", now - Duration::hours(3)).await;
     assert!(derived_state(s, id).await.segments.is_empty());
     // One batch: a view the browser sent without knowing whose it is, and one of the contact's.
     let mut anonymous = event("av-7", "page_viewed", None, ms(now - Duration::hours(2)));
-    anonymous.visitor_id = Some("vis-7".into());
+    anonymous.visitor_id = Some("visitor-7".into());
     anonymous
         .properties
         .insert("url".into(), json!("/blog/cadence"));

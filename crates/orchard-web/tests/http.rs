@@ -1018,6 +1018,59 @@ async fn spam_and_invalid_submissions_create_nothing() {
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
 }
 
+/// A form's `visitor_id` field comes from the browser: one that no cookie could carry (a
+/// header break, cookie attributes, other text) is left out. Before, the form shown again with
+/// its errors wrote it back into `Set-Cookie` (a 500 for a line break; for attributes, a cookie
+/// of the sender's making), and an accepted submission tied it to the contact.
+#[tokio::test]
+async fn a_forged_visitor_id_is_never_written_back_nor_tied_to_a_contact() {
+    let app = spawn_app().await;
+    let slug = app.checklist_form(serde_json::json!({})).await;
+    for forged in [
+        "x; Domain=evil.example; Max-Age=9",
+        "line\r\nbreak-1234",
+        "\u{e9}t\u{e9}-12345",
+    ] {
+        let r = app
+            .http
+            .post(app.url(&format!("/f/{slug}")))
+            .form(&[("email", "nope"), ("visitor_id", forged)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "{forged:?}");
+        let vid = set_cookie(&r, "orchard_vid").expect("a visitor cookie");
+        assert!(
+            orchard_core::submission::is_visitor_id(&vid),
+            "{forged:?} gave the cookie {vid:?}"
+        );
+    }
+    let r = app
+        .http
+        .post(app.url(&format!("/f/{slug}")))
+        .form(&[
+            ("email", "ann@example.com"),
+            ("consent", "on"),
+            ("visitor_id", "x; Domain=evil.example"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        r.status().is_success() || r.status().is_redirection(),
+        "{}",
+        r.status()
+    );
+    assert_eq!(app.contact_count().await, 1);
+    assert_eq!(
+        app.store
+            .contact_for_visitor("x; Domain=evil.example")
+            .await
+            .unwrap(),
+        None
+    );
+}
+
 #[tokio::test]
 async fn a_plain_html_post_is_answered_with_the_redirect() {
     let app = spawn_app().await;

@@ -16,6 +16,7 @@ use orchard_core::capture::Form;
 use orchard_core::event::{EventType, NewEvent};
 use orchard_core::submission::{
     self, HONEYPOT_FIELD, KNOWN_FIELDS, MAX_MESSAGE, MAX_VALUE, Rejection, TRACKING_FIELDS,
+    is_visitor_id,
 };
 use orchard_store::{Capture, StoreError};
 use serde::Serialize;
@@ -107,9 +108,7 @@ fn label(field: &str) -> String {
 
 fn visitor_id(headers: &HeaderMap) -> Option<String> {
     cookie(headers, VISITOR_COOKIE)
-        .filter(|v| {
-            (8..=64).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        })
+        .filter(|v| is_visitor_id(v))
         .map(str::to_owned)
 }
 
@@ -368,8 +367,10 @@ pub async fn submit(
                 .with_details(json!({ "fields": errors }))
                 .into_response(),
                 Reply::Html => {
+                    // Written back into the cookie: only an id a cookie may carry.
                     let vid = fields
                         .get("visitor_id")
+                        .filter(|v| is_visitor_id(v))
                         .cloned()
                         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
                     render_form(

@@ -18,6 +18,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use orchard_core::event::{EventType, NewEvent};
+use orchard_core::submission::is_visitor_id;
 use orchard_core::tracking::{Tracked, verify};
 use serde_json::{Map, Value, json};
 use sha2::Digest;
@@ -161,15 +162,11 @@ pub(crate) async fn record(
     Ok(())
 }
 
-fn valid_vid(v: &str) -> bool {
-    (8..=64).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-}
-
 fn visitor(headers: &HeaderMap, given: Option<&String>) -> (String, bool) {
-    if let Some(v) = given.filter(|v| valid_vid(v)) {
+    if let Some(v) = given.filter(|v| is_visitor_id(v)) {
         return (v.clone(), false);
     }
-    match cookie(headers, VISITOR_COOKIE).filter(|v| valid_vid(v)) {
+    match cookie(headers, VISITOR_COOKIE).filter(|v| is_visitor_id(v)) {
         Some(v) => (v.to_owned(), false),
         None => (uuid::Uuid::new_v4().to_string(), true),
     }
