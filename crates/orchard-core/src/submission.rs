@@ -148,6 +148,9 @@ pub enum Rejection {
     Invalid(BTreeMap<String, String>),
 }
 
+/// The values of the `consent` field that mean yes: a checkbox's `on`, and what scripts send.
+pub const CONSENT_GIVEN: [&str; 4] = ["on", "true", "yes", "1"];
+
 /// Longest value of a field, in bytes, but for `message`.
 pub const MAX_VALUE: usize = 500;
 /// Longest `message`, in bytes.
@@ -213,7 +216,7 @@ pub fn check(
         None
     } else {
         match value("consent").as_deref() {
-            Some("on" | "true" | "yes" | "1") => Some(Consent {
+            Some(v) if CONSENT_GIVEN.contains(&v) => Some(Consent {
                 text: form.consent_text.clone(),
                 at: now,
                 source: format!("form:{}", form.slug),

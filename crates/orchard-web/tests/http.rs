@@ -322,6 +322,10 @@ async fn the_public_endpoints_are_documented_and_ask_for_no_token() {
     read.sort_unstable();
     assert_eq!(documented, read);
     assert_eq!(
+        schemas["SubmissionFields"]["properties"]["consent"]["enum"],
+        json!(orchard_core::submission::CONSENT_GIVEN)
+    );
+    assert_eq!(
         schemas["PageViewFields"]["required"],
         json!(["url"]),
         "{}",

@@ -236,7 +236,10 @@ pub async fn get_contact(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MergeIn {
+    /// The contact to fold in, by id (or give `merge_email`).
+    #[schema(example = 2)]
     pub merge_id: Option<i64>,
+    /// The contact to fold in, by email (or give `merge_id`).
     pub merge_email: Option<String>,
 }
 

@@ -15,14 +15,14 @@ use chrono::Utc;
 use orchard_core::capture::Form;
 use orchard_core::event::{EventType, NewEvent};
 use orchard_core::submission::{
-    self, HONEYPOT_FIELD, KNOWN_FIELDS, MAX_MESSAGE, MAX_VALUE, Rejection, TRACKING_FIELDS,
-    is_visitor_id,
+    self, CONSENT_GIVEN, HONEYPOT_FIELD, KNOWN_FIELDS, MAX_MESSAGE, MAX_VALUE, Rejection,
+    TRACKING_FIELDS, is_visitor_id,
 };
 use orchard_store::{Capture, StoreError};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 use utoipa::openapi::RefOr;
-use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, Schema, SchemaFormat, Type};
 
 use super::{ClientIp, VISITOR_COOKIE};
 use crate::AppState;
@@ -64,15 +64,20 @@ impl utoipa::PartialSchema for SubmissionFields {
                  without control characters; at most {MAX_FIELDS} fields. A JSON body may also \
                  give numbers and booleans, read as text, and null for a field left out."
             )))
-            .property("email", text("The visitor's email address.".into()))
+            .property(
+                "email",
+                text("The visitor's email address.".into())
+                    .format(Some(SchemaFormat::KnownFormat(KnownFormat::Email))),
+            )
             .required("email")
             .property(
                 "consent",
                 text(
-                    "`on`, `true`, `yes` or `1`: the visitor agreed to the form's consent text \
-                     (required when the form has one)."
+                    "The visitor agreed to the form's consent text (required when the form has \
+                     one)."
                         .into(),
-                ),
+                )
+                .enum_values(Some(CONSENT_GIVEN)),
             );
         for f in KNOWN_FIELDS {
             fields = fields.property(f, text(format!("Taken when the form asks for `{f}`.")));
