@@ -60,6 +60,10 @@ pub enum BenchCommand {
         runs: usize,
         #[arg(long, value_name = "URL", env = "ORCHARD_TEST_POSTGRES_URL")]
         postgres: Option<String>,
+        /// Measure PostgreSQL only (with `--postgres`): at a million contacts each backend's
+        /// load and rebuilds take the better part of an hour.
+        #[arg(long, requires = "postgres")]
+        skip_sqlite: bool,
         #[arg(long, default_value = "table")]
         format: String,
     },
@@ -116,10 +120,18 @@ pub async fn run(cmd: BenchCommand, _config: &Config) -> anyhow::Result<()> {
         contacts,
         runs,
         postgres,
+        skip_sqlite,
         format,
     } = cmd
     {
-        return crate::bench_rebuild::run(contacts, runs, postgres.as_deref(), &format).await;
+        return crate::bench_rebuild::run(
+            contacts,
+            runs,
+            postgres.as_deref(),
+            skip_sqlite,
+            &format,
+        )
+        .await;
     }
     let BenchCommand::Ingest {
         contacts,

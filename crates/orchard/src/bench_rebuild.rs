@@ -144,13 +144,17 @@ pub async fn run(
     contacts: usize,
     runs: usize,
     postgres: Option<&str>,
+    skip_sqlite: bool,
     format: &str,
 ) -> anyhow::Result<()> {
     anyhow::ensure!(
         runs >= 1 && contacts >= 1,
         "--runs and --contacts must be at least 1"
     );
-    let mut results = vec![one("sqlite", None, contacts, runs).await?];
+    let mut results = Vec::new();
+    if !skip_sqlite {
+        results.push(one("sqlite", None, contacts, runs).await?);
+    }
     if let Some(base) = postgres {
         results.push(one("postgres", Some(base), contacts, runs).await?);
     }
