@@ -254,21 +254,50 @@ fn details_from(details: &str, detail_keys: Option<&[String]>) -> StoreResult<Co
     })
 }
 
-/// The live contacts among `ids` a row each, in the columns `contact_from_native` reads: for
-/// the native SQLite reader, which steps rows itself and so needs no packing (building the
-/// packed text cost SQLite a quarter of what a rebuild's loading thread did).
-pub(crate) fn native_statement(ids: &[i64], detail_keys: Option<&[String]>) -> Sql {
+/// The live contacts among `ids` a row each, in the columns `contact_from_native` and
+/// `contact_from_rows_row` read, rather than packed: for the native SQLite reader, which steps
+/// rows itself (building the packed text cost SQLite a quarter of what a rebuild's loading
+/// thread did), and for larger chunks on PostgreSQL (`derive::load_packed`), where building it
+/// cost the database more than sending the rows.
+pub(crate) fn rows_statement(dialect: Dialect, ids: &[i64], detail_keys: Option<&[String]>) -> Sql {
     let mut q = Sql::new(&format!(
-        "SELECT id, email, {}, account_id, owner_id, stage, score, source, created_at, \
-         updated_at, last_activity_at, due_at, score_digest FROM contacts \
+        "SELECT id, email, {} AS details, account_id, owner_id, stage, score, source, \
+         created_at, updated_at, last_activity_at, due_at, score_digest FROM contacts \
          WHERE merged_into IS NULL AND id",
-        projected_details(Dialect::Sqlite, detail_keys)
+        projected_details(dialect, detail_keys)
     ));
-    q.in_ids(Dialect::Sqlite, ids.iter().copied());
+    q.in_ids(dialect, ids.iter().copied());
     q
 }
 
-/// A row of `native_statement`, as `contacts_from_packed` reads a packed contact.
+/// A row of `rows_statement` through sqlx, as `contacts_from_packed` reads a packed contact.
+pub(crate) fn contact_from_rows_row(
+    row: &AnyRow,
+    detail_keys: Option<&[String]>,
+) -> StoreResult<PackedContact> {
+    let email: &str = get(row, "email")?;
+    let details = details_from(
+        get::<Option<&str>>(row, "details")?.unwrap_or("{}"),
+        detail_keys,
+    )?;
+    let stage: &str = get(row, "stage")?;
+    let contact = Contact {
+        id: ContactId::new(get(row, "id")?),
+        email: Email::parse(email).map_err(|e| StoreError::Backend(Box::new(e)))?,
+        details,
+        account_id: get::<Option<i64>>(row, "account_id")?.map(AccountId::new),
+        owner_id: get::<Option<i64>>(row, "owner_id")?.map(UserId::new),
+        stage: LifecycleStage::parse(stage).unwrap_or(LifecycleStage::Subscriber),
+        score: get(row, "score")?,
+        source: get(row, "source")?,
+        created_at: from_ms(get(row, "created_at")?),
+        updated_at: from_ms(get(row, "updated_at")?),
+        last_activity_at: get::<Option<i64>>(row, "last_activity_at")?.map(from_ms),
+    };
+    Ok((contact, get(row, "due_at")?, get(row, "score_digest")?))
+}
+
+/// A row of `rows_statement`, as `contacts_from_packed` reads a packed contact.
 pub(crate) fn contact_from_native(
     row: &rusqlite::Row<'_>,
     detail_keys: Option<&[String]>,

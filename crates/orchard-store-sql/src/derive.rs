@@ -807,17 +807,41 @@ pub(crate) async fn load_packed(
 ) -> StoreResult<Subjects> {
     let dialect = Dialect::of(tx);
     let mut out = Subjects::new(keep);
-    out.packed_contacts = RowText::first(
-        contacts_statement(dialect, ids, &out.keep)
+    // On PostgreSQL the contacts and histories of a larger chunk come a row each: packing them
+    // into texts cost the database more than sending the rows does. For a few contacts (an
+    // append's refresh) a statement more would cost a round trip more than that.
+    let apart = dialect == Dialect::Postgres && ids.len() >= APART;
+    let accounts = if apart {
+        let rows = crate::contacts::rows_statement(dialect, ids, out.keep.detail_keys.as_deref())
             .fetch_all_in(&mut *tx)
-            .await?,
-        "contacts",
-    )?;
-    if out.packed_contacts.is_none() {
+            .await?;
+        let mut accounts = Vec::new();
+        out.contacts.reserve(rows.len());
+        out.stored.reserve(rows.len());
+        for row in &rows {
+            let contact =
+                crate::contacts::contact_from_rows_row(row, out.keep.detail_keys.as_deref())?;
+            accounts.extend(contact.0.account_id.map(AccountId::get));
+            out.add_contact(contact);
+        }
+        // In id order, as `unpack_contacts` leaves them.
+        out.contacts.sort_by_key(|c| c.id);
+        accounts.sort_unstable();
+        accounts.dedup();
+        accounts
+    } else {
+        out.packed_contacts = RowText::first(
+            contacts_statement(dialect, ids, &out.keep)
+                .fetch_all_in(&mut *tx)
+                .await?,
+            "contacts",
+        )?;
+        out.account_ids()?
+    };
+    if out.contacts.is_empty() && out.packed_contacts.is_none() {
         // None of them is live.
         return Ok(out);
     }
-    let accounts = out.account_ids()?;
     if !accounts.is_empty()
         && let Some(row) = accounts_statement(dialect, accounts)
             .fetch_all_in(&mut *tx)
@@ -827,10 +851,57 @@ pub(crate) async fn load_packed(
     {
         out.add_accounts(packed)?;
     }
-    if let Some(q) = rest_statement(dialect, ids, &out.keep, facts, true) {
+    // The histories, a row each, are joined here into the text `history::load` makes.
+    let apart = apart && out.keep.reads_events();
+    if let Some(q) = rest_statement(dialect, ids, &out.keep, facts, !apart) {
         out.packed = RowText::row(q.fetch_all_in(&mut *tx).await?, "events");
     }
+    if apart {
+        let mut q = Sql::new("SELECT contact_id, events FROM contact_histories WHERE contact_id");
+        q.in_ids(dialect, ids.iter().copied());
+        let rows = q.fetch_all_in(&mut *tx).await?;
+        let mut histories = Histories::with_capacity(ids.len());
+        for row in &rows {
+            histories.push(get::<i64>(row, "contact_id")?, get::<&str>(row, "events")?);
+        }
+        if let Some(row) = &mut out.packed
+            && let Some(joined) = histories.joined()
+        {
+            row.set("events", joined)?;
+        }
+    }
     Ok(out)
+}
+
+/// Contacts from which a load on PostgreSQL reads them and their histories a row each
+/// (`load_packed`).
+const APART: usize = 64;
+
+/// Contacts' histories joined into the text `history::load` makes in SQL: `[contact, [items]]`
+/// entries joined by commas.
+struct Histories(String);
+
+impl Histories {
+    /// Sized for the demo's 1.8 kB a contact: grown by doubling from empty, the text was copied
+    /// a dozen times a chunk (a tenth of a preview's samples at a million contacts).
+    fn with_capacity(contacts: usize) -> Self {
+        Self(String::with_capacity(contacts * 2048))
+    }
+
+    fn push(&mut self, owner: i64, items: &str) {
+        use std::fmt::Write as _;
+        if !self.0.is_empty() {
+            self.0.push(',');
+        }
+        let _ = write!(self.0, "[{owner},[");
+        self.0.push_str(items);
+        self.0.push_str("]]");
+    }
+
+    /// The text, unless no contact had a history.
+    fn joined(self) -> Option<String> {
+        (!self.0.is_empty()).then_some(self.0)
+    }
 }
 
 /// Where a read-only pass over every contact (a segment's preview, a backtest) loads its
@@ -903,7 +974,7 @@ impl Source {
 }
 
 /// `load_packed` on the native SQLite reader (`crate::native`): the contacts a row each in
-/// typed columns (`contacts::native_statement`) rather than packed, and the histories a row
+/// typed columns (`contacts::rows_statement`) rather than packed, and the histories a row
 /// each, joined here into the text `history::load` makes in SQL; the accounts and the rest
 /// (`rest_statement`, without the histories) as `load_packed` reads them.
 fn load_native(snapshot: &Snapshot, ids: &[i64], keep: Keep, facts: bool) -> StoreResult<Subjects> {
@@ -915,7 +986,7 @@ fn load_native(snapshot: &Snapshot, ids: &[i64], keep: Keep, facts: bool) -> Sto
     out.contacts.reserve(ids.len());
     out.stored.reserve(ids.len());
     snapshot.rows(
-        &crate::contacts::native_statement(ids, keys.as_deref()),
+        &crate::contacts::rows_statement(dialect, ids, keys.as_deref()),
         |row| {
             let contact = crate::contacts::contact_from_native(row, keys.as_deref())?;
             accounts.extend(contact.0.account_id.map(AccountId::get));
@@ -943,23 +1014,14 @@ fn load_native(snapshot: &Snapshot, ids: &[i64], keep: Keep, facts: bool) -> Sto
     // The histories a row per contact, joined as `history::load` joins them, for whichever
     // thread has time to parse them (`Free`): parsing them all here made this thread the
     // slower of the two.
-    // Sized for the demo's 1.8 kB a contact: grown by doubling from empty, the text was copied
-    // a dozen times a chunk (a tenth of a preview's samples at a million contacts).
-    let mut histories = String::new();
+    let mut histories = Histories::with_capacity(0);
     if out.keep.reads_events() {
-        histories.reserve(ids.len() * 2048);
+        histories = Histories::with_capacity(ids.len());
         let mut q = Sql::new("SELECT contact_id, events FROM contact_histories WHERE contact_id");
         q.in_ids(dialect, ids.iter().copied());
         snapshot.rows(&q, |row| {
-            use std::fmt::Write as _;
             let owner = crate::native::int(row, 0)?;
-            let text = crate::native::text(row, 1)?.unwrap_or_default();
-            if !histories.is_empty() {
-                histories.push(',');
-            }
-            let _ = write!(histories, "[{owner},[");
-            histories.push_str(text);
-            histories.push_str("]]");
+            histories.push(owner, crate::native::text(row, 1)?.unwrap_or_default());
             Ok(())
         })?;
     }
@@ -967,9 +1029,9 @@ fn load_native(snapshot: &Snapshot, ids: &[i64], keep: Keep, facts: bool) -> Sto
         out.packed = snapshot.row_text(&q, "events")?;
     }
     if let Some(row) = &mut out.packed
-        && !histories.is_empty()
+        && let Some(joined) = histories.joined()
     {
-        row.set("events", histories);
+        row.set("events", joined)?;
     }
     Ok(out)
 }

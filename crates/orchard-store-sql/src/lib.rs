@@ -946,13 +946,27 @@ impl RowText {
         })
     }
 
-    /// Sets the text of `column` of a row read by the native reader (`Texts::Owned`).
-    pub(crate) fn set(&mut self, column: &str, text: String) {
+    /// Sets the text of `column`. A row sqlx returned has its texts copied out first (the
+    /// histories this sets are by far the largest of them).
+    pub(crate) fn set(&mut self, column: &str, text: String) -> StoreResult<()> {
+        if let Texts::Driver(row) = &self.row {
+            let mut columns = Vec::with_capacity(row.len());
+            for c in row.columns() {
+                use sqlx::Column as _;
+                let name = c.name();
+                columns.push((
+                    name.to_owned(),
+                    get::<Option<&str>>(row, name)?.map(str::to_owned),
+                ));
+            }
+            self.row = Texts::Owned(columns);
+        }
         if let Texts::Owned(columns) = &mut self.row
             && let Some((_, was)) = columns.iter_mut().find(|(name, _)| name == column)
         {
             *was = Some(text);
         }
+        Ok(())
     }
 
     /// Another text column of the same row, read in place too.
