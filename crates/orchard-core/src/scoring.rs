@@ -17,6 +17,10 @@ use crate::contact::Contact;
 use crate::event::{Event, EventType};
 use crate::rules::{self, EventPattern, Expr, ParseError, Subject};
 
+/// Longest period a rule set names in days (a cap's `per_days`, decay's `every_days`): ten
+/// years, as the rule language's windows.
+pub const MAX_DAYS: u32 = 3650;
+
 /// How often a behaviour rule may count: `times` in all, or `times` per rolling `per_days`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Cap {
@@ -167,6 +171,17 @@ impl RuleSet {
     /// compiled must go on compiling, or no event could be appended).
     pub fn compile_new(def: &RuleSetDef) -> Result<RuleSet, RuleError> {
         let set = Self::compile(def, 0)?;
+        // As the rule language's windows and decay's period.
+        if let Some(r) = def.rules.iter().find(|r| {
+            r.cap
+                .is_some_and(|c| c.per_days.is_some_and(|d| d > MAX_DAYS))
+        }) {
+            return Err(RuleError {
+                rule: r.id.clone(),
+                problem: format!("cap: per_days at most {MAX_DAYS}"),
+                text: None,
+            });
+        }
         // Shown in every explanation and on the contact page: a sentence, not a document.
         if let Some(r) = def
             .rules
@@ -283,9 +298,11 @@ impl RuleSet {
             return Err(RuleError::of_set("thresholds: mql must not be above sql"));
         }
         if let Some(d) = def.decay
-            && !((1..=100).contains(&d.percent) && (1..=3650).contains(&d.every_days))
+            && !((1..=100).contains(&d.percent) && (1..=MAX_DAYS).contains(&d.every_days))
         {
-            return Err(RuleError::of_set("decay: percent 1-100 every 1-3650 days"));
+            return Err(RuleError::of_set(&format!(
+                "decay: percent 1-100 every 1-{MAX_DAYS} days"
+            )));
         }
         Ok(RuleSet {
             name: name.to_owned(),
@@ -821,7 +838,11 @@ fn replay(
                 continue;
             }
             if let Some(cap) = rule.cap {
-                let since = cap.per_days.map(|d| e.at - Duration::days(i64::from(d)));
+                // Bounded for new sets (`compile_new`); one stored before the bound may name
+                // millions of days, which overflowed the date here.
+                let since = cap
+                    .per_days
+                    .map(|d| e.at - Duration::days(i64::from(d.min(MAX_DAYS))));
                 let counted = r.fired[k]
                     .iter()
                     .filter(|t| since.is_none_or(|s| **t > s))

@@ -166,6 +166,42 @@ fn caps_limit_how_often_a_rule_counts() {
 }
 
 #[test]
+fn a_cap_over_ten_years_is_refused_and_one_stored_before_scores() {
+    let mut def = RuleSetDef {
+        name: "capped".into(),
+        rules: vec![RuleDef {
+            id: "opened".into(),
+            description: String::new(),
+            kind: "behaviour".into(),
+            on: Some("email_opened".into()),
+            condition: None,
+            points: 5,
+            cap: Some(Cap {
+                times: 1,
+                per_days: Some(100_000_000),
+            }),
+        }],
+        thresholds: Default::default(),
+        decay: None,
+    };
+    let e = RuleSet::compile_new(&def).unwrap_err();
+    assert_eq!(
+        (e.rule.as_str(), e.problem.as_str()),
+        ("opened", "cap: per_days at most 3650")
+    );
+    // Saved before the bound: it compiles, and counts once in the ten years it now means
+    // (its period overflowed the date and panicked every refresh).
+    let stored = RuleSet::compile(&def, 1).unwrap();
+    let events = [ev(1, "email_opened", 1), ev(2, "email_opened", 2)];
+    assert_eq!(score(&stored, &contact(), None, &events, at(3)).score, 5);
+    def.rules[0].cap = Some(Cap {
+        times: 1,
+        per_days: Some(MAX_DAYS),
+    });
+    assert!(RuleSet::compile_new(&def).is_ok());
+}
+
+#[test]
 fn fit_and_disqualifying_rules_read_attributes() {
     let def = RuleSetDef {
         name: "fit".into(),
