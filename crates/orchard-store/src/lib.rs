@@ -72,8 +72,10 @@ pub struct ContactQuery {
 impl ContactQuery {
     pub const MAX_PER_PAGE: i64 = 500;
 
+    /// Rows before the page. Saturates: a page far past the end (up to `i64::MAX`, as a
+    /// hostile caller sends) is as empty as any page past the end.
     pub fn offset(&self) -> i64 {
-        (self.page.max(1) - 1) * self.limit()
+        (self.page.max(1) - 1).saturating_mul(self.limit())
     }
 
     pub fn limit(&self) -> i64 {

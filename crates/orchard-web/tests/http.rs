@@ -442,6 +442,22 @@ async fn contacts_api_lists_pages_and_finds_by_email() {
     assert_eq!(page["items"].as_array().unwrap().len(), 5);
     let (_, second) = app.api("/api/v1/contacts?per_page=5&page=2", &token).await;
     assert_eq!(second["items"].as_array().unwrap().len(), 2);
+    // A page far past the end, up to the largest number a page can be, is as empty as the
+    // next one (its offset overflowed and panicked the handler).
+    for path in [
+        "/api/v1/contacts?per_page=500&page=9223372036854775807",
+        "/api/v1/contacts?page=368934881474191034",
+    ] {
+        let (status, far) = app.api(path, &token).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+        assert_eq!(far["total"], 7);
+        assert_eq!(far["items"], json!([]), "{path}");
+    }
+    let session = app.login("rep@orchard.test", "secret-pass").await.unwrap();
+    let (status, _) = app
+        .page("/contacts?page=9223372036854775807", &session)
+        .await;
+    assert_eq!(status, StatusCode::OK);
 
     let (_, found) = app
         .api("/api/v1/contacts?email=P3@Example.COM", &token)
