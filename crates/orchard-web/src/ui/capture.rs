@@ -64,10 +64,11 @@ pub fn embed_snippet(base: &str, form: &Form) -> String {
     html.push_str(&format!(
         "  <div style=\"position:absolute;left:-10000px\" aria-hidden=\"true\"><input type=\"text\" name=\"{HONEYPOT_FIELD}\" tabindex=\"-1\" autocomplete=\"off\"></div>\n"
     ));
+    // The one free text: a marketer's words, pasted into customers' sites as markup.
     if !form.consent_text.is_empty() {
         html.push_str(&format!(
             "  <label><input type=\"checkbox\" name=\"consent\" value=\"on\" required> {}</label>\n",
-            form.consent_text
+            minijinja::HtmlEscape(&form.consent_text)
         ));
     }
     html.push_str("  <button type=\"submit\">Send</button>\n</form>");
@@ -417,5 +418,25 @@ mod tests {
         );
         assert!(html.contains("name=\"first_name\"") && html.contains("name=\"website\""));
         assert!(html.contains("name=\"consent\""));
+    }
+
+    #[test]
+    fn the_snippet_escapes_the_consent_text() {
+        let f = Form {
+            id: FormId::new(1),
+            slug: "demo".into(),
+            name: "Demo".into(),
+            lead_magnet_id: None,
+            fields: Vec::new(),
+            consent_text: r#"Yes <script>alert(1)</script> & "more""#.into(),
+            redirect_url: None,
+            thank_you: "Thanks".into(),
+        };
+        let html = embed_snippet("https://crm.example.com", &f);
+        assert!(!html.contains("<script>"), "{html}");
+        assert!(
+            html.contains("Yes &lt;script&gt;alert(1)&lt;&#x2f;script&gt; &amp; &quot;more&quot;"),
+            "{html}"
+        );
     }
 }
