@@ -435,7 +435,8 @@ impl Native {
     }
 }
 
-/// Raised once the thread deciding a chunk is free for the next one. The thread loading the
+/// A flag raised once. Here: once the thread deciding a chunk is free for the next one (a
+/// backtest also raises one to stop its replay, `backtest_scores`). The thread loading the
 /// next chunk goes on to parse its histories until then (`Subjects::unpack_some`), and the
 /// deciding thread parses the rest: deciding sets a pass's pace, and loading alone left a core
 /// idle part of the time. So whichever thread has time parses, and neither waits for the other.
@@ -2477,28 +2478,31 @@ impl SqlStore {
 
 /// A backtest's chunk: each contact scored by both sets as of `cutoff` (`backtest::score_both`),
 /// with whether it converted after.
+/// Replays a chunk under both sets, contact by contact until `stopped` is raised.
 fn replay_chunk(
     sets: &(RuleSet, RuleSet),
     converted: &std::collections::HashSet<i64>,
     subjects: &mut Subjects,
     cutoff: DateTime<Utc>,
+    stopped: &Free,
 ) -> StoreResult<Vec<orchard_core::backtest::Scored>> {
     let deals = deals_of(subjects)?;
     subjects.unpack()?;
-    Ok(subjects
-        .contacts
-        .iter()
-        .map(|c| {
-            orchard_core::backtest::score_both(
-                &sets.0,
-                &sets.1,
-                &subjects.subject(c, cutoff),
-                deals.get(&c.id.get()).map_or(&[], Vec::as_slice),
-                cutoff,
-                converted.contains(&c.id.get()),
-            )
-        })
-        .collect())
+    let mut out = Vec::with_capacity(subjects.contacts.len());
+    for c in &subjects.contacts {
+        if stopped.raised() {
+            return Err(StoreError::Busy("the backtest was stopped".into()));
+        }
+        out.push(orchard_core::backtest::score_both(
+            &sets.0,
+            &sets.1,
+            &subjects.subject(c, cutoff),
+            deals.get(&c.id.get()).map_or(&[], Vec::as_slice),
+            cutoff,
+            converted.contains(&c.id.get()),
+        ));
+    }
+    Ok(out)
 }
 
 #[async_trait]
@@ -2650,6 +2654,11 @@ impl ScoringStore for SqlStore {
             keys.dedup();
         }
         let sets = Arc::new((live.clone(), draft.clone()));
+        // Raised when this pass is dropped (its caller gave up: a time limit reached, a
+        // client gone), so that the chunk being replayed stops at its next contact rather than
+        // keep a core busy to its end: a costly draft takes seconds a chunk.
+        let stopped = Free::new(false);
+        let _stop = stopped.on_drop();
         let mut out = Vec::new();
         let mut after = 0i64;
         let mut replaying: Option<(tokio::task::JoinHandle<StoreResult<Vec<_>>>, Free)> = None;
@@ -2681,9 +2690,10 @@ impl ScoringStore for SqlStore {
             let (sets, converted) = (Arc::clone(&sets), Arc::clone(&converted));
             let free = Free::new(false);
             let done = free.on_drop();
+            let stopped = stopped.clone();
             let task = tokio::task::spawn_blocking(move || {
                 let _done = done;
-                replay_chunk(&sets, &converted, &mut subjects, cutoff)
+                replay_chunk(&sets, &converted, &mut subjects, cutoff, &stopped)
             });
             replaying = Some((task, free));
         }

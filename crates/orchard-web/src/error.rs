@@ -25,7 +25,8 @@ pub struct ErrorBody {
 pub struct ErrorDetail {
     /// Stable, machine-readable: `bad_request`, `unauthorized`, `forbidden`, `not_found`,
     /// `conflict`, `payload_too_large`, `method_not_allowed`, `unsupported_media_type`, `busy`
-    /// (503 with `Retry-After`: nothing was changed, send it again), `internal`; from the public
+    /// (503 with `Retry-After`: nothing was changed, send it again), `internal`, `too_costly` (a
+    /// backtest stopped at its time limit); from the public
     /// endpoints also `invalid` (a form's fields, named in `details.fields`) and `rate_limited`.
     pub code: String,
     pub message: String,

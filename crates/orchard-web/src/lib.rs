@@ -44,6 +44,8 @@ pub struct WebConfig {
     /// The segment builder's live count evaluates at most this many contacts, and estimates
     /// from them when there are more (`api::segments::PreviewIn::estimate_from`).
     pub segment_preview_sample: i64,
+    /// How long a backtest may run before it is stopped (`api::scoring::run_backtest`).
+    pub backtest_limit: std::time::Duration,
 }
 
 impl Default for WebConfig {
@@ -55,6 +57,7 @@ impl Default for WebConfig {
             bands: Bands::default(),
             form_submissions_per_minute: 10,
             segment_preview_sample: api::segments::LIVE_ESTIMATE_FROM,
+            backtest_limit: api::scoring::BACKTEST_LIMIT,
         }
     }
 }

@@ -354,6 +354,37 @@ async fn the_public_endpoints_are_documented_and_ask_for_no_token() {
     assert_eq!(pixel.headers()["content-type"], "image/gif");
 }
 
+/// A backtest past its time limit is stopped and answered 422 `too_costly`.
+#[tokio::test]
+async fn a_backtest_past_its_time_limit_is_stopped() {
+    let app = spawn_app_with(|s| {
+        s.config = Arc::new(WebConfig {
+            backtest_limit: std::time::Duration::ZERO,
+            ..WebConfig::default()
+        });
+    })
+    .await;
+    app.contact("ann@example.com", "Ann", None).await;
+    let admin = app.token(Role::Admin).await;
+    let draft = serde_json::to_value(orchard_core::scoring::seed()).unwrap();
+    let (s, out) = app
+        .post_json(
+            "/api/v1/scoring/backtest",
+            &admin,
+            json!({"rule_set": draft}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{out}");
+    assert_eq!(out["error"]["code"], "too_costly", "{out}");
+    assert!(
+        out["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("stopped after 0 s"),
+        "{out}"
+    );
+}
+
 /// Every operation on `/{id}` documents the 400 its id gets when it is no whole number, and
 /// the ones without a body answer it (an id past 64 bits, as a fuzzer sends).
 #[tokio::test]

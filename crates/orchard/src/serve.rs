@@ -48,6 +48,7 @@ pub async fn run(config: Config, demo: bool) -> anyhow::Result<()> {
         },
         form_submissions_per_minute: config.form_submissions_per_minute,
         segment_preview_sample: config.segment_preview_sample,
+        backtest_limit: std::time::Duration::from_secs(config.scoring.backtest_seconds),
     };
     let app = orchard_web::router(AppState::new(Arc::clone(&store), web));
     let listener = tokio::net::TcpListener::bind(&config.bind)

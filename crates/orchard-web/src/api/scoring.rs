@@ -357,12 +357,20 @@ pub struct BacktestOut {
     pub warnings: Vec<TypeWarning>,
 }
 
-/// Scores every contact under the draft and the live set as of `as_of` and compares them.
+/// How long a backtest may run by default (`WebConfig::backtest_limit`), and the seconds the
+/// configuration may set.
+pub const BACKTEST_LIMIT: std::time::Duration = std::time::Duration::from_secs(120);
+pub const BACKTEST_SECONDS: std::ops::RangeInclusive<u64> = 1..=3600;
+
+/// Scores every contact under the draft and the live set as of `as_of` and compares them,
+/// within `limit`: a draft can cost far more than the live set (hundreds of rules of dozens of
+/// windowed counts each), and a backtest runs on the server's cores while people wait.
 pub async fn run_backtest(
     store: &dyn Store,
     draft: &RuleSetDef,
     as_of: Option<&str>,
     bands: Bands,
+    limit: std::time::Duration,
 ) -> Result<BacktestOut, ApiError> {
     use orchard_core::scoring::RuleSet;
     let draft = RuleSet::compile_new(draft).map_err(rule_set_error)?;
@@ -391,7 +399,20 @@ pub async fn run_backtest(
             decay: None,
         },
     };
-    let scored = store.backtest_scores(&live_set, &draft, cutoff).await?;
+    // Dropped when the limit is reached, which stops the replay (`backtest_scores`).
+    let scored = tokio::time::timeout(limit, store.backtest_scores(&live_set, &draft, cutoff))
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "too_costly",
+                format!(
+                    "the backtest was stopped after {} s: this draft costs too much to replay \
+                     over every contact (fewer rules, or fewer counts over time windows, help)",
+                    limit.as_secs_f64()
+                ),
+            )
+        })??;
     Ok(BacktestOut {
         as_of: cutoff.to_rfc3339(),
         live_version: live.map(|l| l.version),
@@ -406,7 +427,10 @@ pub async fn run_backtest(
 #[utoipa::path(post, path = "/api/v1/scoring/backtest", tag = "scoring", request_body = BacktestIn,
     security(("bearer" = [])),
     responses((status = 200, body = BacktestOut), (status = 400, body = ErrorBody),
-               (status = 403, body = ErrorBody)))]
+               (status = 403, body = ErrorBody),
+               (status = 422, description = "Stopped after the configured time \
+                   (`scoring.backtest_seconds`, 120 s by default): the draft costs too much to \
+                   replay over every contact (`too_costly`)", body = ErrorBody)))]
 pub async fn backtest(
     State(state): State<AppState>,
     caller: ApiCaller,
@@ -425,6 +449,7 @@ pub async fn backtest(
             &input.rule_set,
             input.as_of.as_deref(),
             state.config.bands,
+            state.config.backtest_limit,
         )
         .await?,
     ))

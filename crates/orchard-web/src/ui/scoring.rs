@@ -132,7 +132,15 @@ pub async fn submit(State(state): State<AppState>, user: WebUser, body: Bytes) -
             Err(e) => refuse(StatusCode::UNPROCESSABLE_ENTITY, e.message).await,
         };
     }
-    match run_backtest(state.store.as_ref(), &def, Some(&as_of), state.config.bands).await {
+    match run_backtest(
+        state.store.as_ref(),
+        &def,
+        Some(&as_of),
+        state.config.bands,
+        state.config.backtest_limit,
+    )
+    .await
+    {
         Ok(out) => {
             let mut extra = kept.clone();
             extra["backtest"] = json!(out);
