@@ -1742,6 +1742,18 @@ async fn a_duplicate_is_merged_from_the_contact_page() {
         r.headers()[LOCATION].to_str().unwrap(),
         format!("/contacts/{keep}")
     );
+    // A merge into the merged contact, from a page opened before, says why it did nothing.
+    app.contact("ann@third.com", "A.", None).await;
+    let r = app
+        .post_form(
+            &format!("/contacts/{other}/merge"),
+            &session,
+            &[("csrf", &csrf), ("merge_email", "ann@third.com")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("merged into"), "{html}");
 
     // A rep may see the contact but not merge into it.
     let rep = app.login("rep@orchard.test", "rep-password").await.unwrap();

@@ -347,8 +347,9 @@ async fn contact_page(
             );
         }
     };
-    if contact.id.get() != id {
-        // A contact merged into another: its page is that other's.
+    if contact.id.get() != id && problem.is_none() && notice.is_none() {
+        // A contact merged into another: its page is that other's. A form posted to the old
+        // page (a merge into it from a tab opened before) gets that page with its problem.
         return Redirect::to(&format!("/contacts/{}", contact.id)).into_response();
     }
     let aliases: Vec<String> = match state.store.merged_emails(contact.id).await {
