@@ -436,7 +436,8 @@ impl Native {
 }
 
 /// A flag raised once. Here: once the thread deciding a chunk is free for the next one (a
-/// backtest also raises one to stop its replay, `backtest_scores`). The thread loading the
+/// backtest and a segment's preview also raise one to stop their evaluation when they are
+/// dropped). The thread loading the
 /// next chunk goes on to parse its histories until then (`Subjects::unpack_some`), and the
 /// deciding thread parses the rest: deciding sets a pass's pace, and loading alone left a core
 /// idle part of the time. So whichever thread has time parses, and neither waits for the other.

@@ -182,6 +182,11 @@ impl SegmentStore for SqlStore {
         let filter = Arc::new(filter.clone());
         let (mut matched, mut evaluated, mut firsts) = (0i64, 0i64, Vec::new());
         let mut after = 0i64;
+        // Raised when this pass is dropped (the builder's next keystroke, a client gone), so
+        // that the chunk being evaluated stops at its next contact (`backtest_scores` does
+        // the same).
+        let stopped = Free::new(false);
+        let _stop = stopped.on_drop();
         let mut deciding: Option<(tokio::task::JoinHandle<StoreResult<Evaluated>>, Free)> = None;
         loop {
             let ids: Vec<i64> = match &mut sampled {
@@ -215,9 +220,10 @@ impl SegmentStore for SqlStore {
             let filter = Arc::clone(&filter);
             let free = Free::new(false);
             let done = free.on_drop();
+            let stopped = stopped.clone();
             let task = tokio::task::spawn_blocking(move || {
                 let _done = done;
-                evaluate(&filter, &mut subjects, now, sample)
+                evaluate(&filter, &mut subjects, now, sample, &stopped)
             });
             deciding = Some((task, free));
         }
@@ -248,17 +254,22 @@ impl SegmentStore for SqlStore {
 /// A chunk's evaluation in a preview: matches, contacts evaluated, the first matches' ids.
 type Evaluated = (i64, i64, Vec<i64>);
 
-/// Evaluates `filter` for a preview's chunk, keeping the first `sample` matches' ids.
+/// Evaluates `filter` for a preview's chunk, keeping the first `sample` matches' ids, contact
+/// by contact until `stopped` is raised.
 fn evaluate(
     filter: &Expr,
     subjects: &mut Subjects,
     now: DateTime<Utc>,
     sample: usize,
+    stopped: &Free,
 ) -> StoreResult<Evaluated> {
     subjects.unpack()?;
     let mut m = 0;
     let mut f = Vec::new();
     for c in &subjects.contacts {
+        if stopped.raised() {
+            return Err(StoreError::Busy("the preview was stopped".into()));
+        }
         if rules::eval(filter, &subjects.subject(c, now)) {
             m += 1;
             if f.len() < sample {
