@@ -632,8 +632,12 @@ pub(crate) struct Subjects {
     /// those of merged contacts and visitor ids (`others`), which `unpack_some` and `unpack`
     /// parse, and for a refresh their deals and memberships (`load_chunk` reads those).
     packed: Option<RowText>,
-    /// How much of `packed`'s `events` is parsed into `events`: the byte where the next
-    /// contact's history starts (`unpack_some`).
+    /// The contacts' own histories where they were read a row each and joined here
+    /// (`Histories`: the native SQLite reader, larger chunks on PostgreSQL); then `packed`'s
+    /// `events` is NULL.
+    histories: Option<String>,
+    /// How much of the histories (`histories`, or `packed`'s `events`) is parsed into `events`:
+    /// the byte where the next contact's history starts (`unpack_some`).
     events_read: usize,
     /// What `unpack` keeps of the packed events.
     keep: Keep,
@@ -650,6 +654,7 @@ impl Subjects {
             accounts: IdMap::default(),
             events: IdMap::default(),
             packed: None,
+            histories: None,
             events_read: 0,
             packed_contacts: None,
             keep,
@@ -723,10 +728,11 @@ impl Subjects {
     /// `unpack` reads what is left. So whichever thread has time parses, and neither waits for
     /// the other.
     pub(crate) fn unpack_some(&mut self, mut enough: impl FnMut() -> bool) -> StoreResult<()> {
-        let Some(packed) = &self.packed else {
-            return Ok(());
+        let text = match (&self.histories, &self.packed) {
+            (Some(joined), _) => joined.as_str(),
+            (None, Some(packed)) => packed.other("events")?.unwrap_or_default(),
+            (None, None) => return Ok(()),
         };
-        let text = packed.other("events")?.unwrap_or_default();
         let mut r = Reader::new(text, "histories");
         r.at = self.events_read;
         let known = self.keep.known();
@@ -746,6 +752,7 @@ impl Subjects {
     pub(crate) fn unpack(&mut self) -> StoreResult<()> {
         self.unpack_contacts()?;
         self.unpack_some(|| false)?;
+        self.histories = None;
         let Some(packed) = self.packed.take() else {
             return Ok(());
         };
@@ -859,18 +866,14 @@ pub(crate) async fn load_packed(
         out.packed = RowText::row(q.fetch_all_in(&mut *tx).await?, "events");
     }
     if apart {
-        let mut q = Sql::new("SELECT contact_id, events FROM contact_histories WHERE contact_id");
-        q.in_ids(dialect, ids.iter().copied());
-        let rows = q.fetch_all_in(&mut *tx).await?;
+        let rows = Histories::statement(dialect, ids)
+            .fetch_all_in(&mut *tx)
+            .await?;
         let mut histories = Histories::with_capacity(ids.len());
         for row in &rows {
             histories.push(get::<i64>(row, "contact_id")?, get::<&str>(row, "events")?);
         }
-        if let Some(row) = &mut out.packed
-            && let Some(joined) = histories.joined()
-        {
-            row.set("events", joined)?;
-        }
+        out.histories = histories.joined();
     }
     Ok(out)
 }
@@ -884,6 +887,13 @@ const APART: usize = 64;
 struct Histories(String);
 
 impl Histories {
+    /// The statement of `ids`' histories, a row each: `contact_id`, `events`.
+    fn statement(dialect: Dialect, ids: &[i64]) -> Sql {
+        let mut q = Sql::new("SELECT contact_id, events FROM contact_histories WHERE contact_id");
+        q.in_ids(dialect, ids.iter().copied());
+        q
+    }
+
     /// Sized for the demo's 1.8 kB a contact: grown by doubling from empty, the text was copied
     /// a dozen times a chunk (a tenth of a preview's samples at a million contacts).
     fn with_capacity(contacts: usize) -> Self {
@@ -1016,32 +1026,26 @@ fn load_native(snapshot: &Snapshot, ids: &[i64], keep: Keep, facts: bool) -> Sto
     // The histories a row per contact, joined as `history::load` joins them, for whichever
     // thread has time to parse them (`Free`): parsing them all here made this thread the
     // slower of the two.
-    let mut histories = Histories::with_capacity(0);
     if out.keep.reads_events() {
-        histories = Histories::with_capacity(ids.len());
-        let mut q = Sql::new("SELECT contact_id, events FROM contact_histories WHERE contact_id");
-        q.in_ids(dialect, ids.iter().copied());
-        snapshot.rows(&q, |row| {
+        let mut histories = Histories::with_capacity(ids.len());
+        snapshot.rows(&Histories::statement(dialect, ids), |row| {
             let owner = crate::native::int(row, 0)?;
             histories.push(owner, crate::native::text(row, 1)?.unwrap_or_default());
             Ok(())
         })?;
+        out.histories = histories.joined();
     }
     if let Some(q) = rest_statement(dialect, ids, &out.keep, facts, false) {
         out.packed = snapshot.row_text(&q, "events")?;
-    }
-    if let Some(row) = &mut out.packed
-        && let Some(joined) = histories.joined()
-    {
-        row.set("events", joined)?;
     }
     Ok(out)
 }
 
 /// The statement of the contacts a load reads: the live ones among `ids` as one text (each
-/// `contacts::packed_contact`), and their accounts' ids. One row: a row per contact, each
-/// column converted by sqlx's `Any` layer, cost the loading thread more than the database spent
-/// building the text, and the deciding thread parses it. Everything is read by the ids asked
+/// `contacts::packed_contact`), and their accounts' ids. One row: on SQLite through sqlx, a row
+/// per contact, each column converted by the `Any` layer, cost the loading thread more than the
+/// database spent building the text, and the deciding thread parses it. (On PostgreSQL the
+/// reverse holds for larger chunks, which read `contacts::rows_statement` instead.) Everything is read by the ids asked
 /// for; those of contacts merged away load what no derivation reads (their own rows are not
 /// live, and `unpack` keeps live contacts only). The accounts' ids come in the same row: the
 /// accounts were selected by a subquery that read the chunk's contacts a second time, rows of
@@ -1077,7 +1081,8 @@ fn accounts_statement(dialect: Dialect, accounts: Vec<i64>) -> Sql {
 /// nothing to read.
 /// - `events`: with `histories`, the contacts' histories (`crate::history`), every type with
 ///   properties; the thread that decides keeps what derivations read (`unpack`). Otherwise
-///   NULL: the native reader reads them a row per contact (`load_native`).
+///   NULL: read a row per contact and joined (`Histories`) by the native reader and by larger
+///   chunks on PostgreSQL (`load_packed`).
 /// - `others`: the rarer rest, in the histories' layout: events of contacts merged into
 ///   these, and anonymous events of their visitor ids. Written as `COALESCE(contact_id, 0)
 ///   = 0` rather than `contact_id IS NULL` so that SQLite starts from the visitor ids
@@ -2478,8 +2483,7 @@ impl SqlStore {
 }
 
 /// A backtest's chunk: each contact scored by both sets as of `cutoff` (`backtest::score_both`),
-/// with whether it converted after.
-/// Replays a chunk under both sets, contact by contact until `stopped` is raised.
+/// with whether it converted after; contact by contact until `stopped` is raised.
 fn replay_chunk(
     sets: &(RuleSet, RuleSet),
     converted: &std::collections::HashSet<i64>,
@@ -2832,6 +2836,32 @@ mod tests {
             read[1].0.details,
             orchard_core::contact::ContactDetails::default()
         );
+    }
+
+    #[test]
+    fn a_backtest_chunk_stops_at_its_next_contact_once_stopped() {
+        let set = RuleSet::compile(&orchard_core::scoring::seed(), 1).unwrap();
+        let sets = (set.clone(), set);
+        let chunk = || {
+            let packed = r#"[[7,"ann@acme.com",{},null,null,"mql",45,null,1000,2000,null,null,
+                null],[8,"bo@acme.com",{},null,null,"iql",0,null,1000,2000,null,null,null]]"#;
+            let mut subjects = Subjects::new(Keep::default());
+            for c in crate::contacts::contacts_from_packed(packed, None).unwrap() {
+                subjects.add_contact(c);
+            }
+            subjects
+        };
+        let converted = std::collections::HashSet::new();
+        let cutoff = from_ms(3000);
+        let going = Free::new(false);
+        let scored = replay_chunk(&sets, &converted, &mut chunk(), cutoff, &going).unwrap();
+        assert_eq!(scored.len(), 2);
+        let stopped = Free::new(false);
+        drop(stopped.on_drop());
+        assert!(matches!(
+            replay_chunk(&sets, &converted, &mut chunk(), cutoff, &stopped),
+            Err(StoreError::Busy(_))
+        ));
     }
 
     #[test]

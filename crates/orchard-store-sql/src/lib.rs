@@ -903,7 +903,7 @@ enum Texts {
     /// In the row sqlx returned.
     Driver(AnyRow),
     /// Copied out of a row the native SQLite reader stepped (`native::Snapshot::row_text`), by
-    /// column name; `derive::load_native` sets the chunk's histories, joined, into it.
+    /// column name.
     Owned(Vec<(String, Option<String>)>),
 }
 
@@ -944,29 +944,6 @@ impl RowText {
         self.other(self.column)?.ok_or_else(|| {
             StoreError::Backend(format!("column {} read back as NULL", self.column).into())
         })
-    }
-
-    /// Sets the text of `column`. A row sqlx returned has its texts copied out first (the
-    /// histories this sets are by far the largest of them).
-    pub(crate) fn set(&mut self, column: &str, text: String) -> StoreResult<()> {
-        if let Texts::Driver(row) = &self.row {
-            let mut columns = Vec::with_capacity(row.len());
-            for c in row.columns() {
-                use sqlx::Column as _;
-                let name = c.name();
-                columns.push((
-                    name.to_owned(),
-                    get::<Option<&str>>(row, name)?.map(str::to_owned),
-                ));
-            }
-            self.row = Texts::Owned(columns);
-        }
-        if let Texts::Owned(columns) = &mut self.row
-            && let Some((_, was)) = columns.iter_mut().find(|(name, _)| name == column)
-        {
-            *was = Some(text);
-        }
-        Ok(())
     }
 
     /// Another text column of the same row, read in place too.
