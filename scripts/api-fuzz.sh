@@ -40,9 +40,10 @@ token=$("$BIN" token create --db "$db" --name fuzz --role admin)
 # Every id the document's examples name (1) exists: the demo's first contact, lead magnet and
 # form, and a segment made here, so the examples reach the answers of success too.
 "$BIN" segment create --db "$db" hot 'score >= 50' >/dev/null
-# The forms' rate limit (10 a minute per address by default) would answer most generated
-# submissions 429 before their fields are read; the HTTP tests cover the limit itself.
-export ORCHARD_FORM_SUBMISSIONS_PER_MINUTE=1000000
+# The rate limits (10 submissions a form and 600 page views a minute per address by default)
+# would answer most generated requests 429 before they are read; the HTTP tests cover the
+# limits themselves.
+export ORCHARD_FORM_SUBMISSIONS_PER_MINUTE=1000000 ORCHARD_PAGE_VIEWS_PER_MINUTE=1000000
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 "$BIN" serve --db "$db" --bind "127.0.0.1:$port" >"$dir/serve.log" 2>&1 &
 server=$!

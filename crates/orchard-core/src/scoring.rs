@@ -19,7 +19,7 @@ use crate::rules::{self, EventPattern, Expr, ParseError, Subject};
 
 /// Longest period a rule set names in days (a cap's `per_days`, decay's `every_days`): ten
 /// years, as the rule language's windows.
-pub const MAX_DAYS: u32 = 3650;
+pub const MAX_DAYS: u32 = rules::MAX_DAYS;
 
 /// How often a behaviour rule may count: `times` in all, or `times` per rolling `per_days`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -184,6 +184,9 @@ pub fn check(
             || TRACKING_FIELDS.contains(&name.as_str());
         if !allowed {
             errors.insert(name.clone(), "this form has no such field".to_owned());
+        } else if name == "visitor_id" {
+            // A hidden field the person cannot correct: read below only when it is a visitor
+            // id, and otherwise left out.
         } else if v
             .chars()
             .any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t')

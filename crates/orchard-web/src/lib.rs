@@ -41,6 +41,8 @@ pub struct WebConfig {
     pub bands: Bands,
     /// Form submissions one client address may make per form per minute.
     pub form_submissions_per_minute: u32,
+    /// Page views one client address may record per minute.
+    pub page_views_per_minute: u32,
     /// The segment builder's live count evaluates at most this many contacts, and estimates
     /// from them when there are more (`api::segments::PreviewIn::estimate_from`).
     pub segment_preview_sample: i64,
@@ -56,6 +58,7 @@ impl Default for WebConfig {
             session_hours: 12,
             bands: Bands::default(),
             form_submissions_per_minute: 10,
+            page_views_per_minute: 600,
             segment_preview_sample: api::segments::LIVE_ESTIMATE_FROM,
             backtest_limit: api::scoring::BACKTEST_LIMIT,
         }
@@ -95,7 +98,7 @@ impl AppState {
                 std::time::Duration::from_secs(60),
             )),
             beacon_limiter: Arc::new(public::ratelimit::RateLimiter::new(
-                600,
+                config.page_views_per_minute,
                 std::time::Duration::from_secs(60),
             )),
             config: Arc::new(config),

@@ -45,6 +45,9 @@ pub struct Config {
     pub session_hours: i64,
     /// Submissions one client address may make to one form per minute.
     pub form_submissions_per_minute: u32,
+    /// Page views one client address may record per minute (the pixel, the beacon and the
+    /// hosted forms' own views).
+    pub page_views_per_minute: u32,
     /// Contacts the segment builder's live count evaluates at most; with more, it estimates
     /// from a sample of that many (`ESTIMATE_FROM` bounds it).
     pub segment_preview_sample: i64,
@@ -61,6 +64,7 @@ impl Default for Config {
             secure_cookies: false,
             session_hours: 12,
             form_submissions_per_minute: 10,
+            page_views_per_minute: 600,
             segment_preview_sample: orchard_web::api::segments::LIVE_ESTIMATE_FROM,
             scoring: Scoring {
                 warm_from: 20,
@@ -71,8 +75,9 @@ impl Default for Config {
     }
 }
 
-const KNOWN_ENV: [&str; 12] = [
+const KNOWN_ENV: [&str; 13] = [
     "FORM_SUBMISSIONS_PER_MINUTE",
+    "PAGE_VIEWS_PER_MINUTE",
     "SEGMENT_PREVIEW_SAMPLE",
     "DATABASE_URL",
     "BIND",
@@ -169,6 +174,11 @@ session_hours = 12
 
 # Public capture forms: submissions one client address may make to one form per minute.
 form_submissions_per_minute = 10
+
+# Page views (the pixel, the beacon, a hosted form's own view) one client address may record
+# per minute. Behind a reverse proxy every visitor comes from the proxy's address and shares
+# this budget: raise it to the site's traffic there.
+page_views_per_minute = 600
 
 # The segment builder's live count, while a filter is typed, evaluates at most this many
 # contacts (100 to 1000000): with more, it is an estimate from every n-th contact, shown with

@@ -47,6 +47,7 @@ pub async fn run(config: Config, demo: bool) -> anyhow::Result<()> {
             hot_from: config.scoring.hot_from,
         },
         form_submissions_per_minute: config.form_submissions_per_minute,
+        page_views_per_minute: config.page_views_per_minute,
         segment_preview_sample: config.segment_preview_sample,
         backtest_limit: std::time::Duration::from_secs(config.scoring.backtest_seconds),
     };

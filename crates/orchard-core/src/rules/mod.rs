@@ -22,7 +22,7 @@ mod unrecorded;
 pub use ast::*;
 pub use eval::{Subject, decide, distance_km, eval, matches, moved_by, next_change};
 pub(crate) use eval::{contains_ci_from, rarest};
-pub use parse::{MAX_LEN, ParseError, parse, parse_pattern};
+pub use parse::{MAX_DAYS, MAX_LEN, ParseError, parse, parse_pattern};
 pub use unrecorded::{
     UnrecordedAttribute, UnrecordedProperty, UnrecordedType, is_property_name,
     unrecorded_attributes, unrecorded_properties, unrecorded_types,

@@ -34,6 +34,9 @@ pub struct ParseError {
 
 /// The longest rule text accepted; rules are typed by people, not generated.
 pub const MAX_LEN: usize = 4_000;
+
+/// The longest time window or age a rule names, in days: ten years.
+pub const MAX_DAYS: u32 = 3650;
 const MAX_DEPTH: usize = 64;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -136,7 +139,7 @@ impl<'a> Lexer<'a> {
                     let n: i64 = num
                         .parse()
                         .ok()
-                        .filter(|n| (1..=3650 * 24 * 60).contains(n))
+                        .filter(|n| (1..=i64::from(MAX_DAYS) * 24 * 60).contains(n))
                         .ok_or_else(|| lx.err(start, "a whole, positive duration like 30d", raw))?;
                     let d = match unit {
                         "m" => Duration::minutes(n),
@@ -147,7 +150,7 @@ impl<'a> Lexer<'a> {
                             return Err(lx.err(i, "a duration unit m, h, d or w", unit));
                         }
                     };
-                    if d > Duration::days(3650) {
+                    if d > Duration::days(i64::from(MAX_DAYS)) {
                         return Err(lx.err(start, "a duration of at most 10 years", raw));
                     }
                     lx.toks.push((Tok::Dur(d, raw.to_owned()), start));

@@ -152,8 +152,8 @@ pub(crate) fn form_fields_schema() -> Array {
         (name = "scoring", description = "Lead scores, their rules and explanations"),
         (name = "segments", description = "Saved filters whose members stay current"),
         (name = "public", description = "What websites, browsers and mail clients call, with no \
-            token and limited per address: hosted forms, the page-view pixel and beacon, and the \
-            open and click tracking of Orchard's emails")
+            token: hosted forms and the page-view pixel and beacon (both limited per address), \
+            and the open and click tracking of Orchard's emails (signed tokens)")
     )
 )]
 pub struct ApiDoc;

@@ -24,9 +24,8 @@ use serde_json::{Map, Value, json};
 use utoipa::openapi::RefOr;
 use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, Schema, SchemaFormat, Type};
 
-use super::{ClientIp, VISITOR_COOKIE};
+use super::{ClientIp, visitor_cookie, visitor_from_cookie};
 use crate::AppState;
-use crate::auth::cookie;
 use crate::error::{ApiError, ErrorBody};
 
 /// Most fields a submission may carry.
@@ -61,8 +60,10 @@ impl utoipa::PartialSchema for SubmissionFields {
                 "Text fields. Besides `email`, only the fields the form asks for and the \
                  attribution fields are taken; any other name is answered 422 with the field \
                  named. Values are at most {MAX_VALUE} bytes ({MAX_MESSAGE} for `message`), \
-                 without control characters; at most {MAX_FIELDS} fields. A JSON body may also \
-                 give numbers and booleans, read as text, and null for a field left out."
+                 with no control characters but tabs and line breaks; at most {MAX_FIELDS} \
+                 fields. A `visitor_id` that is not 8 to 64 letters, digits and hyphens is left \
+                 out (the `orchard_vid` cookie's is read instead). A JSON body may also give \
+                 numbers and booleans, read as text, and null for a field left out."
             )))
             .property(
                 "email",
@@ -94,6 +95,35 @@ impl utoipa::PartialSchema for SubmissionFields {
 
 impl utoipa::ToSchema for SubmissionFields {}
 
+/// The hosted form's query parameters: the attribution it carries over into the submission as
+/// hidden fields, for the OpenAPI document.
+#[derive(Debug)]
+pub struct FormPageQuery;
+
+impl utoipa::IntoParams for FormPageQuery {
+    fn into_params(
+        _: impl Fn() -> Option<utoipa::openapi::path::ParameterIn>,
+    ) -> Vec<utoipa::openapi::path::Parameter> {
+        use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+        TRACKING_FIELDS
+            .iter()
+            .filter(|f| **f != "visitor_id")
+            .map(|f| {
+                ParameterBuilder::new()
+                    .name(*f)
+                    .parameter_in(ParameterIn::Query)
+                    .required(utoipa::openapi::Required::False)
+                    .description(Some(format!(
+                        "Carried into the submission (at most {MAX_VALUE} bytes; `referrer` \
+                         defaults to the `Referer` header, `landing_page` to this page)."
+                    )))
+                    .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+                    .build()
+            })
+            .collect()
+    }
+}
+
 fn label(field: &str) -> String {
     match field {
         "first_name" => "First name".into(),
@@ -109,19 +139,6 @@ fn label(field: &str) -> String {
             s
         }
     }
-}
-
-fn visitor_id(headers: &HeaderMap) -> Option<String> {
-    cookie(headers, VISITOR_COOKIE)
-        .filter(|v| is_visitor_id(v))
-        .map(str::to_owned)
-}
-
-fn visitor_cookie(id: &str) -> (axum::http::HeaderName, String) {
-    (
-        SET_COOKIE,
-        format!("{VISITOR_COOKIE}={id}; Path=/; Max-Age=63072000; SameSite=Lax; HttpOnly"),
-    )
 }
 
 fn render_form(
@@ -157,13 +174,22 @@ fn render_form(
             "honeypot": HONEYPOT_FIELD,
         }),
     );
-    (status, [visitor_cookie(vid)], page).into_response()
+    (status, [(SET_COOKIE, visitor_cookie(vid))], page).into_response()
 }
 
 async fn load_form(state: &AppState, slug: &str) -> Result<Form, Response> {
     match state.store.form_by_slug(slug).await {
         Ok(f) => Ok(f),
         Err(StoreError::NotFound) => Err((StatusCode::NOT_FOUND, "No such form.").into_response()),
+        Err(StoreError::Busy(reason)) => {
+            tracing::warn!(%reason, "turned a form away: the database is busy");
+            Err((
+                StatusCode::SERVICE_UNAVAILABLE,
+                [(axum::http::header::RETRY_AFTER, "1")],
+                "Busy for a moment; please try again.",
+            )
+                .into_response())
+        }
         Err(e) => {
             tracing::error!(error = %e, "loading form failed");
             Err((StatusCode::INTERNAL_SERVER_ERROR, "Please try again later.").into_response())
@@ -176,13 +202,16 @@ async fn load_form(state: &AppState, slug: &str) -> Result<Form, Response> {
 /// UTM parameters and the referrer of the page that linked here travel with the submission
 /// as hidden fields.
 #[utoipa::path(get, path = "/f/{slug}", tag = "public", operation_id = "form_page",
-    params(("slug" = String, Path, description = "The form's slug", example = "newsletter")),
+    params(("slug" = String, Path, description = "The form's slug", example = "newsletter"),
+        FormPageQuery),
     responses(
         (status = 200, description = "The form as a page; its view is recorded as a `page_viewed` \
             event of the visitor (cookie `orchard_vid`, set when missing)",
             content_type = "text/html", body = String),
         (status = 404, description = "No form has that slug", content_type = "text/plain",
-            body = String)))]
+            body = String),
+        (status = 503, description = "The database is busy; try again (`Retry-After`)",
+            content_type = "text/plain", body = String)))]
 pub async fn page(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -196,17 +225,17 @@ pub async fn page(
     };
     let mut values: BTreeMap<String, String> = query
         .into_iter()
-        .filter(|(k, v)| TRACKING_FIELDS.contains(&k.as_str()) && v.len() <= 500)
+        .filter(|(k, v)| TRACKING_FIELDS.contains(&k.as_str()) && v.len() <= MAX_VALUE)
         .collect();
     if let Some(r) = headers.get(REFERER).and_then(|v| v.to_str().ok()) {
         values
             .entry("referrer".into())
-            .or_insert_with(|| r.chars().take(500).collect());
+            .or_insert_with(|| r.chars().take(MAX_VALUE).collect());
     }
     values
         .entry("landing_page".into())
         .or_insert_with(|| format!("/f/{slug}"));
-    let vid = visitor_id(&headers).unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let vid = visitor_from_cookie(&headers).unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     // The hosted form is a page of its own: its view counts like any tracked page's.
     let mut view = values.clone();
     view.insert("url".into(), format!("/f/{slug}"));
@@ -318,8 +347,11 @@ fn thanks(state: &AppState, form: &Form) -> Response {
         (status = 429, description = "Too many submissions from this address to this form in \
             the last minute",
             content((ErrorBody = "application/json"), (String = "text/plain"))),
+        (status = 413, description = "The body is over 64 KiB", content_type = "text/plain",
+            body = String),
         (status = 503, description = "The database is busy; nothing was stored, send it \
-            again", body = ErrorBody)))]
+            again (`Retry-After`)",
+            content((ErrorBody = "application/json"), (String = "text/plain")))))]
 #[tracing::instrument(skip_all, fields(form = %slug))]
 pub async fn submit(
     State(state): State<AppState>,
@@ -346,11 +378,17 @@ pub async fn submit(
             Reply::Html => (StatusCode::TOO_MANY_REQUESTS, msg).into_response(),
         };
     }
-    if !fields.contains_key("visitor_id")
-        && let Some(v) = visitor_id(&headers)
+    // The visitor: the posted id (the hosted form's hidden field) when a cookie could carry
+    // it, else the cookie's: a broken posted id does not hide a good cookie.
+    match fields
+        .get("visitor_id")
+        .filter(|v| is_visitor_id(v))
+        .cloned()
+        .or_else(|| visitor_from_cookie(&headers))
     {
-        fields.insert("visitor_id".into(), v);
-    }
+        Some(v) => fields.insert("visitor_id".into(), v),
+        None => fields.remove("visitor_id"),
+    };
     let now = Utc::now();
     let now = chrono::DateTime::from_timestamp_millis(now.timestamp_millis()).unwrap_or(now);
     let sub = match submission::check(&form, &fields, now) {
@@ -372,11 +410,9 @@ pub async fn submit(
                 .with_details(json!({ "fields": errors }))
                 .into_response(),
                 Reply::Html => {
-                    // Written back into the cookie: only an id a cookie may carry.
-                    let vid = fields
-                        .get("visitor_id")
-                        .filter(|v| is_visitor_id(v))
-                        .cloned()
+                    // Written back into the cookie: the cookie's own id, or a new one, never a
+                    // posted one (a page elsewhere could post one to fix a visitor's cookie).
+                    let vid = visitor_from_cookie(&headers)
                         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
                     render_form(
                         &state,

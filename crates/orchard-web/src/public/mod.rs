@@ -21,6 +21,18 @@ pub const MAX_PUBLIC_BODY: usize = 64 * 1024;
 /// First-party cookie that carries an anonymous visitor's id.
 pub const VISITOR_COOKIE: &str = "orchard_vid";
 
+/// The visitor id the request's cookie carries, when it is one (`submission::is_visitor_id`).
+pub(crate) fn visitor_from_cookie(headers: &axum::http::HeaderMap) -> Option<String> {
+    crate::auth::cookie(headers, VISITOR_COOKIE)
+        .filter(|v| orchard_core::submission::is_visitor_id(v))
+        .map(str::to_owned)
+}
+
+/// The `Set-Cookie` value that keeps `id` as the visitor's for two years.
+pub(crate) fn visitor_cookie(id: &str) -> String {
+    format!("{VISITOR_COOKIE}={id}; Path=/; Max-Age=63072000; SameSite=Lax; HttpOnly")
+}
+
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/f/{slug}", get(forms::page).post(forms::submit))

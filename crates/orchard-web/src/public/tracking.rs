@@ -27,9 +27,8 @@ use utoipa::openapi::Required;
 use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
 use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 
-use super::{ClientIp, VISITOR_COOKIE};
+use super::ClientIp;
 use crate::AppState;
-use crate::auth::cookie;
 use crate::error::{ApiError, ErrorBody};
 
 /// A transparent 1×1 GIF.
@@ -59,8 +58,8 @@ const MAX_FIELD: usize = 500;
 fn described(field: &str) -> String {
     match field {
         "url" => format!(
-            "The page's address (at most {MAX_URL} bytes). Required, but the pixel falls back on \
-             the `Referer` header: the page that embeds it."
+            "The page's address (at most {MAX_URL} bytes). Required; when it is missing, the \
+             `Referer` header's is taken (the page that embeds the pixel or sends the beacon)."
         ),
         "visitor_id" => "The visitor's id, 8 to 64 letters, digits and hyphens; without it the \
                          `orchard_vid` cookie's, or a new one (then set as the cookie)."
@@ -166,8 +165,8 @@ fn visitor(headers: &HeaderMap, given: Option<&String>) -> (String, bool) {
     if let Some(v) = given.filter(|v| is_visitor_id(v)) {
         return (v.clone(), false);
     }
-    match cookie(headers, VISITOR_COOKIE).filter(|v| is_visitor_id(v)) {
-        Some(v) => (v.to_owned(), false),
+    match super::visitor_from_cookie(headers) {
+        Some(v) => (v, false),
         None => (uuid::Uuid::new_v4().to_string(), true),
     }
 }
@@ -200,9 +199,7 @@ async fn handle(
 fn with_cookie(resp: Response, vid: Option<String>) -> Response {
     let mut resp = resp;
     if let Some(v) = vid
-        && let Ok(h) =
-            format!("{VISITOR_COOKIE}={v}; Path=/; Max-Age=63072000; SameSite=Lax; HttpOnly")
-                .parse()
+        && let Ok(h) = super::visitor_cookie(&v).parse()
     {
         resp.headers_mut().append(SET_COOKIE, h);
     }
@@ -213,7 +210,8 @@ fn with_cookie(resp: Response, vid: Option<String>) -> Response {
 ///
 /// For a page to embed: no JavaScript needed. The view is the visitor's (anonymous until a
 /// form submission ties them to a contact); a known visitor's view counts for the contact at
-/// once. At most 600 views a minute from one address are recorded.
+/// once. At most `page_views_per_minute` (600 by default) views a minute from one address are
+/// recorded.
 #[utoipa::path(get, path = "/t/pv.gif", tag = "public", operation_id = "page_view_pixel",
     params(PageViewQuery),
     responses((status = 200, description = "Always the 1×1 image, whether or not the view was \
@@ -243,9 +241,12 @@ pub async fn pixel(
     request_body = PageViewFields,
     responses(
         (status = 204, description = "Recorded; sets the visitor cookie when it was missing"),
-        (status = 400, description = "The body is not a JSON object, or has no usable `url`",
-            body = ErrorBody),
-        (status = 429, description = "Over 600 page views from this address in the last minute",
+        (status = 400, description = "The body is not a JSON object, or has no usable `url` \
+            (nor a `Referer`)", body = ErrorBody),
+        (status = 413, description = "The body is over 64 KiB", content_type = "text/plain",
+            body = String),
+        (status = 429, description = "Over `page_views_per_minute` (600 by default) page views \
+            from this address in the last minute",
             body = ErrorBody),
         (status = 503, description = "The database is busy; nothing was stored, send it again",
             body = ErrorBody)))]

@@ -347,8 +347,8 @@ async fn contact_page(
             );
         }
     };
-    if contact.id.get() != id && problem.is_none() && notice.is_none() {
-        // A contact merged into another: its page is that other's. A form posted to the old
+    if contact.id.get() != id && status.is_success() {
+        // A contact merged into another: its page is that other's. A form refused on the old
         // page (a merge into it from a tab opened before) gets that page with its problem.
         return Redirect::to(&format!("/contacts/{}", contact.id)).into_response();
     }
