@@ -43,7 +43,9 @@ pub struct EventIn {
     pub event_type: String,
     pub email: Option<String>,
     pub contact_id: Option<i64>,
-    /// An anonymous visitor's id, for events before identification.
+    /// An anonymous visitor's id, for events before identification: up to 128 printable
+    /// characters, but a form submission ties only ids of 8 to 64 letters, digits and hyphens
+    /// (as the `orchard_vid` cookie holds) to its contact.
     pub visitor_id: Option<String>,
     /// RFC 3339; the time of receipt when absent.
     pub at: Option<String>,
