@@ -104,23 +104,15 @@ impl utoipa::IntoParams for FormPageQuery {
     fn into_params(
         _: impl Fn() -> Option<utoipa::openapi::path::ParameterIn>,
     ) -> Vec<utoipa::openapi::path::Parameter> {
-        use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
-        TRACKING_FIELDS
-            .iter()
-            .filter(|f| **f != "visitor_id")
-            .map(|f| {
-                ParameterBuilder::new()
-                    .name(*f)
-                    .parameter_in(ParameterIn::Query)
-                    .required(utoipa::openapi::Required::False)
-                    .description(Some(format!(
-                        "Carried into the submission (at most {MAX_VALUE} bytes; `referrer` \
-                         defaults to the `Referer` header, `landing_page` to this page)."
-                    )))
-                    .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
-                    .build()
-            })
-            .collect()
+        super::text_params(
+            TRACKING_FIELDS.into_iter().filter(|f| *f != "visitor_id"),
+            |_| {
+                format!(
+                    "Carried into the submission (at most {MAX_VALUE} bytes; `referrer` \
+                     defaults to the `Referer` header, `landing_page` to this page)."
+                )
+            },
+        )
     }
 }
 

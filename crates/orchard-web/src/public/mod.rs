@@ -28,6 +28,28 @@ pub(crate) fn visitor_from_cookie(headers: &axum::http::HeaderMap) -> Option<Str
         .map(str::to_owned)
 }
 
+/// Optional text query parameters named `names`, each described by `describe`, for the
+/// OpenAPI document.
+pub(crate) fn text_params<'a>(
+    names: impl IntoIterator<Item = &'a str>,
+    describe: impl Fn(&str) -> String,
+) -> Vec<utoipa::openapi::path::Parameter> {
+    use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    names
+        .into_iter()
+        .map(|name| {
+            ParameterBuilder::new()
+                .name(name)
+                .parameter_in(ParameterIn::Query)
+                .required(utoipa::openapi::Required::False)
+                .description(Some(describe(name)))
+                .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+                .build()
+        })
+        .collect()
+}
+
 /// The `Set-Cookie` value that keeps `id` as the visitor's for two years.
 pub(crate) fn visitor_cookie(id: &str) -> String {
     format!("{VISITOR_COOKIE}={id}; Path=/; Max-Age=63072000; SameSite=Lax; HttpOnly")

@@ -23,8 +23,7 @@ use orchard_core::tracking::{Tracked, verify};
 use serde_json::{Map, Value, json};
 use sha2::Digest;
 use utoipa::openapi::RefOr;
-use utoipa::openapi::Required;
-use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
+use utoipa::openapi::path::{Parameter, ParameterIn};
 use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 
 use super::ClientIp;
@@ -82,17 +81,7 @@ pub struct PageViewQuery;
 
 impl utoipa::IntoParams for PageViewQuery {
     fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
-        page_view_fields()
-            .map(|f| {
-                ParameterBuilder::new()
-                    .name(f)
-                    .parameter_in(ParameterIn::Query)
-                    .required(Required::False)
-                    .description(Some(described(f)))
-                    .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
-                    .build()
-            })
-            .collect()
+        super::text_params(page_view_fields(), described)
     }
 }
 
