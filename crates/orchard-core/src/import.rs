@@ -870,8 +870,51 @@ impl TableRow {
     }
 }
 
+/// The line where a quoted value opens that never closes, as the CSV reader reads quotes
+/// (one opens a value only at its start; `""` inside is a quote). The reader takes such a
+/// value to the end of the file: every row after it would vanish into one field.
+fn unclosed_quote(text: &str) -> Option<usize> {
+    let (mut line, mut opened_at) = (1, None);
+    let (mut at_start, mut quoted) = (true, false);
+    let mut bytes = text.bytes().peekable();
+    while let Some(b) = bytes.next() {
+        if b == b'\n' {
+            line += 1;
+        }
+        if quoted {
+            if b == b'"' {
+                if bytes.peek() == Some(&b'"') {
+                    bytes.next();
+                } else {
+                    quoted = false;
+                }
+            }
+            continue;
+        }
+        match b {
+            b'"' if at_start => {
+                quoted = true;
+                opened_at = Some(line);
+            }
+            b',' | b'\n' | b'\r' => {
+                at_start = true;
+                continue;
+            }
+            _ => {}
+        }
+        at_start = false;
+    }
+    quoted.then_some(opened_at).flatten()
+}
+
 impl<'a> Table<'a> {
     pub fn new(text: &'a str) -> Result<Self, String> {
+        if let Some(line) = unclosed_quote(text) {
+            return Err(format!(
+                "line {line}: a quoted value starts there and never ends (its closing \" is \
+                 missing), so every row after it would be read into it; nothing was imported"
+            ));
+        }
         let mut records = csv::ReaderBuilder::new()
             .has_headers(false)
             .flexible(true)
@@ -946,15 +989,52 @@ pub fn parse_time(s: &str) -> Option<DateTime<Utc>> {
         .map(|d| d.and_time(NaiveTime::MIN).and_utc())
 }
 
-/// "1234.5", "1,234.50", "€ 99" → cents; negative or unparseable amounts are refused.
-/// An amount in whole units for a figure like a company's revenue: digits, optionally in
-/// comma-separated thousands, optionally with cents (dropped), after an optional currency
-/// sign. Stricter than `parse_money`, which keeps only digits and the point: here "1.5M",
-/// "100k" or a decimal comma ("2500000,00") would be a different number, and a fit rule
-/// compares it with thresholds.
-pub fn whole_amount(s: &str) -> Option<i64> {
+/// A cell's text as it is safe to open in a spreadsheet: one that starts with `=`, `+`, `-`
+/// or `@`, which a spreadsheet runs as a formula, gets a leading `'`. For every CSV Orchard
+/// writes (a segment's members, rejected rows), since their texts come from imports and forms.
+pub fn formula_safe(v: &str) -> std::borrow::Cow<'_, str> {
+    if v.starts_with(['=', '+', '-', '@']) {
+        format!("'{v}").into()
+    } else {
+        v.into()
+    }
+}
+
+/// A CSV field: `formula_safe`, and quoted when it holds a comma, a quote or a line break.
+pub fn csv_field(v: &str) -> String {
+    let v = formula_safe(v);
+    if v.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", v.replace('"', "\"\""))
+    } else {
+        v.into_owned()
+    }
+}
+
+/// The number of an amount without its currency: a sign (`$`, `€`, `£`) or a three-letter
+/// code (`USD 99`) before it, or a code after it (`99 EUR`), as exports write amounts.
+fn without_currency(s: &str) -> &str {
     let s = s.trim();
     let s = s.strip_prefix(['$', '€', '£']).map_or(s, str::trim_start);
+    let code = |t: &str| t.len() == 3 && t.bytes().all(|b| b.is_ascii_alphabetic());
+    if let Some((head, rest)) = s.split_once(' ')
+        && code(head)
+    {
+        return rest.trim_start();
+    }
+    if let Some((rest, tail)) = s.rsplit_once(' ')
+        && code(tail)
+    {
+        return rest.trim_end();
+    }
+    s
+}
+
+/// An amount as (whole units, cents): digits, optionally in comma-separated thousands, with
+/// up to two decimals after a point, after or before its currency (`without_currency`).
+/// Anything else is refused rather than read as another number: "1.5M" or "100k", "1e9",
+/// "(100)" or "-5", a decimal comma ("2500000,00") or a point between thousands ("1.234").
+fn units_and_cents(s: &str) -> Option<(i64, i64)> {
+    let s = without_currency(s);
     let (whole, cents) = s.split_once('.').unwrap_or((s, ""));
     if cents.len() > 2 || !cents.bytes().all(|b| b.is_ascii_digit()) {
         return None;
@@ -969,28 +1049,21 @@ pub fn whole_amount(s: &str) -> Option<i64> {
     if !well_formed {
         return None;
     }
-    groups.concat().parse().ok()
+    let units = groups.concat().parse().ok()?;
+    let cents = format!("{cents:0<2}").parse().ok()?;
+    Some((units, cents))
 }
 
+/// An amount in whole units for a figure like a company's revenue (`units_and_cents`, the
+/// cents dropped): a fit rule compares it with thresholds.
+pub fn whole_amount(s: &str) -> Option<i64> {
+    units_and_cents(s).map(|(units, _)| units)
+}
+
+/// An amount of money in cents (`units_and_cents`): "1234.5", "1,234.50", "€ 99", "99 USD".
 pub fn parse_money(s: &str) -> Option<i64> {
-    let cleaned: String = s
-        .chars()
-        .filter(|c| c.is_ascii_digit() || *c == '.')
-        .collect();
-    if cleaned.is_empty() || s.trim_start().starts_with('-') {
-        return None;
-    }
-    let (whole, frac) = cleaned.split_once('.').unwrap_or((&cleaned, ""));
-    if frac.len() > 2 || frac.contains('.') {
-        return None;
-    }
-    let whole: i64 = if whole.is_empty() {
-        0
-    } else {
-        whole.parse().ok()?
-    };
-    let frac: i64 = format!("{frac:0<2}").parse().ok()?;
-    whole.checked_mul(100)?.checked_add(frac)
+    let (units, cents) = units_and_cents(s)?;
+    units.checked_mul(100)?.checked_add(cents)
 }
 
 #[cfg(test)]
@@ -1160,11 +1233,42 @@ mod tests {
     }
 
     #[test]
+    fn a_quoted_value_that_never_ends_refuses_the_file_and_names_its_line() {
+        let text = "email,first_name\na@x.test,Ann\nb@x.test,\"Bob\nc@x.test,Cy\n";
+        let e = Table::new(text).unwrap_err();
+        assert!(e.starts_with("line 3: a quoted value"), "{e}");
+        // Closed quotes, escaped quotes, line breaks inside quotes and a quote inside an
+        // unquoted value are all fine.
+        let ok = "email,note\na@x.test,\"said \"\"hi\"\"\nthen left\"\nb@x.test,5'10\" tall\n";
+        let rows: Vec<TableRow> = Table::new(ok).unwrap().collect();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].values()[1], "said \"hi\"\nthen left");
+        assert_eq!(rows[1].values()[1], "5'10\" tall");
+    }
+
+    #[test]
+    fn csv_fields_are_quoted_when_needed_and_never_run_as_formulas() {
+        assert_eq!(csv_field("plain"), "plain");
+        assert_eq!(csv_field("a,\"b"), "\"a,\"\"b\"");
+        assert_eq!(csv_field("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
+        assert_eq!(csv_field("-5"), "'-5");
+        assert_eq!(formula_safe("@sum"), "'@sum");
+    }
+
+    #[test]
     fn money_and_dates_parse_like_exports_write_them() {
         assert_eq!(parse_money("99"), Some(9_900));
         assert_eq!(parse_money("€ 12.3"), Some(1_230));
+        assert_eq!(parse_money("1,234.50 EUR"), Some(123_450));
+        assert_eq!(parse_money("USD 7"), Some(700));
         assert_eq!(parse_money("-5"), None);
         assert_eq!(parse_money("1.234"), None);
+        // Each was read as another number: digits and points kept, the rest dropped.
+        for other in [
+            "USD -5", "$-100", "(100)", "1e9", "1.5M", "100k", ".", "", "12,34",
+        ] {
+            assert_eq!(parse_money(other), None, "{other:?}");
+        }
         assert!(parse_time("2026-02-30").is_none());
         assert!(parse_time("2026-02-28 13:45").is_some());
     }

@@ -139,9 +139,11 @@ impl Config {
                 seconds.end()
             ))));
         }
-        if config.session_hours < 1 {
+        // A year at most: past a few hundred thousand years the expiry overflowed the date
+        // and every login panicked.
+        if !(1..=24 * 366).contains(&config.session_hours) {
             return Err(Box::new(figment::Error::from(
-                "session_hours must be at least 1".to_owned(),
+                "session_hours must be between 1 and 8784 (a year)".to_owned(),
             )));
         }
         Ok(config)
@@ -169,7 +171,7 @@ admin_email = "admin@orchard.local"
 # Mark session cookies Secure; turn on when Orchard is served over HTTPS.
 secure_cookies = false
 
-# How long a login lasts, in hours.
+# How long a login lasts, in hours (1 to 8784, a year).
 session_hours = 12
 
 # Public capture forms: submissions one client address may make to one form per minute.
@@ -239,14 +241,25 @@ mod tests {
 
     #[test]
     #[allow(clippy::result_large_err)]
-    fn a_backtest_limit_out_of_range_is_refused_by_name() {
+    fn values_out_of_range_are_refused_by_name() {
         figment::Jail::expect_with(|jail| {
-            jail.set_env("ORCHARD_SCORING__BACKTEST_SECONDS", "0");
-            let e = Config::load(None).unwrap_err().to_string();
-            assert!(
-                e.contains("scoring.backtest_seconds must be between 1 and 3600"),
-                "{e}"
-            );
+            for (variable, value, message) in [
+                (
+                    "ORCHARD_SESSION_HOURS",
+                    "3000000000",
+                    "session_hours must be between 1 and 8784",
+                ),
+                (
+                    "ORCHARD_SCORING__BACKTEST_SECONDS",
+                    "0",
+                    "scoring.backtest_seconds must be between 1 and 3600",
+                ),
+            ] {
+                jail.set_env(variable, value);
+                let e = Config::load(None).unwrap_err().to_string();
+                assert!(e.contains(message), "{e}");
+                jail.clear_env();
+            }
             jail.set_env("ORCHARD_SCORING__BACKTEST_SECONDS", "600");
             let c = Config::load(None).map_err(|e| e.to_string())?;
             assert_eq!(c.scoring.backtest_seconds, 600);

@@ -342,18 +342,7 @@ impl MembersCsv {
         }
         self.done = (page.len() as i64) < CSV_PAGE;
         self.after = page.last().map(|c| c.id);
-        let cell = |v: &str| {
-            let v = if v.starts_with(['=', '+', '-', '@']) {
-                format!("'{v}")
-            } else {
-                v.to_owned()
-            };
-            if v.contains([',', '"', '\n', '\r']) {
-                format!("\"{}\"", v.replace('"', "\"\""))
-            } else {
-                v
-            }
-        };
+        let cell = orchard_core::import::csv_field;
         for c in &page {
             let d = &c.details;
             let row = [

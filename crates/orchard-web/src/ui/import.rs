@@ -122,16 +122,16 @@ fn outcome_json(out: &Outcome) -> Value {
     })
 }
 
-/// The rejected rows as the command line writes them: `row,column,reason`.
+/// The rejected rows as the command line writes them: `row,column,reason`, every text safe to
+/// open in a spreadsheet (a column's name comes from the file).
 fn csv_rejects(out: &Outcome) -> String {
     let mut s = String::from("row,column,reason\r\n");
-    let quote = |v: &str| format!("\"{}\"", v.replace('"', "\"\""));
     for r in &out.rejected {
         s.push_str(&format!(
             "{},{},{}\r\n",
             r.row,
-            quote(r.column.as_deref().unwrap_or_default()),
-            quote(&r.reason)
+            orchard_core::import::csv_field(r.column.as_deref().unwrap_or_default()),
+            orchard_core::import::csv_field(&r.reason)
         ));
     }
     s
@@ -271,16 +271,24 @@ mod tests {
     #[test]
     fn rejects_download_quotes_what_needs_quoting() {
         let out = Outcome {
-            rejected: vec![RowError {
-                row: 3,
-                column: Some("email".into()),
-                reason: "'a,\"b' is not an email".into(),
-            }],
+            rejected: vec![
+                RowError {
+                    row: 3,
+                    column: Some("email".into()),
+                    reason: "'a,\"b' is not an email".into(),
+                },
+                RowError {
+                    row: 4,
+                    column: Some("=HYPERLINK(1)".into()),
+                    reason: "unknown".into(),
+                },
+            ],
             ..Outcome::default()
         };
         assert_eq!(
             csv_rejects(&out),
-            "row,column,reason\r\n3,\"email\",\"'a,\"\"b' is not an email\"\r\n"
+            "row,column,reason\r\n3,email,\"'a,\"\"b' is not an email\"\r\n\
+             4,'=HYPERLINK(1),unknown\r\n"
         );
     }
 
