@@ -422,6 +422,16 @@ impl Mapping {
                 _ => {}
             }
         }
+        // A required column left empty in this row: a revenue row without a date was stored on
+        // 1970-01-01, an account without a name under an empty one.
+        if let Some(c) = self
+            .kind
+            .required()
+            .iter()
+            .find(|c| !fields.contains_key(**c))
+        {
+            return Err(err(c, "is required, and this row leaves it empty".into()));
+        }
         let get = |c: &str| fields.get(c).map(|v| (*v).to_owned());
         let int = |c: &str| -> Result<Option<i64>, RowError> {
             fields
@@ -1244,6 +1254,26 @@ mod tests {
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[0].values()[1], "said \"hi\"\nthen left");
         assert_eq!(rows[1].values()[1], "5'10\" tall");
+    }
+
+    #[test]
+    fn a_row_that_leaves_a_required_column_empty_is_rejected_by_name() {
+        let m = Mapping::new(
+            ImportKind::Revenue,
+            &["account", "product", "amount", "date"],
+        )
+        .unwrap();
+        let row = |date: &str| TableRow {
+            row: 2,
+            byte: 0,
+            fields: Ok(["Acme", "Pro", "99", date].map(str::to_owned).to_vec()),
+        };
+        let e = m.parse_row(&row(" "), now()).unwrap_err();
+        assert_eq!(
+            (e.column.as_deref(), e.reason.as_str()),
+            (Some("date"), "is required, and this row leaves it empty")
+        );
+        assert!(m.parse_row(&row("2026-03-31"), now()).is_ok());
     }
 
     #[test]
