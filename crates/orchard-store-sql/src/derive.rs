@@ -690,6 +690,32 @@ impl Subjects {
         self.contacts.push(c);
     }
 
+    /// Two live contacts and nothing else, for tests of what reads a chunk.
+    #[cfg(test)]
+    pub(crate) fn two_for_tests() -> Self {
+        let packed = r#"[[7,"ann@acme.com",{},null,null,"mql",45,null,1000,2000,null,null,
+            null],[8,"bo@acme.com",{},null,null,"iql",0,null,1000,2000,null,null,null]]"#;
+        let mut subjects = Subjects::new(Keep::default());
+        for c in crate::contacts::contacts_from_packed(packed, None).unwrap() {
+            subjects.add_contact(c);
+        }
+        subjects
+    }
+
+    /// Once contacts are added a row each (`add_contact`): puts them in id order, as
+    /// `unpack_contacts` leaves them, and gives their accounts' ids, each once.
+    fn ordered_accounts(&mut self) -> Vec<i64> {
+        self.contacts.sort_by_key(|c| c.id);
+        let mut accounts: Vec<i64> = self
+            .contacts
+            .iter()
+            .filter_map(|c| c.account_id.map(AccountId::get))
+            .collect();
+        accounts.sort_unstable();
+        accounts.dedup();
+        accounts
+    }
+
     /// Adds the accounts packed as `accounts_statement` packs them.
     fn add_accounts(&mut self, packed: &str) -> StoreResult<()> {
         for a in accounts_from_packed(packed)? {
@@ -824,20 +850,14 @@ pub(crate) async fn load_packed(
         let rows = crate::contacts::rows_statement(dialect, ids, out.keep.detail_keys.as_deref())
             .fetch_all_in(&mut *tx)
             .await?;
-        let mut accounts = Vec::new();
         out.contacts.reserve(rows.len());
         out.stored.reserve(rows.len());
         for row in &rows {
             let contact =
                 crate::contacts::contact_from_rows_row(row, out.keep.detail_keys.as_deref())?;
-            accounts.extend(contact.0.account_id.map(AccountId::get));
             out.add_contact(contact);
         }
-        // In id order, as `unpack_contacts` leaves them.
-        out.contacts.sort_by_key(|c| c.id);
-        accounts.sort_unstable();
-        accounts.dedup();
-        accounts
+        out.ordered_accounts()
     } else {
         out.packed_contacts = RowText::first(
             contacts_statement(dialect, ids, &out.keep)
@@ -992,7 +1012,6 @@ impl Source {
 fn load_native(snapshot: &Snapshot, ids: &[i64], keep: Keep, facts: bool) -> StoreResult<Subjects> {
     let dialect = Dialect::Sqlite;
     let mut out = Subjects::new(keep);
-    let mut accounts = Vec::new();
     let keys = out.keep.detail_keys.clone();
     // Nearly all of them are live: grown by doubling, the list was copied half a dozen times.
     out.contacts.reserve(ids.len());
@@ -1000,9 +1019,7 @@ fn load_native(snapshot: &Snapshot, ids: &[i64], keep: Keep, facts: bool) -> Sto
     snapshot.rows(
         &crate::contacts::rows_statement(dialect, ids, keys.as_deref()),
         |row| {
-            let contact = crate::contacts::contact_from_native(row, keys.as_deref())?;
-            accounts.extend(contact.0.account_id.map(AccountId::get));
-            out.add_contact(contact);
+            out.add_contact(crate::contacts::contact_from_native(row, keys.as_deref())?);
             Ok(())
         },
     )?;
@@ -1010,10 +1027,7 @@ fn load_native(snapshot: &Snapshot, ids: &[i64], keep: Keep, facts: bool) -> Sto
         // None of them is live.
         return Ok(out);
     }
-    // In id order, as `unpack_contacts` leaves them.
-    out.contacts.sort_by_key(|c| c.id);
-    accounts.sort_unstable();
-    accounts.dedup();
+    let accounts = out.ordered_accounts();
     if !accounts.is_empty() {
         snapshot.rows(
             &accounts_statement(dialect, accounts),
@@ -2842,15 +2856,7 @@ mod tests {
     fn a_backtest_chunk_stops_at_its_next_contact_once_stopped() {
         let set = RuleSet::compile(&orchard_core::scoring::seed(), 1).unwrap();
         let sets = (set.clone(), set);
-        let chunk = || {
-            let packed = r#"[[7,"ann@acme.com",{},null,null,"mql",45,null,1000,2000,null,null,
-                null],[8,"bo@acme.com",{},null,null,"iql",0,null,1000,2000,null,null,null]]"#;
-            let mut subjects = Subjects::new(Keep::default());
-            for c in crate::contacts::contacts_from_packed(packed, None).unwrap() {
-                subjects.add_contact(c);
-            }
-            subjects
-        };
+        let chunk = Subjects::two_for_tests;
         let converted = std::collections::HashSet::new();
         let cutoff = from_ms(3000);
         let going = Free::new(false);
