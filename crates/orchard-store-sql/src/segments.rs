@@ -279,3 +279,23 @@ fn evaluate(
     }
     Ok((m, subjects.contacts.len() as i64, f))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_preview_chunk_stops_at_its_next_contact_once_stopped() {
+        let filter = rules::parse("score >= 40").unwrap();
+        let now = Utc::now();
+        let going = Free::new(false);
+        let evaluated = evaluate(&filter, &mut Subjects::two_for_tests(), now, 10, &going);
+        assert_eq!(evaluated.unwrap(), (1, 2, vec![7]));
+        let stopped = Free::new(false);
+        drop(stopped.on_drop());
+        assert!(matches!(
+            evaluate(&filter, &mut Subjects::two_for_tests(), now, 10, &stopped),
+            Err(StoreError::Busy(_))
+        ));
+    }
+}

@@ -134,9 +134,9 @@ fn an_open_31_days_old_costs_ten_points_with_no_new_event() {
     assert_eq!(s.changes.last().unwrap().event, Some(EventSeq::new(4)));
 }
 
-#[test]
-fn caps_limit_how_often_a_rule_counts() {
-    let def = RuleSetDef {
+/// 5 points an open, at most `times` in `per_days` days.
+fn capped_opens(times: u32, per_days: u32) -> RuleSetDef {
+    RuleSetDef {
         name: "capped".into(),
         rules: vec![RuleDef {
             id: "opened".into(),
@@ -146,13 +146,18 @@ fn caps_limit_how_often_a_rule_counts() {
             condition: None,
             points: 5,
             cap: Some(Cap {
-                times: 2,
-                per_days: Some(7),
+                times,
+                per_days: Some(per_days),
             }),
         }],
         thresholds: Default::default(),
         decay: None,
-    };
+    }
+}
+
+#[test]
+fn caps_limit_how_often_a_rule_counts() {
+    let def = capped_opens(2, 7);
     let set = RuleSet::compile(&def, 1).unwrap();
     let events: Vec<Event> = (0..5)
         .map(|i| ev(i, "email_opened", i))
@@ -167,23 +172,7 @@ fn caps_limit_how_often_a_rule_counts() {
 
 #[test]
 fn a_cap_over_ten_years_is_refused_and_one_stored_before_scores() {
-    let mut def = RuleSetDef {
-        name: "capped".into(),
-        rules: vec![RuleDef {
-            id: "opened".into(),
-            description: String::new(),
-            kind: "behaviour".into(),
-            on: Some("email_opened".into()),
-            condition: None,
-            points: 5,
-            cap: Some(Cap {
-                times: 1,
-                per_days: Some(100_000_000),
-            }),
-        }],
-        thresholds: Default::default(),
-        decay: None,
-    };
+    let def = capped_opens(1, 100_000_000);
     let e = RuleSet::compile_new(&def).unwrap_err();
     assert_eq!(
         (e.rule.as_str(), e.problem.as_str()),
@@ -194,11 +183,7 @@ fn a_cap_over_ten_years_is_refused_and_one_stored_before_scores() {
     let stored = RuleSet::compile(&def, 1).unwrap();
     let events = [ev(1, "email_opened", 1), ev(2, "email_opened", 2)];
     assert_eq!(score(&stored, &contact(), None, &events, at(3)).score, 5);
-    def.rules[0].cap = Some(Cap {
-        times: 1,
-        per_days: Some(MAX_DAYS),
-    });
-    assert!(RuleSet::compile_new(&def).is_ok());
+    assert!(RuleSet::compile_new(&capped_opens(1, MAX_DAYS)).is_ok());
 }
 
 #[test]
